@@ -1,0 +1,4 @@
+'use strict'
+const binding = require('../binding.js')
+
+module.exports = { version: binding.version }

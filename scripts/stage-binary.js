@@ -1,0 +1,9 @@
+'use strict'
+// Copies the freshly built addon into the platform package folder, so that
+// `npm pack npm/linux-x64-gnu` ships exactly what the tests ran against.
+const fs = require('node:fs')
+const path = require('node:path')
+
+const root = path.join(__dirname, '..')
+const name = 'ferrosocket.linux-x64-gnu.node'
+fs.copyFileSync(path.join(root, name), path.join(root, 'npm', 'linux-x64-gnu', name))

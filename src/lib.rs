@@ -1,0 +1,2 @@
+//! ferrosocket core.
+mod napi;
