@@ -9,4 +9,79 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeApp {
+  /** `on_events(batch: Buffer)` receives every event batch (lib/events.js decodes). */
+  constructor(opts: AppOptions, onEvents: (arg: Buffer) => void)
+  addWs(pattern: string, b: BehaviorOptions): number
+  /** `method` lowercase, or "any". */
+  addRoute(method: string, pattern: string): number
+  listen(host: string, port: number, reusePort?: boolean | undefined | null): ListenResult
+  closeListener(token: number): boolean
+  /** Returns 0 backpressure, 1 success, 2 dropped, -1 not open. */
+  send(id: number, data: Buffer, binary: boolean): number
+  sendText(id: number, data: string, binary: boolean): number
+  end(id: number, code: number, reason: Buffer): boolean
+  terminate(id: number): boolean
+  ping(id: number, data: Buffer): boolean
+  cork(id: number, corked: boolean): void
+  /** -1 when the connection is gone. */
+  bufferedAmount(id: number): number
+  remoteAddress(id: number): string | null
+  subscribe(id: number, topic: string): boolean
+  unsubscribe(id: number, topic: string): boolean
+  isSubscribed(id: number, topic: string): boolean
+  topics(id: number): Array<string>
+  /**
+   * Queues `data` for every subscriber of `topic` (except `skip`); returns
+   * how many got it. Call `flush()` once after a burst of publishes.
+   */
+  publish(topic: string, data: Buffer, binary: boolean, skip?: number | undefined | null): number
+  publishText(topic: string, data: string, binary: boolean, skip?: number | undefined | null): number
+  flush(): void
+  numSubscribers(topic: string): number
+  connectionCount(): number
+  /** Accepts a pending upgrade (`protocol` is echoed as Sec-WebSocket-Protocol). */
+  acceptUpgrade(id: number, protocol?: string | undefined | null): boolean
+  /**
+   * Answers a pending request (HTTP route, or an upgrade refused) and closes it.
+   * `headers` is a flat [name, value, ...] list.
+   */
+  respond(id: number, statusLine: string, headers: Array<string>, body: Buffer): boolean
+  /**
+   * Stops listening, closes every connection with 1001, then shuts the
+   * runtime down in the background once the sockets are gone (bounded).
+   */
+  close(): void
+}
+
+export interface AppOptions {
+  /** I/O worker threads; 0 or absent = one per core. */
+  workers?: number
+  maxConnections?: number
+  ssl?: SslOptions
+}
+
+export interface BehaviorOptions {
+  idleTimeout?: number
+  maxPayloadLength?: number
+  maxBackpressure?: number
+  closeOnBackpressureLimit?: boolean
+  sendPingsAutomatically?: boolean
+  hasUpgrade: boolean
+}
+
+export interface ListenResult {
+  token: number
+  port: number
+}
+
+export interface SslOptions {
+  keyFileName?: string
+  certFileName?: string
+  /** PEM contents instead of file names (ferrosocket extension). */
+  key?: Buffer
+  cert?: Buffer
+  passphrase?: string
+}
+
 export declare function version(): string

@@ -1,3 +1,9 @@
+//! The only code that knows about N-API: option conversion, the `NativeApp`
+//! handle JS holds, and batched event delivery to JS.
+
+mod app;
+mod events;
+
 use napi_derive::napi;
 
 #[napi]

@@ -1,0 +1,79 @@
+//! loadgen: WebSocket load generator for the ferrosocket benchmarks.
+//!
+//! Loopback only. Every run is bounded: a finite number of connections,
+//! per-connection timeouts, and a hold time after which it exits by itself.
+//!
+//! Layout (modes plug in beside `idle`):
+//!   ws.rs      RFC 6455 client framing + handshake helpers (unit-tested)
+//!   client.rs  one connection: connect/TLS/handshake, read pump (pings, close)
+//!   control.rs target resolution, stop signals, output
+//!   multi.rs   fan-out over several processes and report merging
+//!   idle.rs    the `idle` mode
+//!
+//! Ports: with one destination the kernel hands out at most one ephemeral
+//! port per connection from net.ipv4.ip_local_port_range (~28k here).
+//! `--source-ips 127.0.0.2-127.0.0.9` binds each socket to a different
+//! loopback source address (all of 127.0.0.0/8 is local on Linux), and each
+//! source address has its own port range, so N can exceed that limit.
+
+mod args;
+mod client;
+mod control;
+mod hist;
+mod idle;
+mod multi;
+mod ws;
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args = match args::parse(&argv) {
+        Ok(a) => a,
+        Err(e) if e.is_empty() => {
+            print!("{}", args::USAGE);
+            return;
+        }
+        Err(e) => {
+            eprintln!("loadgen: {e}\n\n{}", args::USAGE);
+            std::process::exit(2);
+        }
+    };
+    if args.mode != "idle" {
+        eprintln!("loadgen: unknown mode '{}'\n\n{}", args.mode, args::USAGE);
+        std::process::exit(2);
+    }
+    let rt = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    }
+    .expect("tokio runtime");
+    let code = rt.block_on(run(args));
+    // Exit without waiting for the stdin watcher thread or lingering tasks.
+    std::process::exit(code);
+}
+
+async fn run(args: args::Args) -> i32 {
+    let stop = control::stop_watch(control::stdin_is_control(&args));
+    let report = if !args.child && args.process_count() > 1 {
+        // Validate the URL once here so a typo fails fast, not P times.
+        if let Err(e) = control::resolve_target(&args).await {
+            eprintln!("loadgen: {e}");
+            return 2;
+        }
+        multi::run_parent(args, stop).await
+    } else {
+        let target = match control::resolve_target(&args).await {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("loadgen: {e}");
+                return 2;
+            }
+        };
+        idle::run(&args, target, stop).await
+    };
+    control::emit(&report);
+    0
+}

@@ -1,0 +1,278 @@
+'use strict'
+const binding = require('../binding.js')
+const { dispatch } = require('./events')
+const { WebSocket } = require('./websocket')
+const { HttpRequest } = require('./http-request')
+const { HttpResponse } = require('./http-response')
+const { ListenSocket } = require('./listen-socket')
+const { kApp, kNative, kId, kClosed, kUserData } = require('./symbols')
+const { toBuffer, safeCall, reportHandlerError } = require('./util')
+
+const HTTP_METHODS = ['get', 'post', 'put', 'del', 'patch', 'options', 'head', 'connect', 'trace', 'any']
+
+/**
+ * uWS.js's TemplatedApp. Sockets, TLS, ping/pong and pub/sub live in Rust;
+ * this class routes the event batches to the user's handlers.
+ */
+class TemplatedApp {
+  constructor (options = {}, ssl = null) {
+    const native = new binding.NativeApp(
+      {
+        workers: options.workers,
+        maxConnections: options.maxConnections,
+        ssl: ssl || undefined
+      },
+      (batch) => this._onEvents(batch)
+    )
+    this[kNative] = native
+    this._wsRoutes = []
+    this._httpRoutes = []
+    this._sockets = new Map()
+    this._pending = new Map()
+    this._listeners = new Set()
+    this._keepAlive = null
+    this._flushScheduled = false
+    this._flush = () => {
+      this._flushScheduled = false
+      native.flush()
+    }
+    this._sink = {
+      open: (id, route) => this._open(id, route),
+      message: (id, ab, isBinary) => {
+        const ws = this._sockets.get(id)
+        if (ws) safeCall(ws._behavior.message, undefined, ws, ab, isBinary)
+      },
+      close: (id, code, ab) => {
+        const ws = this._sockets.get(id)
+        if (ws) this._closed(ws, code, ab)
+      },
+      drain: (id) => {
+        const ws = this._sockets.get(id)
+        if (ws) safeCall(ws._behavior.drain, undefined, ws)
+      },
+      ping: (id, ab) => {
+        const ws = this._sockets.get(id)
+        if (ws) safeCall(ws._behavior.ping, undefined, ws, ab)
+      },
+      pong: (id, ab) => {
+        const ws = this._sockets.get(id)
+        if (ws) safeCall(ws._behavior.pong, undefined, ws, ab)
+      },
+      request: (id, kind, route, req) => this._request(id, kind, route, req),
+      aborted: (id) => {
+        const p = this._pending.get(id)
+        if (!p) return
+        this._pending.delete(id)
+        const state = p.res[require('./symbols').kState]
+        state.aborted = true
+        safeCall(state.onAborted, undefined)
+        this._updateKeepAlive()
+      }
+    }
+  }
+
+  ws (pattern, behavior = {}) {
+    const route = this[kNative].addWs(String(pattern), {
+      idleTimeout: behavior.idleTimeout,
+      maxPayloadLength: behavior.maxPayloadLength,
+      maxBackpressure: behavior.maxBackpressure,
+      closeOnBackpressureLimit: behavior.closeOnBackpressureLimit,
+      sendPingsAutomatically: behavior.sendPingsAutomatically,
+      hasUpgrade: typeof behavior.upgrade === 'function'
+    })
+    this._wsRoutes[route] = behavior
+    return this
+  }
+
+  listen (...args) {
+    const cb = typeof args[args.length - 1] === 'function' ? args.pop() : () => {}
+    let host = '0.0.0.0'
+    let port
+    if (typeof args[0] === 'string') {
+      host = args[0]
+      port = args[1]
+    } else {
+      port = args[0]
+      // listen(port, options, cb): options (LIBUS_LISTEN_EXCLUSIVE_PORT) are ignored.
+    }
+    let result
+    try {
+      result = this[kNative].listen(host, Number(port) || 0, false)
+    } catch (err) {
+      safeCall(cb, undefined, false)
+      return this
+    }
+    const ls = new ListenSocket(this, result.token, result.port)
+    this._listeners.add(ls)
+    this._updateKeepAlive()
+    safeCall(cb, undefined, ls)
+    return this
+  }
+
+  publish (topic, message, isBinary = false, compress = false) {
+    return this._publish(String(topic), message, isBinary, undefined)
+  }
+
+  numSubscribers (topic) {
+    return this[kNative].numSubscribers(String(topic))
+  }
+
+  /** Closes listeners and every connection (clients see 1001); Node can then exit. */
+  close () {
+    this[kNative].close()
+    for (const ls of this._listeners) ls[kApp] = null
+    this._listeners.clear()
+    for (const ws of [...this._sockets.values()]) {
+      this._closed(ws, 1001, new ArrayBuffer(0))
+    }
+    this._pending.clear()
+    this._updateKeepAlive()
+    return this
+  }
+
+  addServerName () { return this }
+  removeServerName () { return this }
+  missingServerName () { return this }
+
+  // ---- internal, called by WebSocket / HttpResponse / ListenSocket ----
+
+  _closeListener (ls) {
+    if (ls[kApp] !== this) return
+    this[kNative].closeListener(ls[kId])
+    ls[kApp] = null
+    this._listeners.delete(ls)
+    this._updateKeepAlive()
+  }
+
+  _publish (topic, message, isBinary, skipId) {
+    const native = this[kNative]
+    const n = typeof message === 'string'
+      ? native.publishText(topic, message, !!isBinary, skipId)
+      : native.publish(topic, toBuffer(message), !!isBinary, skipId)
+    if (n > 0 && !this._flushScheduled) {
+      // Publishes in one tick share one write per subscriber.
+      this._flushScheduled = true
+      queueMicrotask(this._flush)
+    }
+    return n > 0
+  }
+
+  _dropped (ws, message, isBinary) {
+    safeCall(ws._behavior.dropped, undefined, ws, message, isBinary)
+  }
+
+  _closed (ws, code, reasonAb) {
+    if (ws[kClosed]) return
+    this._sockets.delete(ws[kId])
+    safeCall(ws._behavior.close, undefined, ws, code, reasonAb)
+    // Marked closed after the handler: uWS.js lets `close` read user data.
+    ws[kClosed] = true
+    this._updateKeepAlive()
+  }
+
+  _open (id, route) {
+    const behavior = this._wsRoutes[route] || {}
+    const pending = this._pending.get(id)
+    let userData = {}
+    if (pending) {
+      this._pending.delete(id)
+      userData = pending.userData || {}
+    }
+    const ws = new WebSocket(this, id, userData)
+    ws._behavior = behavior
+    this._sockets.set(id, ws)
+    this._updateKeepAlive()
+    safeCall(behavior.open, undefined, ws)
+  }
+
+  _request (id, kind, route, reqData) {
+    const req = new HttpRequest(reqData)
+    const res = new HttpResponse(this, id, reqData)
+    this._pending.set(id, { res, userData: null })
+    this._updateKeepAlive()
+    let handler
+    if (kind === 'upgrade') {
+      handler = (this._wsRoutes[route] || {}).upgrade
+    } else {
+      handler = this._httpRoutes[route]
+    }
+    try {
+      handler(res, req, { id })
+    } catch (err) {
+      reportHandlerError(err)
+      // A route that threw answers 500 rather than hanging the client.
+      res.writeStatus('500 Internal Server Error').end()
+    }
+  }
+
+  _respond (id, status, headers, body) {
+    if (!this._pending.delete(id)) return
+    this[kNative].respond(id, status, headers, body)
+    this._updateKeepAlive()
+  }
+
+  _acceptUpgrade (id, userData, protocol) {
+    const p = this._pending.get(id)
+    if (!p) return
+    p.userData = userData
+    let proto = protocol === undefined || protocol === null ? '' : String(protocol)
+    // A client may offer a list; answer with the first one (the reply must name exactly one).
+    if (proto.includes(',')) proto = proto.split(',')[0].trim()
+    if (!this[kNative].acceptUpgrade(id, proto || null)) this._pending.delete(id)
+  }
+
+  _onEvents (batch) {
+    try {
+      dispatch(batch, this._sink)
+    } catch (err) {
+      reportHandlerError(err)
+    }
+  }
+
+  /** Node stays alive while we listen or hold sockets, and not after. */
+  _updateKeepAlive () {
+    const busy = this._listeners.size > 0 || this._sockets.size > 0 || this._pending.size > 0
+    if (busy && !this._keepAlive) {
+      this._keepAlive = setInterval(() => {}, 0x7fffffff)
+    } else if (!busy && this._keepAlive) {
+      clearInterval(this._keepAlive)
+      this._keepAlive = null
+    }
+  }
+}
+
+for (const method of HTTP_METHODS) {
+  TemplatedApp.prototype[method] = function (pattern, handler) {
+    const m = method === 'del' ? 'delete' : method
+    const route = this[kNative].addRoute(m, String(pattern))
+    this._httpRoutes[route] = handler
+    return this
+  }
+}
+
+/** uWS.js factory: `App(options)`; also works with `new`. */
+function App (options = {}) {
+  return new TemplatedApp(options, null)
+}
+
+/** uWS.js factory: `SSLApp({ key_file_name, cert_file_name })`; `key`/`cert` PEM buffers also accepted. */
+function SSLApp (options = {}) {
+  const ssl = {
+    keyFileName: options.key_file_name,
+    certFileName: options.cert_file_name,
+    key: options.key === undefined ? undefined : toBuffer(options.key),
+    cert: options.cert === undefined ? undefined : toBuffer(options.cert),
+    passphrase: options.passphrase
+  }
+  return new TemplatedApp(options, ssl)
+}
+
+function us_listen_socket_close (listenSocket) { // eslint-disable-line camelcase
+  if (listenSocket && listenSocket[kApp]) listenSocket[kApp]._closeListener(listenSocket)
+}
+
+function us_socket_local_port (listenSocket) { // eslint-disable-line camelcase
+  return listenSocket ? listenSocket.port : -1
+}
+
+module.exports = { App, SSLApp, TemplatedApp, us_listen_socket_close, us_socket_local_port, kUserData }

@@ -1,0 +1,103 @@
+'use strict'
+// Decoder for the event batches src/napi/events.rs encodes. One call per
+// batch: the layout is documented there; keep the two files in step.
+
+const OPEN = 1
+const MESSAGE = 2
+const CLOSE = 3
+const DRAIN = 4
+const PING = 5
+const PONG = 6
+const REQUEST = 7
+const ABORTED = 8
+
+/** A fresh ArrayBuffer with a copy of `len` bytes of `buf` at `off`. */
+function copyOut (buf, off, len) {
+  return buf.buffer.slice(buf.byteOffset + off, buf.byteOffset + off + len)
+}
+
+/**
+ * Walks one batch and calls the sink's methods:
+ * open(id, route), message(id, ab, isBinary), close(id, code, ab),
+ * drain(id), ping(id, ab), pong(id, ab), request(id, kind, route, req), aborted(id).
+ */
+function dispatch (buf, sink) {
+  let o = 0
+  const end = buf.length
+  const str = () => {
+    const len = buf.readUInt32LE(o)
+    const s = buf.toString('latin1', o + 4, o + 4 + len)
+    o += 4 + len
+    return s
+  }
+  const utf8 = () => {
+    const len = buf.readUInt32LE(o)
+    const s = buf.toString('utf8', o + 4, o + 4 + len)
+    o += 4 + len
+    return s
+  }
+  while (o < end) {
+    const kind = buf[o]
+    const id = buf.readUInt32LE(o + 1) + buf.readUInt32LE(o + 5) * 0x100000000
+    o += 9
+    switch (kind) {
+      case OPEN:
+        sink.open(id, buf.readUInt16LE(o))
+        o += 2
+        break
+      case MESSAGE: {
+        const isBinary = buf[o] === 1
+        const len = buf.readUInt32LE(o + 1)
+        o += 5
+        sink.message(id, copyOut(buf, o, len), isBinary)
+        o += len
+        break
+      }
+      case CLOSE: {
+        const code = buf.readUInt16LE(o)
+        const len = buf.readUInt32LE(o + 2)
+        o += 6
+        sink.close(id, code, copyOut(buf, o, len))
+        o += len
+        break
+      }
+      case DRAIN:
+        sink.drain(id)
+        break
+      case PING:
+      case PONG: {
+        const len = buf.readUInt32LE(o)
+        o += 4
+        const ab = copyOut(buf, o, len)
+        o += len
+        if (kind === PING) sink.ping(id, ab)
+        else sink.pong(id, ab)
+        break
+      }
+      case REQUEST: {
+        const reqKind = buf[o] === 0 ? 'upgrade' : 'http'
+        const route = buf.readUInt16LE(o + 1)
+        o += 3
+        const method = str()
+        const url = utf8()
+        const query = utf8()
+        const count = buf.readUInt32LE(o)
+        o += 4
+        const headers = new Array(count)
+        for (let i = 0; i < count; i++) headers[i] = [str(), utf8()]
+        const remote = str()
+        sink.request(id, reqKind, route, { method, url, query, headers, remote })
+        break
+      }
+      case ABORTED:
+        sink.aborted(id)
+        break
+      default:
+        // A decoder out of step with the encoder is a ferrosocket bug; stop
+        // rather than misread the rest of the batch.
+        throw new Error(`ferrosocket: unknown event kind ${kind} at offset ${o - 9}`)
+    }
+  }
+}
+
+module.exports = { dispatch }

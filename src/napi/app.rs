@@ -1,0 +1,380 @@
+//! `NativeApp`: the handle lib/app.js holds. Thin: converts options and
+//! arguments, then calls into `ws::ServerCore`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use napi::bindgen_prelude::{Buffer, BufferSlice, Function};
+use napi::{Error, Result, Status};
+use napi_derive::napi;
+use parking_lot::Mutex;
+
+use super::events::{Batch, EventSink};
+use crate::net::{self, ListenOptions, TlsSource};
+use crate::ws::{Behavior, Decision, HttpRoute, Pattern, ServerCore, ServerOptions, WsRoute};
+
+#[napi(object)]
+pub struct SslOptions {
+    pub key_file_name: Option<String>,
+    pub cert_file_name: Option<String>,
+    /// PEM contents instead of file names (ferrosocket extension).
+    pub key: Option<Buffer>,
+    pub cert: Option<Buffer>,
+    pub passphrase: Option<String>,
+}
+
+#[napi(object)]
+pub struct AppOptions {
+    /// I/O worker threads; 0 or absent = one per core.
+    pub workers: Option<u32>,
+    pub max_connections: Option<u32>,
+    pub ssl: Option<SslOptions>,
+}
+
+#[napi(object)]
+pub struct BehaviorOptions {
+    pub idle_timeout: Option<u32>,
+    pub max_payload_length: Option<f64>,
+    pub max_backpressure: Option<f64>,
+    pub close_on_backpressure_limit: Option<bool>,
+    pub send_pings_automatically: Option<bool>,
+    pub has_upgrade: bool,
+}
+
+#[napi(object)]
+pub struct ListenResult {
+    pub token: u32,
+    pub port: u32,
+}
+
+fn err(msg: impl std::fmt::Display) -> Error {
+    Error::new(Status::GenericFailure, msg.to_string())
+}
+
+fn to_usize(v: Option<f64>, default: usize) -> usize {
+    match v {
+        Some(x) if x.is_finite() && x >= 0.0 => x as usize,
+        _ => default,
+    }
+}
+
+#[napi]
+pub struct NativeApp {
+    server: Arc<ServerCore>,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+#[napi]
+impl NativeApp {
+    /// `on_events(batch: Buffer)` receives every event batch (lib/events.js decodes).
+    #[napi(constructor)]
+    pub fn new(opts: AppOptions, on_events: Function<Buffer, ()>) -> Result<Self> {
+        let tls = match &opts.ssl {
+            None => None,
+            Some(ssl) => Some(load_tls(ssl)?),
+        };
+        let batch = Arc::new(Batch {
+            buf: Mutex::new(Vec::new()),
+        });
+        let taker = batch.clone();
+        let wake = on_events
+            .build_threadsafe_function::<()>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(move |_ctx| {
+                // Runs on the JS thread: everything queued so far is one batch.
+                let events = std::mem::take(&mut *taker.buf.lock());
+                Ok(Buffer::from(events))
+            })?;
+        let runtime = net::build_runtime(opts.workers.unwrap_or(0) as usize).map_err(err)?;
+        let server_opts = ServerOptions {
+            max_connections: opts.max_connections.map_or(usize::MAX, |n| n as usize),
+            ..ServerOptions::default()
+        };
+        let server = ServerCore::new(Arc::new(EventSink::new(batch, wake)), server_opts);
+        {
+            let _guard = runtime.enter();
+            server.start();
+        }
+        Ok(Self {
+            server,
+            runtime: Mutex::new(Some(runtime)),
+            tls,
+        })
+    }
+
+    #[napi]
+    pub fn add_ws(&self, pattern: String, b: BehaviorOptions) -> u32 {
+        let d = Behavior::default();
+        let behavior = Behavior {
+            idle_timeout_secs: b.idle_timeout.unwrap_or(d.idle_timeout_secs),
+            max_payload: to_usize(b.max_payload_length, d.max_payload),
+            max_backpressure: to_usize(b.max_backpressure, d.max_backpressure),
+            close_on_backpressure_limit: b
+                .close_on_backpressure_limit
+                .unwrap_or(d.close_on_backpressure_limit),
+            send_pings: b.send_pings_automatically.unwrap_or(d.send_pings),
+        };
+        self.server.add_ws_route(WsRoute {
+            pattern: Pattern::parse(&pattern),
+            behavior: Arc::new(behavior),
+            js_upgrade: b.has_upgrade,
+        }) as u32
+    }
+
+    /// `method` lowercase, or "any".
+    #[napi]
+    pub fn add_route(&self, method: String, pattern: String) -> u32 {
+        let method = method.to_ascii_lowercase();
+        self.server.add_http_route(HttpRoute {
+            method: (method != "any").then_some(method),
+            pattern: Pattern::parse(&pattern),
+        }) as u32
+    }
+
+    #[napi]
+    pub fn listen(
+        &self,
+        host: String,
+        port: u32,
+        reuse_port: Option<bool>,
+    ) -> Result<ListenResult> {
+        let rt = self.runtime.lock();
+        let rt = rt.as_ref().ok_or_else(|| err("app is closed"))?;
+        let port = u16::try_from(port).map_err(|_| err(format!("invalid port {port}")))?;
+        let opts = ListenOptions {
+            host,
+            port,
+            reuse_port: reuse_port.unwrap_or(false),
+            backlog: 1024,
+        };
+        let std_listener =
+            net::bind(&opts).map_err(|e| err(format!("listen {}:{}: {e}", opts.host, port)))?;
+        let _guard = rt.enter();
+        let (token, addr) = self
+            .server
+            .listen(std_listener, self.tls.clone())
+            .map_err(err)?;
+        Ok(ListenResult {
+            token,
+            port: addr.port() as u32,
+        })
+    }
+
+    #[napi]
+    pub fn close_listener(&self, token: u32) -> bool {
+        self.server.close_listener(token)
+    }
+
+    /// Returns 0 backpressure, 1 success, 2 dropped, -1 not open.
+    #[napi]
+    pub fn send(&self, id: i64, data: BufferSlice, binary: bool) -> i32 {
+        status(self.server.send(id as u64, &data, binary))
+    }
+
+    #[napi]
+    pub fn send_text(&self, id: i64, data: String, binary: bool) -> i32 {
+        status(self.server.send(id as u64, data.as_bytes(), binary))
+    }
+
+    #[napi]
+    pub fn end(&self, id: i64, code: u32, reason: BufferSlice) -> bool {
+        self.server
+            .end(id as u64, code.min(u16::MAX as u32) as u16, &reason)
+    }
+
+    #[napi]
+    pub fn terminate(&self, id: i64) -> bool {
+        self.server.terminate(id as u64)
+    }
+
+    #[napi]
+    pub fn ping(&self, id: i64, data: BufferSlice) -> bool {
+        self.server.get(id as u64).is_some_and(|c| c.ping(&data))
+    }
+
+    #[napi]
+    pub fn cork(&self, id: i64, corked: bool) {
+        if let Some(c) = self.server.get(id as u64) {
+            c.set_corked(corked);
+        }
+    }
+
+    /// -1 when the connection is gone.
+    #[napi]
+    pub fn buffered_amount(&self, id: i64) -> f64 {
+        self.server
+            .get(id as u64)
+            .map_or(-1.0, |c| c.buffered_amount() as f64)
+    }
+
+    #[napi]
+    pub fn remote_address(&self, id: i64) -> Option<String> {
+        self.server
+            .get(id as u64)
+            .map(|c| c.remote.ip().to_canonical().to_string())
+    }
+
+    #[napi]
+    pub fn subscribe(&self, id: i64, topic: String) -> bool {
+        self.server
+            .get(id as u64)
+            .is_some_and(|c| self.server.subscribe(&c, &topic))
+    }
+
+    #[napi]
+    pub fn unsubscribe(&self, id: i64, topic: String) -> bool {
+        self.server.unsubscribe(id as u64, &topic)
+    }
+
+    #[napi]
+    pub fn is_subscribed(&self, id: i64, topic: String) -> bool {
+        self.server.is_subscribed(id as u64, &topic)
+    }
+
+    #[napi]
+    pub fn topics(&self, id: i64) -> Vec<String> {
+        self.server
+            .topics_of(id as u64)
+            .iter()
+            .map(|t| t.to_string())
+            .collect()
+    }
+
+    /// Queues `data` for every subscriber of `topic` (except `skip`); returns
+    /// how many got it. Call `flush()` once after a burst of publishes.
+    #[napi]
+    pub fn publish(
+        &self,
+        topic: String,
+        data: BufferSlice,
+        binary: bool,
+        skip: Option<i64>,
+    ) -> u32 {
+        self.server
+            .publish(&topic, &data, binary, skip.map(|s| s as u64)) as u32
+    }
+
+    #[napi]
+    pub fn publish_text(
+        &self,
+        topic: String,
+        data: String,
+        binary: bool,
+        skip: Option<i64>,
+    ) -> u32 {
+        self.server
+            .publish(&topic, data.as_bytes(), binary, skip.map(|s| s as u64)) as u32
+    }
+
+    #[napi]
+    pub fn flush(&self) {
+        self.server.flush();
+    }
+
+    #[napi]
+    pub fn num_subscribers(&self, topic: String) -> u32 {
+        self.server.num_subscribers(&topic) as u32
+    }
+
+    #[napi]
+    pub fn connection_count(&self) -> u32 {
+        self.server.connection_count() as u32
+    }
+
+    /// Accepts a pending upgrade (`protocol` is echoed as Sec-WebSocket-Protocol).
+    #[napi]
+    pub fn accept_upgrade(&self, id: i64, protocol: Option<String>) -> bool {
+        let protocol = protocol.filter(|p| !p.is_empty());
+        self.server
+            .decide(id as u64, Decision::Upgrade { protocol })
+    }
+
+    /// Answers a pending request (HTTP route, or an upgrade refused) and closes it.
+    /// `headers` is a flat [name, value, ...] list.
+    #[napi]
+    pub fn respond(
+        &self,
+        id: i64,
+        status_line: String,
+        headers: Vec<String>,
+        body: BufferSlice,
+    ) -> bool {
+        let mut out = Vec::with_capacity(128 + body.len());
+        let status_line = status_line.trim();
+        let status_line = if status_line.is_empty() {
+            "200 OK"
+        } else {
+            status_line
+        };
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(status_line.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        let mut has_length = false;
+        for pair in headers.chunks(2) {
+            if let [k, v] = pair {
+                // Header injection: CR/LF in user-supplied names or values is refused.
+                if k.contains(['\r', '\n']) || v.contains(['\r', '\n']) {
+                    continue;
+                }
+                has_length |= k.eq_ignore_ascii_case("content-length");
+                out.extend_from_slice(k.as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(v.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        if !has_length {
+            out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        }
+        out.extend_from_slice(b"Connection: close\r\n\r\n");
+        out.extend_from_slice(&body);
+        self.server.decide(id as u64, Decision::Respond(out))
+    }
+
+    /// Stops listening, closes every connection with 1001, then shuts the
+    /// runtime down in the background once the sockets are gone (bounded).
+    #[napi]
+    pub fn close(&self) {
+        self.server.shutdown();
+        let Some(rt) = self.runtime.lock().take() else {
+            return;
+        };
+        let server = self.server.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while server.connection_count() > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            rt.shutdown_timeout(Duration::from_secs(1));
+        });
+    }
+}
+
+impl Drop for NativeApp {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.lock().take() {
+            self.server.shutdown();
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn status(s: Option<crate::ws::SendStatus>) -> i32 {
+    s.map_or(-1, |s| s as i32)
+}
+
+fn load_tls(ssl: &SslOptions) -> Result<Arc<rustls::ServerConfig>> {
+    let key = match (&ssl.key, &ssl.key_file_name) {
+        (Some(b), _) => TlsSource::Pem(b.to_vec()),
+        (None, Some(f)) => TlsSource::File(f.clone()),
+        (None, None) => return Err(err("SSLApp needs key_file_name (or key)")),
+    };
+    let cert = match (&ssl.cert, &ssl.cert_file_name) {
+        (Some(b), _) => TlsSource::Pem(b.to_vec()),
+        (None, Some(f)) => TlsSource::File(f.clone()),
+        (None, None) => return Err(err("SSLApp needs cert_file_name (or cert)")),
+    };
+    net::load_server_config(&key, &cert).map_err(err)
+}
