@@ -11,7 +11,7 @@
 //!
 //! `cargo test` runs without Node: nothing below `napi` knows N-API exists.
 
-mod napi;
+pub mod napi;
 pub(crate) mod net;
 pub(crate) mod pubsub;
 pub(crate) mod ws;

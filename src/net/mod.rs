@@ -9,4 +9,4 @@ pub(crate) mod tls;
 
 pub(crate) use listener::{bind, ListenOptions};
 pub(crate) use runtime::build_runtime;
-pub(crate) use tls::{load_server_config, TlsError, TlsSource};
+pub(crate) use tls::{load_server_config, TlsSource};

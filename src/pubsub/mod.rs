@@ -130,6 +130,7 @@ impl<S: Clone> TopicTree<S> {
             .map_or(0, |&t| self.topics[t as usize].subs.len())
     }
 
+    #[cfg(test)]
     pub(crate) fn num_topics(&self) -> usize {
         self.topics.len()
     }
@@ -148,6 +149,7 @@ impl<S: Clone> TopicTree<S> {
 
     /// Calls `f` once for each subscriber of ANY of `topics` (each at most
     /// once), skipping `skip` and every subscriber of any of `except`.
+    #[allow(dead_code)] // Socket.IO broadcasts to unions of rooms (#3)
     pub(crate) fn for_each_union(
         &self,
         topics: &[&str],

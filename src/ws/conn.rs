@@ -71,7 +71,7 @@ pub(crate) enum Queued {
     /// Queued; the caller must put the connection in the dirty list.
     NewlyDirty,
     /// Queued; already in the dirty list (or corked).
-    Queued,
+    Pending,
     /// Closed or over maxBackpressure: this subscriber misses the message.
     Skipped,
     /// Over maxBackpressure with closeOnBackpressureLimit: caller closes it.
@@ -258,7 +258,7 @@ impl Conn {
             st.dirty = true;
             return Queued::NewlyDirty;
         }
-        Queued::Queued
+        Queued::Pending
     }
 
     /// Flush after a publish batch (JS thread or worker).

@@ -233,8 +233,8 @@ pub fn encode_header(opcode: OpCode, fin: bool, payload_len: usize, out: &mut [u
 
 /// Encodes a masked (client-to-server) frame header; returns its length: 6, 8 or 14.
 /// The payload must be masked separately with [`apply_mask`] at offset 0.
-// Only clients mask, and this crate is a server: the callers are tests here and the
-// load generator, which keeps its own copy of this module.
+// Only clients mask and this crate is a server, so inside it the only callers are
+// tests; it exists for them and for client-side tools such as a load generator.
 #[cfg_attr(not(test), allow(dead_code))]
 pub fn encode_header_masked(
     opcode: OpCode,
@@ -390,6 +390,7 @@ impl MessageAssembler {
     }
 
     /// True when no fragmented message is in progress (and nothing is allocated).
+    #[cfg(test)]
     pub fn is_idle(&self) -> bool {
         self.partial.is_none()
     }
@@ -503,46 +504,6 @@ impl MessageAssembler {
                 }))
             }
         }
-    }
-
-    /// Fail-fast UTF-8 check for a text frame whose payload is still arriving, so a
-    /// peer streaming a large invalid text frame gets 1007 without the server buffering
-    /// it all. `prefix` is the already unmasked start of the frame's payload, and
-    /// `resume` is what the previous call returned for the same frame (0 the first
-    /// time): checking resumes there, so repeated calls over a slowly arriving frame
-    /// stay linear. Returns the new resume point.
-    ///
-    /// Covers unfragmented text frames and continuation frames of a text message
-    /// (including a code point split across the frame boundary). Frames that carry no
-    /// text, or that [`push`](Self::push) will refuse anyway, pass unchecked.
-    pub fn check_text_prefix(
-        &self,
-        header: &FrameHeader,
-        prefix: &[u8],
-        resume: usize,
-    ) -> Result<usize, FrameError> {
-        let carry: &[u8] = match (header.opcode, &self.partial) {
-            (OpCode::Text, None) => &[],
-            (OpCode::Continuation, Some(p)) if !p.binary => &p.data[p.utf8_checked..],
-            _ => return Ok(prefix.len()),
-        };
-        let resume = resume.min(prefix.len());
-        if resume > 0 || carry.is_empty() {
-            return validate_utf8_prefix(prefix, resume);
-        }
-        // Finish the code point left open by the previous fragment on a small stack
-        // copy; past it, the prefix can be checked in place. `carry` is at most 3 bytes
-        // (the Partial invariant) and a code point at most 4, so 8 bytes suffice.
-        let take = prefix.len().min(4);
-        let mut joint = [0u8; 8];
-        joint[..carry.len()].copy_from_slice(carry);
-        joint[carry.len()..carry.len() + take].copy_from_slice(&prefix[..take]);
-        let done = validate_utf8_prefix(&joint[..carry.len() + take], 0)?;
-        if done < carry.len() {
-            // Still unfinished: too few bytes of this frame have arrived.
-            return Ok(0);
-        }
-        validate_utf8_prefix(prefix, done - carry.len())
     }
 }
 
@@ -1251,75 +1212,6 @@ mod tests {
         assert!(max_fragments(max) >= (4 << 20) / 64);
         // And 1 MiB in 64-byte fragments fits a 4 MiB limit too.
         assert!(max_fragments(4 << 20) >= (1 << 20) / 64);
-    }
-
-    #[test]
-    fn text_prefix_check_fails_fast() {
-        let asm = MessageAssembler::new();
-        let h = hdr(OpCode::Text, true, 1000);
-        // Valid so far, ending inside a code point: resume at the boundary.
-        assert_eq!(
-            asm.check_text_prefix(&h, &[b'a', b'b', 0xE2, 0x82], 0),
-            Ok(2)
-        );
-        assert_eq!(
-            asm.check_text_prefix(&h, &[b'a', b'b', 0xE2, 0x82, 0xAC, b'c'], 2),
-            Ok(6)
-        );
-        assert_eq!(
-            asm.check_text_prefix(&h, &[b'a', b'b', 0xE2, 0x28], 2),
-            Err(FrameError::InvalidUtf8)
-        );
-        // Binary frames and frames push will refuse are not checked here.
-        assert_eq!(
-            asm.check_text_prefix(&hdr(OpCode::Binary, true, 9), &[0xFF], 0),
-            Ok(1)
-        );
-        assert_eq!(
-            asm.check_text_prefix(&hdr(OpCode::Continuation, true, 9), &[0xFF], 0),
-            Ok(1)
-        );
-    }
-
-    #[test]
-    fn text_prefix_check_spans_the_fragment_boundary() {
-        let mut asm = MessageAssembler::new();
-        // "😀" is F0 9F 98 80; the first fragment ends after two of its bytes.
-        asm.push(&hdr(OpCode::Text, false, 3), &[b'a', 0xF0, 0x9F], 100)
-            .unwrap();
-        let cont = hdr(OpCode::Continuation, true, 100);
-        assert_eq!(asm.check_text_prefix(&cont, &[], 0), Ok(0));
-        assert_eq!(
-            asm.check_text_prefix(&cont, &[0x98], 0),
-            Ok(0),
-            "still unfinished"
-        );
-        assert_eq!(asm.check_text_prefix(&cont, &[0x98, 0x80, b'z'], 0), Ok(3));
-        assert_eq!(
-            asm.check_text_prefix(&cont, &[0x98, 0x80, b'z', 0xC3], 3),
-            Ok(3)
-        );
-        assert_eq!(
-            asm.check_text_prefix(&cont, &[0x98, b'x'], 0),
-            Err(FrameError::InvalidUtf8)
-        );
-        assert_eq!(
-            asm.check_text_prefix(&cont, &[0x98, 0x80, 0xFF], 0),
-            Err(FrameError::InvalidUtf8)
-        );
-        // The check agrees with push on the complete frame.
-        let msg = asm.push(
-            &hdr(OpCode::Continuation, true, 3),
-            &[0x98, 0x80, b'z'],
-            100,
-        );
-        assert!(msg.unwrap().is_some());
-
-        // A binary message in progress: continuation frames are not text.
-        let mut asm = MessageAssembler::new();
-        asm.push(&hdr(OpCode::Binary, false, 1), &[0xF0], 100)
-            .unwrap();
-        assert_eq!(asm.check_text_prefix(&cont, &[0xFF, 0xFF], 0), Ok(2));
     }
 
     #[test]

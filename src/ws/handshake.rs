@@ -88,6 +88,7 @@ impl Request {
 
     /// Whether the connection may stay open after the response (RFC 9112 9.3):
     /// HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
+    #[allow(dead_code)] // Engine.IO long-polling keeps connections alive (#3)
     pub fn keep_alive(&self) -> bool {
         if self.version >= 1 {
             !self.has_token("connection", "close")

@@ -112,10 +112,7 @@ impl Pattern {
         let n = self.segments.len();
         for (i, seg) in self.segments.iter().enumerate() {
             let last_prefix = self.wildcard_tail && i + 1 == n && !self.raw.ends_with("/*");
-            let part = match parts.next() {
-                Some(p) => p,
-                None => return None,
-            };
+            let part = parts.next()?;
             match seg {
                 Seg::Lit(l) if last_prefix => {
                     if !part.starts_with(l.as_str()) {
@@ -462,16 +459,7 @@ impl ServerCore {
         };
         let info = match handshake::validate_upgrade(&req) {
             Ok(info) => info,
-            Err(reject) => {
-                let resp = handshake::simple_response(
-                    reject.status,
-                    reject.reason,
-                    &reject.extra_headers,
-                    b"",
-                    false,
-                );
-                return write_and_close(&mut stream, &resp).await;
-            }
+            Err(reject) => return write_and_close(&mut stream, &reject.to_response()).await,
         };
         let protocol = if js_upgrade {
             match self
@@ -648,7 +636,7 @@ impl ServerCore {
                     delivered += 1;
                     newly_dirty.push(conn.clone());
                 }
-                Queued::Queued => delivered += 1,
+                Queued::Pending => delivered += 1,
                 Queued::Skipped => {}
                 Queued::MustClose => to_close.push(conn.clone()),
             });

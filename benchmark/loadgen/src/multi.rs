@@ -162,7 +162,16 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
         merged["errors"]["child_failed"] = json!(missing);
         merged["missing_children"] = json!(missing_children);
     }
-    merged
+    // Same key order as a single-process report.
+    let mut ordered = Map::new();
+    let obj = merged.as_object_mut().expect("object");
+    for k in ["mode", "requested", "connected", "failed", "not_attempted", "errors", "connect_secs", "p50_ms", "p99_ms"] {
+        if let Some(v) = obj.remove(k) {
+            ordered.insert(k.to_string(), v);
+        }
+    }
+    ordered.extend(std::mem::take(obj));
+    Value::Object(ordered)
 }
 
 /// Merge child reports: counters add up, `*_secs` take the maximum, maps of

@@ -1,0 +1,141 @@
+// Hand-written types for ferrosocket's public API (uWebSockets.js-style core).
+// The generated binding.d.ts describes the internal native handle only.
+
+/** Anything uWS.js accepts as a message or text. */
+export type RecognizedString = string | ArrayBuffer | Uint8Array | Int8Array | Uint16Array | Int16Array |
+  Uint32Array | Int32Array | Float32Array | Float64Array | Buffer | DataView
+
+export interface AppOptions {
+  /** I/O worker threads of this app's tokio runtime (default: one per core). */
+  workers?: number
+  /** Refuse connections beyond this many (default: unlimited). */
+  maxConnections?: number
+}
+
+export interface SSLAppOptions extends AppOptions {
+  key_file_name?: string
+  cert_file_name?: string
+  /** PEM contents instead of file names (ferrosocket extension). */
+  key?: string | Buffer
+  cert?: string | Buffer
+  /** Encrypted keys are refused with a clear error; decrypt them first. */
+  passphrase?: string
+}
+
+export interface us_listen_socket {
+  readonly port: number
+}
+
+export interface HttpRequest {
+  /** Header value by lowercase name, or '' when absent. */
+  getHeader(lowerCaseKey: RecognizedString): string
+  forEach(cb: (key: string, value: string) => void): void
+  /** Lowercase method, e.g. 'get'. */
+  getMethod(): string
+  getCaseSensitiveMethod(): string
+  /** Path without the query string. */
+  getUrl(): string
+  /** The raw query string (without '?'), or one decoded parameter. */
+  getQuery(): string
+  getQuery(key: string): string | undefined
+  getParameter(index: number | string): string | undefined
+  setYield(yield: boolean): HttpRequest
+}
+
+export interface HttpResponse {
+  writeStatus(status: RecognizedString): HttpResponse
+  writeHeader(key: RecognizedString, value: RecognizedString): HttpResponse
+  write(chunk: RecognizedString): boolean
+  /** Sends the response; the connection is closed after it. */
+  end(body?: RecognizedString, closeConnection?: boolean): HttpResponse
+  endWithoutBody(): HttpResponse
+  tryEnd(fullBodyOrChunk: RecognizedString, totalSize: number): [boolean, boolean]
+  /** Accepts the WebSocket upgrade; `userData` is what `ws.getUserData()` returns. */
+  upgrade<UserData>(userData: UserData, secWebSocketKey: RecognizedString, secWebSocketProtocol: RecognizedString,
+    secWebSocketExtensions: RecognizedString, context: unknown): void
+  onAborted(handler: () => void): HttpResponse
+  onData(handler: (chunk: ArrayBuffer, isLast: boolean) => void): HttpResponse
+  cork(cb: () => void): HttpResponse
+  close(): HttpResponse
+  getRemoteAddressAsText(): ArrayBuffer
+  readonly aborted: boolean
+}
+
+export interface WebSocket<UserData> {
+  /** 1 sent, 0 buffered (backpressure; `drain` follows), 2 dropped (over maxBackpressure). */
+  send(message: RecognizedString, isBinary?: boolean, compress?: boolean): number
+  /** Graceful close (close frame); calls the close handler immediately. */
+  end(code?: number, shortMessage?: RecognizedString): void
+  /** Abrupt close (no close frame); the close handler sees 1006. */
+  close(): void
+  ping(message?: RecognizedString): number
+  /** Sends made inside `cb` leave in one write. */
+  cork(cb: () => void): WebSocket<UserData>
+  getBufferedAmount(): number
+  getUserData(): UserData
+  getRemoteAddress(): ArrayBuffer
+  getRemoteAddressAsText(): ArrayBuffer
+  subscribe(topic: RecognizedString): boolean
+  unsubscribe(topic: RecognizedString): boolean
+  isSubscribed(topic: RecognizedString): boolean
+  getTopics(): string[]
+  /** Publishes to every subscriber of `topic` except this socket. */
+  publish(topic: RecognizedString, message: RecognizedString, isBinary?: boolean, compress?: boolean): boolean
+}
+
+export interface WebSocketBehavior<UserData> {
+  /** Seconds without receiving anything before the socket is closed (default 120, 0 = never). */
+  idleTimeout?: number
+  /** Largest message accepted, in bytes (default 16 KiB); larger closes with 1009. */
+  maxPayloadLength?: number
+  /** Bytes a socket may have queued before sends are dropped (default 64 KiB). */
+  maxBackpressure?: number
+  /** Close (1009) instead of dropping when over maxBackpressure (default false). */
+  closeOnBackpressureLimit?: boolean
+  /** Ping idle clients before idleTimeout so live ones stay connected (default true). */
+  sendPingsAutomatically?: boolean
+  /** Accepted for compatibility; permessage-deflate is not negotiated. */
+  compression?: number
+  maxLifetime?: number
+  upgrade?: (res: HttpResponse, req: HttpRequest, context: unknown) => void | Promise<void>
+  open?: (ws: WebSocket<UserData>) => void | Promise<void>
+  message?: (ws: WebSocket<UserData>, message: ArrayBuffer, isBinary: boolean) => void | Promise<void>
+  drain?: (ws: WebSocket<UserData>) => void
+  dropped?: (ws: WebSocket<UserData>, message: RecognizedString, isBinary: boolean) => void
+  close?: (ws: WebSocket<UserData>, code: number, message: ArrayBuffer) => void
+  ping?: (ws: WebSocket<UserData>, message: ArrayBuffer) => void
+  pong?: (ws: WebSocket<UserData>, message: ArrayBuffer) => void
+}
+
+export type RouteHandler = (res: HttpResponse, req: HttpRequest) => void | Promise<void>
+
+export interface TemplatedApp {
+  ws<UserData = unknown>(pattern: RecognizedString, behavior: WebSocketBehavior<UserData>): TemplatedApp
+  get(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
+  post(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
+  put(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
+  del(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
+  patch(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
+  options(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
+  head(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
+  connect(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
+  trace(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
+  any(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
+  listen(host: RecognizedString, port: number, cb: (listenSocket: us_listen_socket | false) => void | Promise<void>): TemplatedApp
+  listen(port: number, cb: (listenSocket: us_listen_socket | false) => void | Promise<void>): TemplatedApp
+  listen(port: number, options: number, cb: (listenSocket: us_listen_socket | false) => void | Promise<void>): TemplatedApp
+  /** Publishes to every subscriber of `topic`; true when at least one got it. */
+  publish(topic: RecognizedString, message: RecognizedString, isBinary?: boolean, compress?: boolean): boolean
+  numSubscribers(topic: RecognizedString): number
+  /** Closes listeners and every connection (1001); afterwards Node can exit. */
+  close(): TemplatedApp
+}
+
+export function App(options?: AppOptions): TemplatedApp
+export function SSLApp(options: SSLAppOptions): TemplatedApp
+export function us_listen_socket_close(listenSocket: us_listen_socket): void
+export function us_socket_local_port(listenSocket: us_listen_socket): number
+export const DISABLED: number
+export const SHARED_COMPRESSOR: number
+export const DEDICATED_COMPRESSOR_3KB: number
+export function version(): string
