@@ -164,9 +164,9 @@ class TemplatedApp {
   _closed (ws, code, reasonAb) {
     if (ws[kClosed]) return
     this._sockets.delete(ws[kId])
-    safeCall(ws._behavior.close, undefined, ws, code, reasonAb)
-    // Marked closed after the handler: uWS.js lets `close` read user data.
+    // Closed before the handler runs: inside `close` only getUserData() works (uWS.js).
     ws[kClosed] = true
+    safeCall(ws._behavior.close, undefined, ws, code, reasonAb)
     this._updateKeepAlive()
   }
 

@@ -29,12 +29,14 @@ class WebSocket {
     return r < 0 ? 2 : r
   }
 
+  /** Without a code the close frame carries no status (the peer sees 1005). */
   end (code, shortMessage) {
     const native = this.#native()
-    const c = code === undefined || code === 0 ? 1000 : code
+    const c = code === undefined ? 0 : Number(code)
     const reason = toBuffer(shortMessage)
     native.end(this[kId], c, reason)
-    this[kApp]._closed(this, c, reason.buffer.slice(reason.byteOffset, reason.byteOffset + reason.byteLength))
+    const ab = c === 0 ? new ArrayBuffer(0) : reason.buffer.slice(reason.byteOffset, reason.byteOffset + reason.byteLength)
+    this[kApp]._closed(this, c === 0 ? 1005 : c, ab)
   }
 
   close () {
@@ -62,8 +64,8 @@ class WebSocket {
     return Math.max(0, this.#native().bufferedAmount(this[kId]))
   }
 
+  /** Still works after close (and inside the close handler), as in uWS.js. */
   getUserData () {
-    this.#native()
     return this[kUserData]
   }
 

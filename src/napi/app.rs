@@ -213,7 +213,7 @@ impl NativeApp {
     pub fn remote_address(&self, id: i64) -> Option<String> {
         self.server
             .get(id as u64)
-            .map(|c| c.remote.ip().to_canonical().to_string())
+            .map(|c| net::ip_text(c.remote.ip()))
     }
 
     #[napi]
@@ -376,5 +376,5 @@ fn load_tls(ssl: &SslOptions) -> Result<Arc<rustls::ServerConfig>> {
         (None, Some(f)) => TlsSource::File(f.clone()),
         (None, None) => return Err(err("SSLApp needs cert_file_name (or cert)")),
     };
-    net::load_server_config(&key, &cert).map_err(err)
+    net::load_server_config(&key, &cert, ssl.passphrase.as_deref()).map_err(err)
 }

@@ -68,7 +68,7 @@ fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
 }
 
 fn remote_text(addr: &SocketAddr) -> String {
-    addr.ip().to_canonical().to_string()
+    crate::net::ip_text(addr.ip())
 }
 
 impl WsHandler for EventSink {

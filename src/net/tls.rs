@@ -19,8 +19,10 @@ pub(crate) enum TlsError {
     },
     #[error("{what} {origin} holds no PEM {what}")]
     Empty { what: &'static str, origin: String },
-    #[error("private key {0} is encrypted; ferrosocket needs an unencrypted PKCS#8, PKCS#1 or SEC1 key (decrypt it with `openssl pkey -in key.pem -out plain.pem`)")]
+    #[error("private key {0} is encrypted and no passphrase was given")]
     Encrypted(String),
+    #[error("cannot decrypt private key {0}: wrong passphrase or unsupported encryption (PKCS#8 PBES2 is supported; convert legacy keys with `openssl pkcs8 -topk8`)")]
+    Decrypt(String),
     #[error("invalid PEM in {origin}: {detail}")]
     Pem { origin: String, detail: String },
     #[error("key and certificate do not form a valid TLS config: {0}")]
@@ -40,10 +42,12 @@ fn load(what: &'static str, src: &TlsSource) -> Result<(Vec<u8>, String), TlsErr
     }
 }
 
-/// Builds a rustls server config (ALPN http/1.1) from PEM key and certificate chain.
+/// Builds a rustls server config (ALPN http/1.1) from PEM key and certificate
+/// chain. `passphrase` decrypts an `ENCRYPTED PRIVATE KEY` (PKCS#8 PBES2).
 pub(crate) fn load_server_config(
     key: &TlsSource,
     cert: &TlsSource,
+    passphrase: Option<&str>,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let (cert_pem, cert_origin) = load("certificate", cert)?;
     let (key_pem, key_origin) = load("key", key)?;
@@ -62,18 +66,20 @@ pub(crate) fn load_server_config(
     }
     // rustls-pemfile skips sections it does not know, so an encrypted key would
     // otherwise surface as the confusing "no key": look for it explicitly.
-    if String::from_utf8_lossy(&key_pem).contains("ENCRYPTED") {
-        return Err(TlsError::Encrypted(key_origin));
-    }
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| TlsError::Pem {
-            origin: key_origin.clone(),
-            detail: e.to_string(),
-        })?
-        .ok_or(TlsError::Empty {
-            what: "key",
-            origin: key_origin,
-        })?;
+    let text = String::from_utf8_lossy(&key_pem);
+    let key: PrivateKeyDer<'static> = if text.contains("ENCRYPTED") {
+        decrypt_key(&text, passphrase, key_origin)?
+    } else {
+        rustls_pemfile::private_key(&mut key_pem.as_slice())
+            .map_err(|e| TlsError::Pem {
+                origin: key_origin.clone(),
+                detail: e.to_string(),
+            })?
+            .ok_or(TlsError::Empty {
+                what: "key",
+                origin: key_origin,
+            })?
+    };
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -82,4 +88,69 @@ pub(crate) fn load_server_config(
         .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+fn decrypt_key(
+    pem: &str,
+    passphrase: Option<&str>,
+    origin: String,
+) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let Some(pass) = passphrase.filter(|p| !p.is_empty()) else {
+        return Err(TlsError::Encrypted(origin));
+    };
+    // Legacy "Proc-Type: 4,ENCRYPTED" PEM is not PKCS#8: it fails to parse here.
+    let start = pem
+        .find("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        .ok_or_else(|| TlsError::Decrypt(origin.clone()))?;
+    let (_, doc) = pkcs8::SecretDocument::from_pem(&pem[start..])
+        .map_err(|_| TlsError::Decrypt(origin.clone()))?;
+    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(doc.as_bytes())
+        .map_err(|_| TlsError::Decrypt(origin.clone()))?;
+    let plain = info.decrypt(pass).map_err(|_| TlsError::Decrypt(origin))?;
+    Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> TlsSource {
+        TlsSource::File(format!(
+            "{}/__test__/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+    }
+
+    #[test]
+    fn plain_key_and_cert_load_with_http11_alpn() {
+        let cfg = load_server_config(&fixture("key.pem"), &fixture("cert.pem"), None).unwrap();
+        assert_eq!(cfg.alpn_protocols, vec![b"http/1.1".to_vec()]);
+    }
+
+    #[test]
+    fn missing_file_error_names_it() {
+        let e = load_server_config(&fixture("nope.pem"), &fixture("cert.pem"), None).unwrap_err();
+        assert!(e.to_string().contains("nope.pem"), "{e}");
+    }
+
+    #[test]
+    fn encrypted_key_needs_the_right_passphrase() {
+        let (k, c) = (fixture("key-encrypted.pem"), fixture("cert.pem"));
+        assert!(matches!(
+            load_server_config(&k, &c, None),
+            Err(TlsError::Encrypted(_))
+        ));
+        assert!(matches!(
+            load_server_config(&k, &c, Some("wrong")),
+            Err(TlsError::Decrypt(_))
+        ));
+        // The fixture's passphrase (also in __test__/core-tls.spec.mjs).
+        assert!(load_server_config(&k, &c, Some("ferro-test-passphrase")).is_ok());
+    }
+
+    #[test]
+    fn cert_given_as_key_is_refused() {
+        let e = load_server_config(&fixture("cert.pem"), &fixture("cert.pem"), None).unwrap_err();
+        assert!(matches!(e, TlsError::Empty { what: "key", .. }), "{e}");
+    }
 }

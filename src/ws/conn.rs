@@ -384,7 +384,13 @@ impl Conn {
             return;
         }
         let reason = String::from_utf8_lossy(reason);
-        let payload = frame::close_payload(code, &reason);
+        // Code 0 (uWS.js `end()` without arguments): a close frame with no
+        // status, which the peer (and our close handler) sees as 1005.
+        let (payload, code) = if code == 0 {
+            (Vec::new(), 1005)
+        } else {
+            (frame::close_payload(code, &reason), code)
+        };
         st.corked = false;
         self.send_control(&mut st, OpCode::Close, &payload);
         st.phase = Phase::Closing;
