@@ -64,7 +64,7 @@ test('upgrade handler sees the original client header value, not a lowercased on
   const log = new EventLog()
   const server = await startApp({
     upgrade: (res, req, context) => {
-      log.push('request', { auth: req.getHeader('authorization'), upper: req.getHeader('Authorization') })
+      log.push('request', { auth: req.getHeader('authorization') })
       acceptWith()(res, req, context)
     }
   })
@@ -270,6 +270,20 @@ test('response ended later (after onAborted was attached) is delivered', { timeo
   const res = await httpRequest(port, { path: '/async' })
   assert.equal(res.status, 200)
   assert.equal(res.body, 'later')
+})
+
+test('plain GET on a path matched by both app.ws and app.get reaches the HTTP handler', { timeout: 10000 }, async (t) => {
+  const log = new EventLog()
+  const server = await startApp({ open: log.on('open') }, {
+    setup: (app) => app.get('/*', (res, req) => { res.end(`page ${req.getUrl()}`) })
+  })
+  t.after(() => server.close())
+  const res = await httpRequest(server.port, { path: '/index.html' })
+  assert.equal(res.status, 200)
+  assert.equal(res.body, 'page /index.html')
+  const client = await connect(`ws://127.0.0.1:${server.port}/index.html`)
+  t.after(() => client.terminate())
+  await log.wait('open')
 })
 
 test('unmatched route and wrong method get no successful response', { timeout: 10000 }, async (t) => {

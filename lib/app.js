@@ -1,11 +1,11 @@
 'use strict'
 const binding = require('../binding.js')
 const { dispatch } = require('./events')
-const { WebSocket } = require('./websocket')
+const { routeClass } = require('./websocket')
 const { HttpRequest } = require('./http-request')
 const { HttpResponse } = require('./http-response')
 const { ListenSocket } = require('./listen-socket')
-const { kApp, kNative, kId, kClosed, kUserData } = require('./symbols')
+const { kApp, kNative, kId, kBehavior, kState } = require('./symbols')
 const { toBuffer, safeCall, reportHandlerError } = require('./util')
 
 const HTTP_METHODS = ['get', 'post', 'put', 'del', 'patch', 'options', 'head', 'connect', 'trace', 'any']
@@ -26,8 +26,12 @@ class TemplatedApp {
     )
     this[kNative] = native
     this._wsRoutes = []
+    this._wsClasses = []
     this._httpRoutes = []
-    this._sockets = new Map()
+    // Open sockets by slab key (the low 32 bits of the id): a dense array
+    // costs one slot per socket where a Map costs an entry object.
+    this._sockets = []
+    this._socketCount = 0
     this._pending = new Map()
     this._listeners = new Set()
     this._keepAlive = null
@@ -36,34 +40,38 @@ class TemplatedApp {
       this._flushScheduled = false
       native.flush()
     }
+    const socket = (id) => {
+      const ws = this._sockets[id % 0x100000000]
+      return ws !== undefined && ws[kId] === id ? ws : undefined
+    }
     this._sink = {
       open: (id, route) => this._open(id, route),
       message: (id, ab, isBinary) => {
-        const ws = this._sockets.get(id)
-        if (ws) safeCall(ws._behavior.message, undefined, ws, ab, isBinary)
+        const ws = socket(id)
+        if (ws) safeCall(ws[kBehavior].message, undefined, ws, ab, isBinary)
       },
       close: (id, code, ab) => {
-        const ws = this._sockets.get(id)
+        const ws = socket(id)
         if (ws) this._closed(ws, code, ab)
       },
       drain: (id) => {
-        const ws = this._sockets.get(id)
-        if (ws) safeCall(ws._behavior.drain, undefined, ws)
+        const ws = socket(id)
+        if (ws) safeCall(ws[kBehavior].drain, undefined, ws)
       },
       ping: (id, ab) => {
-        const ws = this._sockets.get(id)
-        if (ws) safeCall(ws._behavior.ping, undefined, ws, ab)
+        const ws = socket(id)
+        if (ws) safeCall(ws[kBehavior].ping, undefined, ws, ab)
       },
       pong: (id, ab) => {
-        const ws = this._sockets.get(id)
-        if (ws) safeCall(ws._behavior.pong, undefined, ws, ab)
+        const ws = socket(id)
+        if (ws) safeCall(ws[kBehavior].pong, undefined, ws, ab)
       },
       request: (id, kind, route, req) => this._request(id, kind, route, req),
       aborted: (id) => {
         const p = this._pending.get(id)
         if (!p) return
         this._pending.delete(id)
-        const state = p.res[require('./symbols').kState]
+        const state = p.res[kState]
         state.aborted = true
         safeCall(state.onAborted, undefined)
         this._updateKeepAlive()
@@ -81,6 +89,7 @@ class TemplatedApp {
       hasUpgrade: typeof behavior.upgrade === 'function'
     })
     this._wsRoutes[route] = behavior
+    this._wsClasses[route] = routeClass(this, behavior)
     return this
   }
 
@@ -122,7 +131,7 @@ class TemplatedApp {
     this[kNative].close()
     for (const ls of this._listeners) ls[kApp] = null
     this._listeners.clear()
-    for (const ws of [...this._sockets.values()]) {
+    for (const ws of this._sockets.filter(Boolean)) {
       this._closed(ws, 1001, new ArrayBuffer(0))
     }
     this._pending.clear()
@@ -158,31 +167,35 @@ class TemplatedApp {
   }
 
   _dropped (ws, message, isBinary) {
-    safeCall(ws._behavior.dropped, undefined, ws, message, isBinary)
+    safeCall(ws[kBehavior].dropped, undefined, ws, message, isBinary)
   }
 
   _closed (ws, code, reasonAb) {
-    if (ws[kClosed]) return
-    this._sockets.delete(ws[kId])
+    const id = ws[kId]
+    if (id < 0) return
+    this._sockets[id % 0x100000000] = undefined
+    this._socketCount--
     // Closed before the handler runs: inside `close` only getUserData() works (uWS.js).
-    ws[kClosed] = true
-    safeCall(ws._behavior.close, undefined, ws, code, reasonAb)
+    ws[kId] = -1
+    safeCall(ws[kBehavior].close, undefined, ws, code, reasonAb)
     this._updateKeepAlive()
   }
 
   _open (id, route) {
-    const behavior = this._wsRoutes[route] || {}
+    const Cls = this._wsClasses[route]
     const pending = this._pending.get(id)
-    let userData = {}
+    let userData
     if (pending) {
       this._pending.delete(id)
-      userData = pending.userData || {}
+      userData = pending.userData
     }
-    const ws = new WebSocket(this, id, userData)
-    ws._behavior = behavior
-    this._sockets.set(id, ws)
+    const ws = new Cls(id, userData)
+    // uWS.js v20 also exposes user data fields on the socket itself.
+    if (userData !== null && typeof userData === 'object') Object.assign(ws, userData)
+    this._sockets[id % 0x100000000] = ws
+    this._socketCount++
     this._updateKeepAlive()
-    safeCall(behavior.open, undefined, ws)
+    safeCall(ws[kBehavior].open, undefined, ws)
   }
 
   _request (id, kind, route, reqData) {
@@ -231,7 +244,7 @@ class TemplatedApp {
 
   /** Node stays alive while we listen or hold sockets, and not after. */
   _updateKeepAlive () {
-    const busy = this._listeners.size > 0 || this._sockets.size > 0 || this._pending.size > 0
+    const busy = this._listeners.size > 0 || this._socketCount > 0 || this._pending.size > 0
     if (busy && !this._keepAlive) {
       this._keepAlive = setInterval(() => {}, 0x7fffffff)
     } else if (!busy && this._keepAlive) {
@@ -275,4 +288,4 @@ function us_socket_local_port (listenSocket) { // eslint-disable-line camelcase
   return listenSocket ? listenSocket.port : -1
 }
 
-module.exports = { App, SSLApp, TemplatedApp, us_listen_socket_close, us_socket_local_port, kUserData }
+module.exports = { App, SSLApp, TemplatedApp, us_listen_socket_close, us_socket_local_port }

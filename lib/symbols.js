@@ -6,7 +6,6 @@ module.exports = {
   kNative: Symbol('ferrosocket.native'),
   kId: Symbol('ferrosocket.id'),
   kUserData: Symbol('ferrosocket.userData'),
-  kClosed: Symbol('ferrosocket.closed'),
   kBehavior: Symbol('ferrosocket.behavior'),
   kState: Symbol('ferrosocket.state')
 }

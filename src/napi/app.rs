@@ -90,9 +90,11 @@ impl NativeApp {
         let runtime = net::build_runtime(opts.workers.unwrap_or(0) as usize).map_err(err)?;
         let server_opts = ServerOptions {
             max_connections: opts.max_connections.map_or(usize::MAX, |n| n as usize),
+            groups: runtime.metrics().num_workers(),
             ..ServerOptions::default()
         };
-        let server = ServerCore::new(Arc::new(EventSink::new(batch, wake)), server_opts);
+        let server =
+            ServerCore::new(Arc::new(EventSink::new(batch, wake)), server_opts).map_err(err)?;
         {
             let _guard = runtime.enter();
             server.start();
@@ -191,13 +193,15 @@ impl NativeApp {
 
     #[napi]
     pub fn ping(&self, id: i64, data: BufferSlice) -> bool {
-        self.server.get(id as u64).is_some_and(|c| c.ping(&data))
+        self.server
+            .get(id as u64)
+            .is_some_and(|c| c.ping(&self.server, &data))
     }
 
     #[napi]
     pub fn cork(&self, id: i64, corked: bool) {
         if let Some(c) = self.server.get(id as u64) {
-            c.set_corked(corked);
+            c.set_corked(&self.server, corked);
         }
     }
 
@@ -348,6 +352,7 @@ impl NativeApp {
                 std::thread::sleep(Duration::from_millis(20));
             }
             rt.shutdown_timeout(Duration::from_secs(1));
+            server.clear();
         });
     }
 }
@@ -357,6 +362,7 @@ impl Drop for NativeApp {
         if let Some(rt) = self.runtime.lock().take() {
             self.server.shutdown();
             rt.shutdown_background();
+            self.server.clear();
         }
     }
 }

@@ -1,28 +1,25 @@
 //! One WebSocket connection after the handshake: its socket, its outbound
-//! queue, and the task that reads it.
+//! queue, and the frame parser state.
 //!
-//! Memory is the point of this file. An idle connection holds: the `Conn`
-//! (socket, a mutex around a few counters and an empty `VecDeque`), and a
-//! task whose future is `ConnTask` (an `Arc`, an empty `Vec` and the
-//! assembler). No read buffer: the task waits for readiness and reads into a
-//! per-worker scratch buffer; only a partial frame is copied into a buffer of
-//! its own, and that buffer is freed as soon as the frame completes. No write
-//! buffer: frames are shared `Bytes` queued until the kernel takes them. No
-//! timer: the server's sweeper looks at `last_rx` once per tick.
+//! Memory is the point of this file. An idle connection is one `Conn`: the
+//! socket fd, a mutex around a few counters and an empty `VecDeque`, and the
+//! read state (an empty `Vec` and an 8-byte assembler). No task, no tokio
+//! registration (see `group.rs`), no read buffer: its group reads into a
+//! per-worker scratch buffer, and only a partial frame is copied into a
+//! buffer of its own, freed as soon as the frame completes. No write buffer:
+//! frames are shared `Bytes` queued until the kernel takes them. No timer:
+//! the server's sweeper looks at `last_rx` once per tick.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::Future;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::SocketAddr;
-use std::pin::Pin;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::net::TcpStream;
 
 use super::frame::{self, FrameError, Incoming, MessageAssembler, OpCode};
 use super::server::ServerCore;
@@ -108,12 +105,15 @@ struct State {
     out_offset: usize,
     out_bytes: usize,
     transport: Transport,
-    waker: Option<Waker>,
     phase: Phase,
-    /// Set when the close event has been reported (exactly once per conn).
+    /// The close event has been reported (exactly once per connection).
     close_reported: bool,
+    /// Removed from its group and the registry.
+    retired: bool,
     /// `send` returned Backpressure: report `drain` when the queue empties.
     want_drain: bool,
+    /// The group watches for writability (the kernel buffer was full).
+    want_write: bool,
     corked: bool,
     /// In the server's dirty list already (queued by publish, flush pending).
     dirty: bool,
@@ -123,46 +123,69 @@ struct State {
     closing_since: u32,
 }
 
+/// Read side: touched only by the connection's group task (and once by the
+/// handshake task before the socket joins its group), so its lock is never
+/// contended; it is separate from `State` so that handlers called while
+/// parsing may send on this same connection.
+struct ReadState {
+    /// Bytes of an incomplete frame; empty (unallocated) between frames.
+    partial: Vec<u8>,
+    asm: MessageAssembler,
+}
+
 pub(crate) struct Conn {
     pub(crate) id: u64,
     pub(crate) route: u16,
+    pub(crate) group: u16,
     pub(crate) behavior: Arc<Behavior>,
     pub(crate) remote: SocketAddr,
-    tcp: TcpStream,
+    sock: TcpStream,
     /// Server tick of the last byte received (relaxed: the sweeper only needs
     /// a recent value, and a late ping is harmless).
     last_rx: AtomicU32,
     state: Mutex<State>,
+    read: Mutex<ReadState>,
 }
 
-/// Adapts a `&TcpStream` to `std::io::Write`/`Read` for rustls; WouldBlock
-/// passes through (tokio clears readiness on it, so the task re-registers).
-struct TcpIo<'a>(&'a TcpStream);
+/// Adapts a `&TcpStream` to `std::io::Write`/`Read` for rustls.
+struct SockIo<'a>(&'a TcpStream);
 
-impl Write for TcpIo<'_> {
+impl Write for SockIo<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
+        (&mut &*self.0).write(buf)
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.try_write_vectored(bufs)
+        (&mut &*self.0).write_vectored(bufs)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
-impl Read for TcpIo<'_> {
+impl Read for SockIo<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
+        (&mut &*self.0).read(buf)
     }
 }
 
+enum Flow {
+    Continue,
+    /// Stop reading: close frame received or sent, or protocol error.
+    Stop,
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted
+}
+
 impl Conn {
+    /// `sock` must be non-blocking.
     pub(crate) fn new(
         id: u64,
         route: u16,
+        group: u16,
         behavior: Arc<Behavior>,
-        tcp: TcpStream,
+        sock: TcpStream,
         remote: SocketAddr,
         transport: Transport,
         tick: u32,
@@ -170,29 +193,43 @@ impl Conn {
         Self {
             id,
             route,
+            group,
             behavior,
             remote,
-            tcp,
+            sock,
             last_rx: AtomicU32::new(tick),
             state: Mutex::new(State {
                 out: VecDeque::new(),
                 out_offset: 0,
                 out_bytes: 0,
                 transport,
-                waker: None,
                 phase: Phase::Open,
                 close_reported: false,
+                retired: false,
                 want_drain: false,
+                want_write: false,
                 corked: false,
                 dirty: false,
                 pinged: false,
                 closing_since: 0,
             }),
+            read: Mutex::new(ReadState {
+                partial: Vec::new(),
+                asm: MessageAssembler::new(),
+            }),
         }
+    }
+
+    pub(crate) fn fd(&self) -> std::os::fd::RawFd {
+        self.sock.as_raw_fd()
     }
 
     pub(crate) fn is_open(&self) -> bool {
         self.state.lock().phase == Phase::Open
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.lock().phase == Phase::Closed
     }
 
     pub(crate) fn buffered_amount(&self) -> usize {
@@ -212,8 +249,7 @@ impl Conn {
         self.send_frame(server, frame::encode_frame(opcode, payload))
     }
 
-    /// Sends an already framed message (publish shares one `Bytes` among all
-    /// subscribers). None when the connection is no longer open.
+    /// Sends an already framed message. None when the connection is not open.
     pub(crate) fn send_frame(&self, server: &ServerCore, framed: Bytes) -> Option<SendStatus> {
         let mut st = self.state.lock();
         if st.phase != Phase::Open {
@@ -234,7 +270,7 @@ impl Conn {
         }
         // Flushes anything a publish queued too (order is kept; the dirty-list
         // flush then finds nothing left to do).
-        Some(self.flush_or_park(&mut st))
+        Some(self.flush_or_park(server, &mut st))
     }
 
     /// Queues a published frame without writing: the caller flushes all dirty
@@ -261,43 +297,53 @@ impl Conn {
         Queued::Pending
     }
 
-    /// Flush after a publish batch (JS thread or worker).
-    pub(crate) fn flush_dirty(&self) {
+    /// Flush after a publish batch.
+    pub(crate) fn flush_dirty(&self, server: &ServerCore) {
         let mut st = self.state.lock();
         st.dirty = false;
         if !st.corked && st.phase != Phase::Closed {
-            self.flush_or_park(&mut st);
+            self.flush_or_park(server, &mut st);
         }
     }
 
-    pub(crate) fn set_corked(&self, corked: bool) {
+    pub(crate) fn set_corked(&self, server: &ServerCore, corked: bool) {
         let mut st = self.state.lock();
         st.corked = corked;
-        if !corked && !st.dirty && st.phase != Phase::Closed {
-            self.flush_or_park(&mut st);
+        if !corked && st.phase != Phase::Closed {
+            self.flush_or_park(server, &mut st);
         }
     }
 
-    /// Tries to write everything queued; on a full kernel buffer, wakes the
-    /// task so it registers write interest.
-    fn flush_or_park(&self, st: &mut State) -> SendStatus {
+    /// Tries to write everything queued; on a full kernel buffer, asks the
+    /// group to report writability.
+    fn flush_or_park(&self, server: &ServerCore, st: &mut State) -> SendStatus {
         match self.flush(st) {
             Ok(true) => SendStatus::Success,
             Ok(false) => {
                 st.want_drain = true;
-                if let Some(w) = &st.waker {
-                    w.wake_by_ref();
+                if !st.want_write {
+                    st.want_write = true;
+                    server
+                        .group(self.group)
+                        .want_write(self.fd(), self.id, true);
                 }
                 SendStatus::Backpressure
             }
             Err(_) => {
-                // The peer is gone; the read side will see it and report close.
-                st.phase = Phase::Closed;
-                if let Some(w) = &st.waker {
-                    w.wake_by_ref();
-                }
+                // The peer is gone; the group sees the hang-up and retires it.
+                self.mark_closed(st);
                 SendStatus::Backpressure
             }
+        }
+    }
+
+    /// Phase -> Closed and make sure the group looks at this socket soon:
+    /// shutting it down produces a hang-up event.
+    fn mark_closed(&self, st: &mut State) {
+        if st.phase != Phase::Closed {
+            st.phase = Phase::Closed;
+            let _ = self.flush(st);
+            let _ = self.sock.shutdown(Shutdown::Both);
         }
     }
 
@@ -312,7 +358,7 @@ impl Conn {
                         iov[i] = IoSlice::new(if i == 0 { &b[st.out_offset..] } else { &b[..] });
                         n_iov += 1;
                     }
-                    match self.tcp.try_write_vectored(&iov[..n_iov]) {
+                    match (&self.sock).write_vectored(&iov[..n_iov]) {
                         Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                         Ok(n) => advance(&mut st.out, &mut st.out_offset, &mut st.out_bytes, n),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -328,7 +374,7 @@ impl Conn {
             }
             Transport::Tls(tls) => loop {
                 while tls.wants_write() {
-                    match tls.write_tls(&mut TcpIo(&self.tcp)) {
+                    match tls.write_tls(&mut SockIo(&self.sock)) {
                         Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                         Ok(_) => {}
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -357,22 +403,22 @@ impl Conn {
 
     /// Queues a control frame, bypassing the backpressure limit (a pong or a
     /// close must go out even to a slow reader; they are at most 127 bytes).
-    fn send_control(&self, st: &mut State, opcode: OpCode, payload: &[u8]) {
+    fn send_control(&self, server: &ServerCore, st: &mut State, opcode: OpCode, payload: &[u8]) {
         let framed = frame::encode_frame(opcode, payload);
         st.out_bytes += framed.len();
         st.out.push_back(framed);
         if !st.corked {
-            self.flush_or_park(st);
+            self.flush_or_park(server, st);
         }
     }
 
-    pub(crate) fn ping(&self, payload: &[u8]) -> bool {
+    pub(crate) fn ping(&self, server: &ServerCore, payload: &[u8]) -> bool {
         let mut st = self.state.lock();
         if st.phase != Phase::Open {
             return false;
         }
         let p = &payload[..payload.len().min(125)];
-        self.send_control(&mut st, OpCode::Ping, p);
+        self.send_control(server, &mut st, OpCode::Ping, p);
         true
     }
 
@@ -392,14 +438,13 @@ impl Conn {
             (frame::close_payload(code, &reason), code)
         };
         st.corked = false;
-        self.send_control(&mut st, OpCode::Close, &payload);
-        st.phase = Phase::Closing;
-        st.closing_since = server.tick();
+        self.send_control(server, &mut st, OpCode::Close, &payload);
+        if st.phase == Phase::Open {
+            st.phase = Phase::Closing;
+            st.closing_since = server.tick();
+        }
         let report = !st.close_reported;
         st.close_reported = true;
-        if let Some(w) = &st.waker {
-            w.wake_by_ref();
-        }
         drop(st);
         if report {
             server.conn_closed(self, code, reason.as_bytes());
@@ -413,11 +458,10 @@ impl Conn {
             return;
         }
         st.phase = Phase::Closed;
+        // No final flush: an abrupt close sends nothing more.
+        let _ = self.sock.shutdown(Shutdown::Both);
         let report = !st.close_reported;
         st.close_reported = true;
-        if let Some(w) = &st.waker {
-            w.wake_by_ref();
-        }
         drop(st);
         if report {
             server.conn_closed(self, 1006, b"");
@@ -435,10 +479,7 @@ impl Conn {
             Phase::Closing => {
                 // RFC 6455 7.1.1: don't wait forever for the peer's close frame.
                 if now.wrapping_sub(st.closing_since) >= 2 {
-                    st.phase = Phase::Closed;
-                    if let Some(w) = &st.waker {
-                        w.wake_by_ref();
-                    }
+                    self.mark_closed(&mut st);
                 }
             }
             Phase::Open if b.idle_timeout_secs > 0 => {
@@ -448,11 +489,320 @@ impl Conn {
                     self.terminate(server);
                 } else if b.send_pings && !st.pinged && idle >= b.idle_timeout_secs.div_ceil(2) {
                     st.pinged = true;
-                    self.send_control(&mut st, OpCode::Ping, b"");
+                    self.send_control(server, &mut st, OpCode::Ping, b"");
                 }
             }
             Phase::Open => {}
         }
+    }
+
+    /// Removal bookkeeping, once: returns false if already retired. The
+    /// close is reported (1006) if nothing reported it before.
+    pub(crate) fn retire(&self, server: &ServerCore) -> bool {
+        let mut st = self.state.lock();
+        if st.retired {
+            return false;
+        }
+        st.retired = true;
+        if st.phase != Phase::Closed {
+            self.mark_closed(&mut st);
+        }
+        st.out.clear();
+        st.out_bytes = 0;
+        let report = !st.close_reported;
+        st.close_reported = true;
+        drop(st);
+        if report {
+            server.conn_closed(self, 1006, b"");
+        }
+        true
+    }
+
+    /// The group saw the socket writable: flush, stop watching when empty,
+    /// and report `drain` if a send saw backpressure.
+    pub(crate) fn on_writable(&self, server: &ServerCore) {
+        let mut st = self.state.lock();
+        if st.phase == Phase::Closed {
+            return;
+        }
+        match self.flush(&mut st) {
+            Ok(true) => {
+                if st.want_write {
+                    st.want_write = false;
+                    server
+                        .group(self.group)
+                        .want_write(self.fd(), self.id, false);
+                }
+                if st.want_drain && st.phase == Phase::Open {
+                    st.want_drain = false;
+                    drop(st);
+                    server.handler().drain(self);
+                }
+            }
+            Ok(false) => {}
+            Err(_) => self.mark_closed(&mut st),
+        }
+    }
+
+    /// Processes what the handshake already received (frames sent in the
+    /// same segment as the upgrade, plaintext rustls already decrypted).
+    /// Returns true when the connection is done.
+    pub(crate) fn start(&self, server: &ServerCore, mut early: Vec<u8>) -> bool {
+        if !early.is_empty() && matches!(self.on_bytes(server, &mut early), Flow::Stop) {
+            return true;
+        }
+        let is_tls = matches!(self.state.lock().transport, Transport::Tls(_));
+        is_tls && self.drain_tls_plaintext(server)
+    }
+
+    /// The group saw the socket readable: read one round. Returns true when
+    /// the connection is done (EOF, error, close handshake finished).
+    pub(crate) fn on_readable(&self, server: &ServerCore) -> bool {
+        if self.is_closed() {
+            return true;
+        }
+        let is_tls = matches!(self.state.lock().transport, Transport::Tls(_));
+        let done = if is_tls {
+            self.read_tls(server)
+        } else {
+            self.read_plain(server)
+        };
+        if done {
+            let mut st = self.state.lock();
+            self.mark_closed(&mut st);
+        }
+        done
+    }
+
+    fn read_plain(&self, server: &ServerCore) -> bool {
+        {
+            let mut rs = self.read.lock();
+            if !rs.partial.is_empty() && rs.partial.capacity() > rs.partial.len() {
+                // Mid-frame: read straight into the frame's own buffer.
+                let len = rs.partial.len();
+                let cap = rs.partial.capacity();
+                rs.partial.resize(cap, 0);
+                let r = (&self.sock).read(&mut rs.partial[len..]);
+                match r {
+                    Ok(0) => return true,
+                    Ok(n) => {
+                        rs.partial.truncate(len + n);
+                        drop(rs);
+                        self.last_rx.store(server.tick(), Ordering::Relaxed);
+                        return matches!(self.process_partial(server), Flow::Stop);
+                    }
+                    Err(e) => {
+                        rs.partial.truncate(len);
+                        return !would_block(&e);
+                    }
+                }
+            }
+        }
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            match (&self.sock).read(&mut s[..]) {
+                Ok(0) => true,
+                Ok(n) => matches!(self.on_bytes(server, &mut s[..n]), Flow::Stop),
+                Err(e) => !would_block(&e),
+            }
+        })
+    }
+
+    /// Reads TLS records from the socket, then hands the plaintext to the
+    /// frame parser.
+    fn read_tls(&self, server: &ServerCore) -> bool {
+        {
+            let mut st = self.state.lock();
+            let Transport::Tls(tls) = &mut st.transport else {
+                return true;
+            };
+            match tls.read_tls(&mut SockIo(&self.sock)) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if would_block(&e) => return false,
+                Err(_) => return true,
+            }
+            if tls.process_new_packets().is_err() {
+                // rustls queued a fatal alert; try to send it, then give up.
+                let _ = tls.write_tls(&mut SockIo(&self.sock));
+                return true;
+            }
+            if tls.wants_write() {
+                // A read may produce records to send (alerts, key updates).
+                self.flush_or_park(server, &mut st);
+            }
+        }
+        self.drain_tls_plaintext(server)
+    }
+
+    /// Moves all plaintext rustls holds through the frame parser. Returns
+    /// true when the connection is done.
+    fn drain_tls_plaintext(&self, server: &ServerCore) -> bool {
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            loop {
+                let mut n = 0;
+                let mut eof = false;
+                {
+                    let mut st = self.state.lock();
+                    let Transport::Tls(tls) = &mut st.transport else {
+                        return true;
+                    };
+                    while n < s.len() {
+                        match tls.reader().read(&mut s[n..]) {
+                            Ok(0) => {
+                                eof = true;
+                                break;
+                            }
+                            Ok(k) => n += k,
+                            Err(e) if would_block(&e) => break,
+                            Err(_) => return true,
+                        }
+                    }
+                }
+                if n > 0 && matches!(self.on_bytes(server, &mut s[..n]), Flow::Stop) {
+                    return true;
+                }
+                if eof {
+                    return true;
+                }
+                if n < s.len() {
+                    return false;
+                }
+            }
+        })
+    }
+
+    /// Feeds freshly read plaintext bytes through the frame parser.
+    fn on_bytes(&self, server: &ServerCore, data: &mut [u8]) -> Flow {
+        self.last_rx.store(server.tick(), Ordering::Relaxed);
+        self.state.lock().pinged = false;
+        let mut rs = self.read.lock();
+        if !rs.partial.is_empty() {
+            rs.partial.extend_from_slice(data);
+            drop(rs);
+            return self.process_partial(server);
+        }
+        match self.process(server, &mut rs.asm, data) {
+            Ok((used, Flow::Continue)) => {
+                if used < data.len() {
+                    rs.partial = Vec::with_capacity((data.len() - used).max(64));
+                    rs.partial.extend_from_slice(&data[used..]);
+                    self.reserve_for_frame(&mut rs.partial);
+                }
+                Flow::Continue
+            }
+            Ok((_, Flow::Stop)) => Flow::Stop,
+            Err(e) => {
+                drop(rs);
+                self.protocol_error(server, e);
+                Flow::Stop
+            }
+        }
+    }
+
+    fn process_partial(&self, server: &ServerCore) -> Flow {
+        let mut rs = self.read.lock();
+        let mut buf = std::mem::take(&mut rs.partial);
+        match self.process(server, &mut rs.asm, &mut buf) {
+            Ok((used, flow)) => {
+                if used < buf.len() && matches!(flow, Flow::Continue) {
+                    buf.drain(..used);
+                    self.reserve_for_frame(&mut buf);
+                    rs.partial = buf;
+                }
+                // Otherwise the frame boundary was reached: the buffer is
+                // freed here, idle sockets hold none.
+                flow
+            }
+            Err(e) => {
+                drop(rs);
+                self.protocol_error(server, e);
+                Flow::Stop
+            }
+        }
+    }
+
+    /// Once the header of the pending frame is known, reserve room for the
+    /// whole frame so the rest is read in place (no regrowth copies).
+    fn reserve_for_frame(&self, partial: &mut Vec<u8>) {
+        let max = self.behavior.max_payload as u64;
+        if let Ok(Some(h)) = frame::decode_header(partial, true, max) {
+            let total = h.header_len + h.payload_len as usize;
+            if total > partial.capacity() {
+                partial.reserve_exact(total - partial.len());
+            }
+        }
+    }
+
+    /// Parses and dispatches every complete frame in `buf`; returns how many
+    /// bytes were consumed. Handlers run with the read lock held but not the
+    /// state lock, so they may send on this connection.
+    fn process(
+        &self,
+        server: &ServerCore,
+        asm: &mut MessageAssembler,
+        buf: &mut [u8],
+    ) -> Result<(usize, Flow), FrameError> {
+        let max = self.behavior.max_payload;
+        let mut pos = 0;
+        while pos < buf.len() {
+            let Some(h) = frame::decode_header(&buf[pos..], true, max as u64)? else {
+                break;
+            };
+            let total = h.header_len + h.payload_len as usize;
+            if buf.len() - pos < total {
+                break;
+            }
+            let payload = &mut buf[pos + h.header_len..pos + total];
+            if let Some(mask) = h.mask {
+                frame::apply_mask(payload, mask, 0);
+            }
+            pos += total;
+            match asm.push(&h, payload, max)? {
+                None => {}
+                Some(Incoming::Message { binary, payload }) => {
+                    server.handler().message(self, &payload, binary)
+                }
+                Some(Incoming::Ping(p)) => {
+                    let mut st = self.state.lock();
+                    if st.phase == Phase::Open {
+                        self.send_control(server, &mut st, OpCode::Pong, p);
+                    }
+                    drop(st);
+                    server.handler().ping(self, p);
+                }
+                Some(Incoming::Pong(p)) => server.handler().pong(self, p),
+                Some(Incoming::Close { code, reason }) => {
+                    self.on_close_frame(server, code, reason.as_bytes());
+                    return Ok((pos, Flow::Stop));
+                }
+            }
+        }
+        Ok((pos, Flow::Continue))
+    }
+
+    fn on_close_frame(&self, server: &ServerCore, code: Option<u16>, reason: &[u8]) {
+        let mut st = self.state.lock();
+        if st.phase == Phase::Open {
+            // Echo the peer's code (RFC 6455 5.5.1), then close the TCP side.
+            let payload = code.map_or_else(Vec::new, |c| frame::close_payload(c, ""));
+            self.send_control(server, &mut st, OpCode::Close, &payload);
+        }
+        self.mark_closed(&mut st);
+        let report = !st.close_reported;
+        st.close_reported = true;
+        drop(st);
+        if report {
+            // No status code in the frame is reported as 1005, as browsers do.
+            server.conn_closed(self, code.unwrap_or(1005), reason);
+        }
+    }
+
+    fn protocol_error(&self, server: &ServerCore, e: FrameError) {
+        self.end(server, e.close_code(), e.to_string().as_bytes());
+        let mut st = self.state.lock();
+        self.mark_closed(&mut st);
     }
 }
 
@@ -469,388 +819,5 @@ fn advance(out: &mut VecDeque<Bytes>, offset: &mut usize, out_bytes: &mut usize,
             *offset += n;
             n = 0;
         }
-    }
-}
-
-/// The long-lived task of one connection. Kept deliberately small: it is
-/// what every idle socket pays for.
-pub(crate) struct ConnTask {
-    conn: Arc<Conn>,
-    server: Arc<ServerCore>,
-    /// Bytes of an incomplete frame; empty (unallocated) between frames.
-    partial: Vec<u8>,
-    asm: MessageAssembler,
-    /// First poll not done yet: bytes that came with the upgrade request (and
-    /// plaintext rustls already decrypted) are processed then.
-    fresh: bool,
-}
-
-enum Flow {
-    Continue,
-    /// Stop reading: close frame received / sent, or protocol error.
-    Stop,
-}
-
-impl ConnTask {
-    pub(crate) fn new(conn: Arc<Conn>, server: Arc<ServerCore>, early: Vec<u8>) -> Self {
-        Self {
-            conn,
-            server,
-            partial: early,
-            asm: MessageAssembler::new(),
-            fresh: true,
-        }
-    }
-
-    /// Parses and dispatches every complete frame in `buf`; returns how many
-    /// bytes were consumed.
-    fn process(&mut self, buf: &mut [u8]) -> Result<(usize, Flow), FrameError> {
-        let max = self.conn.behavior.max_payload;
-        let mut pos = 0;
-        while pos < buf.len() {
-            let Some(h) = frame::decode_header(&buf[pos..], true, max as u64)? else {
-                break;
-            };
-            let total = h.header_len + h.payload_len as usize;
-            if buf.len() - pos < total {
-                break;
-            }
-            let payload = &mut buf[pos + h.header_len..pos + total];
-            if let Some(mask) = h.mask {
-                frame::apply_mask(payload, mask, 0);
-            }
-            pos += total;
-            match self.asm.push(&h, payload, max)? {
-                None => {}
-                Some(Incoming::Message { binary, payload }) => {
-                    self.server.handler().message(&self.conn, &payload, binary)
-                }
-                Some(Incoming::Ping(p)) => {
-                    let mut st = self.conn.state.lock();
-                    if st.phase == Phase::Open {
-                        self.conn.send_control(&mut st, OpCode::Pong, p);
-                    }
-                    drop(st);
-                    self.server.handler().ping(&self.conn, p);
-                }
-                Some(Incoming::Pong(p)) => self.server.handler().pong(&self.conn, p),
-                Some(Incoming::Close { code, reason }) => {
-                    self.on_close_frame(code, reason.as_bytes());
-                    return Ok((pos, Flow::Stop));
-                }
-            }
-        }
-        Ok((pos, Flow::Continue))
-    }
-
-    fn on_close_frame(&mut self, code: Option<u16>, reason: &[u8]) {
-        let mut st = self.conn.state.lock();
-        if st.phase == Phase::Open {
-            // Echo the peer's code (RFC 6455 5.5.1), then close the TCP side.
-            let payload = frame::close_payload(code.unwrap_or(1000), "");
-            self.conn.send_control(&mut st, OpCode::Close, &payload);
-        }
-        st.phase = Phase::Closed;
-        let report = !st.close_reported;
-        st.close_reported = true;
-        drop(st);
-        if report {
-            // No status code in the frame is reported as 1005, as browsers do.
-            self.server
-                .conn_closed(&self.conn, code.unwrap_or(1005), reason);
-        }
-    }
-
-    fn protocol_error(&mut self, e: FrameError) {
-        let code = e.close_code();
-        self.conn.end(&self.server, code, e.to_string().as_bytes());
-        self.conn.state.lock().phase = Phase::Closed;
-    }
-
-    /// Feeds freshly read plaintext bytes through the frame parser.
-    fn on_bytes(&mut self, data: &mut [u8]) -> Flow {
-        self.conn
-            .last_rx
-            .store(self.server.tick(), Ordering::Relaxed);
-        self.conn.state.lock().pinged = false;
-        let result = if self.partial.is_empty() {
-            match self.process(data) {
-                Ok((used, flow)) => {
-                    if used < data.len() && matches!(flow, Flow::Continue) {
-                        self.keep_partial(&data[used..]);
-                    }
-                    Ok(flow)
-                }
-                Err(e) => Err(e),
-            }
-        } else {
-            self.partial.extend_from_slice(data);
-            self.process_partial()
-        };
-        match result {
-            Ok(flow) => flow,
-            Err(e) => {
-                self.protocol_error(e);
-                Flow::Stop
-            }
-        }
-    }
-
-    fn process_partial(&mut self) -> Result<Flow, FrameError> {
-        let mut buf = std::mem::take(&mut self.partial);
-        let (used, flow) = self.process(&mut buf)?;
-        if used == buf.len() || matches!(flow, Flow::Stop) {
-            // Frame boundary reached: free the buffer, idle sockets hold none.
-            return Ok(flow);
-        }
-        buf.drain(..used);
-        self.partial = buf;
-        self.reserve_for_frame();
-        Ok(flow)
-    }
-
-    fn keep_partial(&mut self, rest: &[u8]) {
-        self.partial = Vec::with_capacity(rest.len().max(64));
-        self.partial.extend_from_slice(rest);
-        self.reserve_for_frame();
-    }
-
-    /// Once the header of the pending frame is known, reserve room for the
-    /// whole frame so the rest is read in place (no regrowth copies).
-    fn reserve_for_frame(&mut self) {
-        let max = self.conn.behavior.max_payload as u64;
-        if let Ok(Some(h)) = frame::decode_header(&self.partial, true, max) {
-            let total = h.header_len + h.payload_len as usize;
-            if total > self.partial.capacity() {
-                self.partial.reserve_exact(total - self.partial.len());
-            }
-        }
-    }
-
-    /// Processes what the handshake already received. Returns true when the
-    /// connection is done.
-    fn first_poll(&mut self) -> bool {
-        if !self.partial.is_empty() {
-            let early = std::mem::take(&mut self.partial);
-            let mut early = early;
-            if let Flow::Stop = self.on_bytes(&mut early) {
-                return true;
-            }
-        }
-        let is_tls = matches!(self.conn.state.lock().transport, Transport::Tls(_));
-        is_tls && matches!(self.drain_tls_plaintext(), ReadStep::Done)
-    }
-
-    /// Reads whatever the socket has. Returns Ready(()) when the connection is done.
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            match self.conn.tcp.poll_read_ready(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(_)) => return Poll::Ready(()),
-                Poll::Ready(Ok(())) => {}
-            }
-            let is_tls = matches!(self.conn.state.lock().transport, Transport::Tls(_));
-            let step = if is_tls {
-                self.read_tls()
-            } else {
-                self.read_plain()
-            };
-            match step {
-                ReadStep::Again => {}
-                ReadStep::Done => return Poll::Ready(()),
-            }
-        }
-    }
-
-    fn read_plain(&mut self) -> ReadStep {
-        if !self.partial.is_empty() && self.partial.capacity() > self.partial.len() {
-            // Mid-frame: read straight into the frame's own buffer.
-            return match self.conn.tcp.try_read_buf(&mut self.partial) {
-                Ok(0) => ReadStep::Done,
-                Ok(_) => {
-                    self.conn
-                        .last_rx
-                        .store(self.server.tick(), Ordering::Relaxed);
-                    match self.process_partial() {
-                        Ok(Flow::Continue) => ReadStep::Again,
-                        Ok(Flow::Stop) => ReadStep::Done,
-                        Err(e) => {
-                            self.protocol_error(e);
-                            ReadStep::Done
-                        }
-                    }
-                }
-                Err(e) if would_block(&e) => ReadStep::Again,
-                Err(_) => ReadStep::Done,
-            };
-        }
-        SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            match self.conn.tcp.try_read(&mut s[..]) {
-                Ok(0) => ReadStep::Done,
-                Ok(n) => match self.on_bytes(&mut s[..n]) {
-                    Flow::Continue => ReadStep::Again,
-                    Flow::Stop => ReadStep::Done,
-                },
-                Err(e) if would_block(&e) => ReadStep::Again,
-                Err(_) => ReadStep::Done,
-            }
-        })
-    }
-
-    /// Reads TLS records from the socket (only when rustls has no plaintext
-    /// left), then hands the plaintext to the frame parser.
-    fn read_tls(&mut self) -> ReadStep {
-        {
-            let mut st = self.conn.state.lock();
-            let Transport::Tls(tls) = &mut st.transport else {
-                return ReadStep::Done;
-            };
-            match tls.read_tls(&mut TcpIo(&self.conn.tcp)) {
-                Ok(0) => return ReadStep::Done,
-                Ok(_) => {}
-                Err(e) if would_block(&e) => return ReadStep::Again,
-                Err(_) => return ReadStep::Done,
-            }
-            if tls.process_new_packets().is_err() {
-                // rustls queued a fatal alert; try to send it, then give up.
-                let _ = tls.write_tls(&mut TcpIo(&self.conn.tcp));
-                return ReadStep::Done;
-            }
-            if tls.wants_write() {
-                // A read may produce records to send (alerts, key updates).
-                self.conn.flush_or_park(&mut st);
-            }
-        }
-        self.drain_tls_plaintext()
-    }
-
-    /// Moves all plaintext rustls holds through the frame parser.
-    fn drain_tls_plaintext(&mut self) -> ReadStep {
-        SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            loop {
-                let mut n = 0;
-                let mut eof = false;
-                {
-                    let mut st = self.conn.state.lock();
-                    let Transport::Tls(tls) = &mut st.transport else {
-                        return ReadStep::Done;
-                    };
-                    while n < s.len() {
-                        match tls.reader().read(&mut s[n..]) {
-                            Ok(0) => {
-                                eof = true;
-                                break;
-                            }
-                            Ok(k) => n += k,
-                            Err(e) if would_block(&e) => break,
-                            Err(_) => return ReadStep::Done,
-                        }
-                    }
-                }
-                if n > 0 {
-                    if let Flow::Stop = self.on_bytes(&mut s[..n]) {
-                        return ReadStep::Done;
-                    }
-                }
-                if eof {
-                    return ReadStep::Done;
-                }
-                if n < s.len() {
-                    return ReadStep::Again;
-                }
-            }
-        })
-    }
-
-    /// Drives pending writes; registers for writability when the kernel is full.
-    fn poll_write(&mut self, cx: &mut Context<'_>) {
-        let mut st = self.conn.state.lock();
-        loop {
-            let pending =
-                !st.out.is_empty() || matches!(&st.transport, Transport::Tls(t) if t.wants_write());
-            if !pending || st.corked {
-                break;
-            }
-            match self.conn.flush(&mut st) {
-                Ok(true) => break,
-                Ok(false) => match self.conn.tcp.poll_write_ready(cx) {
-                    Poll::Pending => return,
-                    Poll::Ready(Ok(())) => continue,
-                    Poll::Ready(Err(_)) => {
-                        st.phase = Phase::Closed;
-                        return;
-                    }
-                },
-                Err(_) => {
-                    st.phase = Phase::Closed;
-                    return;
-                }
-            }
-        }
-        if st.want_drain && st.out.is_empty() && st.phase == Phase::Open {
-            st.want_drain = false;
-            drop(st);
-            self.server.handler().drain(&self.conn);
-        }
-    }
-}
-
-enum ReadStep {
-    Again,
-    Done,
-}
-
-fn would_block(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted
-}
-
-impl Future for ConnTask {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        {
-            let mut st = this.conn.state.lock();
-            if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                st.waker = Some(cx.waker().clone());
-            }
-        }
-        let mut read_done = false;
-        if std::mem::take(&mut this.fresh) {
-            read_done = this.first_poll();
-        }
-        let phase = this.conn.state.lock().phase;
-        let read_done = match phase {
-            Phase::Closed => true,
-            _ => read_done || this.poll_read(cx).is_ready(),
-        };
-        this.poll_write(cx);
-        let mut st = this.conn.state.lock();
-        if read_done && st.phase == Phase::Open {
-            // Peer closed the TCP stream without a close frame.
-            st.phase = Phase::Closed;
-        }
-        if read_done && st.phase == Phase::Closing {
-            st.phase = Phase::Closed;
-        }
-        if st.phase != Phase::Closed {
-            return Poll::Pending;
-        }
-        // Best effort: whatever is queued (e.g. our close frame) gets one
-        // last non-blocking write before the fd is closed.
-        let _ = this.conn.flush(&mut st);
-        st.waker = None;
-        st.out.clear();
-        st.out_bytes = 0;
-        let report = !st.close_reported;
-        st.close_reported = true;
-        drop(st);
-        if report {
-            this.server.conn_closed(&this.conn, 1006, b"");
-        }
-        this.server.conn_gone(&this.conn);
-        Poll::Ready(())
     }
 }

@@ -6,6 +6,7 @@
 
 pub(crate) mod conn;
 pub(crate) mod frame;
+pub(crate) mod group;
 pub(crate) mod handshake;
 pub(crate) mod server;
 

@@ -20,8 +20,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::conn::{Behavior, Conn, ConnTask, Queued, SendStatus, Transport};
+use super::conn::{Behavior, Conn, Queued, SendStatus, Transport};
 use super::frame::{self, OpCode};
+use super::group::Group;
 use super::handshake::{self, Limits, Request};
 use crate::pubsub::TopicTree;
 
@@ -194,6 +195,9 @@ fn split_id(id: u64) -> (usize, u32) {
 pub(crate) struct ServerOptions {
     pub max_connections: usize,
     pub limits: Limits,
+    /// Connection groups (one tokio task each); one per worker keeps every
+    /// core busy without splitting sockets finer than needed.
+    pub groups: usize,
 }
 
 impl Default for ServerOptions {
@@ -201,6 +205,7 @@ impl Default for ServerOptions {
         Self {
             max_connections: usize::MAX,
             limits: Limits::default(),
+            groups: 2,
         }
     }
 }
@@ -218,11 +223,17 @@ pub(crate) struct ServerCore {
     pending: Mutex<HashMap<u64, oneshot::Sender<Decision>>>,
     listeners: Mutex<Slab<JoinHandle<()>>>,
     shutting_down: AtomicBool,
+    /// Established connections live in these epoll groups (see group.rs).
+    groups: Vec<Arc<Group>>,
+    next_group: AtomicU32,
 }
 
 impl ServerCore {
-    pub(crate) fn new(handler: Arc<dyn WsHandler>, opts: ServerOptions) -> Arc<Self> {
-        Arc::new(Self {
+    pub(crate) fn new(handler: Arc<dyn WsHandler>, opts: ServerOptions) -> io::Result<Arc<Self>> {
+        let groups = (0..opts.groups.max(1))
+            .map(|_| Group::new().map(Arc::new))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Arc::new(Self {
             handler,
             opts,
             routes: RwLock::new(Routes::default()),
@@ -234,7 +245,13 @@ impl ServerCore {
             pending: Mutex::new(HashMap::new()),
             listeners: Mutex::new(Slab::new()),
             shutting_down: AtomicBool::new(false),
-        })
+            groups,
+            next_group: AtomicU32::new(0),
+        }))
+    }
+
+    pub(crate) fn group(&self, idx: u16) -> &Group {
+        &self.groups[idx as usize]
     }
 
     pub(crate) fn handler(&self) -> &dyn WsHandler {
@@ -259,6 +276,9 @@ impl ServerCore {
 
     /// Starts the sweeper; call once, inside the runtime.
     pub(crate) fn start(self: &Arc<Self>) {
+        for g in &self.groups {
+            tokio::spawn(g.clone().run(Arc::downgrade(self)));
+        }
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(TICK);
@@ -320,9 +340,13 @@ impl ServerCore {
         self.handler.close(conn, code, reason);
     }
 
-    /// Called when the connection's task ends (fd about to be closed).
-    pub(crate) fn conn_gone(&self, conn: &Conn) {
-        self.release_id(conn.id);
+    /// Takes a finished connection out of its group and the registry; the fd
+    /// closes when the last reference (a pending flush, say) is dropped.
+    pub(crate) fn retire(&self, conn: &Arc<Conn>) {
+        if conn.retire(self) {
+            self.group(conn.group).remove(conn.fd());
+            self.release_id(conn.id);
+        }
     }
 
     /// Binds and starts accepting. Returns (listener token, local address).
@@ -481,11 +505,15 @@ impl ServerCore {
         stream.write_all(&resp).await?;
         stream.flush().await?;
         let (tcp, transport) = stream.into_parts();
+        let sock = tcp.into_std()?;
+        let group =
+            (self.next_group.fetch_add(1, Ordering::Relaxed) as usize % self.groups.len()) as u16;
         let conn = Arc::new(Conn::new(
             id,
             route,
+            group,
             behavior,
-            tcp,
+            sock,
             remote,
             transport,
             self.tick(),
@@ -499,7 +527,9 @@ impl ServerCore {
             }
         }
         self.handler.open(&conn);
-        tokio::spawn(ConnTask::new(conn, self.clone(), rest));
+        if conn.start(&self, rest) || self.group(group).add(conn.fd(), id).is_err() {
+            self.retire(&conn);
+        }
         Ok(())
     }
 
@@ -654,7 +684,7 @@ impl ServerCore {
     pub(crate) fn flush(&self) {
         let dirty = std::mem::take(&mut *self.dirty.lock());
         for conn in dirty {
-            conn.flush_dirty();
+            conn.flush_dirty(self);
         }
     }
 
@@ -695,6 +725,13 @@ impl ServerCore {
         self.flush();
         for conn in self.snapshot() {
             conn.end(self, 1001, b"server shutting down");
+        }
+    }
+
+    /// After the runtime has stopped: drop every connection (closing fds).
+    pub(crate) fn clear(&self) {
+        for conn in self.snapshot() {
+            self.retire(&conn);
         }
     }
 }

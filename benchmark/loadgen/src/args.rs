@@ -92,7 +92,9 @@ pub fn parse_source_ips(spec: &str) -> Result<Vec<IpAddr>, String> {
     let mut out = Vec::new();
     for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if let Some((a, b)) = item.split_once('-') {
-            let start: Ipv4Addr = a.parse().map_err(|_| format!("--source-ips: bad address '{a}'"))?;
+            let start: Ipv4Addr = a
+                .parse()
+                .map_err(|_| format!("--source-ips: bad address '{a}'"))?;
             // "127.0.0.2-127.0.0.9" or "127.0.0.2-9"
             let end_octet: u8 = match b.parse::<Ipv4Addr>() {
                 Ok(e) => {
@@ -101,7 +103,9 @@ pub fn parse_source_ips(spec: &str) -> Result<Vec<IpAddr>, String> {
                     }
                     e.octets()[3]
                 }
-                Err(_) => b.parse().map_err(|_| format!("--source-ips: bad range end '{b}'"))?,
+                Err(_) => b
+                    .parse()
+                    .map_err(|_| format!("--source-ips: bad range end '{b}'"))?,
             };
             let o = start.octets();
             if end_octet < o[3] {
@@ -111,7 +115,10 @@ pub fn parse_source_ips(spec: &str) -> Result<Vec<IpAddr>, String> {
                 out.push(IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], last)));
             }
         } else {
-            out.push(item.parse().map_err(|_| format!("--source-ips: bad address '{item}'"))?);
+            out.push(
+                item.parse()
+                    .map_err(|_| format!("--source-ips: bad address '{item}'"))?,
+            );
         }
     }
     for ip in &out {
@@ -153,7 +160,10 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         }
         let v = match inline {
             Some(v) => v,
-            None => it.next().cloned().ok_or_else(|| format!("{flag} needs a value"))?,
+            None => it
+                .next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))?,
         };
         match flag.as_str() {
             "--url" => a.url = v,
@@ -163,7 +173,11 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--hold" => a.hold = num(&flag, &v)?,
             "--ready-file" => a.ready_file = Some(PathBuf::from(v)),
             "--processes" => {
-                a.processes = if v == "auto" { None } else { Some(num::<usize>(&flag, &v)?.max(1)) }
+                a.processes = if v == "auto" {
+                    None
+                } else {
+                    Some(num::<usize>(&flag, &v)?.max(1))
+                }
             }
             "--source-ips" => a.source_ips = parse_source_ips(&v)?,
             "--timeout" => a.timeout = num(&flag, &v)?,
@@ -189,7 +203,12 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
     if a.url.is_empty() {
         return Err("--url is required".into());
     }
-    if !(a.hold >= 0.0) || !(a.timeout > 0.0) || !(a.rate >= 0.0) {
+    let finite_non_negative = |x: f64| x.is_finite() && x >= 0.0;
+    let valid = finite_non_negative(a.hold)
+        && finite_non_negative(a.rate)
+        && a.timeout.is_finite()
+        && a.timeout > 0.0;
+    if !valid {
         return Err("--hold, --timeout and --rate must be non-negative numbers".into());
     }
     Ok(a)
@@ -205,7 +224,14 @@ impl Args {
     }
 
     /// Command line for one child of a multi-process run.
-    pub fn child_argv(&self, share: u64, rate: f64, concurrency: usize, index_base: u64, hold: f64) -> Vec<String> {
+    pub fn child_argv(
+        &self,
+        share: u64,
+        rate: f64,
+        concurrency: usize,
+        index_base: u64,
+        hold: f64,
+    ) -> Vec<String> {
         let mut v = vec![
             self.mode.clone(),
             "--child".into(),

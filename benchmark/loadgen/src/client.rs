@@ -45,7 +45,11 @@ pub enum Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -54,7 +58,11 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -124,12 +132,17 @@ pub struct WsClient {
 /// Open TCP (binding `source` first if given), TLS if configured, and do the
 /// WebSocket handshake. Errors are report labels.
 pub async fn connect(target: &Target, source: Option<IpAddr>) -> Result<WsClient, String> {
-    let sock = if target.addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
-        .map_err(|e| io_kind(&e))?;
+    let sock = if target.addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(|e| io_kind(&e))?;
     if let Some(ip) = source {
         // Port 0: the kernel picks a free port for this source address, so
         // each source address brings its own ephemeral port range.
-        sock.bind(SocketAddr::new(ip, 0)).map_err(|e| format!("bind_{}", io_kind(&e)))?;
+        sock.bind(SocketAddr::new(ip, 0))
+            .map_err(|e| format!("bind_{}", io_kind(&e)))?;
     }
     let tcp = sock.connect(target.addr).await.map_err(|e| io_kind(&e))?;
     let _ = tcp.set_nodelay(true);
@@ -145,7 +158,12 @@ pub async fn connect(target: &Target, source: Option<IpAddr>) -> Result<WsClient
     };
 
     let key = ws::new_key();
-    let req = ws::upgrade_request(&target.host_header, &target.path, &key, &target.extra_headers);
+    let req = ws::upgrade_request(
+        &target.host_header,
+        &target.path,
+        &key,
+        &target.extra_headers,
+    );
     io.write_all(&req).await.map_err(|e| io_kind(&e))?;
     io.flush().await.map_err(|e| io_kind(&e))?;
 
@@ -167,7 +185,9 @@ pub async fn connect(target: &Target, source: Option<IpAddr>) -> Result<WsClient
         }
         buf.extend_from_slice(&chunk[..n]);
         match ws::parse_upgrade_response(&buf, &key) {
-            HandshakeParse::Partial if buf.len() > 16 * 1024 => return Err("handshake_too_long".into()),
+            HandshakeParse::Partial if buf.len() > 16 * 1024 => {
+                return Err("handshake_too_long".into())
+            }
             HandshakeParse::Partial => continue,
             HandshakeParse::Failed(kind) => return Err(kind),
             HandshakeParse::Done(len) => {
@@ -175,14 +195,24 @@ pub async fn connect(target: &Target, source: Option<IpAddr>) -> Result<WsClient
                 if len < buf.len() {
                     dec.preload(&buf[len..]);
                 }
-                return Ok(WsClient { io, dec, out: Vec::new(), state: State::Open, pings: 0 });
+                return Ok(WsClient {
+                    io,
+                    dec,
+                    out: Vec::new(),
+                    state: State::Open,
+                    pings: 0,
+                });
             }
         }
     }
 }
 
 /// `connect` with an overall deadline.
-pub async fn connect_timeout(target: &Target, source: Option<IpAddr>, limit: Duration) -> Result<WsClient, String> {
+pub async fn connect_timeout(
+    target: &Target,
+    source: Option<IpAddr>,
+    limit: Duration,
+) -> Result<WsClient, String> {
     match tokio::time::timeout(limit, connect(target, source)).await {
         Ok(r) => r,
         Err(_) => Err("connect_timeout".into()),
@@ -245,7 +275,11 @@ impl WsClient {
         Ok(r)
     }
 
-    fn poll_read_decode<H>(&mut self, cx: &mut Context<'_>, on_data: &mut H) -> Poll<Result<Pumped, String>>
+    fn poll_read_decode<H>(
+        &mut self,
+        cx: &mut Context<'_>,
+        on_data: &mut H,
+    ) -> Poll<Result<Pumped, String>>
     where
         H: FnMut(u8, &[u8], bool),
     {
@@ -275,7 +309,13 @@ impl WsClient {
     where
         H: FnMut(u8, &[u8], bool),
     {
-        let WsClient { dec, out, state, pings, .. } = self;
+        let WsClient {
+            dec,
+            out,
+            state,
+            pings,
+            ..
+        } = self;
         let mut close_code = None;
         dec.feed(data, |f| match f.opcode {
             ws::OP_PING => {
@@ -287,10 +327,18 @@ impl WsClient {
             }
             ws::OP_PONG => true,
             ws::OP_CLOSE => {
-                let code = if f.payload.len() >= 2 { u16::from_be_bytes([f.payload[0], f.payload[1]]) } else { 1005 };
+                let code = if f.payload.len() >= 2 {
+                    u16::from_be_bytes([f.payload[0], f.payload[1]])
+                } else {
+                    1005
+                };
                 if *state == State::Open {
                     // Echo the status code (none if the server sent none).
-                    let echo: &[u8] = if f.payload.len() >= 2 { &f.payload[..2] } else { &[] };
+                    let echo: &[u8] = if f.payload.len() >= 2 {
+                        &f.payload[..2]
+                    } else {
+                        &[]
+                    };
                     ws::encode_frame(out, true, ws::OP_CLOSE, echo, ws::random_mask());
                 }
                 *state = State::Closed;
@@ -347,7 +395,12 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -355,7 +408,12 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()

@@ -20,7 +20,9 @@ pub async fn resolve_target(args: &Args) -> Result<Target, String> {
     } else if let Some(r) = url.strip_prefix("wss://") {
         (true, r)
     } else {
-        return Err(format!("--url must start with ws:// or wss://, got '{url}'"));
+        return Err(format!(
+            "--url must start with ws:// or wss://, got '{url}'"
+        ));
     };
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
     let authority = &rest[..split];
@@ -54,7 +56,9 @@ pub async fn resolve_target(args: &Args) -> Result<Target, String> {
         .copied()
         .ok_or_else(|| format!("{host} resolved to nothing"))?;
     if !addr.ip().is_loopback() {
-        return Err(format!("refusing non-loopback target {addr}: loadgen only loads local servers"));
+        return Err(format!(
+            "refusing non-loopback target {addr}: loadgen only loads local servers"
+        ));
     }
     let tls = if tls {
         let name = rustls::pki_types::ServerName::try_from(host.clone())
@@ -101,11 +105,16 @@ pub fn stop_watch(watch_stdin: bool) -> watch::Receiver<Option<String>> {
             Ok(mut s) => {
                 tokio::spawn(async move {
                     if s.recv().await.is_some() {
-                        tx.send_if_modified(|v| v.is_none() && { *v = Some(name.into()); true });
+                        tx.send_if_modified(|v| {
+                            v.is_none() && {
+                                *v = Some(name.into());
+                                true
+                            }
+                        });
                     }
                 });
             }
-            Err(e) => eprintln!("loadgen: cannot watch {name}: {e}"),
+            Err(e) => elog!("loadgen: cannot watch {name}: {e}"),
         }
     }
     if watch_stdin {
@@ -121,7 +130,12 @@ pub fn stop_watch(watch_stdin: bool) -> watch::Receiver<Option<String>> {
                     Ok(_) => {}
                 }
             }
-            tx.send_if_modified(|v| v.is_none() && { *v = Some("stdin_eof".into()); true });
+            tx.send_if_modified(|v| {
+                v.is_none() && {
+                    *v = Some("stdin_eof".into());
+                    true
+                }
+            });
         });
     }
     rx
@@ -139,6 +153,6 @@ pub fn write_ready_file(path: &Path, v: &serde_json::Value) {
     let tmp = path.with_extension("tmp-loadgen");
     let res = std::fs::write(&tmp, format!("{v}\n")).and_then(|_| std::fs::rename(&tmp, path));
     if let Err(e) = res {
-        eprintln!("loadgen: cannot write ready file {}: {e}", path.display());
+        elog!("loadgen: cannot write ready file {}: {e}", path.display());
     }
 }

@@ -41,7 +41,10 @@ fn value(i: usize) -> u64 {
 
 impl Histogram {
     pub fn new() -> Self {
-        Histogram { counts: vec![0; BUCKETS], total: 0 }
+        Histogram {
+            counts: vec![0; BUCKETS],
+            total: 0,
+        }
     }
 
     pub fn record(&mut self, micros: u64) {
@@ -107,7 +110,19 @@ mod tests {
     #[test]
     fn buckets_are_monotonic_and_close() {
         let mut last = 0;
-        for v in [0u64, 1, 63, 64, 65, 100, 1000, 12_345, 1_000_000, 60_000_000, u64::MAX / 2] {
+        for v in [
+            0u64,
+            1,
+            63,
+            64,
+            65,
+            100,
+            1000,
+            12_345,
+            1_000_000,
+            60_000_000,
+            u64::MAX / 2,
+        ] {
             let i = index(v);
             assert!(i < BUCKETS);
             assert!(i >= last);

@@ -51,16 +51,28 @@ impl Shared {
     }
 }
 
-pub async fn run(args: &Args, target: Target, mut stop: watch::Receiver<Option<String>>) -> serde_json::Value {
+pub async fn run(
+    args: &Args,
+    target: Target,
+    mut stop: watch::Receiver<Option<String>>,
+) -> serde_json::Value {
     let target = Arc::new(target);
-    let shared = Arc::new(Shared { requested: args.connections, ..Default::default() });
+    let shared = Arc::new(Shared {
+        requested: args.connections,
+        ..Default::default()
+    });
     let (shut_tx, shut_rx) = watch::channel(false);
     let start = Instant::now();
 
     if args.connections == 0 {
         shared.all_attempted.notify_one();
     }
-    tokio::spawn(launch(args.clone(), target, shared.clone(), shut_rx.clone()));
+    tokio::spawn(launch(
+        args.clone(),
+        target,
+        shared.clone(),
+        shut_rx.clone(),
+    ));
     if args.progress {
         tokio::spawn(progress(shared.clone(), start));
     }
@@ -85,7 +97,7 @@ pub async fn run(args: &Args, target: Target, mut stop: watch::Receiver<Option<S
         if let Some(p) = &args.ready_file {
             control::write_ready_file(p, &ready);
         }
-        eprintln!(
+        elog!(
             "loadgen[{}]: ready: {} connected, {} failed in {:.2}s; holding up to {}s",
             std::process::id(),
             shared.connected.load(Relaxed),
@@ -109,7 +121,11 @@ pub async fn run(args: &Args, target: Target, mut stop: watch::Receiver<Option<S
     // Phase 3: close everything (bounded).
     let _ = shut_tx.send(true);
     if shared.live.load(Relaxed) > 0 {
-        let _ = tokio::time::timeout(GOODBYE_WAIT + Duration::from_secs(2), shared.all_exited.notified()).await;
+        let _ = tokio::time::timeout(
+            GOODBYE_WAIT + Duration::from_secs(2),
+            shared.all_exited.notified(),
+        )
+        .await;
     }
 
     let hist = shared.hist.lock().unwrap();
@@ -142,7 +158,12 @@ pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-async fn launch(args: Args, target: Arc<Target>, shared: Arc<Shared>, mut shut: watch::Receiver<bool>) {
+async fn launch(
+    args: Args,
+    target: Arc<Target>,
+    shared: Arc<Shared>,
+    mut shut: watch::Receiver<bool>,
+) {
     let sem = Arc::new(Semaphore::new(args.concurrency));
     let timeout = Duration::from_secs_f64(args.timeout);
     let start = tokio::time::Instant::now();
@@ -164,7 +185,14 @@ async fn launch(args: Args, target: Arc<Target>, shared: Arc<Shared>, mut shut: 
             Some(args.source_ips[k as usize])
         };
         shared.live.fetch_add(1, Relaxed);
-        tokio::spawn(conn_task(permit, target.clone(), source, timeout, shared.clone(), shut.clone()));
+        tokio::spawn(conn_task(
+            permit,
+            target.clone(),
+            source,
+            timeout,
+            shared.clone(),
+            shut.clone(),
+        ));
     }
 }
 
@@ -183,7 +211,11 @@ async fn conn_task(
     drop(permit);
     let mut ws = match res {
         Ok(ws) => {
-            shared.hist.lock().unwrap().record(t0.elapsed().as_micros() as u64);
+            shared
+                .hist
+                .lock()
+                .unwrap()
+                .record(t0.elapsed().as_micros() as u64);
             shared.connected.fetch_add(1, Relaxed);
             shared.attempt_done();
             ws
@@ -218,7 +250,8 @@ async fn conn_task(
     }
     shared.pings.fetch_add(ws.pings as u64, Relaxed);
     if shutting_down {
-        ws.goodbye(1000, GOODBYE_WAIT).await;
+        // Boxed: its timer and pump state are only needed at exit.
+        Box::pin(ws.goodbye(1000, GOODBYE_WAIT)).await;
     } else {
         shared.dropped.fetch_add(1, Relaxed);
     }
@@ -231,19 +264,54 @@ async fn progress(shared: Arc<Shared>, start: Instant) {
     loop {
         tick.tick().await;
         let attempted = shared.attempted.load(Relaxed);
-        eprintln!(
+        elog!(
             "loadgen[{}]: t={:.0}s connected={} failed={} in_flight={}",
             std::process::id(),
             start.elapsed().as_secs_f64(),
             shared.connected.load(Relaxed),
             shared.failed.load(Relaxed),
-            shared
-                .live
-                .load(Relaxed)
-                .saturating_sub(shared.connected.load(Relaxed).saturating_sub(shared.dropped.load(Relaxed))),
+            shared.live.load(Relaxed).saturating_sub(
+                shared
+                    .connected
+                    .load(Relaxed)
+                    .saturating_sub(shared.dropped.load(Relaxed))
+            ),
         );
         if attempted >= shared.requested {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Per-connection state is the task's future: keep it small (it is held
+    /// 10k-19k times per process).
+    #[test]
+    fn connection_task_stays_small() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let args =
+                crate::args::parse(&["idle".into(), "--url".into(), "ws://127.0.0.1:9/".into()])
+                    .unwrap();
+            let target = std::sync::Arc::new(crate::control::resolve_target(&args).await.unwrap());
+            let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+            let permit = sem.acquire_owned().await.unwrap();
+            let (_tx, rx) = tokio::sync::watch::channel(false);
+            let fut = super::conn_task(
+                permit,
+                target,
+                None,
+                std::time::Duration::from_secs(1),
+                Default::default(),
+                rx,
+            );
+            let size = std::mem::size_of_val(&fut);
+            assert!(size <= 768, "conn_task future grew to {size} bytes");
+            assert!(std::mem::size_of::<crate::client::WsClient>() <= 128);
+        });
     }
 }

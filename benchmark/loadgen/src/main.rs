@@ -16,6 +16,17 @@
 //! loopback source address (all of 127.0.0.0/8 is local on Linux), and each
 //! source address has its own port range, so N can exceed that limit.
 
+/// eprintln! may split a line into several write(2) calls, which interleave
+/// with other processes sharing the stream (children, servers); this
+/// formats first and writes the line at once.
+macro_rules! elog {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let line = format!("{}\n", format_args!($($t)*));
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }};
+}
+
 mod args;
 mod client;
 mod control;
@@ -33,16 +44,18 @@ fn main() {
             return;
         }
         Err(e) => {
-            eprintln!("loadgen: {e}\n\n{}", args::USAGE);
+            elog!("loadgen: {e}\n\n{}", args::USAGE);
             std::process::exit(2);
         }
     };
     if args.mode != "idle" {
-        eprintln!("loadgen: unknown mode '{}'\n\n{}", args.mode, args::USAGE);
+        elog!("loadgen: unknown mode '{}'\n\n{}", args.mode, args::USAGE);
         std::process::exit(2);
     }
     let rt = if args.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.threads)
@@ -60,7 +73,7 @@ async fn run(args: args::Args) -> i32 {
     let report = if !args.child && args.process_count() > 1 {
         // Validate the URL once here so a typo fails fast, not P times.
         if let Err(e) = control::resolve_target(&args).await {
-            eprintln!("loadgen: {e}");
+            elog!("loadgen: {e}");
             return 2;
         }
         multi::run_parent(args, stop).await
@@ -68,7 +81,7 @@ async fn run(args: args::Args) -> i32 {
         let target = match control::resolve_target(&args).await {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("loadgen: {e}");
+                elog!("loadgen: {e}");
                 return 2;
             }
         };

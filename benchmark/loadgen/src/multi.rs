@@ -34,7 +34,11 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
     let n = args.connections;
     let exe = std::env::current_exe().expect("current_exe");
     let conc = args.concurrency.div_ceil(p).max(1);
-    let rate = if args.rate > 0.0 { args.rate / p as f64 } else { 0.0 };
+    let rate = if args.rate > 0.0 {
+        args.rate / p as f64
+    } else {
+        0.0
+    };
     let start = Instant::now();
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<(usize, Option<Value>)>();
 
@@ -44,7 +48,8 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
         let share = n / p as u64 + u64::from((i as u64) < n % p as u64);
         // The child's own hold is only a safety net (the parent closes its
         // stdin when the run ends): our hold plus the worst-case connect phase.
-        let connect_bound = if rate > 0.0 { share as f64 / rate } else { 0.0 } + args.timeout + 30.0;
+        let connect_bound =
+            if rate > 0.0 { share as f64 / rate } else { 0.0 } + args.timeout + 30.0;
         let argv = args.child_argv(share, rate, conc, base, args.hold + connect_bound);
         base += share;
         let mut cmd = Command::new(&exe);
@@ -56,7 +61,7 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("loadgen: cannot start child {i}: {e}");
+                elog!("loadgen: cannot start child {i}: {e}");
                 let _ = ready_tx.send((i, None));
                 continue;
             }
@@ -69,7 +74,9 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
             let mut sent_ready = false;
             let mut last = None;
             while let Ok(Some(line)) = lines.next_line().await {
-                let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
                 if v.get("event").and_then(Value::as_str) == Some("ready") {
                     if !sent_ready {
                         sent_ready = true;
@@ -84,7 +91,12 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
             }
             last
         });
-        children.push(ChildRun { share, stdin, child, report });
+        children.push(ChildRun {
+            share,
+            stdin,
+            child,
+            report,
+        });
     }
     drop(ready_tx);
 
@@ -106,7 +118,12 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
     }
     let connect_secs = start.elapsed().as_secs_f64();
     if stop_reason.is_none() {
-        let sum = |k: &str| readies.iter().map(|r| r[k].as_u64().unwrap_or(0)).sum::<u64>();
+        let sum = |k: &str| {
+            readies
+                .iter()
+                .map(|r| r[k].as_u64().unwrap_or(0))
+                .sum::<u64>()
+        };
         let ready = json!({
             "event": "ready",
             "mode": args.mode,
@@ -141,7 +158,7 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
             Ok(Ok(Some(v))) => reports.push(v),
             _ => {
                 missing += c.share;
-                eprintln!("loadgen: child {:?} gave no report", c.child.id());
+                elog!("loadgen: child {:?} gave no report", c.child.id());
             }
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), c.child.wait()).await;
@@ -165,7 +182,17 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
     // Same key order as a single-process report.
     let mut ordered = Map::new();
     let obj = merged.as_object_mut().expect("object");
-    for k in ["mode", "requested", "connected", "failed", "not_attempted", "errors", "connect_secs", "p50_ms", "p99_ms"] {
+    for k in [
+        "mode",
+        "requested",
+        "connected",
+        "failed",
+        "not_attempted",
+        "errors",
+        "connect_secs",
+        "p50_ms",
+        "p99_ms",
+    ] {
         if let Some(v) = obj.remove(k) {
             ordered.insert(k.to_string(), v);
         }
@@ -194,11 +221,12 @@ pub fn merge_reports(reports: &[Value]) -> Value {
                 (None, v) => {
                     out.insert(k.clone(), v.clone());
                 }
-                (Some(cur), Value::Number(x)) if k.ends_with("_secs") => {
-                    if x.as_f64() > cur.as_f64() {
-                        *cur = v.clone();
-                    }
+                (Some(cur), Value::Number(x))
+                    if k.ends_with("_secs") && x.as_f64() > cur.as_f64() =>
+                {
+                    *cur = v.clone();
                 }
+                (Some(_), Value::Number(_)) if k.ends_with("_secs") => {}
                 (Some(cur), Value::Number(x)) => *cur = add(cur, x),
                 (Some(Value::Object(cur)), Value::Object(m)) => {
                     for (mk, mv) in m {

@@ -142,7 +142,12 @@ pub fn parse_head(buf: &[u8], max_payload: u64) -> Result<Option<Head>, ProtoErr
     if payload_len > max_payload {
         return Err(ProtoError::FrameTooLarge);
     }
-    Ok(Some(Head { fin, opcode, header_len, payload_len }))
+    Ok(Some(Head {
+        fin,
+        opcode,
+        header_len,
+        payload_len,
+    }))
 }
 
 /// One decoded frame handed to the caller.
@@ -169,7 +174,11 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(max_payload: u32) -> Self {
-        Decoder { partial: Vec::new(), max_payload, msg_opcode: 0 }
+        Decoder {
+            partial: Vec::new(),
+            max_payload,
+            msg_opcode: 0,
+        }
     }
 
     pub fn has_buffered(&self) -> bool {
@@ -339,7 +348,9 @@ pub fn parse_upgrade_response(buf: &[u8], key: &str) -> HandshakeParse {
         if h.name.eq_ignore_ascii_case("upgrade") {
             upgrade_ok = v.eq_ignore_ascii_case("websocket");
         } else if h.name.eq_ignore_ascii_case("connection") {
-            connection_ok = v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+            connection_ok = v
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
         } else if h.name.eq_ignore_ascii_case("sec-websocket-accept") {
             accept_ok = v == expected;
         }
@@ -356,7 +367,13 @@ pub fn parse_upgrade_response(buf: &[u8], key: &str) -> HandshakeParse {
 // ------------------------------------------------------------ SHA-1, base64
 
 pub fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
     let bit_len = (data.len() as u64).wrapping_mul(8);
     let mut msg = Vec::with_capacity(data.len() + 72);
     msg.extend_from_slice(data);
@@ -413,8 +430,16 @@ pub fn base64(data: &[u8]) -> String {
             | *c.get(2).unwrap_or(&0) as u32;
         s.push(T[(n >> 18) as usize & 63] as char);
         s.push(T[(n >> 12) as usize & 63] as char);
-        s.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        s.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        s.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        s.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     s
 }
@@ -438,7 +463,10 @@ mod tests {
         v
     }
 
-    fn collect(dec: &mut Decoder, data: &[u8]) -> Result<Vec<(bool, u8, u8, Vec<u8>)>, ProtoError> {
+    /// (fin, opcode, msg_opcode, payload)
+    type Got = (bool, u8, u8, Vec<u8>);
+
+    fn collect(dec: &mut Decoder, data: &[u8]) -> Result<Vec<Got>, ProtoError> {
         let mut got = Vec::new();
         dec.feed(data, |f| {
             got.push((f.fin, f.opcode, f.msg_opcode, f.payload.to_vec()));
@@ -459,7 +487,10 @@ mod tests {
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
         // RFC 6455 section 1.3 example.
-        assert_eq!(accept_for("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            accept_for("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
         assert_eq!(new_key().len(), 24);
     }
 
@@ -469,7 +500,10 @@ mod tests {
         // RFC 6455 5.7: masked "Hello".
         let mut v = Vec::new();
         encode_frame(&mut v, true, OP_TEXT, b"Hello", mask);
-        assert_eq!(v, [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+        assert_eq!(
+            v,
+            [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+        );
 
         for (len, hdr) in [(125usize, 2usize), (126, 4), (65535, 4), (65536, 10)] {
             let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
@@ -535,19 +569,37 @@ mod tests {
     #[test]
     fn decode_rejects_bad_frames() {
         let mut dec = Decoder::new(100);
-        assert_eq!(collect(&mut dec, &[0x81, 0x81, 0, 0, 0, 0, 0]), Err(ProtoError::MaskedServerFrame));
+        assert_eq!(
+            collect(&mut dec, &[0x81, 0x81, 0, 0, 0, 0, 0]),
+            Err(ProtoError::MaskedServerFrame)
+        );
         let mut dec = Decoder::new(100);
-        assert_eq!(collect(&mut dec, &[0xC1, 0x00]), Err(ProtoError::ReservedBits));
+        assert_eq!(
+            collect(&mut dec, &[0xC1, 0x00]),
+            Err(ProtoError::ReservedBits)
+        );
         let mut dec = Decoder::new(100);
         assert_eq!(collect(&mut dec, &[0x83, 0x00]), Err(ProtoError::BadOpcode));
         let mut dec = Decoder::new(100);
-        assert_eq!(collect(&mut dec, &[0x09, 0x00]), Err(ProtoError::ControlFragmented));
+        assert_eq!(
+            collect(&mut dec, &[0x09, 0x00]),
+            Err(ProtoError::ControlFragmented)
+        );
         let mut dec = Decoder::new(1000);
-        assert_eq!(collect(&mut dec, &[0x89, 126, 0, 126]), Err(ProtoError::ControlTooLong));
+        assert_eq!(
+            collect(&mut dec, &[0x89, 126, 0, 126]),
+            Err(ProtoError::ControlTooLong)
+        );
         let mut dec = Decoder::new(100);
-        assert_eq!(collect(&mut dec, &[0x82, 101]), Err(ProtoError::FrameTooLarge));
+        assert_eq!(
+            collect(&mut dec, &[0x82, 101]),
+            Err(ProtoError::FrameTooLarge)
+        );
         let mut dec = Decoder::new(100);
-        assert_eq!(collect(&mut dec, &[0x80, 0]), Err(ProtoError::UnexpectedContinuation));
+        assert_eq!(
+            collect(&mut dec, &[0x80, 0]),
+            Err(ProtoError::UnexpectedContinuation)
+        );
         let mut dec = Decoder::new(100);
         assert_eq!(
             collect(&mut dec, &[0x01, 1, b'a', 0x81, 1, b'b']),
@@ -558,11 +610,19 @@ mod tests {
     #[test]
     fn handshake_response() {
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
-        let ok = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        let ok =
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                    Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x00";
-        assert_eq!(parse_upgrade_response(&ok[..20], key), HandshakeParse::Partial);
-        assert_eq!(parse_upgrade_response(ok, key), HandshakeParse::Done(ok.len() - 2));
-        let bad = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        assert_eq!(
+            parse_upgrade_response(&ok[..20], key),
+            HandshakeParse::Partial
+        );
+        assert_eq!(
+            parse_upgrade_response(ok, key),
+            HandshakeParse::Done(ok.len() - 2)
+        );
+        let bad =
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                     Sec-WebSocket-Accept: nope\r\n\r\n";
         assert_eq!(
             parse_upgrade_response(bad, key),
