@@ -133,6 +133,17 @@ struct ReadState {
     asm: MessageAssembler,
 }
 
+/// Where a new connection belongs and what it starts with.
+pub(crate) struct ConnInit {
+    pub id: u64,
+    pub route: u16,
+    pub group: u16,
+    pub behavior: Arc<Behavior>,
+    pub remote: SocketAddr,
+    pub transport: Transport,
+    pub tick: u32,
+}
+
 pub(crate) struct Conn {
     pub(crate) id: u64,
     pub(crate) route: u16,
@@ -180,16 +191,16 @@ fn would_block(e: &io::Error) -> bool {
 
 impl Conn {
     /// `sock` must be non-blocking.
-    pub(crate) fn new(
-        id: u64,
-        route: u16,
-        group: u16,
-        behavior: Arc<Behavior>,
-        sock: TcpStream,
-        remote: SocketAddr,
-        transport: Transport,
-        tick: u32,
-    ) -> Self {
+    pub(crate) fn new(init: ConnInit, sock: TcpStream) -> Self {
+        let ConnInit {
+            id,
+            route,
+            group,
+            behavior,
+            remote,
+            transport,
+            tick,
+        } = init;
         Self {
             id,
             route,

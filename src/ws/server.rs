@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::conn::{Behavior, Conn, Queued, SendStatus, Transport};
+use super::conn::{Behavior, Conn, ConnInit, Queued, SendStatus, Transport};
 use super::frame::{self, OpCode};
 use super::group::Group;
 use super::handshake::{self, Limits, Request};
@@ -508,16 +508,16 @@ impl ServerCore {
         let sock = tcp.into_std()?;
         let group =
             (self.next_group.fetch_add(1, Ordering::Relaxed) as usize % self.groups.len()) as u16;
-        let conn = Arc::new(Conn::new(
+        let init = ConnInit {
             id,
             route,
             group,
             behavior,
-            sock,
             remote,
             transport,
-            self.tick(),
-        ));
+            tick: self.tick(),
+        };
+        let conn = Arc::new(Conn::new(init, sock));
         {
             let (key, gen) = split_id(id);
             let mut slots = self.slots.write();
