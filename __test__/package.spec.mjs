@@ -4,6 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname, delimiter } from 'node:path'
@@ -11,17 +12,13 @@ import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
-function pack (dir, into) {
-  const out = execFileSync('npm', ['pack', '--silent', '--pack-destination', into], { cwd: dir, encoding: 'utf8' })
-  return join(into, out.trim().split('\n').pop())
-}
+const { pack } = createRequire(import.meta.url)('../scripts/pack.js')
 
 test('packed tarballs install without cargo and echo over a real socket', { timeout: 180_000 }, () => {
   assert.ok(existsSync(join(root, 'npm/linux-x64-gnu/ferrosocket.linux-x64-gnu.node')), 'run `npm run build` first')
   const work = mkdtempSync(join(tmpdir(), 'ferrosocket-pkg-'))
   try {
-    const main = pack(root, work)
-    const platform = pack(join(root, 'npm/linux-x64-gnu'), work)
+    const { main, platform } = pack(work)
     const app = join(work, 'app')
     execFileSync('mkdir', ['-p', app])
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
