@@ -11,7 +11,9 @@ use parking_lot::Mutex;
 
 use super::events::{Batch, EventSink};
 use crate::net::{self, ListenOptions, TlsSource};
-use crate::ws::{Behavior, Decision, HttpRoute, Pattern, ServerCore, ServerOptions, WsRoute};
+use crate::ws::{
+    Behavior, Decision, HttpRoute, Inflow, Pattern, ServerCore, ServerOptions, WsRoute, DEFAULT_INFLOW_LIMIT,
+};
 
 #[napi(object)]
 pub struct SslOptions {
@@ -74,36 +76,29 @@ impl NativeApp {
             None => None,
             Some(ssl) => Some(load_tls(ssl)?),
         };
-        let batch = Arc::new(Batch {
-            buf: Mutex::new(Vec::new()),
-        });
+        let inflow = Arc::new(Inflow::new(DEFAULT_INFLOW_LIMIT));
+        let batch = Arc::new(Batch { buf: Mutex::new(Vec::new()), inflow: inflow.clone() });
         let taker = batch.clone();
-        let wake = on_events
-            .build_threadsafe_function::<()>()
-            .weak::<true>()
-            .callee_handled::<false>()
-            .build_callback(move |_ctx| {
-                // Runs on the JS thread: everything queued so far is one batch.
-                let events = std::mem::take(&mut *taker.buf.lock());
-                Ok(Buffer::from(events))
-            })?;
+        let wake =
+            on_events.build_threadsafe_function::<()>().weak::<true>().callee_handled::<false>().build_callback(
+                move |_ctx| {
+                    // Runs on the JS thread: everything queued so far is one batch.
+                    Ok(Buffer::from(taker.take()))
+                },
+            )?;
         let runtime = net::build_runtime(opts.workers.unwrap_or(0) as usize).map_err(err)?;
         let server_opts = ServerOptions {
             max_connections: opts.max_connections.map_or(usize::MAX, |n| n as usize),
             groups: runtime.metrics().num_workers(),
+            inflow,
             ..ServerOptions::default()
         };
-        let server =
-            ServerCore::new(Arc::new(EventSink::new(batch, wake)), server_opts).map_err(err)?;
+        let server = ServerCore::new(Arc::new(EventSink::new(batch, wake)), server_opts).map_err(err)?;
         {
             let _guard = runtime.enter();
             server.start();
         }
-        Ok(Self {
-            server,
-            runtime: Mutex::new(Some(runtime)),
-            tls,
-        })
+        Ok(Self { server, runtime: Mutex::new(Some(runtime)), tls })
     }
 
     #[napi]
@@ -113,9 +108,7 @@ impl NativeApp {
             idle_timeout_secs: b.idle_timeout.unwrap_or(d.idle_timeout_secs),
             max_payload: to_usize(b.max_payload_length, d.max_payload),
             max_backpressure: to_usize(b.max_backpressure, d.max_backpressure),
-            close_on_backpressure_limit: b
-                .close_on_backpressure_limit
-                .unwrap_or(d.close_on_backpressure_limit),
+            close_on_backpressure_limit: b.close_on_backpressure_limit.unwrap_or(d.close_on_backpressure_limit),
             send_pings: b.send_pings_automatically.unwrap_or(d.send_pings),
         };
         self.server.add_ws_route(WsRoute {
@@ -136,32 +129,15 @@ impl NativeApp {
     }
 
     #[napi]
-    pub fn listen(
-        &self,
-        host: String,
-        port: u32,
-        reuse_port: Option<bool>,
-    ) -> Result<ListenResult> {
+    pub fn listen(&self, host: String, port: u32, reuse_port: Option<bool>) -> Result<ListenResult> {
         let rt = self.runtime.lock();
         let rt = rt.as_ref().ok_or_else(|| err("app is closed"))?;
         let port = u16::try_from(port).map_err(|_| err(format!("invalid port {port}")))?;
-        let opts = ListenOptions {
-            host,
-            port,
-            reuse_port: reuse_port.unwrap_or(false),
-            backlog: 1024,
-        };
-        let std_listener =
-            net::bind(&opts).map_err(|e| err(format!("listen {}:{}: {e}", opts.host, port)))?;
+        let opts = ListenOptions { host, port, reuse_port: reuse_port.unwrap_or(false), backlog: 1024 };
+        let std_listener = net::bind(&opts).map_err(|e| err(format!("listen {}:{}: {e}", opts.host, port)))?;
         let _guard = rt.enter();
-        let (token, addr) = self
-            .server
-            .listen(std_listener, self.tls.clone())
-            .map_err(err)?;
-        Ok(ListenResult {
-            token,
-            port: addr.port() as u32,
-        })
+        let (token, addr) = self.server.listen(std_listener, self.tls.clone()).map_err(err)?;
+        Ok(ListenResult { token, port: addr.port() as u32 })
     }
 
     #[napi]
@@ -182,8 +158,7 @@ impl NativeApp {
 
     #[napi]
     pub fn end(&self, id: i64, code: u32, reason: BufferSlice) -> bool {
-        self.server
-            .end(id as u64, code.min(u16::MAX as u32) as u16, &reason)
+        self.server.end(id as u64, code.min(u16::MAX as u32) as u16, &reason)
     }
 
     #[napi]
@@ -193,9 +168,7 @@ impl NativeApp {
 
     #[napi]
     pub fn ping(&self, id: i64, data: BufferSlice) -> bool {
-        self.server
-            .get(id as u64)
-            .is_some_and(|c| c.ping(&self.server, &data))
+        self.server.get(id as u64).is_some_and(|c| c.ping(&self.server, &data))
     }
 
     #[napi]
@@ -208,23 +181,17 @@ impl NativeApp {
     /// -1 when the connection is gone.
     #[napi]
     pub fn buffered_amount(&self, id: i64) -> f64 {
-        self.server
-            .get(id as u64)
-            .map_or(-1.0, |c| c.buffered_amount() as f64)
+        self.server.get(id as u64).map_or(-1.0, |c| c.buffered_amount() as f64)
     }
 
     #[napi]
     pub fn remote_address(&self, id: i64) -> Option<String> {
-        self.server
-            .get(id as u64)
-            .map(|c| net::ip_text(c.remote.ip()))
+        self.server.get(id as u64).map(|c| net::ip_text(c.remote.ip()))
     }
 
     #[napi]
     pub fn subscribe(&self, id: i64, topic: String) -> bool {
-        self.server
-            .get(id as u64)
-            .is_some_and(|c| self.server.subscribe(&c, &topic))
+        self.server.get(id as u64).is_some_and(|c| self.server.subscribe(&c, &topic))
     }
 
     #[napi]
@@ -239,37 +206,19 @@ impl NativeApp {
 
     #[napi]
     pub fn topics(&self, id: i64) -> Vec<String> {
-        self.server
-            .topics_of(id as u64)
-            .iter()
-            .map(|t| t.to_string())
-            .collect()
+        self.server.topics_of(id as u64).iter().map(|t| t.to_string()).collect()
     }
 
     /// Queues `data` for every subscriber of `topic` (except `skip`); returns
     /// how many got it. Call `flush()` once after a burst of publishes.
     #[napi]
-    pub fn publish(
-        &self,
-        topic: String,
-        data: BufferSlice,
-        binary: bool,
-        skip: Option<i64>,
-    ) -> u32 {
-        self.server
-            .publish(&topic, &data, binary, skip.map(|s| s as u64)) as u32
+    pub fn publish(&self, topic: String, data: BufferSlice, binary: bool, skip: Option<i64>) -> u32 {
+        self.server.publish(&topic, &data, binary, skip.map(|s| s as u64)) as u32
     }
 
     #[napi]
-    pub fn publish_text(
-        &self,
-        topic: String,
-        data: String,
-        binary: bool,
-        skip: Option<i64>,
-    ) -> u32 {
-        self.server
-            .publish(&topic, data.as_bytes(), binary, skip.map(|s| s as u64)) as u32
+    pub fn publish_text(&self, topic: String, data: String, binary: bool, skip: Option<i64>) -> u32 {
+        self.server.publish(&topic, data.as_bytes(), binary, skip.map(|s| s as u64)) as u32
     }
 
     #[napi]
@@ -291,27 +240,16 @@ impl NativeApp {
     #[napi]
     pub fn accept_upgrade(&self, id: i64, protocol: Option<String>) -> bool {
         let protocol = protocol.filter(|p| !p.is_empty());
-        self.server
-            .decide(id as u64, Decision::Upgrade { protocol })
+        self.server.decide(id as u64, Decision::Upgrade { protocol })
     }
 
     /// Answers a pending request (HTTP route, or an upgrade refused) and closes it.
     /// `headers` is a flat [name, value, ...] list.
     #[napi]
-    pub fn respond(
-        &self,
-        id: i64,
-        status_line: String,
-        headers: Vec<String>,
-        body: BufferSlice,
-    ) -> bool {
+    pub fn respond(&self, id: i64, status_line: String, headers: Vec<String>, body: BufferSlice) -> bool {
         let mut out = Vec::with_capacity(128 + body.len());
         let status_line = status_line.trim();
-        let status_line = if status_line.is_empty() {
-            "200 OK"
-        } else {
-            status_line
-        };
+        let status_line = if status_line.is_empty() { "200 OK" } else { status_line };
         out.extend_from_slice(b"HTTP/1.1 ");
         out.extend_from_slice(status_line.as_bytes());
         out.extend_from_slice(b"\r\n");

@@ -17,7 +17,7 @@ use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use parking_lot::Mutex;
 
-use crate::ws::{Conn, Request, RequestKind, WsHandler};
+use crate::ws::{Conn, Inflow, Request, RequestKind, WsHandler};
 
 pub(crate) const OPEN: u8 = 1;
 pub(crate) const MESSAGE: u8 = 2;
@@ -34,6 +34,17 @@ pub(crate) type EventFn = ThreadsafeFunction<(), (), Buffer, napi::Status, false
 
 pub(crate) struct Batch {
     pub(crate) buf: Mutex<Vec<u8>>,
+    /// Bytes queued for JS; reading pauses while it is over its limit.
+    pub(crate) inflow: Arc<Inflow>,
+}
+
+impl Batch {
+    /// Called on the JS thread: everything queued so far, as one batch.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        let events = std::mem::take(&mut *self.buf.lock());
+        self.inflow.drained();
+        events
+    }
 }
 
 pub(crate) struct EventSink {
@@ -52,7 +63,9 @@ impl EventSink {
         buf.push(kind);
         buf.extend_from_slice(&(id as u32).to_le_bytes());
         buf.extend_from_slice(&((id >> 32) as u32).to_le_bytes());
+        let before = buf.len();
         fill(&mut buf);
+        self.batch.inflow.add(buf.len() - before);
         drop(buf);
         if was_empty {
             // NonBlocking: a Blocking call from a worker on a full queue can
@@ -73,9 +86,7 @@ fn remote_text(addr: &SocketAddr) -> String {
 
 impl WsHandler for EventSink {
     fn open(&self, conn: &Arc<Conn>) {
-        self.push(OPEN, conn.id, |b| {
-            b.extend_from_slice(&conn.route.to_le_bytes())
-        });
+        self.push(OPEN, conn.id, |b| b.extend_from_slice(&conn.route.to_le_bytes()));
     }
 
     fn message(&self, conn: &Conn, payload: &[u8], binary: bool) {

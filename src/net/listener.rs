@@ -17,16 +17,13 @@ pub(crate) struct ListenOptions {
 /// Binds synchronously (so `listen()` can report errors and the real port at
 /// once) and returns a std listener ready to be adopted by tokio.
 pub(crate) fn bind(opts: &ListenOptions) -> io::Result<std::net::TcpListener> {
-    let host = if opts.host.is_empty() {
-        "0.0.0.0"
-    } else {
-        opts.host.as_str()
-    };
+    let host = if opts.host.is_empty() { "0.0.0.0" } else { opts.host.as_str() };
     // Strip brackets so "[::1]" works as well as "::1".
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addr: SocketAddr = (host, opts.port).to_socket_addrs()?.next().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "host resolved to no address")
-    })?;
+    let addr: SocketAddr = (host, opts.port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "host resolved to no address"))?;
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     if opts.reuse_port {
@@ -48,12 +45,7 @@ mod tests {
     use super::*;
 
     fn opts(host: &str) -> ListenOptions {
-        ListenOptions {
-            host: host.into(),
-            port: 0,
-            reuse_port: false,
-            backlog: 128,
-        }
+        ListenOptions { host: host.into(), port: 0, reuse_port: false, backlog: 128 }
     }
 
     #[test]
@@ -80,10 +72,7 @@ mod tests {
         let a = bind(&o).unwrap();
         o.port = a.local_addr().unwrap().port();
         let b = bind(&o).unwrap();
-        assert_eq!(
-            a.local_addr().unwrap().port(),
-            b.local_addr().unwrap().port()
-        );
+        assert_eq!(a.local_addr().unwrap().port(), b.local_addr().unwrap().port());
     }
 
     #[test]

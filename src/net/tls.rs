@@ -12,11 +12,7 @@ pub(crate) enum TlsSource {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TlsError {
     #[error("cannot read {what} file '{path}': {source}")]
-    Read {
-        what: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
+    Read { what: &'static str, path: String, source: std::io::Error },
     #[error("{what} {origin} holds no PEM {what}")]
     Empty { what: &'static str, origin: String },
     #[error("private key {0} is encrypted and no passphrase was given")]
@@ -33,11 +29,7 @@ fn load(what: &'static str, src: &TlsSource) -> Result<(Vec<u8>, String), TlsErr
     match src {
         TlsSource::File(path) => std::fs::read(path)
             .map(|b| (b, format!("'{path}'")))
-            .map_err(|source| TlsError::Read {
-                what,
-                path: path.clone(),
-                source,
-            }),
+            .map_err(|source| TlsError::Read { what, path: path.clone(), source }),
         TlsSource::Pem(b) => Ok((b.clone(), "buffer".to_string())),
     }
 }
@@ -54,15 +46,9 @@ pub(crate) fn load_server_config(
 
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Pem {
-            origin: cert_origin.clone(),
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| TlsError::Pem { origin: cert_origin.clone(), detail: e.to_string() })?;
     if certs.is_empty() {
-        return Err(TlsError::Empty {
-            what: "certificate",
-            origin: cert_origin,
-        });
+        return Err(TlsError::Empty { what: "certificate", origin: cert_origin });
     }
     // rustls-pemfile skips sections it does not know, so an encrypted key would
     // otherwise surface as the confusing "no key": look for it explicitly.
@@ -71,14 +57,8 @@ pub(crate) fn load_server_config(
         decrypt_key(&text, passphrase, key_origin)?
     } else {
         rustls_pemfile::private_key(&mut key_pem.as_slice())
-            .map_err(|e| TlsError::Pem {
-                origin: key_origin.clone(),
-                detail: e.to_string(),
-            })?
-            .ok_or(TlsError::Empty {
-                what: "key",
-                origin: key_origin,
-            })?
+            .map_err(|e| TlsError::Pem { origin: key_origin.clone(), detail: e.to_string() })?
+            .ok_or(TlsError::Empty { what: "key", origin: key_origin })?
     };
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -90,22 +70,15 @@ pub(crate) fn load_server_config(
     Ok(Arc::new(config))
 }
 
-fn decrypt_key(
-    pem: &str,
-    passphrase: Option<&str>,
-    origin: String,
-) -> Result<PrivateKeyDer<'static>, TlsError> {
+fn decrypt_key(pem: &str, passphrase: Option<&str>, origin: String) -> Result<PrivateKeyDer<'static>, TlsError> {
     let Some(pass) = passphrase.filter(|p| !p.is_empty()) else {
         return Err(TlsError::Encrypted(origin));
     };
     // Legacy "Proc-Type: 4,ENCRYPTED" PEM is not PKCS#8: it fails to parse here.
-    let start = pem
-        .find("-----BEGIN ENCRYPTED PRIVATE KEY-----")
-        .ok_or_else(|| TlsError::Decrypt(origin.clone()))?;
-    let (_, doc) = pkcs8::SecretDocument::from_pem(&pem[start..])
-        .map_err(|_| TlsError::Decrypt(origin.clone()))?;
-    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(doc.as_bytes())
-        .map_err(|_| TlsError::Decrypt(origin.clone()))?;
+    let start = pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----").ok_or_else(|| TlsError::Decrypt(origin.clone()))?;
+    let (_, doc) = pkcs8::SecretDocument::from_pem(&pem[start..]).map_err(|_| TlsError::Decrypt(origin.clone()))?;
+    let info =
+        pkcs8::EncryptedPrivateKeyInfo::try_from(doc.as_bytes()).map_err(|_| TlsError::Decrypt(origin.clone()))?;
     let plain = info.decrypt(pass).map_err(|_| TlsError::Decrypt(origin))?;
     Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()))
 }
@@ -115,10 +88,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> TlsSource {
-        TlsSource::File(format!(
-            "{}/__test__/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
+        TlsSource::File(format!("{}/__test__/fixtures/{name}", env!("CARGO_MANIFEST_DIR")))
     }
 
     #[test]
@@ -136,14 +106,8 @@ mod tests {
     #[test]
     fn encrypted_key_needs_the_right_passphrase() {
         let (k, c) = (fixture("key-encrypted.pem"), fixture("cert.pem"));
-        assert!(matches!(
-            load_server_config(&k, &c, None),
-            Err(TlsError::Encrypted(_))
-        ));
-        assert!(matches!(
-            load_server_config(&k, &c, Some("wrong")),
-            Err(TlsError::Decrypt(_))
-        ));
+        assert!(matches!(load_server_config(&k, &c, None), Err(TlsError::Encrypted(_))));
+        assert!(matches!(load_server_config(&k, &c, Some("wrong")), Err(TlsError::Decrypt(_))));
         // The fixture's passphrase (also in __test__/core-tls.spec.mjs).
         assert!(load_server_config(&k, &c, Some("ferro-test-passphrase")).is_ok());
     }

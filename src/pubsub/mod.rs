@@ -34,11 +34,7 @@ pub(crate) struct TopicTree<S> {
 
 impl<S> Default for TopicTree<S> {
     fn default() -> Self {
-        Self {
-            by_name: HashMap::new(),
-            topics: Slab::new(),
-            by_sub: HashMap::new(),
-        }
+        Self { by_name: HashMap::new(), topics: Slab::new(), by_sub: HashMap::new() }
     }
 }
 
@@ -52,19 +48,13 @@ impl<S: Clone> TopicTree<S> {
             Some(&t) => t,
             None => {
                 let name: Arc<str> = Arc::from(topic);
-                let t = self.topics.insert(Topic {
-                    name: name.clone(),
-                    subs: Slab::new(),
-                }) as u32;
+                let t = self.topics.insert(Topic { name: name.clone(), subs: Slab::new() }) as u32;
                 self.by_name.insert(name, t);
                 t
             }
         };
         let slot = self.topics[tid as usize].subs.insert((id, sub.clone())) as u32;
-        self.by_sub
-            .entry(id)
-            .or_default()
-            .push(Link { topic: tid, slot });
+        self.by_sub.entry(id).or_default().push(Link { topic: tid, slot });
         true
     }
 
@@ -116,18 +106,13 @@ impl<S: Clone> TopicTree<S> {
     }
 
     pub(crate) fn topics_of(&self, id: SubId) -> Vec<Arc<str>> {
-        self.by_sub.get(&id).map_or_else(Vec::new, |links| {
-            links
-                .iter()
-                .map(|l| self.topics[l.topic as usize].name.clone())
-                .collect()
-        })
+        self.by_sub
+            .get(&id)
+            .map_or_else(Vec::new, |links| links.iter().map(|l| self.topics[l.topic as usize].name.clone()).collect())
     }
 
     pub(crate) fn num_subscribers(&self, topic: &str) -> usize {
-        self.by_name
-            .get(topic)
-            .map_or(0, |&t| self.topics[t as usize].subs.len())
+        self.by_name.get(topic).map_or(0, |&t| self.topics[t as usize].subs.len())
     }
 
     #[cfg(test)]

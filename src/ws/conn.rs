@@ -192,15 +192,7 @@ fn would_block(e: &io::Error) -> bool {
 impl Conn {
     /// `sock` must be non-blocking.
     pub(crate) fn new(init: ConnInit, sock: TcpStream) -> Self {
-        let ConnInit {
-            id,
-            route,
-            group,
-            behavior,
-            remote,
-            transport,
-            tick,
-        } = init;
+        let ConnInit { id, route, group, behavior, remote, transport, tick } = init;
         Self {
             id,
             route,
@@ -224,10 +216,7 @@ impl Conn {
                 pinged: false,
                 closing_since: 0,
             }),
-            read: Mutex::new(ReadState {
-                partial: Vec::new(),
-                asm: MessageAssembler::new(),
-            }),
+            read: Mutex::new(ReadState { partial: Vec::new(), asm: MessageAssembler::new() }),
         }
     }
 
@@ -250,12 +239,7 @@ impl Conn {
     /// Sends one data message. Called from the JS thread: writes straight to
     /// the socket when nothing is queued (no cross-thread hop on the echo
     /// path), else queues behind what is there so per-socket order holds.
-    pub(crate) fn send(
-        &self,
-        server: &ServerCore,
-        payload: &[u8],
-        binary: bool,
-    ) -> Option<SendStatus> {
+    pub(crate) fn send(&self, server: &ServerCore, payload: &[u8], binary: bool) -> Option<SendStatus> {
         let opcode = if binary { OpCode::Binary } else { OpCode::Text };
         self.send_frame(server, frame::encode_frame(opcode, payload))
     }
@@ -293,11 +277,7 @@ impl Conn {
             return Queued::Skipped;
         }
         if st.out_bytes > self.behavior.max_backpressure {
-            return if self.behavior.close_on_backpressure_limit {
-                Queued::MustClose
-            } else {
-                Queued::Skipped
-            };
+            return if self.behavior.close_on_backpressure_limit { Queued::MustClose } else { Queued::Skipped };
         }
         st.out_bytes += framed.len();
         st.out.push_back(framed.clone());
@@ -334,9 +314,7 @@ impl Conn {
                 st.want_drain = true;
                 if !st.want_write {
                     st.want_write = true;
-                    server
-                        .group(self.group)
-                        .want_write(self.fd(), self.id, true);
+                    server.group(self.group).want_write(self.fd(), self.id, true);
                 }
                 SendStatus::Backpressure
             }
@@ -443,11 +421,7 @@ impl Conn {
         let reason = String::from_utf8_lossy(reason);
         // Code 0 (uWS.js `end()` without arguments): a close frame with no
         // status, which the peer (and our close handler) sees as 1005.
-        let (payload, code) = if code == 0 {
-            (Vec::new(), 1005)
-        } else {
-            (frame::close_payload(code, &reason), code)
-        };
+        let (payload, code) = if code == 0 { (Vec::new(), 1005) } else { (frame::close_payload(code, &reason), code) };
         st.corked = false;
         self.send_control(server, &mut st, OpCode::Close, &payload);
         if st.phase == Phase::Open {
@@ -540,9 +514,7 @@ impl Conn {
             Ok(true) => {
                 if st.want_write {
                     st.want_write = false;
-                    server
-                        .group(self.group)
-                        .want_write(self.fd(), self.id, false);
+                    server.group(self.group).want_write(self.fd(), self.id, false);
                 }
                 if st.want_drain && st.phase == Phase::Open {
                     st.want_drain = false;
@@ -573,11 +545,7 @@ impl Conn {
             return true;
         }
         let is_tls = matches!(self.state.lock().transport, Transport::Tls(_));
-        let done = if is_tls {
-            self.read_tls(server)
-        } else {
-            self.read_plain(server)
-        };
+        let done = if is_tls { self.read_tls(server) } else { self.read_plain(server) };
         if done {
             let mut st = self.state.lock();
             self.mark_closed(&mut st);
@@ -772,9 +740,7 @@ impl Conn {
             pos += total;
             match asm.push(&h, payload, max)? {
                 None => {}
-                Some(Incoming::Message { binary, payload }) => {
-                    server.handler().message(self, &payload, binary)
-                }
+                Some(Incoming::Message { binary, payload }) => server.handler().message(self, &payload, binary),
                 Some(Incoming::Ping(p)) => {
                     let mut st = self.state.lock();
                     if st.phase == Phase::Open {

@@ -108,19 +108,13 @@ fn array_at<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
 ///
 /// Non-minimal length encodings (say, 5 in the 16-bit form) are accepted: RFC 6455
 /// puts the "minimal" rule on senders, and refusing them buys no safety.
-pub fn decode_header(
-    buf: &[u8],
-    require_mask: bool,
-    max_payload: u64,
-) -> Result<Option<FrameHeader>, FrameError> {
+pub fn decode_header(buf: &[u8], require_mask: bool, max_payload: u64) -> Result<Option<FrameHeader>, FrameError> {
     let [b0, b1, ..] = *buf else {
         return Ok(None);
     };
     // No extension is ever negotiated, so any RSV bit is a protocol violation (5.2).
     if b0 & 0x70 != 0 {
-        return Err(FrameError::Protocol(
-            "reserved bits set without a negotiated extension",
-        ));
+        return Err(FrameError::Protocol("reserved bits set without a negotiated extension"));
     }
     let opcode = OpCode::from_u8(b0 & 0x0F).ok_or(FrameError::Protocol("reserved opcode"))?;
     let fin = b0 & 0x80 != 0;
@@ -147,9 +141,7 @@ pub fn decode_header(
             Some(b) => {
                 let len = u64::from_be_bytes(b);
                 if len >> 63 != 0 {
-                    return Err(FrameError::Protocol(
-                        "64-bit payload length with the most significant bit set",
-                    ));
+                    return Err(FrameError::Protocol("64-bit payload length with the most significant bit set"));
                 }
                 (len, 10)
             }
@@ -169,13 +161,7 @@ pub fn decode_header(
     } else {
         (None, mask_at)
     };
-    Ok(Some(FrameHeader {
-        fin,
-        opcode,
-        mask,
-        payload_len,
-        header_len,
-    }))
+    Ok(Some(FrameHeader { fin, opcode, mask, payload_len, header_len }))
 }
 
 /// XOR-unmasks (or masks) `buf` in place. `offset` is the position of `buf[0]` within
@@ -186,9 +172,7 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     key.rotate_left(offset % 4);
     // Eight bytes per step; XOR is bytewise, so native byte order is fine as long as
     // the word and the key are read the same way.
-    let wide = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    let wide = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
     let (words, tail) = buf.as_chunks_mut::<8>();
     for word in words {
         *word = (u64::from_ne_bytes(*word) ^ wide).to_ne_bytes();
@@ -199,13 +183,7 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     }
 }
 
-fn write_header(
-    opcode: OpCode,
-    fin: bool,
-    payload_len: usize,
-    mask_bit: u8,
-    out: &mut [u8; 14],
-) -> usize {
+fn write_header(opcode: OpCode, fin: bool, payload_len: usize, mask_bit: u8, out: &mut [u8; 14]) -> usize {
     debug_assert!(
         !opcode.is_control() || (fin && payload_len <= MAX_CONTROL_PAYLOAD),
         "control frames must be final and at most 125 bytes"
@@ -236,13 +214,7 @@ pub fn encode_header(opcode: OpCode, fin: bool, payload_len: usize, out: &mut [u
 // Only clients mask and this crate is a server, so inside it the only callers are
 // tests; it exists for them and for client-side tools such as a load generator.
 #[cfg_attr(not(test), allow(dead_code))]
-pub fn encode_header_masked(
-    opcode: OpCode,
-    fin: bool,
-    payload_len: usize,
-    mask: [u8; 4],
-    out: &mut [u8; 14],
-) -> usize {
+pub fn encode_header_masked(opcode: OpCode, fin: bool, payload_len: usize, mask: [u8; 4], out: &mut [u8; 14]) -> usize {
     let n = write_header(opcode, fin, payload_len, 0x80, out);
     out[n..n + 4].copy_from_slice(&mask);
     n + 4
@@ -436,9 +408,7 @@ impl MessageAssembler {
             }
             OpCode::Text | OpCode::Binary => {
                 if self.partial.is_some() {
-                    return Err(FrameError::Protocol(
-                        "new data frame while a fragmented message is in progress",
-                    ));
+                    return Err(FrameError::Protocol("new data frame while a fragmented message is in progress"));
                 }
                 if payload.len() > max_message {
                     return Err(FrameError::TooLarge);
@@ -448,33 +418,19 @@ impl MessageAssembler {
                     if !binary {
                         simdutf8::basic::from_utf8(payload).map_err(|_| FrameError::InvalidUtf8)?;
                     }
-                    return Ok(Some(Incoming::Message {
-                        binary,
-                        payload: Cow::Borrowed(payload),
-                    }));
+                    return Ok(Some(Incoming::Message { binary, payload: Cow::Borrowed(payload) }));
                 }
-                let utf8_checked = if binary {
-                    0
-                } else {
-                    validate_utf8_prefix(payload, 0)?
-                };
+                let utf8_checked = if binary { 0 } else { validate_utf8_prefix(payload, 0)? };
                 let mut data = Vec::new();
                 reserve_bounded(&mut data, payload.len(), max_message);
                 data.extend_from_slice(payload);
-                self.partial = Some(Box::new(Partial {
-                    binary,
-                    data,
-                    utf8_checked,
-                    fragments: 1,
-                }));
+                self.partial = Some(Box::new(Partial { binary, data, utf8_checked, fragments: 1 }));
                 Ok(None)
             }
             OpCode::Continuation => {
                 // Taken out for the duration: on any error below it is simply dropped.
                 let Some(mut partial) = self.partial.take() else {
-                    return Err(FrameError::Protocol(
-                        "continuation frame with no message in progress",
-                    ));
+                    return Err(FrameError::Protocol("continuation frame with no message in progress"));
                 };
                 partial.fragments += 1;
                 if partial.fragments > max_fragments(max_message) {
@@ -486,8 +442,7 @@ impl MessageAssembler {
                 reserve_bounded(&mut partial.data, payload.len(), max_message);
                 partial.data.extend_from_slice(payload);
                 if !partial.binary {
-                    partial.utf8_checked =
-                        validate_utf8_prefix(&partial.data, partial.utf8_checked)?;
+                    partial.utf8_checked = validate_utf8_prefix(&partial.data, partial.utf8_checked)?;
                 }
                 if !header.fin {
                     self.partial = Some(partial);
@@ -498,10 +453,7 @@ impl MessageAssembler {
                     return Err(FrameError::InvalidUtf8);
                 }
                 let Partial { binary, data, .. } = *partial;
-                Ok(Some(Incoming::Message {
-                    binary,
-                    payload: Cow::Owned(data),
-                }))
+                Ok(Some(Incoming::Message { binary, payload: Cow::Owned(data) }))
             }
         }
     }
@@ -525,13 +477,7 @@ mod tests {
     }
 
     fn hdr(opcode: OpCode, fin: bool, len: usize) -> FrameHeader {
-        FrameHeader {
-            fin,
-            opcode,
-            mask: None,
-            payload_len: len as u64,
-            header_len: 2,
-        }
+        FrameHeader { fin, opcode, mask: None, payload_len: len as u64, header_len: 2 }
     }
 
     fn naive_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
@@ -542,14 +488,7 @@ mod tests {
 
     #[test]
     fn opcode_round_trip_and_control_classification() {
-        let all = [
-            OpCode::Continuation,
-            OpCode::Text,
-            OpCode::Binary,
-            OpCode::Close,
-            OpCode::Ping,
-            OpCode::Pong,
-        ];
+        let all = [OpCode::Continuation, OpCode::Text, OpCode::Binary, OpCode::Close, OpCode::Ping, OpCode::Pong];
         for op in all {
             assert_eq!(OpCode::from_u8(op.as_u8()), Some(op));
             assert_eq!(op.is_control(), op.as_u8() >= 8);
@@ -581,13 +520,7 @@ mod tests {
                 let h = decode_header(&out[..n], false, NO_LIMIT).unwrap().unwrap();
                 assert_eq!(
                     h,
-                    FrameHeader {
-                        fin,
-                        opcode: OpCode::Binary,
-                        mask: None,
-                        payload_len: len as u64,
-                        header_len: n
-                    }
+                    FrameHeader { fin, opcode: OpCode::Binary, mask: None, payload_len: len as u64, header_len: n }
                 );
 
                 let n = encode_header_masked(OpCode::Text, fin, len, MASK, &mut out);
@@ -605,13 +538,8 @@ mod tests {
     #[test]
     fn known_wire_bytes() {
         // RFC 6455 5.7: unmasked "Hello" and a masked "Hello".
-        assert_eq!(
-            &encode_frame(OpCode::Text, b"Hello")[..],
-            &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]
-        );
-        let wire = [
-            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-        ];
+        assert_eq!(&encode_frame(OpCode::Text, b"Hello")[..], &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
+        let wire = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
         let h = decode_header(&wire, true, NO_LIMIT).unwrap().unwrap();
         assert_eq!(h.header_len, 6);
         let mut payload = wire[6..].to_vec();
@@ -626,11 +554,7 @@ mod tests {
             let frame = masked_frame(OpCode::Binary, true, &vec![7u8; len]);
             let h = decode_header(&frame, true, NO_LIMIT).unwrap().unwrap();
             for cut in 0..h.header_len {
-                assert_eq!(
-                    decode_header(&frame[..cut], true, NO_LIMIT),
-                    Ok(None),
-                    "len {len} cut {cut}"
-                );
+                assert_eq!(decode_header(&frame[..cut], true, NO_LIMIT), Ok(None), "len {len} cut {cut}");
             }
             // From the end of the header on, the header decodes whatever payload is there.
             for cut in [h.header_len, h.header_len + 1, frame.len()] {
@@ -660,10 +584,7 @@ mod tests {
     fn control_frames_must_be_final_and_short() {
         for op in [OpCode::Close, OpCode::Ping, OpCode::Pong] {
             let b0 = op.as_u8();
-            assert!(matches!(
-                decode_header(&[b0, 0x80], true, NO_LIMIT),
-                Err(FrameError::Protocol(_))
-            ));
+            assert!(matches!(decode_header(&[b0, 0x80], true, NO_LIMIT), Err(FrameError::Protocol(_))));
             // 126 and 127 are refused from the first two bytes, without waiting for
             // the extended length to arrive.
             for len7 in [126u8, 127] {
@@ -682,24 +603,15 @@ mod tests {
         let mut frame = vec![0x82, 0x80 | 127];
         frame.extend_from_slice(&(1u64 << 63).to_be_bytes());
         // No mask and no payload: the error must come from the length alone.
-        assert!(matches!(
-            decode_header(&frame, true, u64::MAX),
-            Err(FrameError::Protocol(_))
-        ));
+        assert!(matches!(decode_header(&frame, true, u64::MAX), Err(FrameError::Protocol(_))));
         frame[2] = 0xFF;
-        assert!(matches!(
-            decode_header(&frame, true, u64::MAX),
-            Err(FrameError::Protocol(_))
-        ));
+        assert!(matches!(decode_header(&frame, true, u64::MAX), Err(FrameError::Protocol(_))));
     }
 
     #[test]
     fn unmasked_client_frames_are_refused_when_masking_is_required() {
         let frame = encode_frame(OpCode::Text, b"hi");
-        assert_eq!(
-            decode_header(&frame, true, NO_LIMIT),
-            Err(FrameError::Protocol("unmasked client frame"))
-        );
+        assert_eq!(decode_header(&frame, true, NO_LIMIT), Err(FrameError::Protocol("unmasked client frame")));
         // Even from the first two bytes of a long frame.
         assert!(decode_header(&[0x82, 127], true, NO_LIMIT).is_err());
         let h = decode_header(&frame, false, NO_LIMIT).unwrap().unwrap();
@@ -718,9 +630,7 @@ mod tests {
             assert_eq!(err, FrameError::TooLarge);
             assert_eq!(err.close_code(), 1009);
             // Exactly at the limit is fine.
-            assert!(decode_header(&out[..n], true, len as u64)
-                .unwrap()
-                .is_some());
+            assert!(decode_header(&out[..n], true, len as u64).unwrap().is_some());
         }
     }
 
@@ -785,41 +695,25 @@ mod tests {
         let p = close_payload(1000, &ascii);
         assert_eq!(p.len(), 125);
         let h = decode_header(&encode_frame(OpCode::Close, &p), false, NO_LIMIT).unwrap();
-        assert!(
-            h.is_some(),
-            "a truncated close frame is a valid control frame"
-        );
+        assert!(h.is_some(), "a truncated close frame is a valid control frame");
     }
 
     #[test]
     fn close_payload_rules() {
         assert_eq!(parse_close_payload(&[]), Ok((None, "")));
-        assert!(matches!(
-            parse_close_payload(&[0x03]),
-            Err(FrameError::Protocol(_))
-        ));
+        assert!(matches!(parse_close_payload(&[0x03]), Err(FrameError::Protocol(_))));
 
         // Autobahn 7.9.x and SECURITY.md section 7.
-        for code in [
-            0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
-        ] {
+        for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
             assert!(
-                matches!(
-                    parse_close_payload(&code.to_be_bytes()),
-                    Err(FrameError::Protocol(_))
-                ),
+                matches!(parse_close_payload(&code.to_be_bytes()), Err(FrameError::Protocol(_))),
                 "code {code} must be refused"
             );
         }
         // Autobahn 7.7.x plus the later-registered 1012-1014.
-        let valid = (1000u16..=1003)
-            .chain(1007..=1014)
-            .chain([3000, 3999, 4000, 4999]);
+        let valid = (1000u16..=1003).chain(1007..=1014).chain([3000, 3999, 4000, 4999]);
         for code in valid {
-            assert_eq!(
-                parse_close_payload(&code.to_be_bytes()),
-                Ok((Some(code), ""))
-            );
+            assert_eq!(parse_close_payload(&code.to_be_bytes()), Ok((Some(code), "")));
         }
 
         let mut with_reason = 1000u16.to_be_bytes().to_vec();
@@ -827,19 +721,15 @@ mod tests {
         assert_eq!(parse_close_payload(&with_reason), Ok((Some(1000), "κόσμε")));
 
         let mut bad_utf8 = 1000u16.to_be_bytes().to_vec();
-        bad_utf8.extend_from_slice(&[
-            0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80,
-        ]);
+        bad_utf8
+            .extend_from_slice(&[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80]);
         let err = parse_close_payload(&bad_utf8).unwrap_err();
         assert_eq!(err, FrameError::InvalidUtf8);
         assert_eq!(err.close_code(), 1007);
 
         let mut too_long = 1000u16.to_be_bytes().to_vec();
         too_long.extend_from_slice(&[b'a'; 124]);
-        assert!(matches!(
-            parse_close_payload(&too_long),
-            Err(FrameError::Protocol(_))
-        ));
+        assert!(matches!(parse_close_payload(&too_long), Err(FrameError::Protocol(_))));
         too_long.pop();
         assert!(parse_close_payload(&too_long).is_ok());
     }
@@ -866,18 +756,12 @@ mod tests {
         let mut asm = MessageAssembler::new();
         let text = b"hello";
         match asm.push(&hdr(OpCode::Text, true, 5), text, 100).unwrap() {
-            Some(Incoming::Message {
-                binary: false,
-                payload: Cow::Borrowed(p),
-            }) => assert_eq!(p, text),
+            Some(Incoming::Message { binary: false, payload: Cow::Borrowed(p) }) => assert_eq!(p, text),
             other => panic!("unexpected {other:?}"),
         }
         let bin = [0xFFu8, 0xFE];
         match asm.push(&hdr(OpCode::Binary, true, 2), &bin, 100).unwrap() {
-            Some(Incoming::Message {
-                binary: true,
-                payload: Cow::Borrowed(p),
-            }) => assert_eq!(p, bin),
+            Some(Incoming::Message { binary: true, payload: Cow::Borrowed(p) }) => assert_eq!(p, bin),
             other => panic!("unexpected {other:?}"),
         }
         assert!(asm.is_idle());
@@ -887,14 +771,8 @@ mod tests {
     fn unfragmented_text_is_validated() {
         let mut asm = MessageAssembler::new();
         let bad = [b'a', 0xC3];
-        assert_eq!(
-            asm.push(&hdr(OpCode::Text, true, 2), &bad, 100),
-            Err(FrameError::InvalidUtf8)
-        );
-        assert!(asm
-            .push(&hdr(OpCode::Binary, true, 2), &bad, 100)
-            .unwrap()
-            .is_some());
+        assert_eq!(asm.push(&hdr(OpCode::Text, true, 2), &bad, 100), Err(FrameError::InvalidUtf8));
+        assert!(asm.push(&hdr(OpCode::Binary, true, 2), &bad, 100).unwrap().is_some());
         assert_eq!(
             asm.push(&hdr(OpCode::Text, true, 3), &[0xED, 0xA0, 0x80], 100),
             Err(FrameError::InvalidUtf8),
@@ -905,73 +783,31 @@ mod tests {
     #[test]
     fn fragments_are_reassembled() {
         let mut asm = MessageAssembler::new();
-        assert_eq!(
-            asm.push(&hdr(OpCode::Text, false, 3), b"Hel", 100),
-            Ok(None)
-        );
+        assert_eq!(asm.push(&hdr(OpCode::Text, false, 3), b"Hel", 100), Ok(None));
         assert!(!asm.is_idle());
-        assert_eq!(
-            asm.push(&hdr(OpCode::Continuation, false, 0), b"", 100),
-            Ok(None)
-        );
-        assert_eq!(
-            asm.push(&hdr(OpCode::Continuation, false, 1), b"l", 100),
-            Ok(None)
-        );
-        let msg = asm
-            .push(&hdr(OpCode::Continuation, true, 1), b"o", 100)
-            .unwrap();
+        assert_eq!(asm.push(&hdr(OpCode::Continuation, false, 0), b"", 100), Ok(None));
+        assert_eq!(asm.push(&hdr(OpCode::Continuation, false, 1), b"l", 100), Ok(None));
+        let msg = asm.push(&hdr(OpCode::Continuation, true, 1), b"o", 100).unwrap();
         match msg {
-            Some(Incoming::Message {
-                binary: false,
-                payload: Cow::Owned(p),
-            }) => assert_eq!(p, b"Hello"),
+            Some(Incoming::Message { binary: false, payload: Cow::Owned(p) }) => assert_eq!(p, b"Hello"),
             other => panic!("unexpected {other:?}"),
         }
         assert!(asm.is_idle());
 
-        assert_eq!(
-            asm.push(&hdr(OpCode::Binary, false, 2), &[0, 1], 100),
-            Ok(None)
-        );
-        let msg = asm
-            .push(&hdr(OpCode::Continuation, true, 2), &[2, 3], 100)
-            .unwrap();
-        assert_eq!(
-            msg,
-            Some(Incoming::Message {
-                binary: true,
-                payload: Cow::Owned(vec![0, 1, 2, 3])
-            })
-        );
+        assert_eq!(asm.push(&hdr(OpCode::Binary, false, 2), &[0, 1], 100), Ok(None));
+        let msg = asm.push(&hdr(OpCode::Continuation, true, 2), &[2, 3], 100).unwrap();
+        assert_eq!(msg, Some(Incoming::Message { binary: true, payload: Cow::Owned(vec![0, 1, 2, 3]) }));
     }
 
     #[test]
     fn control_frames_between_fragments_come_out_at_once() {
         let mut asm = MessageAssembler::new();
         assert_eq!(asm.push(&hdr(OpCode::Text, false, 2), b"ab", 100), Ok(None));
-        assert_eq!(
-            asm.push(&hdr(OpCode::Ping, true, 4), b"ping", 100),
-            Ok(Some(Incoming::Ping(b"ping")))
-        );
-        assert_eq!(
-            asm.push(&hdr(OpCode::Pong, true, 0), b"", 100),
-            Ok(Some(Incoming::Pong(b"")))
-        );
-        assert!(
-            !asm.is_idle(),
-            "message in progress survives control frames"
-        );
-        let msg = asm
-            .push(&hdr(OpCode::Continuation, true, 2), b"cd", 100)
-            .unwrap();
-        assert_eq!(
-            msg,
-            Some(Incoming::Message {
-                binary: false,
-                payload: Cow::Owned(b"abcd".to_vec())
-            })
-        );
+        assert_eq!(asm.push(&hdr(OpCode::Ping, true, 4), b"ping", 100), Ok(Some(Incoming::Ping(b"ping"))));
+        assert_eq!(asm.push(&hdr(OpCode::Pong, true, 0), b"", 100), Ok(Some(Incoming::Pong(b""))));
+        assert!(!asm.is_idle(), "message in progress survives control frames");
+        let msg = asm.push(&hdr(OpCode::Continuation, true, 2), b"cd", 100).unwrap();
+        assert_eq!(msg, Some(Incoming::Message { binary: false, payload: Cow::Owned(b"abcd".to_vec()) }));
     }
 
     #[test]
@@ -979,38 +815,23 @@ mod tests {
         let mut asm = MessageAssembler::new();
         assert_eq!(
             asm.push(&hdr(OpCode::Close, true, 0), b"", 100),
-            Ok(Some(Incoming::Close {
-                code: None,
-                reason: ""
-            }))
+            Ok(Some(Incoming::Close { code: None, reason: "" }))
         );
         let p = close_payload(1001, "going away");
         assert_eq!(
             asm.push(&hdr(OpCode::Close, true, p.len()), &p, 100),
-            Ok(Some(Incoming::Close {
-                code: Some(1001),
-                reason: "going away"
-            }))
+            Ok(Some(Incoming::Close { code: Some(1001), reason: "going away" }))
         );
         let bad = 1005u16.to_be_bytes();
-        assert!(matches!(
-            asm.push(&hdr(OpCode::Close, true, 2), &bad, 100),
-            Err(FrameError::Protocol(_))
-        ));
+        assert!(matches!(asm.push(&hdr(OpCode::Close, true, 2), &bad, 100), Err(FrameError::Protocol(_))));
     }
 
     #[test]
     fn hand_built_invalid_control_headers_are_refused() {
         let mut asm = MessageAssembler::new();
-        assert!(matches!(
-            asm.push(&hdr(OpCode::Ping, false, 1), b"x", 100),
-            Err(FrameError::Protocol(_))
-        ));
+        assert!(matches!(asm.push(&hdr(OpCode::Ping, false, 1), b"x", 100), Err(FrameError::Protocol(_))));
         let big = [0u8; 126];
-        assert!(matches!(
-            asm.push(&hdr(OpCode::Pong, true, 126), &big, 1000),
-            Err(FrameError::Protocol(_))
-        ));
+        assert!(matches!(asm.push(&hdr(OpCode::Pong, true, 126), &big, 1000), Err(FrameError::Protocol(_))));
     }
 
     #[test]
@@ -1019,9 +840,7 @@ mod tests {
         for fin in [true, false] {
             assert_eq!(
                 asm.push(&hdr(OpCode::Continuation, fin, 1), b"x", 100),
-                Err(FrameError::Protocol(
-                    "continuation frame with no message in progress"
-                ))
+                Err(FrameError::Protocol("continuation frame with no message in progress"))
             );
         }
     }
@@ -1044,119 +863,62 @@ mod tests {
         // U+20AC EURO SIGN (E2 82 AC) and U+1F600 (F0 9F 98 80) split byte by byte.
         let text = "a€😀b".as_bytes();
         let mut asm = MessageAssembler::new();
-        assert_eq!(
-            asm.push(&hdr(OpCode::Text, false, 1), &text[..1], 100),
-            Ok(None)
-        );
+        assert_eq!(asm.push(&hdr(OpCode::Text, false, 1), &text[..1], 100), Ok(None));
         for i in 1..text.len() - 1 {
-            assert_eq!(
-                asm.push(&hdr(OpCode::Continuation, false, 1), &text[i..i + 1], 100),
-                Ok(None),
-                "byte {i}"
-            );
+            assert_eq!(asm.push(&hdr(OpCode::Continuation, false, 1), &text[i..i + 1], 100), Ok(None), "byte {i}");
         }
         let last = text.len() - 1;
-        let msg = asm
-            .push(&hdr(OpCode::Continuation, true, 1), &text[last..], 100)
-            .unwrap();
-        assert_eq!(
-            msg,
-            Some(Incoming::Message {
-                binary: false,
-                payload: Cow::Owned(text.to_vec())
-            })
-        );
+        let msg = asm.push(&hdr(OpCode::Continuation, true, 1), &text[last..], 100).unwrap();
+        assert_eq!(msg, Some(Incoming::Message { binary: false, payload: Cow::Owned(text.to_vec()) }));
     }
 
     #[test]
     fn invalid_utf8_fails_at_the_fragment_where_it_becomes_invalid() {
         let mut asm = MessageAssembler::new();
-        assert_eq!(
-            asm.push(&hdr(OpCode::Text, false, 3), b"ok ", 100),
-            Ok(None)
-        );
+        assert_eq!(asm.push(&hdr(OpCode::Text, false, 3), b"ok ", 100), Ok(None));
         // 0xC0 can never start a valid sequence.
-        assert_eq!(
-            asm.push(&hdr(OpCode::Continuation, false, 2), &[b'x', 0xC0], 100),
-            Err(FrameError::InvalidUtf8)
-        );
+        assert_eq!(asm.push(&hdr(OpCode::Continuation, false, 2), &[b'x', 0xC0], 100), Err(FrameError::InvalidUtf8));
         assert!(asm.is_idle());
 
         // A lead byte at the end of one fragment, a non-continuation byte in the next.
         let mut asm = MessageAssembler::new();
-        assert_eq!(
-            asm.push(&hdr(OpCode::Text, false, 2), &[b'a', 0xE2], 100),
-            Ok(None)
-        );
-        assert_eq!(
-            asm.push(&hdr(OpCode::Continuation, false, 1), b"b", 100),
-            Err(FrameError::InvalidUtf8)
-        );
+        assert_eq!(asm.push(&hdr(OpCode::Text, false, 2), &[b'a', 0xE2], 100), Ok(None));
+        assert_eq!(asm.push(&hdr(OpCode::Continuation, false, 1), b"b", 100), Err(FrameError::InvalidUtf8));
 
         // Invalid in the very first fragment.
         let mut asm = MessageAssembler::new();
-        assert_eq!(
-            asm.push(&hdr(OpCode::Text, false, 2), &[0xFF, b'a'], 100),
-            Err(FrameError::InvalidUtf8)
-        );
+        assert_eq!(asm.push(&hdr(OpCode::Text, false, 2), &[0xFF, b'a'], 100), Err(FrameError::InvalidUtf8));
     }
 
     #[test]
     fn text_ending_inside_a_code_point_is_invalid() {
         let mut asm = MessageAssembler::new();
         assert_eq!(asm.push(&hdr(OpCode::Text, false, 1), b"a", 100), Ok(None));
-        assert_eq!(
-            asm.push(&hdr(OpCode::Continuation, true, 2), &[0xF0, 0x9F], 100),
-            Err(FrameError::InvalidUtf8)
-        );
+        assert_eq!(asm.push(&hdr(OpCode::Continuation, true, 2), &[0xF0, 0x9F], 100), Err(FrameError::InvalidUtf8));
     }
 
     #[test]
     fn binary_fragments_are_not_utf8_checked() {
         let mut asm = MessageAssembler::new();
-        assert_eq!(
-            asm.push(&hdr(OpCode::Binary, false, 1), &[0xF0], 100),
-            Ok(None)
-        );
-        assert!(asm
-            .push(&hdr(OpCode::Continuation, true, 1), &[0xFF], 100)
-            .unwrap()
-            .is_some());
+        assert_eq!(asm.push(&hdr(OpCode::Binary, false, 1), &[0xF0], 100), Ok(None));
+        assert!(asm.push(&hdr(OpCode::Continuation, true, 1), &[0xFF], 100).unwrap().is_some());
     }
 
     #[test]
     fn fragment_sum_over_the_limit_is_too_large() {
         let mut asm = MessageAssembler::new();
-        assert_eq!(
-            asm.push(&hdr(OpCode::Binary, false, 6), &[0; 6], 10),
-            Ok(None)
-        );
-        assert_eq!(
-            asm.push(&hdr(OpCode::Continuation, false, 4), &[0; 4], 10),
-            Ok(None)
-        );
-        assert_eq!(
-            asm.push(&hdr(OpCode::Continuation, true, 1), &[0], 10),
-            Err(FrameError::TooLarge)
-        );
+        assert_eq!(asm.push(&hdr(OpCode::Binary, false, 6), &[0; 6], 10), Ok(None));
+        assert_eq!(asm.push(&hdr(OpCode::Continuation, false, 4), &[0; 4], 10), Ok(None));
+        assert_eq!(asm.push(&hdr(OpCode::Continuation, true, 1), &[0], 10), Err(FrameError::TooLarge));
         assert!(asm.is_idle());
 
         // A single frame over the limit, and one exactly at it.
-        assert_eq!(
-            asm.push(&hdr(OpCode::Text, true, 11), &[b'a'; 11], 10),
-            Err(FrameError::TooLarge)
-        );
-        assert!(asm
-            .push(&hdr(OpCode::Text, true, 10), &[b'a'; 10], 10)
-            .unwrap()
-            .is_some());
+        assert_eq!(asm.push(&hdr(OpCode::Text, true, 11), &[b'a'; 11], 10), Err(FrameError::TooLarge));
+        assert!(asm.push(&hdr(OpCode::Text, true, 10), &[b'a'; 10], 10).unwrap().is_some());
 
         // A reassembled message exactly at the limit.
-        asm.push(&hdr(OpCode::Binary, false, 5), &[1; 5], 10)
-            .unwrap();
-        let msg = asm
-            .push(&hdr(OpCode::Continuation, true, 5), &[2; 5], 10)
-            .unwrap();
+        asm.push(&hdr(OpCode::Binary, false, 5), &[1; 5], 10).unwrap();
+        let msg = asm.push(&hdr(OpCode::Continuation, true, 5), &[2; 5], 10).unwrap();
         match msg {
             Some(Incoming::Message { payload, .. }) => assert_eq!(payload.len(), 10),
             other => panic!("unexpected {other:?}"),
@@ -1166,10 +928,8 @@ mod tests {
     #[test]
     fn reassembly_buffer_never_exceeds_the_limit() {
         let mut asm = MessageAssembler::new();
-        asm.push(&hdr(OpCode::Binary, false, 600), &[0; 600], 1000)
-            .unwrap();
-        asm.push(&hdr(OpCode::Continuation, false, 300), &[0; 300], 1000)
-            .unwrap();
+        asm.push(&hdr(OpCode::Binary, false, 600), &[0; 600], 1000).unwrap();
+        asm.push(&hdr(OpCode::Continuation, false, 300), &[0; 300], 1000).unwrap();
         let cap = asm.partial.as_ref().unwrap().data.capacity();
         assert!(cap <= 1000, "capacity {cap}");
     }
@@ -1181,14 +941,9 @@ mod tests {
         let mut asm = MessageAssembler::new();
         assert_eq!(asm.push(&hdr(OpCode::Binary, false, 0), b"", max), Ok(None));
         for _ in 1..limit {
-            assert_eq!(
-                asm.push(&hdr(OpCode::Continuation, false, 0), b"", max),
-                Ok(None)
-            );
+            assert_eq!(asm.push(&hdr(OpCode::Continuation, false, 0), b"", max), Ok(None));
         }
-        let err = asm
-            .push(&hdr(OpCode::Continuation, true, 0), b"", max)
-            .unwrap_err();
+        let err = asm.push(&hdr(OpCode::Continuation, true, 0), b"", max).unwrap_err();
         assert!(matches!(err, FrameError::Policy(_)));
         assert_eq!(err.close_code(), 1008);
         assert!(asm.is_idle());
@@ -1197,13 +952,9 @@ mod tests {
         let mut asm = MessageAssembler::new();
         asm.push(&hdr(OpCode::Text, false, 0), b"", max).unwrap();
         for _ in 2..limit {
-            asm.push(&hdr(OpCode::Continuation, false, 0), b"", max)
-                .unwrap();
+            asm.push(&hdr(OpCode::Continuation, false, 0), b"", max).unwrap();
         }
-        assert!(asm
-            .push(&hdr(OpCode::Continuation, true, 0), b"", max)
-            .unwrap()
-            .is_some());
+        assert!(asm.push(&hdr(OpCode::Continuation, true, 0), b"", max).unwrap().is_some());
     }
 
     #[test]

@@ -45,9 +45,7 @@ impl Group {
         // SAFETY: plain syscall; the returned fd is owned from here on.
         let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
         // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        Ok(Self {
-            epoll: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        Ok(Self { epoll: unsafe { OwnedFd::from_raw_fd(fd) } })
     }
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, id: u64) -> io::Result<()> {
@@ -75,9 +73,7 @@ impl Group {
     pub(crate) async fn run(self: Arc<Self>, server: Weak<ServerCore>) {
         // SAFETY: the epoll fd is owned by `self`, which this task keeps alive
         // (through the Arc) for as long as `afd` exists.
-        let Ok(afd) = (unsafe {
-            AsyncFd::register_with_interest(self.epoll.as_raw_fd(), Interest::READABLE)
-        }) else {
+        let Ok(afd) = (unsafe { AsyncFd::register_with_interest(self.epoll.as_raw_fd(), Interest::READABLE) }) else {
             return;
         };
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; BATCH];
@@ -86,9 +82,7 @@ impl Group {
                 return;
             };
             // SAFETY: `events` has BATCH valid slots; timeout 0 never blocks.
-            let n = unsafe {
-                libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), BATCH as i32, 0)
-            };
+            let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), BATCH as i32, 0) };
             if n <= 0 {
                 // Nothing ready: let tokio wait for the next edge on our fd.
                 guard.clear_ready();
@@ -98,6 +92,12 @@ impl Group {
             let Some(server) = server.upgrade() else {
                 return;
             };
+            if server.inflow().is_over() {
+                // JS is behind: read nothing until it catches up. The ready
+                // sockets stay ready (level-triggered) and are read after.
+                server.inflow().below_limit().await;
+                continue;
+            }
             for ev in &events[..n as usize] {
                 let Some(conn) = server.get(ev.u64) else {
                     continue;

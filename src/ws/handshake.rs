@@ -24,10 +24,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_head_bytes: 8192,
-            max_headers: 64,
-        }
+        Limits { max_head_bytes: 8192, max_headers: 64 }
     }
 }
 
@@ -51,21 +48,12 @@ pub struct Request {
 impl Request {
     /// First value of a header.
     pub fn header(&self, lower_name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(name, _)| name == lower_name)
-            .map(|(_, value)| value.as_str())
+        self.headers.iter().find(|(name, _)| name == lower_name).map(|(_, value)| value.as_str())
     }
 
     /// Every value of a header, in order (a header may legally be split over lines).
-    pub fn header_values<'a, 'n>(
-        &'a self,
-        lower_name: &'n str,
-    ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
-        self.headers
-            .iter()
-            .filter(move |(name, _)| name == lower_name)
-            .map(|(_, value)| value.as_str())
+    pub fn header_values<'a, 'n>(&'a self, lower_name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        self.headers.iter().filter(move |(name, _)| name == lower_name).map(|(_, value)| value.as_str())
     }
 
     /// Whether any value of a comma-separated header contains `token` (ASCII
@@ -148,11 +136,7 @@ pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<Request>, HttpError> {
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
     let too_large = buf.len() > limits.max_head_bytes;
-    let incomplete = if too_large {
-        Err(HttpError::HeadTooLarge)
-    } else {
-        Ok(None)
-    };
+    let incomplete = if too_large { Err(HttpError::HeadTooLarge) } else { Ok(None) };
     if find_head_end(window, 0).is_none() {
         return incomplete;
     }
@@ -167,8 +151,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<Request>, Htt
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders),
         Err(e) => return Err(HttpError::Malformed(e.to_string())),
     };
-    let (Some(method), Some(url), Some(version)) = (parsed.method, parsed.path, parsed.version)
-    else {
+    let (Some(method), Some(url), Some(version)) = (parsed.method, parsed.path, parsed.version) else {
         return Err(HttpError::Malformed("incomplete request line".to_owned()));
     };
     let headers = parsed
@@ -176,19 +159,10 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<Request>, Htt
         .iter()
         .map(|h| {
             let value = String::from_utf8_lossy(h.value);
-            (
-                h.name.to_ascii_lowercase(),
-                value.trim_matches([' ', '\t']).to_owned(),
-            )
+            (h.name.to_ascii_lowercase(), value.trim_matches([' ', '\t']).to_owned())
         })
         .collect();
-    Ok(Some(Request {
-        method: method.to_owned(),
-        url: url.to_owned(),
-        version,
-        headers,
-        head_len,
-    }))
+    Ok(Some(Request { method: method.to_owned(), url: url.to_owned(), version, headers, head_len }))
 }
 
 /// What a valid upgrade request asked for.
@@ -212,24 +186,14 @@ pub struct Reject {
 
 impl Reject {
     fn bad_request(reason: &'static str) -> Self {
-        Reject {
-            status: 400,
-            reason,
-            extra_headers: Vec::new(),
-        }
+        Reject { status: 400, reason, extra_headers: Vec::new() }
     }
 
     /// The complete response to send before closing the connection.
     pub fn to_response(&self) -> Vec<u8> {
         let mut headers = vec![("Content-Type", "text/plain; charset=utf-8")];
         headers.extend_from_slice(&self.extra_headers);
-        simple_response(
-            self.status,
-            status_reason(self.status),
-            &headers,
-            self.reason.as_bytes(),
-            false,
-        )
+        simple_response(self.status, status_reason(self.status), &headers, self.reason.as_bytes(), false)
     }
 }
 
@@ -268,14 +232,10 @@ pub fn validate_upgrade(req: &Request) -> Result<UpgradeInfo, Reject> {
         });
     }
     if !is_upgrade_request(req) {
-        return Err(Reject::bad_request(
-            "Upgrade header must contain \"websocket\"",
-        ));
+        return Err(Reject::bad_request("Upgrade header must contain \"websocket\""));
     }
     if !req.has_token("connection", "upgrade") {
-        return Err(Reject::bad_request(
-            "Connection header must contain \"Upgrade\"",
-        ));
+        return Err(Reject::bad_request("Connection header must contain \"Upgrade\""));
     }
     let mut versions = req.header_values("sec-websocket-version");
     if versions.next() != Some("13") || versions.next().is_some() {
@@ -287,17 +247,13 @@ pub fn validate_upgrade(req: &Request) -> Result<UpgradeInfo, Reject> {
     }
     let mut keys = req.header_values("sec-websocket-key");
     let (Some(key), None) = (keys.next(), keys.next()) else {
-        return Err(Reject::bad_request(
-            "exactly one Sec-WebSocket-Key header is required",
-        ));
+        return Err(Reject::bad_request("exactly one Sec-WebSocket-Key header is required"));
     };
     // base64 of 16 bytes is always 24 characters; checking that first keeps a huge
     // bogus key from being decoded at all.
     let valid_key = key.len() == 24 && BASE64.decode(key).is_ok_and(|raw| raw.len() == 16);
     if !valid_key {
-        return Err(Reject::bad_request(
-            "Sec-WebSocket-Key must be base64 of 16 bytes",
-        ));
+        return Err(Reject::bad_request("Sec-WebSocket-Key must be base64 of 16 bytes"));
     }
     Ok(UpgradeInfo {
         key: key.to_owned(),
@@ -353,26 +309,14 @@ pub fn response_101(accept: &str, protocol: Option<&str>, extra: &[(&str, &str)]
 /// are dropped because two disagreeing framing headers are how request smuggling
 /// through proxies starts.
 fn is_framing_header(name: &str) -> bool {
-    ["content-length", "transfer-encoding", "connection"]
-        .iter()
-        .any(|h| name.eq_ignore_ascii_case(h))
+    ["content-length", "transfer-encoding", "connection"].iter().any(|h| name.eq_ignore_ascii_case(h))
 }
 
 /// A complete HTTP/1.1 response with `Content-Length`, and `Connection: close` unless
 /// `keep_alive`. An empty `reason` uses [`status_reason`]. 1xx, 204 and 304 responses
 /// get neither body nor `Content-Length` (RFC 9110 8.6, 15.3.5, 15.4.5).
-pub fn simple_response(
-    status: u16,
-    reason: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    keep_alive: bool,
-) -> Vec<u8> {
-    let reason = if reason.is_empty() {
-        status_reason(status)
-    } else {
-        reason
-    };
+pub fn simple_response(status: u16, reason: &str, headers: &[(&str, &str)], body: &[u8], keep_alive: bool) -> Vec<u8> {
+    let reason = if reason.is_empty() { status_reason(status) } else { reason };
     let bodiless = matches!(status, 100..=199 | 204 | 304);
     let body = if bodiless { &[][..] } else { body };
     let mut out = Vec::with_capacity(128 + body.len());
@@ -458,10 +402,7 @@ Sec-WebSocket-Version: 13\r\n\r\n";
             ("Host".into(), "x".into()),
             ("Upgrade".into(), "websocket".into()),
             ("Connection".into(), "Upgrade".into()),
-            (
-                "Sec-WebSocket-Key".into(),
-                "dGhlIHNhbXBsZSBub25jZQ==".into(),
-            ),
+            ("Sec-WebSocket-Key".into(), "dGhlIHNhbXBsZSBub25jZQ==".into()),
             ("Sec-WebSocket-Version".into(), "13".into()),
         ];
         for (name, value) in lines {
@@ -480,10 +421,7 @@ Sec-WebSocket-Version: 13\r\n\r\n";
 
     #[test]
     fn accept_key_matches_rfc_example() {
-        assert_eq!(
-            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
+        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
     #[test]
@@ -494,10 +432,7 @@ Sec-WebSocket-Version: 13\r\n\r\n";
         assert_eq!(req.version, 1);
         assert_eq!(req.head_len, RFC_REQUEST.len());
         assert_eq!(req.headers.len(), 7);
-        assert_eq!(
-            req.headers[0],
-            ("host".to_owned(), "server.example.com".to_owned())
-        );
+        assert_eq!(req.headers[0], ("host".to_owned(), "server.example.com".to_owned()));
         assert_eq!(req.header("origin"), Some("http://example.com"));
         assert_eq!(req.header("Origin"), None, "lookups take lowercase names");
 
@@ -517,13 +452,7 @@ Sec-WebSocket-Version: 13\r\n\r\n";
     #[test]
     fn every_incomplete_head_needs_more_bytes() {
         for cut in 0..RFC_REQUEST.len() {
-            assert!(
-                matches!(
-                    parse_request(&RFC_REQUEST[..cut], &Limits::default()),
-                    Ok(None)
-                ),
-                "cut at {cut}"
-            );
+            assert!(matches!(parse_request(&RFC_REQUEST[..cut], &Limits::default()), Ok(None)), "cut at {cut}");
         }
     }
 
@@ -577,16 +506,10 @@ Sec-WebSocket-Version: 13\r\n\r\n";
 
     #[test]
     fn head_over_the_limit_is_refused() {
-        let limits = Limits {
-            max_head_bytes: 64,
-            max_headers: 8,
-        };
+        let limits = Limits { max_head_bytes: 64, max_headers: 8 };
         let mut buf = b"GET / HTTP/1.1\r\nX-Pad: ".to_vec();
         buf.resize(64, b'a');
-        assert!(
-            matches!(parse_request(&buf, &limits), Ok(None)),
-            "at the limit, still waiting"
-        );
+        assert!(matches!(parse_request(&buf, &limits), Ok(None)), "at the limit, still waiting");
         buf.push(b'a');
         let err = parse_request(&buf, &limits).unwrap_err();
         assert!(matches!(err, HttpError::HeadTooLarge));
@@ -598,10 +521,7 @@ Sec-WebSocket-Version: 13\r\n\r\n";
         head.extend_from_slice(b"\r\n\r\n");
         assert_eq!(parse_request(&head, &limits).unwrap().unwrap().head_len, 64);
         head.insert(30, b'a');
-        assert!(matches!(
-            parse_request(&head, &limits),
-            Err(HttpError::HeadTooLarge)
-        ));
+        assert!(matches!(parse_request(&head, &limits), Err(HttpError::HeadTooLarge)));
     }
 
     #[test]
@@ -627,16 +547,10 @@ Sec-WebSocket-Version: 13\r\n\r\n";
         let limits = Limits::default();
         let mut buf = b"GET / HTTP/1.1\r\nCookie: ".to_vec();
         buf.resize(16 << 20, b'c');
-        assert!(matches!(
-            parse_request(&buf, &limits),
-            Err(HttpError::HeadTooLarge)
-        ));
+        assert!(matches!(parse_request(&buf, &limits), Err(HttpError::HeadTooLarge)));
         // Even if a terminator eventually arrives far beyond the window.
         buf.extend_from_slice(b"\r\n\r\n");
-        assert!(matches!(
-            parse_request(&buf, &limits),
-            Err(HttpError::HeadTooLarge)
-        ));
+        assert!(matches!(parse_request(&buf, &limits), Err(HttpError::HeadTooLarge)));
 
         // Drip-fed in 100-byte reads, it is refused at the first read past the limit.
         let mut refused_at = None;
@@ -659,10 +573,7 @@ Sec-WebSocket-Version: 13\r\n\r\n";
         let value = "v".repeat(8000);
         let head = format!("GET / HTTP/1.1\r\nCookie: {value}\r\n\r\n");
         assert!(head.len() <= Limits::default().max_head_bytes);
-        assert_eq!(
-            parse(head.as_bytes()).header("cookie"),
-            Some(value.as_str())
-        );
+        assert_eq!(parse(head.as_bytes()).header("cookie"), Some(value.as_str()));
     }
 
     #[test]
@@ -690,13 +601,7 @@ Sec-WebSocket-Version: 13\r\n\r\n";
     fn connection_token_lists_are_understood() {
         let req = upgrade_with("GET", &[("Connection", "keep-alive, Upgrade")]);
         assert!(validate_upgrade(&req).is_ok());
-        let req = upgrade_with(
-            "GET",
-            &[
-                ("Connection", "keep-alive,upgrade"),
-                ("Upgrade", "WebSocket"),
-            ],
-        );
+        let req = upgrade_with("GET", &[("Connection", "keep-alive,upgrade"), ("Upgrade", "WebSocket")]);
         assert!(validate_upgrade(&req).is_ok());
 
         let req = upgrade_with("GET", &[("Connection", "keep-alive")]);
@@ -737,10 +642,7 @@ Connection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSoc
             assert_eq!(rej.status, 426, "version {version:?}");
             assert_eq!(rej.extra_headers, vec![("Sec-WebSocket-Version", "13")]);
             let resp = String::from_utf8(rej.to_response()).unwrap();
-            assert!(
-                resp.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
-                "{resp}"
-            );
+            assert!(resp.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{resp}");
             assert!(resp.contains("\r\nSec-WebSocket-Version: 13\r\n"), "{resp}");
         }
     }
@@ -793,18 +695,12 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
             "GET",
             &[
                 ("Sec-WebSocket-Protocol", "graphql-ws"),
-                (
-                    "Sec-WebSocket-Extensions",
-                    "permessage-deflate; client_max_window_bits",
-                ),
+                ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"),
             ],
         );
         let info = validate_upgrade(&req).unwrap();
         assert_eq!(info.protocols.as_deref(), Some("graphql-ws"));
-        assert_eq!(
-            info.extensions.as_deref(),
-            Some("permessage-deflate; client_max_window_bits")
-        );
+        assert_eq!(info.extensions.as_deref(), Some("permessage-deflate; client_max_window_bits"));
     }
 
     #[test]
@@ -839,21 +735,12 @@ Sec-WebSocket-Accept: abc=\r\nSec-WebSocket-Protocol: chat\r\nX-Id: 7\r\n\r\n"
         assert!(!text.contains("\r\nSet-Cookie"));
         let resp = simple_response(200, "OK\r\nX: y", &[("A\nB", "c")], b"", true);
         let text = String::from_utf8(resp).unwrap();
-        assert!(
-            text.starts_with("HTTP/1.1 200 OKX: y\r\nAB: c\r\n"),
-            "{text}"
-        );
+        assert!(text.starts_with("HTTP/1.1 200 OKX: y\r\nAB: c\r\n"), "{text}");
     }
 
     #[test]
     fn simple_response_framing() {
-        let resp = simple_response(
-            404,
-            "Not Found",
-            &[("Content-Type", "text/plain")],
-            b"nope",
-            false,
-        );
+        let resp = simple_response(404, "Not Found", &[("Content-Type", "text/plain")], b"nope", false);
         assert_eq!(
             resp,
             b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\
@@ -865,18 +752,11 @@ Connection: close\r\n\r\nnope"
         let resp = simple_response(
             200,
             "OK",
-            &[
-                ("content-length", "999"),
-                ("Transfer-Encoding", "chunked"),
-                ("Connection", "keep-alive"),
-            ],
+            &[("content-length", "999"), ("Transfer-Encoding", "chunked"), ("Connection", "keep-alive")],
             b"hi",
             false,
         );
-        assert_eq!(
-            resp,
-            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
-        );
+        assert_eq!(resp, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
         // No body and no length where the status forbids a body.
         for status in [101, 204, 304] {
             let resp = simple_response(status, "", &[], b"body", true);

@@ -8,10 +8,10 @@ pub(crate) mod conn;
 pub(crate) mod frame;
 pub(crate) mod group;
 pub(crate) mod handshake;
+pub(crate) mod inflow;
 pub(crate) mod server;
 
 pub(crate) use conn::{Behavior, Conn, SendStatus};
 pub(crate) use handshake::Request;
-pub(crate) use server::{
-    Decision, HttpRoute, Pattern, RequestKind, ServerCore, ServerOptions, WsHandler, WsRoute,
-};
+pub(crate) use inflow::{Inflow, DEFAULT_INFLOW_LIMIT};
+pub(crate) use server::{Decision, HttpRoute, Pattern, RequestKind, ServerCore, ServerOptions, WsHandler, WsRoute};

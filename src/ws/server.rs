@@ -99,11 +99,7 @@ impl Pattern {
                 segments.push(Seg::Lit(s.to_string()));
             }
         }
-        Self {
-            segments,
-            wildcard_tail,
-            raw: raw.to_string(),
-        }
+        Self { segments, wildcard_tail, raw: raw.to_string() }
     }
 
     /// Higher is more specific: static routes beat params beat wildcards.
@@ -159,10 +155,7 @@ struct Routes {
     http: Vec<HttpRoute>,
 }
 
-fn best<'a, T>(
-    items: impl Iterator<Item = (usize, &'a T, &'a Pattern)>,
-    path: &str,
-) -> Option<(usize, &'a T)>
+fn best<'a, T>(items: impl Iterator<Item = (usize, &'a T, &'a Pattern)>, path: &str) -> Option<(usize, &'a T)>
 where
     T: 'a,
 {
@@ -198,6 +191,8 @@ pub(crate) struct ServerOptions {
     /// Connection groups (one tokio task each); one per worker keeps every
     /// core busy without splitting sockets finer than needed.
     pub groups: usize,
+    /// Backlog of events handed up and not yet consumed (see inflow.rs).
+    pub inflow: Arc<super::inflow::Inflow>,
 }
 
 impl Default for ServerOptions {
@@ -206,6 +201,7 @@ impl Default for ServerOptions {
             max_connections: usize::MAX,
             limits: Limits::default(),
             groups: 2,
+            inflow: Arc::new(super::inflow::Inflow::new(super::inflow::DEFAULT_INFLOW_LIMIT)),
         }
     }
 }
@@ -230,9 +226,7 @@ pub(crate) struct ServerCore {
 
 impl ServerCore {
     pub(crate) fn new(handler: Arc<dyn WsHandler>, opts: ServerOptions) -> io::Result<Arc<Self>> {
-        let groups = (0..opts.groups.max(1))
-            .map(|_| Group::new().map(Arc::new))
-            .collect::<io::Result<Vec<_>>>()?;
+        let groups = (0..opts.groups.max(1)).map(|_| Group::new().map(Arc::new)).collect::<io::Result<Vec<_>>>()?;
         Ok(Arc::new(Self {
             handler,
             opts,
@@ -248,6 +242,10 @@ impl ServerCore {
             groups,
             next_group: AtomicU32::new(0),
         }))
+    }
+
+    pub(crate) fn inflow(&self) -> &super::inflow::Inflow {
+        &self.opts.inflow
     }
 
     pub(crate) fn group(&self, idx: u16) -> &Group {
@@ -295,19 +293,11 @@ impl ServerCore {
     }
 
     fn snapshot(&self) -> Vec<Arc<Conn>> {
-        self.slots
-            .read()
-            .iter()
-            .filter_map(|(_, s)| s.conn.clone())
-            .collect()
+        self.slots.read().iter().filter_map(|(_, s)| s.conn.clone()).collect()
     }
 
     pub(crate) fn connection_count(&self) -> usize {
-        self.slots
-            .read()
-            .iter()
-            .filter(|(_, s)| s.conn.is_some())
-            .count()
+        self.slots.read().iter().filter(|(_, s)| s.conn.is_some()).count()
     }
 
     fn reserve_id(&self) -> u64 {
@@ -373,11 +363,7 @@ impl ServerCore {
         }
     }
 
-    async fn accept_loop(
-        self: Arc<Self>,
-        listener: TcpListener,
-        tls: Option<Arc<rustls::ServerConfig>>,
-    ) {
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let mut backoff = Duration::from_millis(5);
         loop {
@@ -423,40 +409,24 @@ impl ServerCore {
         // The slot is released here unless the connection took it over.
         let (key, gen) = split_id(id);
         let mut slots = self.slots.write();
-        if slots
-            .get(key)
-            .is_some_and(|s| s.gen == gen && s.conn.is_none())
-        {
+        if slots.get(key).is_some_and(|s| s.gen == gen && s.conn.is_none()) {
             slots.remove(key);
         }
     }
 
     /// Reads one request head and answers it: 101 and a connection, or an
     /// HTTP response and close.
-    async fn serve_request<S>(
-        self: Arc<Self>,
-        id: u64,
-        mut stream: S,
-        remote: SocketAddr,
-    ) -> io::Result<()>
+    async fn serve_request<S>(self: Arc<Self>, id: u64, mut stream: S, remote: SocketAddr) -> io::Result<()>
     where
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
-        let head =
-            tokio::time::timeout(HANDSHAKE_TIMEOUT, read_head(&mut stream, &self.opts.limits))
-                .await;
+        let head = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_head(&mut stream, &self.opts.limits)).await;
         let (req, rest) = match head {
             Err(_) => return Ok(()), // slowloris: just drop
             Ok(Err(HeadError::Io(e))) => return Err(e),
             Ok(Err(HeadError::Http(e))) => {
                 let status = e.status();
-                let resp = handshake::simple_response(
-                    status,
-                    handshake::status_reason(status),
-                    &[],
-                    b"",
-                    false,
-                );
+                let resp = handshake::simple_response(status, handshake::status_reason(status), &[], b"", false);
                 return write_and_close(&mut stream, &resp).await;
             }
             Ok(Ok(r)) => r,
@@ -467,15 +437,8 @@ impl ServerCore {
         }
         let routed = {
             let routes = self.routes.read();
-            best(
-                routes
-                    .ws
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (i, r, &r.pattern)),
-                req.path(),
-            )
-            .map(|(i, r)| (i as u16, r.behavior.clone(), r.js_upgrade))
+            best(routes.ws.iter().enumerate().map(|(i, r)| (i, r, &r.pattern)), req.path())
+                .map(|(i, r)| (i as u16, r.behavior.clone(), r.js_upgrade))
         };
         let Some((route, behavior, js_upgrade)) = routed else {
             let resp = handshake::simple_response(404, "Not Found", &[], b"", false);
@@ -486,10 +449,7 @@ impl ServerCore {
             Err(reject) => return write_and_close(&mut stream, &reject.to_response()).await,
         };
         let protocol = if js_upgrade {
-            match self
-                .await_decision(id, RequestKind::Upgrade, route, &req, remote, &stream)
-                .await
-            {
+            match self.await_decision(id, RequestKind::Upgrade, route, &req, remote, &stream).await {
                 Some(Decision::Upgrade { protocol }) => protocol,
                 Some(Decision::Respond(resp)) => return write_and_close(&mut stream, &resp).await,
                 None => return Ok(()),
@@ -506,17 +466,8 @@ impl ServerCore {
         stream.flush().await?;
         let (tcp, transport) = stream.into_parts();
         let sock = tcp.into_std()?;
-        let group =
-            (self.next_group.fetch_add(1, Ordering::Relaxed) as usize % self.groups.len()) as u16;
-        let init = ConnInit {
-            id,
-            route,
-            group,
-            behavior,
-            remote,
-            transport,
-            tick: self.tick(),
-        };
+        let group = (self.next_group.fetch_add(1, Ordering::Relaxed) as usize % self.groups.len()) as u16;
+        let init = ConnInit { id, route, group, behavior, remote, transport, tick: self.tick() };
         let conn = Arc::new(Conn::new(init, sock));
         {
             let (key, gen) = split_id(id);
@@ -533,13 +484,7 @@ impl ServerCore {
         Ok(())
     }
 
-    async fn serve_http<S>(
-        self: Arc<Self>,
-        id: u64,
-        mut stream: S,
-        req: Request,
-        remote: SocketAddr,
-    ) -> io::Result<()>
+    async fn serve_http<S>(self: Arc<Self>, id: u64, mut stream: S, req: Request, remote: SocketAddr) -> io::Result<()>
     where
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
@@ -555,17 +500,10 @@ impl ServerCore {
             best(candidates, req.path()).map(|(i, _)| i as u16)
         };
         let resp = match routed {
-            None => handshake::simple_response(
-                404,
-                "Not Found",
-                &[("content-type", "text/plain")],
-                b"Not Found",
-                false,
-            ),
-            Some(route) => match self
-                .await_decision(id, RequestKind::Http, route, &req, remote, &stream)
-                .await
-            {
+            None => {
+                handshake::simple_response(404, "Not Found", &[("content-type", "text/plain")], b"Not Found", false)
+            }
+            Some(route) => match self.await_decision(id, RequestKind::Http, route, &req, remote, &stream).await {
                 Some(Decision::Respond(resp)) => resp,
                 Some(Decision::Upgrade { .. }) => {
                     handshake::simple_response(500, "Internal Server Error", &[], b"", false)
@@ -647,29 +585,21 @@ impl ServerCore {
     /// (except `skip`). Writing happens in [`Self::flush`], so a burst of
     /// publishes reaches each socket in one `writev`. Returns how many
     /// subscribers got it.
-    pub(crate) fn publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        binary: bool,
-        skip: Option<u64>,
-    ) -> usize {
+    pub(crate) fn publish(&self, topic: &str, payload: &[u8], binary: bool, skip: Option<u64>) -> usize {
         let opcode = if binary { OpCode::Binary } else { OpCode::Text };
         let framed: Bytes = frame::encode_frame(opcode, payload);
         let mut newly_dirty = Vec::new();
         let mut to_close = Vec::new();
         let mut delivered = 0;
-        self.topics
-            .lock()
-            .for_each(topic, skip, |_, conn| match conn.queue_published(&framed) {
-                Queued::NewlyDirty => {
-                    delivered += 1;
-                    newly_dirty.push(conn.clone());
-                }
-                Queued::Pending => delivered += 1,
-                Queued::Skipped => {}
-                Queued::MustClose => to_close.push(conn.clone()),
-            });
+        self.topics.lock().for_each(topic, skip, |_, conn| match conn.queue_published(&framed) {
+            Queued::NewlyDirty => {
+                delivered += 1;
+                newly_dirty.push(conn.clone());
+            }
+            Queued::Pending => delivered += 1,
+            Queued::Skipped => {}
+            Queued::MustClose => to_close.push(conn.clone()),
+        });
         if !newly_dirty.is_empty() {
             self.dirty.lock().append(&mut newly_dirty);
         }
@@ -768,10 +698,7 @@ enum HeadError {
 
 /// Reads until a complete request head; returns it and any bytes after it
 /// (frames the client sent in the same segment as the upgrade).
-async fn read_head<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    limits: &Limits,
-) -> Result<(Request, Vec<u8>), HeadError> {
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, limits: &Limits) -> Result<(Request, Vec<u8>), HeadError> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         if buf.len() == buf.capacity() {
@@ -817,14 +744,8 @@ mod tests {
 
     #[test]
     fn most_specific_route_wins_regardless_of_order() {
-        let pats = [
-            Pattern::parse("/*"),
-            Pattern::parse("/user/:id"),
-            Pattern::parse("/user/me"),
-        ];
-        let pick = |path: &str| {
-            best(pats.iter().enumerate().map(|(i, p)| (i, p, p)), path).map(|(i, _)| i)
-        };
+        let pats = [Pattern::parse("/*"), Pattern::parse("/user/:id"), Pattern::parse("/user/me")];
+        let pick = |path: &str| best(pats.iter().enumerate().map(|(i, p)| (i, p, p)), path).map(|(i, _)| i);
         assert_eq!(pick("/user/me"), Some(2));
         assert_eq!(pick("/user/7"), Some(1));
         assert_eq!(pick("/elsewhere"), Some(0));
