@@ -18,7 +18,7 @@
 //
 // CLI:    node benchmark/memory.js [--connections N] [--rounds R] [--quick]
 //                                  [--servers ferrosocket,uws,ws] [--rate R]
-//                                  [--concurrency C] [--out FILE] [--no-write] [--verbose]
+//                                  [--concurrency C] [--warmup N] [--out FILE] [--no-write] [--verbose]
 // Module: const { runMemoryScenario } = require('./memory'); await runMemoryScenario(opts)
 
 const { spawn, spawnSync } = require('node:child_process')
@@ -43,9 +43,11 @@ const SERVERS = {
 const DEFAULTS = {
   connections: 10000,
   rounds: 3,
-  servers: ['ferrosocket', 'uws'],
+  servers: ['ferrosocket', 'uws', 'ws'],
   rate: 2000,
   concurrency: 200,
+  // Connections opened and closed before the baseline (null: min(1000, N/10)).
+  warmup: null,
   settleIntervalMs: 1000,
   settleTolerance: 0.01,
   settleMaxMs: 30000,
@@ -269,6 +271,20 @@ async function measureOnce (name, round, bin, children, opts, log) {
   const server = await startServer(name, children, opts)
   let lg = null
   try {
+    if (opts.warmup > 0) {
+      // Warm-up: the first connections page in code (the node binary, the
+      // addon, V8's compiled handlers) once per process. Without this, that
+      // one-off cost (~3.5 MB here) would be divided by N and counted as
+      // per-connection memory. Open and close a smaller batch first.
+      const warm = startLoadgen(bin, server.hello.port, opts.warmup, children, opts)
+      try {
+        await warm.ready()
+      } finally {
+        await warm.finish()
+      }
+      const drainDeadline = Date.now() + 15000
+      while ((await server.command('rss', 'rss')).open > 0 && Date.now() < drainDeadline) await sleep(200)
+    }
     const base = await gcSettleRss(server, opts)
     if (!base.gcRan) throw new Error(`${name}: global.gc unavailable (server not started with --expose-gc?)`)
     const before = base.rss
@@ -391,6 +407,7 @@ async function runMemoryScenario (options = {}) {
   const opts = { ...DEFAULTS }
   if (options.quick) Object.assign(opts, { connections: 500, rounds: 1 })
   for (const [k, v] of Object.entries(options)) if (v !== undefined && k !== 'quick') opts[k] = v
+  if (opts.warmup === null) opts.warmup = Math.min(1000, Math.ceil(opts.connections / 10))
   opts.servers = [...new Set(opts.servers)]
   for (const s of opts.servers) {
     if (!SERVERS[s]) throw new Error(`unknown server '${s}' (known: ${Object.keys(SERVERS).join(', ')})`)
@@ -449,6 +466,7 @@ async function runMemoryScenario (options = {}) {
       servers: opts.servers,
       rate: opts.rate,
       concurrency: opts.concurrency,
+      warmup: opts.warmup,
       settle: { intervalMs: opts.settleIntervalMs, tolerance: opts.settleTolerance, maxMs: opts.settleMaxMs, gcIntervalMs: opts.gcIntervalMs, gcMinMs: opts.gcMinMs },
       unit: 'KB = 1024 bytes of server VmRSS growth per connected idle WebSocket, after GC'
     },
@@ -505,6 +523,7 @@ function parseMemoryArgs (argv) {
       servers: { type: 'string' },
       rate: { type: 'string' },
       concurrency: { type: 'string' },
+      warmup: { type: 'string' },
       out: { type: 'string' },
       'no-write': { type: 'boolean' },
       verbose: { type: 'boolean' },
@@ -525,6 +544,7 @@ function parseMemoryArgs (argv) {
     rounds: int('rounds'),
     rate: int('rate'),
     concurrency: int('concurrency'),
+    warmup: int('warmup'),
     servers: values.servers ? values.servers.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
     out: values.out ? path.resolve(values.out) : undefined,
     write: values['no-write'] ? false : undefined,

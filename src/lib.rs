@@ -15,3 +15,6 @@ pub mod napi;
 pub(crate) mod net;
 pub(crate) mod pubsub;
 pub(crate) mod ws;
+
+#[cfg(any(fuzzing, test))]
+pub mod fuzzing;

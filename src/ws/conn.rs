@@ -798,3 +798,19 @@ fn advance(out: &mut VecDeque<Bytes>, offset: &mut usize, out_bytes: &mut usize,
         }
     }
 }
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "Conn {} State {} ReadState {} Transport {} SocketAddr {} VecDeque {}",
+            std::mem::size_of::<super::Conn>(),
+            std::mem::size_of::<parking_lot::Mutex<super::State>>(),
+            std::mem::size_of::<parking_lot::Mutex<super::ReadState>>(),
+            std::mem::size_of::<super::Transport>(),
+            std::mem::size_of::<std::net::SocketAddr>(),
+            std::mem::size_of::<std::collections::VecDeque<bytes::Bytes>>()
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! Entry points for `fuzz/` (cargo-fuzz builds with `--cfg fuzzing`). They
+//! drive the pure codecs exactly as the connection layer does.
+
+use crate::ws::frame::{self, Incoming, MessageAssembler};
+use crate::ws::handshake::{self, Limits};
+
+/// Parses `data` as a client byte stream; panics only on a broken invariant.
+pub fn frame_stream(data: &[u8], max: usize) {
+    let mut buf = data.to_vec();
+    let mut asm = MessageAssembler::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        let h = match frame::decode_header(&buf[pos..], true, max as u64) {
+            Ok(Some(h)) => h,
+            Ok(None) | Err(_) => return,
+        };
+        let total = h.header_len + h.payload_len as usize;
+        if buf.len() - pos < total {
+            return;
+        }
+        let payload = &mut buf[pos + h.header_len..pos + total];
+        if let Some(mask) = h.mask {
+            frame::apply_mask(payload, mask, 0);
+        }
+        pos += total;
+        match asm.push(&h, payload, max) {
+            Ok(Some(Incoming::Message { binary, payload })) => {
+                assert!(payload.len() <= max, "message over the limit");
+                if !binary {
+                    assert!(std::str::from_utf8(&payload).is_ok(), "invalid UTF-8 text passed");
+                }
+            }
+            Ok(Some(Incoming::Close { .. })) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Parses `data` as a request head and validates it as an upgrade.
+pub fn request_head(data: &[u8]) {
+    if let Ok(Some(req)) = handshake::parse_request(data, &Limits::default()) {
+        assert!(req.head_len <= data.len());
+        let _ = req.path();
+        let _ = req.query();
+        if let Ok(info) = handshake::validate_upgrade(&req) {
+            let _ = handshake::response_101(&handshake::accept_key(&info.key), info.protocols.as_deref(), &[]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn entry_points_accept_garbage_and_valid_input() {
+        super::frame_stream(&[0x81, 0x85, 1, 2, 3, 4, b'h' ^ 1, b'e' ^ 2, b'l' ^ 3, b'l' ^ 4, b'o' ^ 1], 1024);
+        super::frame_stream(&[0xff; 64], 1024);
+        super::request_head(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+        super::request_head(&[0u8; 100]);
+    }
+}
