@@ -459,6 +459,10 @@ impl Conn {
         let b = &self.behavior;
         let idle = now.wrapping_sub(self.last_rx.load(Ordering::Relaxed));
         let mut st = self.state.lock();
+        if st.out.is_empty() && st.out.capacity() > 0 {
+            // Traffic is over for now: an idle socket holds no queue buffer.
+            st.out = VecDeque::new();
+        }
         match st.phase {
             Phase::Closed => {}
             Phase::Closing => {
@@ -796,21 +800,5 @@ fn advance(out: &mut VecDeque<Bytes>, offset: &mut usize, out_bytes: &mut usize,
             *offset += n;
             n = 0;
         }
-    }
-}
-
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn print_sizes() {
-        eprintln!(
-            "Conn {} State {} ReadState {} Transport {} SocketAddr {} VecDeque {}",
-            std::mem::size_of::<super::Conn>(),
-            std::mem::size_of::<parking_lot::Mutex<super::State>>(),
-            std::mem::size_of::<parking_lot::Mutex<super::ReadState>>(),
-            std::mem::size_of::<super::Transport>(),
-            std::mem::size_of::<std::net::SocketAddr>(),
-            std::mem::size_of::<std::collections::VecDeque<bytes::Bytes>>()
-        );
     }
 }

@@ -10,6 +10,8 @@ pub(crate) mod group;
 pub(crate) mod handshake;
 pub(crate) mod inflow;
 pub(crate) mod server;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use conn::{Behavior, Conn, SendStatus};
 pub(crate) use handshake::Request;

@@ -1,0 +1,228 @@
+//! The server over real loopback TCP, without Node: raw bytes in, events and
+//! raw bytes out. The handler records events; replies go through the same
+//! `ServerCore` calls the N-API layer makes.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::frame::{self, OpCode};
+use super::{Behavior, Conn, Pattern, Request, RequestKind, ServerCore, ServerOptions, WsHandler, WsRoute};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Ev {
+    Open(u64),
+    Message(u64, Vec<u8>, bool),
+    Close(u64, u16),
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Ev>>);
+
+impl WsHandler for Recorder {
+    fn open(&self, conn: &Arc<Conn>) {
+        self.0.lock().push(Ev::Open(conn.id));
+    }
+    fn message(&self, conn: &Conn, payload: &[u8], binary: bool) {
+        self.0.lock().push(Ev::Message(conn.id, payload.to_vec(), binary));
+    }
+    fn ping(&self, _: &Conn, _: &[u8]) {}
+    fn pong(&self, _: &Conn, _: &[u8]) {}
+    fn drain(&self, _: &Conn) {}
+    fn close(&self, conn: &Conn, code: u16, _: &[u8]) {
+        self.0.lock().push(Ev::Close(conn.id, code));
+    }
+    fn request(&self, _: u64, _: RequestKind, _: u16, _: &Request, _: SocketAddr) {}
+    fn aborted(&self, _: u64) {}
+}
+
+struct Harness {
+    _rt: tokio::runtime::Runtime,
+    server: Arc<ServerCore>,
+    events: Arc<Recorder>,
+    addr: SocketAddr,
+}
+
+impl Harness {
+    fn new(behavior: Behavior) -> Self {
+        let rt = crate::net::build_runtime(2).unwrap();
+        let events = Arc::new(Recorder::default());
+        let server = ServerCore::new(events.clone(), ServerOptions::default()).unwrap();
+        let _guard = rt.enter();
+        server.start();
+        server.add_ws_route(WsRoute { pattern: Pattern::parse("/*"), behavior: Arc::new(behavior), js_upgrade: false });
+        let opts = crate::net::ListenOptions { host: "127.0.0.1".into(), port: 0, reuse_port: false, backlog: 128 };
+        let (_, addr) = server.listen(crate::net::bind(&opts).unwrap(), None).unwrap();
+        Self { _rt: rt, server, events, addr }
+    }
+
+    /// Waits (bounded) until an event matching `f` was recorded.
+    fn wait_for(&self, f: impl Fn(&Ev) -> bool) -> Ev {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(e) = self.events.0.lock().iter().find(|e| f(e)) {
+                return e.clone();
+            }
+            assert!(Instant::now() < deadline, "event not seen; got {:?}", self.events.0.lock());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Connects and upgrades; returns the socket and the server's id for it.
+    fn connect(&self, extra: &[u8]) -> (TcpStream, u64) {
+        let known: Vec<u64> =
+            self.events.0.lock().iter().filter_map(|e| if let Ev::Open(i) = e { Some(*i) } else { None }).collect();
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut req = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            .to_vec();
+        req.extend_from_slice(extra);
+        s.write_all(&req).unwrap();
+        let head = read_head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+        let Ev::Open(id) = self.wait_for(|e| matches!(e, Ev::Open(i) if !known.contains(i))) else { unreachable!() };
+        (s, id)
+    }
+}
+
+fn read_head(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+fn client_frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    let mut hdr = [0u8; 14];
+    let n = frame::encode_header_masked(opcode, fin, payload.len(), mask, &mut hdr);
+    let mut out = hdr[..n].to_vec();
+    let mut body = payload.to_vec();
+    frame::apply_mask(&mut body, mask, 0);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Reads one unmasked server frame: (opcode byte, payload).
+fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).unwrap();
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).unwrap();
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    assert_eq!(h[1] & 0x80, 0, "server frames are never masked");
+    let mut p = vec![0u8; len];
+    s.read_exact(&mut p).unwrap();
+    (h[0] & 0x0f, p)
+}
+
+#[test]
+fn message_reaches_the_handler_and_send_reaches_the_client() {
+    let h = Harness::new(Behavior::default());
+    let (mut s, id) = h.connect(b"");
+    s.write_all(&client_frame(OpCode::Text, true, b"hello")).unwrap();
+    h.wait_for(|e| *e == Ev::Message(id, b"hello".to_vec(), false));
+    assert_eq!(h.server.send(id, b"back", true), Some(super::SendStatus::Success));
+    assert_eq!(read_frame(&mut s), (2, b"back".to_vec()));
+}
+
+#[test]
+fn frames_in_the_upgrade_segment_are_processed() {
+    let h = Harness::new(Behavior::default());
+    let (_s, id) = h.connect(&client_frame(OpCode::Binary, true, &[1, 2, 3]));
+    h.wait_for(|e| *e == Ev::Message(id, vec![1, 2, 3], true));
+}
+
+#[test]
+fn ping_is_answered_with_the_same_payload() {
+    let h = Harness::new(Behavior::default());
+    let (mut s, _) = h.connect(b"");
+    s.write_all(&client_frame(OpCode::Ping, true, b"abc")).unwrap();
+    assert_eq!(read_frame(&mut s), (0xA, b"abc".to_vec()));
+}
+
+#[test]
+fn a_message_split_across_many_writes_is_reassembled() {
+    let h = Harness::new(Behavior { max_payload: 1 << 20, ..Behavior::default() });
+    let (mut s, id) = h.connect(b"");
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    for chunk in client_frame(OpCode::Binary, true, &payload).chunks(7_001) {
+        s.write_all(chunk).unwrap();
+    }
+    h.wait_for(|e| matches!(e, Ev::Message(i, p, true) if *i == id && *p == payload));
+}
+
+#[test]
+fn unmasked_frame_closes_with_1002() {
+    let h = Harness::new(Behavior::default());
+    let (mut s, id) = h.connect(b"");
+    s.write_all(&[0x81, 0x02, b'h', b'i']).unwrap();
+    let (op, p) = read_frame(&mut s);
+    assert_eq!((op, u16::from_be_bytes([p[0], p[1]])), (8, 1002));
+    h.wait_for(|e| *e == Ev::Close(id, 1002));
+    // And the TCP connection ends.
+    let mut rest = Vec::new();
+    assert_eq!(s.read_to_end(&mut rest).unwrap_or(0), 0);
+}
+
+#[test]
+fn oversized_declared_length_closes_with_1009_before_the_payload() {
+    let h = Harness::new(Behavior { max_payload: 1024, ..Behavior::default() });
+    let (mut s, id) = h.connect(b"");
+    // Header only: 1 MiB declared, nothing sent after it.
+    let mut hdr = [0u8; 14];
+    let n = frame::encode_header_masked(OpCode::Binary, true, 1 << 20, [1, 2, 3, 4], &mut hdr);
+    s.write_all(&hdr[..n]).unwrap();
+    let (op, p) = read_frame(&mut s);
+    assert_eq!((op, u16::from_be_bytes([p[0], p[1]])), (8, 1009));
+    h.wait_for(|e| *e == Ev::Close(id, 1009));
+}
+
+#[test]
+fn publish_frames_once_and_skips_the_sender() {
+    let h = Harness::new(Behavior::default());
+    let (mut a, ida) = h.connect(b"");
+    let (mut b, idb) = h.connect(b"");
+    for id in [ida, idb] {
+        assert!(h.server.subscribe(&h.server.get(id).unwrap(), "room"));
+    }
+    assert_eq!(h.server.publish("room", b"to-b", false, Some(ida)), 1);
+    assert_eq!(h.server.publish("room", b"to-all", false, None), 2);
+    h.server.flush();
+    assert_eq!(read_frame(&mut b), (1, b"to-b".to_vec()));
+    assert_eq!(read_frame(&mut b), (1, b"to-all".to_vec()));
+    assert_eq!(read_frame(&mut a), (1, b"to-all".to_vec()));
+    // Closing a subscriber drops its subscriptions at once.
+    a.write_all(&client_frame(OpCode::Close, true, &1000u16.to_be_bytes())).unwrap();
+    h.wait_for(|e| *e == Ev::Close(ida, 1000));
+    assert_eq!(h.server.num_subscribers("room"), 1);
+}
+
+#[test]
+fn idle_connection_is_pinged_then_closed() {
+    let h = Harness::new(Behavior { idle_timeout_secs: 2, ..Behavior::default() });
+    let (mut s, id) = h.connect(b"");
+    // Half the idle timeout without traffic: an automatic ping.
+    assert_eq!(read_frame(&mut s).0, 0x9);
+    // Not answering it: closed as 1006 (abnormal), like uWS.js.
+    h.wait_for(|e| *e == Ev::Close(id, 1006));
+    assert!(h.server.get(id).is_none() || !h.server.get(id).unwrap().is_open());
+}
