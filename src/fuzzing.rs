@@ -10,18 +10,11 @@ pub fn frame_stream(data: &[u8], max: usize) {
     let mut asm = MessageAssembler::new();
     let mut pos = 0;
     while pos < buf.len() {
-        let h = match frame::decode_header(&buf[pos..], true, max as u64) {
-            Ok(Some(h)) => h,
+        let (h, total) = match frame::next_frame(&mut buf[pos..], true, max as u64) {
+            Ok(Some(found)) => found,
             Ok(None) | Err(_) => return,
         };
-        let total = h.header_len + h.payload_len as usize;
-        if buf.len() - pos < total {
-            return;
-        }
-        let payload = &mut buf[pos + h.header_len..pos + total];
-        if let Some(mask) = h.mask {
-            frame::apply_mask(payload, mask, 0);
-        }
+        let payload = &buf[pos + h.header_len..pos + total];
         pos += total;
         match asm.push(&h, payload, max) {
             Ok(Some(Incoming::Message { binary, payload })) => {

@@ -730,17 +730,8 @@ impl Conn {
         let max = self.behavior.max_payload;
         let mut pos = 0;
         while pos < buf.len() {
-            let Some(h) = frame::decode_header(&buf[pos..], true, max as u64)? else {
-                break;
-            };
-            let total = h.header_len + h.payload_len as usize;
-            if buf.len() - pos < total {
-                break;
-            }
-            let payload = &mut buf[pos + h.header_len..pos + total];
-            if let Some(mask) = h.mask {
-                frame::apply_mask(payload, mask, 0);
-            }
+            let Some((h, total)) = frame::next_frame(&mut buf[pos..], true, max as u64)? else { break };
+            let payload = &buf[pos + h.header_len..pos + total];
             pos += total;
             match asm.push(&h, payload, max)? {
                 None => {}

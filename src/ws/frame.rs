@@ -164,6 +164,25 @@ pub fn decode_header(buf: &[u8], require_mask: bool, max_payload: u64) -> Result
     Ok(Some(FrameHeader { fin, opcode, mask, payload_len, header_len }))
 }
 
+/// The next complete frame at the start of `buf`: validates its header, unmasks
+/// its payload in place, and returns the header and the frame's total length.
+/// `Ok(None)` when `buf` does not hold the whole frame yet.
+pub fn next_frame(
+    buf: &mut [u8],
+    require_mask: bool,
+    max_payload: u64,
+) -> Result<Option<(FrameHeader, usize)>, FrameError> {
+    let Some(h) = decode_header(buf, require_mask, max_payload)? else { return Ok(None) };
+    let total = h.header_len + h.payload_len as usize;
+    if buf.len() < total {
+        return Ok(None);
+    }
+    if let Some(mask) = h.mask {
+        apply_mask(&mut buf[h.header_len..total], mask, 0);
+    }
+    Ok(Some((h, total)))
+}
+
 /// XOR-unmasks (or masks) `buf` in place. `offset` is the position of `buf[0]` within
 /// the frame payload, so a payload arriving in several reads can be unmasked read by
 /// read without copying it together first.
@@ -990,5 +1009,21 @@ mod tests {
             rest = tail;
         }
         assert_eq!(out, vec![b"p".to_vec(), "Grüß Gott".as_bytes().to_vec()]);
+    }
+
+    #[test]
+    fn next_frame_unmasks_complete_frames_only() {
+        let mask = [9, 8, 7, 6];
+        let mut hdr = [0u8; 14];
+        let n = encode_header_masked(OpCode::Text, true, 3, mask, &mut hdr);
+        let mut wire = hdr[..n].to_vec();
+        let mut body = b"abc".to_vec();
+        apply_mask(&mut body, mask, 0);
+        wire.extend_from_slice(&body);
+        let full = wire.len();
+        assert_eq!(next_frame(&mut wire[..full - 1], true, 100), Ok(None));
+        let (h, total) = next_frame(&mut wire, true, 100).unwrap().unwrap();
+        assert_eq!((h.opcode, total), (OpCode::Text, full));
+        assert_eq!(&wire[h.header_len..total], b"abc");
     }
 }
