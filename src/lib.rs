@@ -10,7 +10,11 @@
 //! | [`net`]         | runtime, listeners (SO_REUSEPORT, IPv4/IPv6), rustls config       |
 //!
 //! `cargo test` runs without Node: nothing below `napi` knows N-API exists.
+//! The `node` feature (default) builds that layer; fuzzing builds without it,
+//! when only the `fuzzing` entry points use the core.
+#![cfg_attr(not(feature = "node"), allow(dead_code, unused_imports))]
 
+#[cfg(feature = "node")]
 pub mod napi;
 pub(crate) mod net;
 pub(crate) mod pubsub;
