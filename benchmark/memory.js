@@ -506,7 +506,14 @@ function formatMemoryTable (result) {
   const out = [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  ')]
   for (const r of rows.slice(1)) out.push(line(r))
   out.push('')
-  out.push(`ratio ferrosocket/uWS (median): ${result.ratioFerrosocketToUws == null ? 'n/a' : result.ratioFerrosocketToUws.toFixed(3)}  (goal <= 1.0)`)
+  const ratio = result.ratioFerrosocketToUws == null ? 'n/a' : result.ratioFerrosocketToUws.toFixed(3)
+  if (result.params.connections < 5000) {
+    // Fixed per-process costs (allocator arenas, slab and map growth) swamp
+    // per-socket memory at small N: the run proves the harness works, not a ratio.
+    out.push(`ratio ferrosocket/uWS (median): ${ratio}  (N=${result.params.connections} is a harness check; compare at N >= 10000)`)
+  } else {
+    out.push(`ratio ferrosocket/uWS (median): ${ratio}  (goal <= 1.0)`)
+  }
   out.push(`${result.params.connections} idle connections, ${result.params.rounds} round(s); KB = 1024 bytes of server RSS after GC`)
   if (result.file) out.push(`results: ${path.relative(process.cwd(), result.file)}`)
   return out.join('\n')
