@@ -5,6 +5,7 @@
 //! | module          | job                                                               |
 //! |-----------------|-------------------------------------------------------------------|
 //! | [`napi`]        | the only N-API code: `NativeApp`, options, batched events to JS    |
+//! | [`engineio`]    | Engine.IO v4 packet codec (pure); sessions and transports: #3     |
 //! | [`ws`]          | handshake + frame codecs (pure), connections, server, fan-out     |
 //! | [`pubsub`]      | the topic tree (topic <-> subscribers), beside `ws`               |
 //! | [`net`]         | runtime, listeners (SO_REUSEPORT, IPv4/IPv6), rustls config       |
@@ -14,6 +15,7 @@
 //! when only the `fuzzing` entry points use the core.
 #![cfg_attr(not(feature = "node"), allow(dead_code, unused_imports))]
 
+pub(crate) mod engineio;
 #[cfg(feature = "node")]
 pub mod napi;
 pub(crate) mod net;
