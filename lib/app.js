@@ -35,6 +35,7 @@ class TemplatedApp {
     this._pending = new Map()
     this._listeners = new Set()
     this._keepAlive = null
+    this._closedApp = false
     this._flushScheduled = false
     this._flush = () => {
       this._flushScheduled = false
@@ -128,6 +129,7 @@ class TemplatedApp {
 
   /** Closes listeners and every connection (clients see 1001); Node can then exit. */
   close () {
+    this._closedApp = true
     this[kNative].close()
     for (const ls of this._listeners) ls[kApp] = null
     this._listeners.clear()
@@ -182,6 +184,11 @@ class TemplatedApp {
   }
 
   _open (id, route) {
+    if (this._closedApp) {
+      // Finished its handshake while close() ran: it must not outlive the app.
+      this[kNative].terminate(id)
+      return
+    }
     const Cls = this._wsClasses[route]
     const pending = this._pending.get(id)
     let userData
@@ -199,6 +206,8 @@ class TemplatedApp {
   }
 
   _request (id, kind, route, reqData) {
+    // Queued before close(): Rust no longer waits for an answer.
+    if (this._closedApp) return
     const req = new HttpRequest(reqData)
     const res = new HttpResponse(this, id, reqData)
     this._pending.set(id, { res, userData: null })
@@ -209,12 +218,17 @@ class TemplatedApp {
     } else {
       handler = this._httpRoutes[route]
     }
-    try {
-      handler(res, req, { id })
-    } catch (err) {
+    // A handler that throws or rejects answers 500 rather than hanging the
+    // client (or crashing the process with an unhandled rejection).
+    const failed = (err) => {
       reportHandlerError(err)
-      // A route that threw answers 500 rather than hanging the client.
-      res.writeStatus('500 Internal Server Error').end()
+      if (!res[kState].done && !res[kState].aborted) res.writeStatus('500 Internal Server Error').end()
+    }
+    try {
+      const r = handler(res, req, { id })
+      if (r && typeof r.then === 'function') r.then(undefined, failed)
+    } catch (err) {
+      failed(err)
     }
   }
 
@@ -231,7 +245,10 @@ class TemplatedApp {
     let proto = protocol === undefined || protocol === null ? '' : String(protocol)
     // A client may offer a list; answer with the first one (the reply must name exactly one).
     if (proto.includes(',')) proto = proto.split(',')[0].trim()
-    if (!this[kNative].acceptUpgrade(id, proto || null)) this._pending.delete(id)
+    if (!this[kNative].acceptUpgrade(id, proto || null)) {
+      this._pending.delete(id)
+      this._updateKeepAlive()
+    }
   }
 
   _onEvents (batch) {

@@ -1,6 +1,6 @@
 'use strict'
 const { kApp, kId, kState } = require('./symbols')
-const { toBuffer, textArrayBuffer } = require('./util')
+const { toBuffer, textArrayBuffer, safeCall } = require('./util')
 
 /**
  * The response side of an `upgrade` or HTTP route handler (uWS.js
@@ -64,7 +64,7 @@ class HttpResponse {
 
   onData (handler) {
     // Request bodies are not streamed yet: report an empty, final chunk.
-    queueMicrotask(() => handler(new ArrayBuffer(0), true))
+    queueMicrotask(() => safeCall(handler, undefined, new ArrayBuffer(0), true))
     return this
   }
 

@@ -53,10 +53,19 @@ fn err(msg: impl std::fmt::Display) -> Error {
     Error::new(Status::GenericFailure, msg.to_string())
 }
 
-fn to_usize(v: Option<f64>, default: usize) -> usize {
+/// Largest accepted maxPayloadLength: event lengths to JS are u32, and one
+/// message buffered per socket must stay allocatable.
+const MAX_PAYLOAD_CAP: usize = 1 << 30;
+
+/// A JS number option: absent or NaN -> default; negative -> 0; beyond `cap`
+/// (Infinity included) -> cap.
+fn to_usize(v: Option<f64>, default: usize, cap: usize) -> usize {
     match v {
-        Some(x) if x.is_finite() && x >= 0.0 => x as usize,
-        _ => default,
+        Some(x) if x.is_nan() => default,
+        Some(x) if x <= 0.0 => 0,
+        Some(x) if x >= cap as f64 => cap,
+        Some(x) => x as usize,
+        None => default,
     }
 }
 
@@ -106,8 +115,8 @@ impl NativeApp {
         let d = Behavior::default();
         let behavior = Behavior {
             idle_timeout_secs: b.idle_timeout.unwrap_or(d.idle_timeout_secs),
-            max_payload: to_usize(b.max_payload_length, d.max_payload),
-            max_backpressure: to_usize(b.max_backpressure, d.max_backpressure),
+            max_payload: to_usize(b.max_payload_length, d.max_payload, MAX_PAYLOAD_CAP),
+            max_backpressure: to_usize(b.max_backpressure, d.max_backpressure, usize::MAX / 2),
             close_on_backpressure_limit: b.close_on_backpressure_limit.unwrap_or(d.close_on_backpressure_limit),
             send_pings: b.send_pings_automatically.unwrap_or(d.send_pings),
         };
@@ -248,8 +257,15 @@ impl NativeApp {
     #[napi]
     pub fn respond(&self, id: i64, status_line: String, headers: Vec<String>, body: BufferSlice) -> bool {
         let mut out = Vec::with_capacity(128 + body.len());
+        // CR/LF in a user-supplied status would inject headers: refuse it.
         let status_line = status_line.trim();
-        let status_line = if status_line.is_empty() { "200 OK" } else { status_line };
+        let status_line = if status_line.is_empty() {
+            "200 OK"
+        } else if status_line.contains(['\r', '\n']) {
+            "500 Internal Server Error"
+        } else {
+            status_line
+        };
         out.extend_from_slice(b"HTTP/1.1 ");
         out.extend_from_slice(status_line.as_bytes());
         out.extend_from_slice(b"\r\n");

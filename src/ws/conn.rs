@@ -220,6 +220,19 @@ impl Conn {
         }
     }
 
+    /// Joins the epoll group. Under the state lock, so a send that already
+    /// hit a full kernel buffer (before the socket was registered, when the
+    /// write-interest change could not apply) registers write interest too.
+    pub(crate) fn register(&self, server: &ServerCore) -> io::Result<()> {
+        let st = self.state.lock();
+        server.group(self.group).add(self.fd(), self.id, st.want_write)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn partial_capacity(&self) -> usize {
+        self.read.lock().partial.capacity()
+    }
+
     pub(crate) fn fd(&self) -> std::os::fd::RawFd {
         self.sock.as_raw_fd()
     }
@@ -560,11 +573,13 @@ impl Conn {
     fn read_plain(&self, server: &ServerCore) -> bool {
         {
             let mut rs = self.read.lock();
-            if !rs.partial.is_empty() && rs.partial.capacity() > rs.partial.len() {
-                // Mid-frame: read straight into the frame's own buffer.
+            if let Some(remaining) = self.frame_remaining(&rs.partial) {
+                // Mid-frame: read straight into the frame's own buffer, one
+                // scratch-sized chunk at a time. The buffer grows with what
+                // actually arrives, never with what a header merely declares.
                 let len = rs.partial.len();
-                let cap = rs.partial.capacity();
-                rs.partial.resize(cap, 0);
+                let chunk = remaining.min(SCRATCH_SIZE);
+                rs.partial.resize(len + chunk, 0);
                 let r = (&self.sock).read(&mut rs.partial[len..]);
                 match r {
                     Ok(0) => return true,
@@ -669,9 +684,7 @@ impl Conn {
         match self.process(server, &mut rs.asm, data) {
             Ok((used, Flow::Continue)) => {
                 if used < data.len() {
-                    rs.partial = Vec::with_capacity((data.len() - used).max(64));
-                    rs.partial.extend_from_slice(&data[used..]);
-                    self.reserve_for_frame(&mut rs.partial);
+                    rs.partial = data[used..].to_vec();
                 }
                 Flow::Continue
             }
@@ -691,7 +704,6 @@ impl Conn {
             Ok((used, flow)) => {
                 if used < buf.len() && matches!(flow, Flow::Continue) {
                     buf.drain(..used);
-                    self.reserve_for_frame(&mut buf);
                     rs.partial = buf;
                 }
                 // Otherwise the frame boundary was reached: the buffer is
@@ -706,16 +718,16 @@ impl Conn {
         }
     }
 
-    /// Once the header of the pending frame is known, reserve room for the
-    /// whole frame so the rest is read in place (no regrowth copies).
-    fn reserve_for_frame(&self, partial: &mut Vec<u8>) {
-        let max = self.behavior.max_payload as u64;
-        if let Ok(Some(h)) = frame::decode_header(partial, true, max) {
-            let total = h.header_len + h.payload_len as usize;
-            if total > partial.capacity() {
-                partial.reserve_exact(total - partial.len());
-            }
+    /// Bytes still missing from the incomplete frame at the start of
+    /// `partial`, once its header is complete; None otherwise.
+    fn frame_remaining(&self, partial: &[u8]) -> Option<usize> {
+        if partial.is_empty() {
+            return None;
         }
+        let max = self.behavior.max_payload as u64;
+        let h = frame::decode_header(partial, true, max).ok()??;
+        let total = h.header_len + h.payload_len as usize;
+        total.checked_sub(partial.len()).filter(|&r| r > 0)
     }
 
     /// Parses and dispatches every complete frame in `buf`; returns how many
@@ -738,7 +750,10 @@ impl Conn {
                 Some(Incoming::Message { binary, payload }) => server.handler().message(self, &payload, binary),
                 Some(Incoming::Ping(p)) => {
                     let mut st = self.state.lock();
-                    if st.phase == Phase::Open {
+                    // A peer that pings but never reads must not grow our
+                    // queue with pongs: over maxBackpressure, pings go
+                    // unanswered (RFC 6455 5.5.3 lets us skip all but the last).
+                    if st.phase == Phase::Open && st.out_bytes <= self.behavior.max_backpressure {
                         self.send_control(server, &mut st, OpCode::Pong, p);
                     }
                     drop(st);

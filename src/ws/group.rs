@@ -54,8 +54,8 @@ impl Group {
         cvt(unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut ev) }).map(|_| ())
     }
 
-    pub(crate) fn add(&self, fd: RawFd, id: u64) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_ADD, fd, READ_EVENTS, id)
+    pub(crate) fn add(&self, fd: RawFd, id: u64, want_write: bool) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, if want_write { WRITE_EVENTS } else { READ_EVENTS }, id)
     }
 
     /// Also watch for writability (the kernel send buffer was full).

@@ -457,10 +457,35 @@ impl ServerCore {
         } else {
             None
         };
-        if self.shutting_down.load(Ordering::Relaxed) {
-            return Ok(());
+        let opened = self.clone().open_upgraded(id, route, behavior, info.key, protocol, stream, remote, rest).await;
+        if js_upgrade && !matches!(opened, Ok(true)) {
+            // JS accepted this upgrade and waits for its `open`: say it will not come.
+            self.handler.aborted(id);
         }
-        let accept = handshake::accept_key(&info.key);
+        opened.map(|_| ())
+    }
+
+    /// Writes the 101 and turns the stream into a registered connection.
+    /// Ok(true) when the connection opened.
+    #[allow(clippy::too_many_arguments)]
+    async fn open_upgraded<S>(
+        self: Arc<Self>,
+        id: u64,
+        route: u16,
+        behavior: Arc<Behavior>,
+        key: String,
+        protocol: Option<String>,
+        mut stream: S,
+        remote: SocketAddr,
+        rest: Vec<u8>,
+    ) -> io::Result<bool>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + IntoParts,
+    {
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let accept = handshake::accept_key(&key);
         let resp = handshake::response_101(&accept, protocol.as_deref(), &[]);
         stream.write_all(&resp).await?;
         stream.flush().await?;
@@ -474,14 +499,17 @@ impl ServerCore {
             let mut slots = self.slots.write();
             match slots.get_mut(key) {
                 Some(s) if s.gen == gen => s.conn = Some(conn.clone()),
-                _ => return Ok(()),
+                _ => return Ok(false),
             }
         }
         self.handler.open(&conn);
-        if conn.start(&self, rest) || self.group(group).add(conn.fd(), id).is_err() {
+        if conn.start(&self, rest) || conn.register(&self).is_err() {
             self.retire(&conn);
+        } else if self.shutting_down.load(Ordering::Relaxed) {
+            // `shutdown()` ran while this handshake finished and did not see it.
+            conn.end(&self, 1001, b"server shutting down");
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn serve_http<S>(self: Arc<Self>, id: u64, mut stream: S, req: Request, remote: SocketAddr) -> io::Result<()>
@@ -561,8 +589,13 @@ impl ServerCore {
         }
     }
 
+    /// Lock order: topic tree, then the connection's state. Checking
+    /// `is_open` under the topic lock means a concurrent close (whose
+    /// `unsubscribe_all` also takes it) cannot slip in between and leave a
+    /// subscription, and with it the connection, behind.
     pub(crate) fn subscribe(&self, conn: &Arc<Conn>, topic: &str) -> bool {
-        conn.is_open() && self.topics.lock().subscribe(conn.id, conn, topic)
+        let mut topics = self.topics.lock();
+        conn.is_open() && topics.subscribe(conn.id, conn, topic)
     }
 
     pub(crate) fn unsubscribe(&self, id: u64, topic: &str) -> bool {
@@ -719,10 +752,15 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, limits: &Limits) -> Res
     }
 }
 
+/// Bounded: a client that never reads must not pin the task, its slot and
+/// the response body forever.
 async fn write_and_close<S: AsyncWrite + Unpin>(stream: &mut S, resp: &[u8]) -> io::Result<()> {
-    stream.write_all(resp).await?;
-    stream.flush().await?;
-    stream.shutdown().await
+    let write = async {
+        stream.write_all(resp).await?;
+        stream.flush().await?;
+        stream.shutdown().await
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, write).await.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -20,11 +20,16 @@ enum Ev {
 }
 
 #[derive(Default)]
-struct Recorder(Mutex<Vec<Ev>>);
+struct Recorder(Mutex<Vec<Ev>>, OnceLock<Weak<ServerCore>>, usize);
 
 impl WsHandler for Recorder {
     fn open(&self, conn: &Arc<Conn>) {
         self.0.lock().push(Ev::Open(conn.id));
+        if self.2 > 0 {
+            // Like a JS `open` handler sending at once, before the socket is in its group.
+            let server = self.1.get().and_then(Weak::upgrade).unwrap();
+            conn.send(&server, &vec![7u8; self.2], true);
+        }
     }
     fn message(&self, conn: &Conn, payload: &[u8], binary: bool) {
         self.0.lock().push(Ev::Message(conn.id, payload.to_vec(), binary));
@@ -48,9 +53,14 @@ struct Harness {
 
 impl Harness {
     fn new(behavior: Behavior) -> Self {
+        Self::with_recorder(behavior, Recorder::default())
+    }
+
+    fn with_recorder(behavior: Behavior, recorder: Recorder) -> Self {
         let rt = crate::net::build_runtime(2).unwrap();
-        let events = Arc::new(Recorder::default());
+        let events = Arc::new(recorder);
         let server = ServerCore::new(events.clone(), ServerOptions::default()).unwrap();
+        events.1.set(Arc::downgrade(&server)).unwrap();
         let _guard = rt.enter();
         server.start();
         server.add_ws_route(WsRoute { pattern: Pattern::parse("/*"), behavior: Arc::new(behavior), js_upgrade: false });
@@ -225,4 +235,82 @@ fn idle_connection_is_pinged_then_closed() {
     // Not answering it: closed as 1006 (abnormal), like uWS.js.
     h.wait_for(|e| *e == Ev::Close(id, 1006));
     assert!(h.server.get(id).is_none() || !h.server.get(id).unwrap().is_open());
+}
+
+#[test]
+fn a_blocking_send_from_open_is_still_delivered_in_full() {
+    // Larger than loopback's socket buffers on both ends, so the send blocks.
+    const N: usize = 32 << 20;
+    let recorder = Recorder(Mutex::default(), OnceLock::new(), N);
+    let h = Harness::with_recorder(Behavior { max_backpressure: 64 << 20, ..Behavior::default() }, recorder);
+    let (mut s, _) = h.connect(b"");
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    while got < N + 10 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    assert_eq!(got, N + 10, "32 MiB + a 10-byte header must all arrive");
+}
+
+#[test]
+fn subscribing_while_the_peer_closes_never_leaves_a_subscription_behind() {
+    let h = Harness::new(Behavior::default());
+    for _ in 0..300 {
+        let (mut s, id) = h.connect(b"");
+        let conn = h.server.get(id).unwrap();
+        let closer = std::thread::spawn(move || {
+            s.write_all(&client_frame(OpCode::Close, true, &1000u16.to_be_bytes())).unwrap();
+            s
+        });
+        // Hammer subscribe/unsubscribe across the close; a subscribe that
+        // succeeds once the connection is no longer open is left in place
+        // for the check below.
+        loop {
+            let subscribed = h.server.subscribe(&conn, "t");
+            if !conn.is_open() {
+                break;
+            }
+            if subscribed {
+                h.server.unsubscribe(id, "t");
+            }
+        }
+        h.wait_for(|e| *e == Ev::Close(id, 1000));
+        assert!(!h.server.is_subscribed(id, "t"), "closed connection {id} still subscribed");
+        drop(closer.join().unwrap());
+    }
+    assert_eq!(h.server.num_subscribers("t"), 0);
+}
+
+#[test]
+fn pings_from_a_peer_that_never_reads_do_not_grow_the_queue() {
+    let h = Harness::new(Behavior { max_backpressure: 64 * 1024, ..Behavior::default() });
+    let (mut s, id) = h.connect(b"");
+    let ping = client_frame(OpCode::Ping, true, &[0u8; 125]);
+    let burst: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 2000).collect();
+    s.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
+    // ~260 KB of pings per write, 40 writes, never reading a byte.
+    for _ in 0..40 {
+        if s.write_all(&burst).is_err() {
+            break; // the server stopped reading: also fine
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let buffered = h.server.get(id).map_or(0, |c| c.buffered_amount());
+    assert!(buffered <= 64 * 1024 + 127, "queued {buffered} bytes of pongs");
+}
+
+#[test]
+fn a_declared_length_reserves_nothing_until_bytes_arrive() {
+    let h = Harness::new(Behavior { max_payload: 1 << 30, ..Behavior::default() });
+    let (mut s, id) = h.connect(b"");
+    let mut hdr = [0u8; 14];
+    let n = frame::encode_header_masked(OpCode::Binary, true, 1 << 30, [1, 2, 3, 4], &mut hdr);
+    s.write_all(&hdr[..n]).unwrap();
+    s.write_all(&[0u8; 100]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let cap = h.server.get(id).unwrap().partial_capacity();
+    assert!(cap < 1 << 20, "a 1 GiB header made the server hold {cap} bytes");
 }
