@@ -49,5 +49,31 @@ mod tests {
         super::frame_stream(&[0xff; 64], 1024);
         super::request_head(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
         super::request_head(&[0u8; 100]);
+        super::engineio(b"4hello\x1ebAQIDBA==");
+        super::socketio(b"2/admin,12[\"ev\",1]");
+    }
+}
+
+/// Any Engine.IO polling body and WebSocket text frame: decode never panics,
+/// and what decodes re-encodes to something that decodes the same way.
+pub fn engineio(data: &[u8]) {
+    use crate::engineio::packet;
+    if let Ok(packets) = packet::decode_payload(data) {
+        let again = packet::decode_payload(&packet::encode_payload(&packets)).expect("re-encoded payload decodes");
+        assert_eq!(again.len(), packets.len());
+    }
+    let _ = packet::decode_text(data);
+    let _ = packet::parse_query(&String::from_utf8_lossy(data));
+}
+
+/// Any Socket.IO packet text: decode never panics, and a decoded packet
+/// re-encodes to text that decodes to the same header.
+pub fn socketio(data: &[u8]) {
+    use crate::socketio::packet;
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(p) = packet::decode(text, &packet::Limits::default()) {
+        let again = packet::encode(p.kind, p.nsp, p.id, p.attachments, p.data);
+        let q = packet::decode(&again, &packet::Limits::default()).expect("re-encoded packet decodes");
+        assert_eq!((q.kind, q.nsp, q.id, q.attachments, q.data), (p.kind, p.nsp, p.id, p.attachments, p.data));
     }
 }

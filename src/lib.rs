@@ -5,6 +5,7 @@
 //! | module          | job                                                               |
 //! |-----------------|-------------------------------------------------------------------|
 //! | [`napi`]        | the only N-API code: `NativeApp`, options, batched events to JS    |
+//! | [`socketio`]    | Socket.IO v5 packet codec (pure); namespaces, acks: #3            |
 //! | [`engineio`]    | Engine.IO v4 packet codec (pure); sessions and transports: #3     |
 //! | [`ws`]          | handshake + frame codecs (pure), connections, server, fan-out     |
 //! | [`pubsub`]      | the topic tree (topic <-> subscribers), beside `ws`               |
@@ -20,6 +21,7 @@ pub(crate) mod engineio;
 pub mod napi;
 pub(crate) mod net;
 pub(crate) mod pubsub;
+pub(crate) mod socketio;
 pub(crate) mod ws;
 
 #[cfg(any(fuzzing, test))]
