@@ -41,18 +41,6 @@ pub fn request_head(data: &[u8]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn entry_points_accept_garbage_and_valid_input() {
-        super::frame_stream(&[0x81, 0x85, 1, 2, 3, 4, b'h' ^ 1, b'e' ^ 2, b'l' ^ 3, b'l' ^ 4, b'o' ^ 1], 1024);
-        super::frame_stream(&[0xff; 64], 1024);
-        super::request_head(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
-        super::request_head(&[0u8; 100]);
-        super::engineio(b"4hello\x1ebAQIDBA==");
-        super::socketio(b"2/admin,12[\"ev\",1]");
-    }
-}
 
 /// Any Engine.IO polling body and WebSocket text frame: decode never panics,
 /// and what decodes re-encodes to something that decodes the same way.
@@ -75,5 +63,18 @@ pub fn socketio(data: &[u8]) {
         let again = packet::encode(p.kind, p.nsp, p.id, p.attachments, p.data);
         let q = packet::decode(&again, &packet::Limits::default()).expect("re-encoded packet decodes");
         assert_eq!((q.kind, q.nsp, q.id, q.attachments, q.data), (p.kind, p.nsp, p.id, p.attachments, p.data));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn entry_points_accept_garbage_and_valid_input() {
+        super::frame_stream(&[0x81, 0x85, 1, 2, 3, 4, b'h' ^ 1, b'e' ^ 2, b'l' ^ 3, b'l' ^ 4, b'o' ^ 1], 1024);
+        super::frame_stream(&[0xff; 64], 1024);
+        super::request_head(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+        super::request_head(&[0u8; 100]);
+        super::engineio(b"4hello\x1ebAQIDBA==");
+        super::socketio(b"2/admin,12[\"ev\",1]");
     }
 }

@@ -26,3 +26,5 @@ pub(crate) mod ws;
 
 #[cfg(any(fuzzing, test))]
 pub mod fuzzing;
+#[cfg(test)]
+mod test_support;

@@ -114,6 +114,7 @@ impl NativeApp {
     pub fn add_ws(&self, pattern: String, b: BehaviorOptions) -> u32 {
         let d = Behavior::default();
         let behavior = Behavior {
+            handler: None,
             idle_timeout_secs: b.idle_timeout.unwrap_or(d.idle_timeout_secs),
             max_payload: to_usize(b.max_payload_length, d.max_payload, MAX_PAYLOAD_CAP),
             max_backpressure: to_usize(b.max_backpressure, d.max_backpressure, usize::MAX / 2),

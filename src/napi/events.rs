@@ -17,7 +17,7 @@ use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use parking_lot::Mutex;
 
-use crate::ws::{Conn, Inflow, Request, RequestKind, WsHandler};
+use crate::ws::{Conn, Inflow, Request, RequestKind, ServerCore, WsHandler};
 
 pub(crate) const OPEN: u8 = 1;
 pub(crate) const MESSAGE: u8 = 2;
@@ -85,30 +85,30 @@ fn remote_text(addr: &SocketAddr) -> String {
 }
 
 impl WsHandler for EventSink {
-    fn open(&self, conn: &Arc<Conn>) {
+    fn open(&self, _: &ServerCore, conn: &Arc<Conn>) {
         self.push(OPEN, conn.id, |b| b.extend_from_slice(&conn.route.to_le_bytes()));
     }
 
-    fn message(&self, conn: &Conn, payload: &[u8], binary: bool) {
+    fn message(&self, _: &ServerCore, conn: &Conn, payload: &[u8], binary: bool) {
         self.push(MESSAGE, conn.id, |b| {
             b.push(binary as u8);
             put_bytes(b, payload);
         });
     }
 
-    fn ping(&self, conn: &Conn, payload: &[u8]) {
+    fn ping(&self, _: &ServerCore, conn: &Conn, payload: &[u8]) {
         self.push(PING, conn.id, |b| put_bytes(b, payload));
     }
 
-    fn pong(&self, conn: &Conn, payload: &[u8]) {
+    fn pong(&self, _: &ServerCore, conn: &Conn, payload: &[u8]) {
         self.push(PONG, conn.id, |b| put_bytes(b, payload));
     }
 
-    fn drain(&self, conn: &Conn) {
+    fn drain(&self, _: &ServerCore, conn: &Conn) {
         self.push(DRAIN, conn.id, |_| {});
     }
 
-    fn close(&self, conn: &Conn, code: u16, reason: &[u8]) {
+    fn close(&self, _: &ServerCore, conn: &Conn, code: u16, reason: &[u8]) {
         self.push(CLOSE, conn.id, |b| {
             b.extend_from_slice(&code.to_le_bytes());
             put_bytes(b, reason);

@@ -39,8 +39,11 @@ thread_local! {
 }
 
 /// Per-route limits and switches, fixed when the route is registered.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Behavior {
+    /// Who gets this route's connection events: None = the server's own
+    /// handler (the N-API sink); Some = a Rust layer such as Engine.IO.
+    pub handler: Option<Arc<dyn super::server::WsHandler>>,
     /// Close after this many seconds without receiving anything; 0 = never.
     pub idle_timeout_secs: u32,
     pub max_payload: usize,
@@ -52,6 +55,7 @@ pub(crate) struct Behavior {
 impl Default for Behavior {
     fn default() -> Self {
         Self {
+            handler: None,
             // uWS.js defaults, so ported apps behave the same.
             idle_timeout_secs: 120,
             max_payload: 16 * 1024,
@@ -536,7 +540,7 @@ impl Conn {
                 if st.want_drain && st.phase == Phase::Open {
                     st.want_drain = false;
                     drop(st);
-                    server.handler().drain(self);
+                    server.handler_for(self).drain(server, self);
                 }
             }
             Ok(false) => {}
@@ -747,7 +751,9 @@ impl Conn {
             pos += total;
             match asm.push(&h, payload, max)? {
                 None => {}
-                Some(Incoming::Message { binary, payload }) => server.handler().message(self, &payload, binary),
+                Some(Incoming::Message { binary, payload }) => {
+                    server.handler_for(self).message(server, self, &payload, binary)
+                }
                 Some(Incoming::Ping(p)) => {
                     let mut st = self.state.lock();
                     // A peer that pings but never reads must not grow our
@@ -757,9 +763,9 @@ impl Conn {
                         self.send_control(server, &mut st, OpCode::Pong, p);
                     }
                     drop(st);
-                    server.handler().ping(self, p);
+                    server.handler_for(self).ping(server, self, p);
                 }
-                Some(Incoming::Pong(p)) => server.handler().pong(self, p),
+                Some(Incoming::Pong(p)) => server.handler_for(self).pong(server, self, p),
                 Some(Incoming::Close { code, reason }) => {
                     self.on_close_frame(server, code, reason.as_bytes());
                     return Ok((pos, Flow::Stop));

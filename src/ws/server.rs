@@ -34,18 +34,26 @@ const DECISION_TIMEOUT: Duration = Duration::from_secs(30);
 const TICK: Duration = Duration::from_secs(1);
 
 /// What the layer above (N-API events, later Engine.IO) is told.
+/// Connection callbacks get the server so a Rust handler can answer on the
+/// same connection (`conn.send(server, ..)`); they run on I/O workers or the
+/// JS thread and must not block.
 pub(crate) trait WsHandler: Send + Sync + 'static {
-    fn open(&self, conn: &Arc<Conn>);
-    fn message(&self, conn: &Conn, payload: &[u8], binary: bool);
-    fn ping(&self, conn: &Conn, payload: &[u8]);
-    fn pong(&self, conn: &Conn, payload: &[u8]);
-    fn drain(&self, conn: &Conn);
-    fn close(&self, conn: &Conn, code: u16, reason: &[u8]);
+    /// A Rust-handled route may refuse an upgrade with a full HTTP response.
+    fn accept(&self, _req: &Request) -> Result<(), Vec<u8>> {
+        Ok(())
+    }
+    fn open(&self, server: &ServerCore, conn: &Arc<Conn>);
+    fn message(&self, server: &ServerCore, conn: &Conn, payload: &[u8], binary: bool);
+    fn ping(&self, server: &ServerCore, conn: &Conn, payload: &[u8]);
+    fn pong(&self, server: &ServerCore, conn: &Conn, payload: &[u8]);
+    fn drain(&self, server: &ServerCore, conn: &Conn);
+    fn close(&self, server: &ServerCore, conn: &Conn, code: u16, reason: &[u8]);
+    /// Only the server's own handler gets these (route handlers never do).
     /// A request that needs a decision from above: an upgrade on a route
     /// with an `upgrade` handler, or a plain HTTP request on an HTTP route.
-    fn request(&self, id: u64, kind: RequestKind, route: u16, req: &Request, remote: SocketAddr);
+    fn request(&self, _id: u64, _kind: RequestKind, _route: u16, _req: &Request, _remote: SocketAddr) {}
     /// The client went away before the decision came.
-    fn aborted(&self, id: u64);
+    fn aborted(&self, _id: u64) {}
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +215,7 @@ impl Default for ServerOptions {
 }
 
 pub(crate) struct ServerCore {
+    me: std::sync::Weak<ServerCore>,
     handler: Arc<dyn WsHandler>,
     opts: ServerOptions,
     routes: RwLock<Routes>,
@@ -227,7 +236,8 @@ pub(crate) struct ServerCore {
 impl ServerCore {
     pub(crate) fn new(handler: Arc<dyn WsHandler>, opts: ServerOptions) -> io::Result<Arc<Self>> {
         let groups = (0..opts.groups.max(1)).map(|_| Group::new().map(Arc::new)).collect::<io::Result<Vec<_>>>()?;
-        Ok(Arc::new(Self {
+        Ok(Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             handler,
             opts,
             routes: RwLock::new(Routes::default()),
@@ -244,6 +254,11 @@ impl ServerCore {
         }))
     }
 
+    /// For handlers that keep a reference to the server they were called by.
+    pub(crate) fn weak(&self) -> std::sync::Weak<ServerCore> {
+        self.me.clone()
+    }
+
     pub(crate) fn inflow(&self) -> &super::inflow::Inflow {
         &self.opts.inflow
     }
@@ -252,8 +267,9 @@ impl ServerCore {
         &self.groups[idx as usize]
     }
 
-    pub(crate) fn handler(&self) -> &dyn WsHandler {
-        &*self.handler
+    /// The handler of the connection's route (see `Behavior::handler`).
+    pub(crate) fn handler_for<'a>(&'a self, conn: &'a Conn) -> &'a dyn WsHandler {
+        conn.behavior.handler.as_deref().unwrap_or(&*self.handler)
     }
 
     pub(crate) fn tick(&self) -> u32 {
@@ -327,7 +343,7 @@ impl ServerCore {
     /// Called exactly once per connection, when its close is reported.
     pub(crate) fn conn_closed(&self, conn: &Conn, code: u16, reason: &[u8]) {
         self.topics.lock().unsubscribe_all(conn.id);
-        self.handler.close(conn, code, reason);
+        self.handler_for(conn).close(self, conn, code, reason);
     }
 
     /// Takes a finished connection out of its group and the registry; the fd
@@ -448,6 +464,11 @@ impl ServerCore {
             Ok(info) => info,
             Err(reject) => return write_and_close(&mut stream, &reject.to_response()).await,
         };
+        if let Some(h) = &behavior.handler {
+            if let Err(resp) = h.accept(&req) {
+                return write_and_close(&mut stream, &resp).await;
+            }
+        }
         let protocol = if js_upgrade {
             match self.await_decision(id, RequestKind::Upgrade, route, &req, remote, &stream).await {
                 Some(Decision::Upgrade { protocol }) => protocol,
@@ -502,7 +523,7 @@ impl ServerCore {
                 _ => return Ok(false),
             }
         }
-        self.handler.open(&conn);
+        self.handler_for(&conn).open(&self, &conn);
         if conn.start(&self, rest) || conn.register(&self).is_err() {
             self.retire(&conn);
         } else if self.shutting_down.load(Ordering::Relaxed) {

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 
 use super::frame::{self, OpCode};
 use super::{Behavior, Conn, Pattern, Request, RequestKind, ServerCore, ServerOptions, WsHandler, WsRoute};
+use crate::test_support::{client_frame, read_frame, read_head};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Ev {
@@ -23,7 +24,7 @@ enum Ev {
 struct Recorder(Mutex<Vec<Ev>>, OnceLock<Weak<ServerCore>>, usize);
 
 impl WsHandler for Recorder {
-    fn open(&self, conn: &Arc<Conn>) {
+    fn open(&self, _: &ServerCore, conn: &Arc<Conn>) {
         self.0.lock().push(Ev::Open(conn.id));
         if self.2 > 0 {
             // Like a JS `open` handler sending at once, before the socket is in its group.
@@ -31,13 +32,13 @@ impl WsHandler for Recorder {
             conn.send(&server, &vec![7u8; self.2], true);
         }
     }
-    fn message(&self, conn: &Conn, payload: &[u8], binary: bool) {
+    fn message(&self, _: &ServerCore, conn: &Conn, payload: &[u8], binary: bool) {
         self.0.lock().push(Ev::Message(conn.id, payload.to_vec(), binary));
     }
-    fn ping(&self, _: &Conn, _: &[u8]) {}
-    fn pong(&self, _: &Conn, _: &[u8]) {}
-    fn drain(&self, _: &Conn) {}
-    fn close(&self, conn: &Conn, code: u16, _: &[u8]) {
+    fn ping(&self, _: &ServerCore, _: &Conn, _: &[u8]) {}
+    fn pong(&self, _: &ServerCore, _: &Conn, _: &[u8]) {}
+    fn drain(&self, _: &ServerCore, _: &Conn) {}
+    fn close(&self, _: &ServerCore, conn: &Conn, code: u16, _: &[u8]) {
         self.0.lock().push(Ev::Close(conn.id, code));
     }
     fn request(&self, _: u64, _: RequestKind, _: u16, _: &Request, _: SocketAddr) {}
@@ -98,50 +99,6 @@ impl Harness {
         let Ev::Open(id) = self.wait_for(|e| matches!(e, Ev::Open(i) if !known.contains(i))) else { unreachable!() };
         (s, id)
     }
-}
-
-fn read_head(s: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut b).unwrap();
-        head.push(b[0]);
-    }
-    String::from_utf8(head).unwrap()
-}
-
-fn client_frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x11, 0x22, 0x33, 0x44];
-    let mut hdr = [0u8; 14];
-    let n = frame::encode_header_masked(opcode, fin, payload.len(), mask, &mut hdr);
-    let mut out = hdr[..n].to_vec();
-    let mut body = payload.to_vec();
-    frame::apply_mask(&mut body, mask, 0);
-    out.extend_from_slice(&body);
-    out
-}
-
-/// Reads one unmasked server frame: (opcode byte, payload).
-fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut h = [0u8; 2];
-    s.read_exact(&mut h).unwrap();
-    let len = match h[1] & 0x7f {
-        126 => {
-            let mut b = [0u8; 2];
-            s.read_exact(&mut b).unwrap();
-            u16::from_be_bytes(b) as usize
-        }
-        127 => {
-            let mut b = [0u8; 8];
-            s.read_exact(&mut b).unwrap();
-            u64::from_be_bytes(b) as usize
-        }
-        n => n as usize,
-    };
-    assert_eq!(h[1] & 0x80, 0, "server frames are never masked");
-    let mut p = vec![0u8; len];
-    s.read_exact(&mut p).unwrap();
-    (h[0] & 0x0f, p)
 }
 
 #[test]
