@@ -41,7 +41,6 @@ pub fn request_head(data: &[u8]) {
     }
 }
 
-
 /// Any Engine.IO polling body and WebSocket text frame: decode never panics,
 /// and what decodes re-encodes to something that decodes the same way.
 pub fn engineio(data: &[u8]) {

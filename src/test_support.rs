@@ -49,3 +49,95 @@ pub(crate) fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
     s.read_exact(&mut p).unwrap();
     (h[0] & 0x0f, p)
 }
+
+/// A real server with an Engine.IO route at `/engine.io/` on loopback.
+pub(crate) struct EngineServer {
+    _rt: tokio::runtime::Runtime,
+    _server: std::sync::Arc<crate::ws::ServerCore>,
+    pub(crate) engine: std::sync::Arc<crate::engineio::engine::Engine>,
+    pub(crate) addr: std::net::SocketAddr,
+}
+
+/// The JS-facing default handler; unused on an Engine.IO route.
+struct NoJs;
+impl crate::ws::WsHandler for NoJs {
+    fn open(&self, _: &crate::ws::ServerCore, _: &std::sync::Arc<crate::ws::Conn>) {}
+    fn message(&self, _: &crate::ws::ServerCore, _: &crate::ws::Conn, _: &[u8], _: bool) {}
+    fn ping(&self, _: &crate::ws::ServerCore, _: &crate::ws::Conn, _: &[u8]) {}
+    fn pong(&self, _: &crate::ws::ServerCore, _: &crate::ws::Conn, _: &[u8]) {}
+    fn drain(&self, _: &crate::ws::ServerCore, _: &crate::ws::Conn) {}
+    fn close(&self, _: &crate::ws::ServerCore, _: &crate::ws::Conn, _: u16, _: &[u8]) {}
+}
+
+pub(crate) fn engine_server(
+    cfg: crate::engineio::engine::EngineConfig,
+    handler: std::sync::Arc<dyn crate::engineio::engine::EngineHandler>,
+) -> EngineServer {
+    use crate::ws::{Behavior, Pattern, ServerCore, ServerOptions, WsRoute};
+    use std::sync::Arc;
+    let rt = crate::net::build_runtime(2).unwrap();
+    let max_payload = cfg.max_payload;
+    let engine = crate::engineio::engine::Engine::new(cfg, handler);
+    let server = ServerCore::new(Arc::new(NoJs), ServerOptions::default()).unwrap();
+    let _guard = rt.enter();
+    server.start();
+    engine.start();
+    server.add_ws_route(WsRoute {
+        pattern: Pattern::parse("/engine.io/*"),
+        // Engine.IO's heartbeat replaces WebSocket-level idle pings.
+        behavior: Arc::new(Behavior {
+            handler: Some(engine.clone()),
+            idle_timeout_secs: 0,
+            send_pings: false,
+            max_payload,
+            ..Behavior::default()
+        }),
+        js_upgrade: false,
+    });
+    let opts = crate::net::ListenOptions { host: "127.0.0.1".into(), port: 0, reuse_port: false, backlog: 128 };
+    let (_, addr) = server.listen(crate::net::bind(&opts).unwrap(), None).unwrap();
+    EngineServer { _rt: rt, _server: server, engine, addr }
+}
+
+/// Sends a WebSocket upgrade for `/engine.io/?{query}`; returns the socket and the response head.
+pub(crate) fn ws_upgrade(addr: std::net::SocketAddr, query: &str) -> (TcpStream, String) {
+    use std::io::Write;
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET /engine.io/?{query} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let head = read_head(&mut s);
+    (s, head)
+}
+
+/// Reads one text frame.
+pub(crate) fn read_text(s: &mut TcpStream) -> String {
+    let (op, p) = read_frame(s);
+    assert_eq!(op, 1, "expected a text frame");
+    String::from_utf8(p).unwrap()
+}
+
+/// Waits (bounded) until `events` holds an item matching `f`.
+pub(crate) fn wait_for<E: Clone + std::fmt::Debug>(events: &parking_lot::Mutex<Vec<E>>, f: impl Fn(&E) -> bool) -> E {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if let Some(e) = events.lock().iter().find(|e| f(e)) {
+            return e.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "event not seen; got {:?}", events.lock());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Waits (bounded) until `cond()` holds; `cond` may take any lock it likes.
+pub(crate) fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

@@ -64,7 +64,9 @@ impl CloseReason {
 /// What the layer above is told.
 pub(crate) trait EngineHandler: Send + Sync + 'static {
     fn open(&self, session: &Arc<Session>);
-    fn message(&self, session: &Arc<Session>, payload: Payload);
+    /// Err: the message broke the protocol above (Socket.IO's "parse
+    /// error"); the engine ends the session with that reason.
+    fn message(&self, session: &Arc<Session>, payload: Payload) -> Result<(), ()>;
     fn close(&self, session: &Arc<Session>, reason: CloseReason);
 }
 
@@ -87,6 +89,13 @@ impl Session {
     pub(crate) fn send(&self, packet: &Packet) -> bool {
         let (binary, bytes) = packet::encode_ws(packet);
         self.send_raw(binary, &bytes)
+    }
+
+    /// Sends a WebSocket frame built once for many sessions (broadcast):
+    /// the bytes are shared, not copied.
+    pub(crate) fn send_framed(&self, framed: &Bytes) -> bool {
+        let Some(server) = self.server.upgrade() else { return false };
+        self.conn.send_frame(&server, framed.clone()).is_some()
     }
 
     fn send_raw(&self, binary: bool, bytes: &Bytes) -> bool {
@@ -191,7 +200,11 @@ impl Engine {
                 hb.awaiting_pong = false;
                 hb.since = Instant::now();
             }
-            Packet::Message(payload) => self.handler.message(s, payload),
+            Packet::Message(payload) => {
+                if self.handler.message(s, payload).is_err() {
+                    self.end_session(s, CloseReason::ParseError, true);
+                }
+            }
             // engine.io 6: a client ping is "invalid heartbeat direction".
             Packet::Ping(_) => self.end_session(s, CloseReason::TransportError, true),
             Packet::Close => self.end_session(s, CloseReason::TransportClose, true),

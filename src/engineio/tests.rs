@@ -2,7 +2,7 @@
 //! packet, the server-driven heartbeat, messages both ways, close reasons.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,9 +10,8 @@ use parking_lot::Mutex;
 
 use super::engine::{CloseReason, Engine, EngineConfig, EngineHandler, Session};
 use super::packet::{Packet, Payload};
-use crate::test_support::{client_frame, read_frame, read_head};
+use crate::test_support::{client_frame, engine_server, read_text, wait_for, ws_upgrade, EngineServer};
 use crate::ws::frame::OpCode;
-use crate::ws::{Behavior, Conn, Pattern, Request, RequestKind, ServerCore, ServerOptions, WsHandler, WsRoute};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Ev {
@@ -28,107 +27,55 @@ impl EngineHandler for Recorder {
     fn open(&self, s: &Arc<Session>) {
         self.0.lock().push(Ev::Open(s.sid.clone()));
     }
-    fn message(&self, s: &Arc<Session>, p: Payload) {
+    fn message(&self, s: &Arc<Session>, p: Payload) -> Result<(), ()> {
         let binary = p.is_binary();
         self.0.lock().push(Ev::Message(s.sid.clone(), p.as_bytes().to_vec(), binary));
+        Ok(())
     }
     fn close(&self, s: &Arc<Session>, reason: CloseReason) {
         self.0.lock().push(Ev::Close(s.sid.clone(), reason));
     }
 }
 
-/// The JS-facing default handler is unused on an Engine.IO route.
-struct Unused;
-impl WsHandler for Unused {
-    fn open(&self, _: &ServerCore, _: &Arc<Conn>) {}
-    fn message(&self, _: &ServerCore, _: &Conn, _: &[u8], _: bool) {}
-    fn ping(&self, _: &ServerCore, _: &Conn, _: &[u8]) {}
-    fn pong(&self, _: &ServerCore, _: &Conn, _: &[u8]) {}
-    fn drain(&self, _: &ServerCore, _: &Conn) {}
-    fn close(&self, _: &ServerCore, _: &Conn, _: u16, _: &[u8]) {}
-    fn request(&self, _: u64, _: RequestKind, _: u16, _: &Request, _: SocketAddr) {}
-    fn aborted(&self, _: u64) {}
-}
-
 struct Harness {
-    _rt: tokio::runtime::Runtime,
-    _server: Arc<ServerCore>,
+    srv: EngineServer,
     engine: Arc<Engine>,
     events: Arc<Recorder>,
-    addr: SocketAddr,
 }
 
 impl Harness {
     fn new(ping_interval_ms: u64, ping_timeout_ms: u64) -> Self {
-        let rt = crate::net::build_runtime(2).unwrap();
         let events = Arc::new(Recorder::default());
         let cfg = EngineConfig {
             ping_interval: Duration::from_millis(ping_interval_ms),
             ping_timeout: Duration::from_millis(ping_timeout_ms),
             max_payload: 1_000_000,
         };
-        let engine = Engine::new(cfg, events.clone());
-        let server = ServerCore::new(Arc::new(Unused), ServerOptions::default()).unwrap();
-        let _guard = rt.enter();
-        server.start();
-        engine.start();
-        server.add_ws_route(WsRoute {
-            pattern: Pattern::parse("/engine.io/*"),
-            // Engine.IO's heartbeat replaces WebSocket-level idle pings.
-            behavior: Arc::new(Behavior {
-                handler: Some(engine.clone()),
-                idle_timeout_secs: 0,
-                send_pings: false,
-                max_payload: 1_000_000,
-                ..Behavior::default()
-            }),
-            js_upgrade: false,
-        });
-        let opts = crate::net::ListenOptions { host: "127.0.0.1".into(), port: 0, reuse_port: false, backlog: 128 };
-        let (_, addr) = server.listen(crate::net::bind(&opts).unwrap(), None).unwrap();
-        Self { _rt: rt, _server: server, engine, events, addr }
+        let srv = engine_server(cfg, events.clone());
+        let engine = srv.engine.clone();
+        Self { srv, engine, events }
     }
 
     fn wait_for(&self, f: impl Fn(&Ev) -> bool) -> Ev {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(e) = self.events.0.lock().iter().find(|e| f(e)) {
-                return e.clone();
-            }
-            assert!(Instant::now() < deadline, "event not seen; got {:?}", self.events.0.lock());
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for(&self.events.0, f)
     }
 
     fn upgrade(&self, query: &str) -> (TcpStream, String) {
-        let mut s = TcpStream::connect(self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(
-            s,
-            "GET /engine.io/?{query} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        .unwrap();
-        let head = read_head(&mut s);
-        (s, head)
+        ws_upgrade(self.srv.addr, query)
     }
 
     /// A connected session: the socket and its sid (from the open packet).
     fn connect(&self) -> (TcpStream, String) {
         let (mut s, head) = self.upgrade("EIO=4&transport=websocket");
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        let (op, open) = read_frame(&mut s);
-        let open = String::from_utf8(open).unwrap();
-        assert_eq!(op, 1);
+        let open = text(&mut s);
         let sid = open.split("\"sid\":\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
         (s, sid)
     }
 }
 
 fn text(s: &mut TcpStream) -> String {
-    let (op, p) = read_frame(s);
-    assert_eq!(op, 1, "expected a text frame");
-    String::from_utf8(p).unwrap()
+    read_text(s)
 }
 
 #[test]

@@ -134,7 +134,6 @@ impl<S: Clone> TopicTree<S> {
 
     /// Calls `f` once for each subscriber of ANY of `topics` (each at most
     /// once), skipping `skip` and every subscriber of any of `except`.
-    #[allow(dead_code)] // Socket.IO broadcasts to unions of rooms (#3)
     pub(crate) fn for_each_union(
         &self,
         topics: &[&str],

@@ -1,7 +1,12 @@
 //! Socket.IO v5: the packet codec (pure, no JSON DOM: payload shape is
 //! validated by a scanner and parsed once, in JS), and later namespaces,
-//! acks and binary attachments on top of Engine.IO (issue #3).
+//! acks, binary attachments, rooms and broadcast on top of Engine.IO (server.rs).
 
-// The namespace/session layer that uses the codec is issue #3's next step.
+// Parts of the codec serve the JS-facing layer, issue #3's next step.
 #[allow(dead_code)]
 pub(crate) mod packet;
+// Driven by the N-API handle, issue #3's next step.
+#[allow(dead_code)]
+pub(crate) mod server;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,298 @@
+//! Socket.IO v5 on top of Engine.IO sessions: namespace membership, packet
+//! routing, binary attachments, rooms and broadcast fan-out.
+//!
+//! What needs user code goes up through [`SioHandler`] (CONNECT so that JS
+//! middleware can decide, events and acks as raw JSON text for one
+//! `JSON.parse` in JS); everything else stays here. Rooms are topics named
+//! `nsp#room` in a topic tree of clients; `nsp#` holds every socket of the
+//! namespace, so a broadcast with no rooms is a topic publish too.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use super::packet::{self, Limits, PacketType};
+use crate::engineio::engine::{CloseReason, EngineHandler, Session};
+use crate::engineio::packet::{Packet as EioPacket, Payload};
+use crate::pubsub::TopicTree;
+use crate::ws::frame::{self, OpCode};
+
+/// What the layer above (the N-API handle) is told.
+pub(crate) trait SioHandler: Send + Sync + 'static {
+    /// A CONNECT to `nsp`; `auth` is the raw JSON object text ("" if none).
+    /// Answer with [`SioServer::accept`] or [`SioServer::reject`].
+    fn connect(&self, client: &Arc<Client>, nsp: &str, auth: &str);
+    /// An EVENT or ACK (binary ones with their attachments) on a connected namespace.
+    fn packet(
+        &self,
+        client: &Arc<Client>,
+        kind: PacketType,
+        nsp: &str,
+        id: Option<u64>,
+        data: &str,
+        attachments: Vec<Bytes>,
+    );
+    /// The client left `nsp` ("client namespace disconnect").
+    fn disconnect(&self, client: &Arc<Client>, nsp: &str);
+    /// The Engine.IO session ended; every namespace of the client is gone.
+    fn close(&self, client: &Arc<Client>, reason: CloseReason);
+}
+
+/// A binary packet waiting for its attachments (the next N binary messages).
+struct PendingBinary {
+    text: String,
+    expected: u32,
+    attachments: Vec<Bytes>,
+}
+
+pub(crate) struct Client {
+    /// Stable id handed to JS (sessions are keyed by string sid on the wire).
+    pub(crate) key: u64,
+    pub(crate) session: Arc<Session>,
+    /// Connected namespaces -> their Socket.IO socket id.
+    nsps: Mutex<HashMap<String, String>>,
+    pending: Mutex<Option<PendingBinary>>,
+}
+
+impl Client {
+    pub(crate) fn socket_id(&self, nsp: &str) -> Option<String> {
+        self.nsps.lock().get(nsp).cloned()
+    }
+
+    /// Sends one encoded Socket.IO packet and its attachments.
+    fn send_packet(&self, text: &str, attachments: &[Bytes]) -> bool {
+        let mut ok = self.session.send(&EioPacket::Message(Payload::text(text)));
+        for a in attachments {
+            ok &= self.session.send(&EioPacket::Message(Payload::Binary(a.clone())));
+        }
+        ok
+    }
+}
+
+fn topic(nsp: &str, room: &str) -> String {
+    format!("{nsp}#{room}")
+}
+
+pub(crate) struct SioServer {
+    handler: Arc<dyn SioHandler>,
+    limits: Limits,
+    next_key: AtomicU64,
+    clients: Mutex<HashMap<u64, Arc<Client>>>,
+    by_sid: Mutex<HashMap<String, u64>>,
+    rooms: Mutex<TopicTree<Arc<Client>>>,
+}
+
+impl SioServer {
+    pub(crate) fn new(handler: Arc<dyn SioHandler>) -> Arc<Self> {
+        Arc::new(Self {
+            handler,
+            limits: Limits::default(),
+            next_key: AtomicU64::new(1),
+            clients: Mutex::new(HashMap::new()),
+            by_sid: Mutex::new(HashMap::new()),
+            rooms: Mutex::new(TopicTree::default()),
+        })
+    }
+
+    pub(crate) fn client(&self, key: u64) -> Option<Arc<Client>> {
+        self.clients.lock().get(&key).cloned()
+    }
+
+    /// Middleware passed: the client joins `nsp` as `socket_id` (and the
+    /// namespace-wide topic) and gets `40{"sid":…}`.
+    pub(crate) fn accept(&self, key: u64, nsp: &str, socket_id: &str) -> bool {
+        let Some(c) = self.client(key) else { return false };
+        {
+            let mut rooms = self.rooms.lock();
+            c.nsps.lock().insert(nsp.to_string(), socket_id.to_string());
+            rooms.subscribe(key, &c, &topic(nsp, ""));
+        }
+        c.send_packet(&packet::encode(PacketType::Connect, nsp, None, 0, &packet::connect_payload(socket_id)), &[])
+    }
+
+    /// Middleware refused: `44{"message":…,"data":…}`; the client stays
+    /// connected to the engine (it may try another namespace).
+    pub(crate) fn reject(&self, key: u64, nsp: &str, message: &str, data_json: Option<&str>) -> bool {
+        let Some(c) = self.client(key) else { return false };
+        let payload = packet::connect_error_payload(message, data_json);
+        c.send_packet(&packet::encode(PacketType::ConnectError, nsp, None, 0, &payload), &[])
+    }
+
+    /// Sends an already encoded Socket.IO packet (`2["ev",…]`, `3…`; the
+    /// Engine.IO `4` is added by the transport) to one client.
+    pub(crate) fn emit(&self, key: u64, text: &str, attachments: &[Bytes]) -> bool {
+        self.client(key).is_some_and(|c| c.send_packet(text, attachments))
+    }
+
+    pub(crate) fn join(&self, key: u64, nsp: &str, room: &str) -> bool {
+        let Some(c) = self.client(key) else { return false };
+        let mut rooms = self.rooms.lock();
+        c.nsps.lock().contains_key(nsp) && rooms.subscribe(key, &c, &topic(nsp, room))
+    }
+
+    pub(crate) fn leave(&self, key: u64, nsp: &str, room: &str) -> bool {
+        self.rooms.lock().unsubscribe(key, &topic(nsp, room))
+    }
+
+    /// One encoded packet to every socket of `nsp` in any of `rooms` (all of
+    /// the namespace when empty), minus those in any of `except` and minus
+    /// `skip` (the sender, for `socket.to(...)`/`socket.broadcast`). The
+    /// packet is encoded once by the caller and shared. Returns recipients.
+    pub(crate) fn broadcast(
+        &self,
+        nsp: &str,
+        rooms: &[&str],
+        except: &[&str],
+        skip: Option<u64>,
+        text: &str,
+        attachments: &[Bytes],
+    ) -> usize {
+        let topics: Vec<String> =
+            if rooms.is_empty() { vec![topic(nsp, "")] } else { rooms.iter().map(|r| topic(nsp, r)).collect() };
+        let except: Vec<String> = except.iter().map(|r| topic(nsp, r)).collect();
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let except: Vec<&str> = except.iter().map(String::as_str).collect();
+        let mut targets = Vec::new();
+        self.rooms.lock().for_each_union(&topics, &except, skip, |_, c| targets.push(c.clone()));
+        // Framed once: "4" + packet as one WebSocket text frame, attachments
+        // as binary frames; every recipient queues the same bytes.
+        let mut message = String::with_capacity(text.len() + 1);
+        message.push('4');
+        message.push_str(text);
+        let framed = frame::encode_frame(OpCode::Text, message.as_bytes());
+        let attached: Vec<Bytes> = attachments.iter().map(|a| frame::encode_frame(OpCode::Binary, a)).collect();
+        for c in &targets {
+            c.session.send_framed(&framed);
+            for a in &attached {
+                c.session.send_framed(a);
+            }
+        }
+        targets.len()
+    }
+
+    /// Server-side namespace disconnect (`socket.disconnect()`): `41`.
+    pub(crate) fn disconnect(&self, key: u64, nsp: &str) -> bool {
+        let Some(c) = self.client(key) else { return false };
+        if !self.leave_nsp(&c, nsp) {
+            return false;
+        }
+        c.send_packet(&packet::encode(PacketType::Disconnect, nsp, None, 0, ""), &[])
+    }
+
+    /// Removes `c` from `nsp` and all its rooms there. False if it was not in it.
+    fn leave_nsp(&self, c: &Arc<Client>, nsp: &str) -> bool {
+        let mut rooms = self.rooms.lock();
+        if c.nsps.lock().remove(nsp).is_none() {
+            return false;
+        }
+        let prefix = topic(nsp, "");
+        for t in rooms.topics_of(c.key) {
+            if t.starts_with(&prefix) {
+                rooms.unsubscribe(c.key, &t);
+            }
+        }
+        true
+    }
+
+    fn on_text(&self, c: &Arc<Client>, text: &str) -> Result<(), ()> {
+        let p = packet::decode(text, &self.limits).map_err(|_| ())?;
+        let connected = c.nsps.lock().contains_key(p.nsp);
+        match p.kind {
+            PacketType::Connect => {
+                // A second CONNECT to the same namespace is a protocol violation.
+                if connected {
+                    return Err(());
+                }
+                self.handler.connect(c, p.nsp, p.data);
+            }
+            PacketType::Disconnect => {
+                if self.leave_nsp(c, p.nsp) {
+                    self.handler.disconnect(c, p.nsp);
+                }
+            }
+            PacketType::Event | PacketType::Ack => {
+                // Before CONNECT to that namespace: engine.io closes ("parse error").
+                if !connected {
+                    return Err(());
+                }
+                self.handler.packet(c, p.kind, p.nsp, p.id, p.data, Vec::new());
+            }
+            PacketType::BinaryEvent | PacketType::BinaryAck => {
+                if !connected {
+                    return Err(());
+                }
+                if p.attachments == 0 {
+                    self.handler.packet(c, p.kind, p.nsp, p.id, p.data, Vec::new());
+                } else {
+                    *c.pending.lock() = Some(PendingBinary {
+                        text: text.to_string(),
+                        expected: p.attachments,
+                        attachments: Vec::new(),
+                    });
+                }
+            }
+            // Clients never send CONNECT_ERROR (socket.io closes: "invalid state").
+            PacketType::ConnectError => return Err(()),
+        }
+        Ok(())
+    }
+
+    fn on_binary(&self, c: &Arc<Client>, data: Bytes) -> Result<(), ()> {
+        let done = {
+            let mut pending = c.pending.lock();
+            let Some(p) = pending.as_mut() else { return Err(()) }; // attachment with no packet
+            p.attachments.push(data);
+            if p.attachments.len() as u32 == p.expected {
+                pending.take()
+            } else {
+                None
+            }
+        };
+        if let Some(p) = done {
+            let decoded = packet::decode(&p.text, &self.limits).map_err(|_| ())?;
+            self.handler.packet(c, decoded.kind, decoded.nsp, decoded.id, decoded.data, p.attachments);
+        }
+        Ok(())
+    }
+
+    fn close_client(&self, key: u64) -> Option<Arc<Client>> {
+        let c = self.clients.lock().remove(&key)?;
+        self.by_sid.lock().remove(&c.session.sid);
+        self.rooms.lock().unsubscribe_all(key);
+        c.nsps.lock().clear();
+        Some(c)
+    }
+}
+
+impl EngineHandler for SioServer {
+    fn open(&self, session: &Arc<Session>) {
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let c = Arc::new(Client {
+            key,
+            session: session.clone(),
+            nsps: Mutex::new(HashMap::new()),
+            pending: Mutex::new(None),
+        });
+        self.by_sid.lock().insert(session.sid.clone(), key);
+        self.clients.lock().insert(key, c);
+    }
+
+    fn message(&self, session: &Arc<Session>, payload: Payload) -> Result<(), ()> {
+        let Some(key) = self.by_sid.lock().get(&session.sid).copied() else { return Ok(()) };
+        let Some(c) = self.client(key) else { return Ok(()) };
+        match payload {
+            Payload::Text(t) => self.on_text(&c, std::str::from_utf8(&t).map_err(|_| ())?),
+            Payload::Binary(b) => self.on_binary(&c, b),
+        }
+    }
+
+    fn close(&self, session: &Arc<Session>, reason: CloseReason) {
+        let Some(key) = self.by_sid.lock().get(&session.sid).copied() else { return };
+        if let Some(c) = self.close_client(key) {
+            self.handler.close(&c, reason);
+        }
+    }
+}

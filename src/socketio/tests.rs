@@ -1,0 +1,209 @@
+//! Socket.IO over Engine.IO over WebSocket against a real server on
+//! loopback: namespace handshakes, events, binary attachments, rooms and
+//! broadcast, protocol violations.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use super::packet::PacketType;
+use super::server::{Client, SioHandler, SioServer};
+use crate::engineio::engine::{CloseReason, EngineConfig};
+use crate::test_support::{
+    client_frame, engine_server, read_frame, read_text, wait_for, wait_until, ws_upgrade, EngineServer,
+};
+use crate::ws::frame::OpCode;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Ev {
+    Connect(u64, String, String),
+    Packet(u64, PacketType, String, Option<u64>, String, usize),
+    Disconnect(u64, String),
+    Close(u64, CloseReason),
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Ev>>);
+
+impl SioHandler for Recorder {
+    fn connect(&self, c: &Arc<Client>, nsp: &str, auth: &str) {
+        self.0.lock().push(Ev::Connect(c.key, nsp.into(), auth.into()));
+    }
+    fn packet(&self, c: &Arc<Client>, kind: PacketType, nsp: &str, id: Option<u64>, data: &str, att: Vec<Bytes>) {
+        self.0.lock().push(Ev::Packet(c.key, kind, nsp.into(), id, data.into(), att.len()));
+    }
+    fn disconnect(&self, c: &Arc<Client>, nsp: &str) {
+        self.0.lock().push(Ev::Disconnect(c.key, nsp.into()));
+    }
+    fn close(&self, c: &Arc<Client>, reason: CloseReason) {
+        self.0.lock().push(Ev::Close(c.key, reason));
+    }
+}
+
+struct Harness {
+    srv: EngineServer,
+    sio: Arc<SioServer>,
+    events: Arc<Recorder>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let events = Arc::new(Recorder::default());
+        let sio = SioServer::new(events.clone());
+        let srv = engine_server(EngineConfig::default(), sio.clone());
+        Self { srv, sio, events }
+    }
+
+    fn wait_for(&self, f: impl Fn(&Ev) -> bool) -> Ev {
+        wait_for(&self.events.0, f)
+    }
+
+    /// Engine.IO open, then CONNECT to `/` accepted as `socket_id`.
+    fn connect(&self, socket_id: &str) -> (TcpStream, u64) {
+        let (mut s, head) = ws_upgrade(self.srv.addr, "EIO=4&transport=websocket");
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        assert!(read_text(&mut s).starts_with("0{"));
+        let seen = self.events.0.lock().len();
+        send(&mut s, "40");
+        wait_until("CONNECT", || self.events.0.lock()[seen..].iter().any(|e| matches!(e, Ev::Connect(..))));
+        let ev = self.events.0.lock()[seen..].iter().find(|e| matches!(e, Ev::Connect(..))).cloned().unwrap();
+        let Ev::Connect(key, nsp, _) = ev else { unreachable!() };
+        assert_eq!(nsp, "/");
+        assert!(self.sio.accept(key, "/", socket_id));
+        assert_eq!(read_text(&mut s), format!(r#"40{{"sid":"{socket_id}"}}"#));
+        (s, key)
+    }
+}
+
+fn send(s: &mut TcpStream, text: &str) {
+    s.write_all(&client_frame(OpCode::Text, true, text.as_bytes())).unwrap();
+}
+
+#[test]
+fn connect_passes_auth_up_and_accept_answers_with_the_socket_id() {
+    let h = Harness::new();
+    let (mut s, head) = ws_upgrade(h.srv.addr, "EIO=4&transport=websocket");
+    assert!(head.starts_with("HTTP/1.1 101"));
+    read_text(&mut s);
+    send(&mut s, r#"40{"token":"abc"}"#);
+    let Ev::Connect(key, nsp, auth) = h.wait_for(|e| matches!(e, Ev::Connect(..))) else { unreachable!() };
+    assert_eq!((nsp.as_str(), auth.as_str()), ("/", r#"{"token":"abc"}"#));
+    assert!(h.sio.accept(key, "/", "SOCKETID000000000001"));
+    assert_eq!(read_text(&mut s), r#"40{"sid":"SOCKETID000000000001"}"#);
+    assert_eq!(h.sio.client(key).unwrap().socket_id("/").as_deref(), Some("SOCKETID000000000001"));
+}
+
+#[test]
+fn a_refused_namespace_gets_connect_error_and_the_client_stays() {
+    let h = Harness::new();
+    let (mut s, key) = h.connect("A0000000000000000001");
+    send(&mut s, "40/admin,");
+    h.wait_for(|e| *e == Ev::Connect(key, "/admin".into(), String::new()));
+    assert!(h.sio.reject(key, "/admin", "Not authorized", Some(r#"{"code":7}"#)));
+    assert_eq!(read_text(&mut s), r#"44/admin,{"message":"Not authorized","data":{"code":7}}"#);
+    send(&mut s, r#"42["still","here"]"#);
+    h.wait_for(
+        |e| matches!(e, Ev::Packet(k, PacketType::Event, _, None, d, 0) if *k == key && d == r#"["still","here"]"#),
+    );
+}
+
+#[test]
+fn events_and_acks_go_up_with_raw_json_and_emit_goes_down() {
+    let h = Harness::new();
+    let (mut s, key) = h.connect("A0000000000000000002");
+    send(&mut s, r#"4212["hello",{"a":[1,2]}]"#);
+    h.wait_for(|e| {
+        *e == Ev::Packet(key, PacketType::Event, "/".into(), Some(12), r#"["hello",{"a":[1,2]}]"#.into(), 0)
+    });
+    send(&mut s, r#"437["ok"]"#);
+    h.wait_for(|e| *e == Ev::Packet(key, PacketType::Ack, "/".into(), Some(7), r#"["ok"]"#.into(), 0));
+    assert!(h.sio.emit(key, r#"2["server",1]"#, &[]));
+    assert_eq!(read_text(&mut s), r#"42["server",1]"#);
+}
+
+#[test]
+fn binary_events_are_held_until_their_attachments_arrive() {
+    let h = Harness::new();
+    let (mut s, key) = h.connect("A0000000000000000003");
+    send(&mut s, r#"452-["files",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#);
+    s.write_all(&client_frame(OpCode::Binary, true, &[1, 2, 3])).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!h.events.0.lock().iter().any(|e| matches!(e, Ev::Packet(_, PacketType::BinaryEvent, ..))));
+    s.write_all(&client_frame(OpCode::Binary, true, &[4])).unwrap();
+    h.wait_for(|e| matches!(e, Ev::Packet(k, PacketType::BinaryEvent, _, None, _, 2) if *k == key));
+    // And down: the packet text, then each attachment as a binary frame.
+    assert!(h.sio.emit(key, r#"51-["back",{"_placeholder":true,"num":0}]"#, &[Bytes::from_static(&[9, 9])]));
+    assert!(read_text(&mut s).starts_with("451-"));
+    assert_eq!(read_frame(&mut s), (2, vec![9, 9]));
+}
+
+#[test]
+fn broadcast_reaches_room_unions_minus_except_and_sender() {
+    let h = Harness::new();
+    let (mut a, ka) = h.connect("A0000000000000000004");
+    let (mut b, kb) = h.connect("B0000000000000000004");
+    let (mut c, kc) = h.connect("C0000000000000000004");
+    assert!(h.sio.join(ka, "/", "red") && h.sio.join(kb, "/", "blue") && h.sio.join(kc, "/", "blue"));
+    assert!(h.sio.join(kc, "/", "muted"));
+    // to(red).to(blue).except(muted): a and b.
+    assert_eq!(h.sio.broadcast("/", &["red", "blue"], &["muted"], None, r#"2["x",1]"#, &[]), 2);
+    assert_eq!(read_text(&mut a), r#"42["x",1]"#);
+    assert_eq!(read_text(&mut b), r#"42["x",1]"#);
+    // Everyone in the namespace except the sender (socket.broadcast.emit).
+    assert_eq!(h.sio.broadcast("/", &[], &[], Some(kb), r#"2["x",2]"#, &[]), 2);
+    assert_eq!(read_text(&mut a), r#"42["x",2]"#);
+    assert_eq!(read_text(&mut c), r#"42["x",2]"#);
+    // c never got the first one: its next frame is the second.
+    b.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    assert!(std::io::Read::read(&mut b, &mut [0u8; 1]).is_err(), "the sender must not receive its broadcast");
+}
+
+#[test]
+fn client_disconnect_leaves_the_namespace_and_its_rooms() {
+    let h = Harness::new();
+    let (mut s, key) = h.connect("A0000000000000000005");
+    assert!(h.sio.join(key, "/", "red"));
+    send(&mut s, "41");
+    h.wait_for(|e| *e == Ev::Disconnect(key, "/".into()));
+    assert_eq!(h.sio.broadcast("/", &["red"], &[], None, r#"2["x"]"#, &[]), 0);
+    assert_eq!(h.sio.client(key).unwrap().socket_id("/"), None);
+}
+
+#[test]
+fn events_before_connect_and_bad_packets_close_with_parse_error() {
+    let h = Harness::new();
+    for bad in [r#"42["early"]"#, r#"42["connect"]"#, "4x", r#"44{"message":"no"}"#] {
+        let (mut s, head) = ws_upgrade(h.srv.addr, "EIO=4&transport=websocket");
+        assert!(head.starts_with("HTTP/1.1 101"));
+        read_text(&mut s);
+        if bad != r#"42["early"]"# {
+            let seen = h.events.0.lock().len();
+            send(&mut s, "40");
+            wait_until("CONNECT", || h.events.0.lock()[seen..].iter().any(|e| matches!(e, Ev::Connect(..))));
+            let ev = h.events.0.lock()[seen..].iter().find(|e| matches!(e, Ev::Connect(..))).cloned().unwrap();
+            let Ev::Connect(key, ..) = ev else { unreachable!() };
+            h.sio.accept(key, "/", "X0000000000000000000");
+            read_text(&mut s);
+        }
+        let before = h.events.0.lock().iter().filter(|e| matches!(e, Ev::Close(_, CloseReason::ParseError))).count();
+        send(&mut s, bad);
+        wait_until(&format!("parse error close after {bad}"), || {
+            h.events.0.lock().iter().filter(|e| matches!(e, Ev::Close(_, CloseReason::ParseError))).count() > before
+        });
+    }
+}
+
+#[test]
+fn engine_close_reports_once_with_the_engine_reason() {
+    let h = Harness::new();
+    let (s, key) = h.connect("A0000000000000000006");
+    drop(s);
+    h.wait_for(|e| *e == Ev::Close(key, CloseReason::TransportClose));
+    assert!(h.sio.client(key).is_none());
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(h.events.0.lock().iter().filter(|e| matches!(e, Ev::Close(k, _) if *k == key)).count(), 1);
+}
