@@ -47,10 +47,7 @@ export declare class NativeApp {
    * `headers` is a flat [name, value, ...] list.
    */
   respond(id: number, statusLine: string, headers: Array<string>, body: Buffer): boolean
-  /**
-   * Stops listening, closes every connection with 1001, then shuts the
-   * runtime down in the background once the sockets are gone (bounded).
-   */
+  /** Stops listening, closes every connection with 1001; Node can then exit. */
   close(): void
 }
 

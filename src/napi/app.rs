@@ -2,18 +2,14 @@
 //! arguments, then calls into `ws::ServerCore`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::{Buffer, BufferSlice, Function};
-use napi::{Error, Result, Status};
+use napi::Result;
 use napi_derive::napi;
-use parking_lot::Mutex;
 
-use super::events::{Batch, EventSink};
-use crate::net::{self, ListenOptions, TlsSource};
-use crate::ws::{
-    Behavior, Decision, HttpRoute, Inflow, Pattern, ServerCore, ServerOptions, WsRoute, DEFAULT_INFLOW_LIMIT,
-};
+use super::core::{err, Core, ListenResult};
+use crate::net::{self, TlsSource};
+use crate::ws::{Behavior, Decision, HttpRoute, Pattern, WsRoute};
 
 #[napi(object)]
 pub struct SslOptions {
@@ -43,16 +39,6 @@ pub struct BehaviorOptions {
     pub has_upgrade: bool,
 }
 
-#[napi(object)]
-pub struct ListenResult {
-    pub token: u32,
-    pub port: u32,
-}
-
-fn err(msg: impl std::fmt::Display) -> Error {
-    Error::new(Status::GenericFailure, msg.to_string())
-}
-
 /// Largest accepted maxPayloadLength: event lengths to JS are u32, and one
 /// message buffered per socket must stay allocatable.
 const MAX_PAYLOAD_CAP: usize = 1 << 30;
@@ -71,8 +57,7 @@ fn to_usize(v: Option<f64>, default: usize, cap: usize) -> usize {
 
 #[napi]
 pub struct NativeApp {
-    server: Arc<ServerCore>,
-    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    core: Core,
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -85,29 +70,7 @@ impl NativeApp {
             None => None,
             Some(ssl) => Some(load_tls(ssl)?),
         };
-        let inflow = Arc::new(Inflow::new(DEFAULT_INFLOW_LIMIT));
-        let batch = Arc::new(Batch { buf: Mutex::new(Vec::new()), inflow: inflow.clone() });
-        let taker = batch.clone();
-        let wake =
-            on_events.build_threadsafe_function::<()>().weak::<true>().callee_handled::<false>().build_callback(
-                move |_ctx| {
-                    // Runs on the JS thread: everything queued so far is one batch.
-                    Ok(Buffer::from(taker.take()))
-                },
-            )?;
-        let runtime = net::build_runtime(opts.workers.unwrap_or(0) as usize).map_err(err)?;
-        let server_opts = ServerOptions {
-            max_connections: opts.max_connections.map_or(usize::MAX, |n| n as usize),
-            groups: runtime.metrics().num_workers(),
-            inflow,
-            ..ServerOptions::default()
-        };
-        let server = ServerCore::new(Arc::new(EventSink::new(batch, wake)), server_opts).map_err(err)?;
-        {
-            let _guard = runtime.enter();
-            server.start();
-        }
-        Ok(Self { server, runtime: Mutex::new(Some(runtime)), tls })
+        Ok(Self { core: Core::new(opts.workers, opts.max_connections, on_events)?, tls })
     }
 
     #[napi]
@@ -121,7 +84,7 @@ impl NativeApp {
             close_on_backpressure_limit: b.close_on_backpressure_limit.unwrap_or(d.close_on_backpressure_limit),
             send_pings: b.send_pings_automatically.unwrap_or(d.send_pings),
         };
-        self.server.add_ws_route(WsRoute {
+        self.core.server.add_ws_route(WsRoute {
             pattern: Pattern::parse(&pattern),
             behavior: Arc::new(behavior),
             js_upgrade: b.has_upgrade,
@@ -132,7 +95,7 @@ impl NativeApp {
     #[napi]
     pub fn add_route(&self, method: String, pattern: String) -> u32 {
         let method = method.to_ascii_lowercase();
-        self.server.add_http_route(HttpRoute {
+        self.core.server.add_http_route(HttpRoute {
             method: (method != "any").then_some(method),
             pattern: Pattern::parse(&pattern),
         }) as u32
@@ -140,117 +103,110 @@ impl NativeApp {
 
     #[napi]
     pub fn listen(&self, host: String, port: u32, reuse_port: Option<bool>) -> Result<ListenResult> {
-        let rt = self.runtime.lock();
-        let rt = rt.as_ref().ok_or_else(|| err("app is closed"))?;
-        let port = u16::try_from(port).map_err(|_| err(format!("invalid port {port}")))?;
-        let opts = ListenOptions { host, port, reuse_port: reuse_port.unwrap_or(false), backlog: 1024 };
-        let std_listener = net::bind(&opts).map_err(|e| err(format!("listen {}:{}: {e}", opts.host, port)))?;
-        let _guard = rt.enter();
-        let (token, addr) = self.server.listen(std_listener, self.tls.clone()).map_err(err)?;
-        Ok(ListenResult { token, port: addr.port() as u32 })
+        self.core.listen(host, port, reuse_port, self.tls.clone())
     }
 
     #[napi]
     pub fn close_listener(&self, token: u32) -> bool {
-        self.server.close_listener(token)
+        self.core.server.close_listener(token)
     }
 
     /// Returns 0 backpressure, 1 success, 2 dropped, -1 not open.
     #[napi]
     pub fn send(&self, id: i64, data: BufferSlice, binary: bool) -> i32 {
-        status(self.server.send(id as u64, &data, binary))
+        status(self.core.server.send(id as u64, &data, binary))
     }
 
     #[napi]
     pub fn send_text(&self, id: i64, data: String, binary: bool) -> i32 {
-        status(self.server.send(id as u64, data.as_bytes(), binary))
+        status(self.core.server.send(id as u64, data.as_bytes(), binary))
     }
 
     #[napi]
     pub fn end(&self, id: i64, code: u32, reason: BufferSlice) -> bool {
-        self.server.end(id as u64, code.min(u16::MAX as u32) as u16, &reason)
+        self.core.server.end(id as u64, code.min(u16::MAX as u32) as u16, &reason)
     }
 
     #[napi]
     pub fn terminate(&self, id: i64) -> bool {
-        self.server.terminate(id as u64)
+        self.core.server.terminate(id as u64)
     }
 
     #[napi]
     pub fn ping(&self, id: i64, data: BufferSlice) -> bool {
-        self.server.get(id as u64).is_some_and(|c| c.ping(&self.server, &data))
+        self.core.server.get(id as u64).is_some_and(|c| c.ping(&self.core.server, &data))
     }
 
     #[napi]
     pub fn cork(&self, id: i64, corked: bool) {
-        if let Some(c) = self.server.get(id as u64) {
-            c.set_corked(&self.server, corked);
+        if let Some(c) = self.core.server.get(id as u64) {
+            c.set_corked(&self.core.server, corked);
         }
     }
 
     /// -1 when the connection is gone.
     #[napi]
     pub fn buffered_amount(&self, id: i64) -> f64 {
-        self.server.get(id as u64).map_or(-1.0, |c| c.buffered_amount() as f64)
+        self.core.server.get(id as u64).map_or(-1.0, |c| c.buffered_amount() as f64)
     }
 
     #[napi]
     pub fn remote_address(&self, id: i64) -> Option<String> {
-        self.server.get(id as u64).map(|c| net::ip_text(c.remote.ip()))
+        self.core.server.get(id as u64).map(|c| net::ip_text(c.remote.ip()))
     }
 
     #[napi]
     pub fn subscribe(&self, id: i64, topic: String) -> bool {
-        self.server.get(id as u64).is_some_and(|c| self.server.subscribe(&c, &topic))
+        self.core.server.get(id as u64).is_some_and(|c| self.core.server.subscribe(&c, &topic))
     }
 
     #[napi]
     pub fn unsubscribe(&self, id: i64, topic: String) -> bool {
-        self.server.unsubscribe(id as u64, &topic)
+        self.core.server.unsubscribe(id as u64, &topic)
     }
 
     #[napi]
     pub fn is_subscribed(&self, id: i64, topic: String) -> bool {
-        self.server.is_subscribed(id as u64, &topic)
+        self.core.server.is_subscribed(id as u64, &topic)
     }
 
     #[napi]
     pub fn topics(&self, id: i64) -> Vec<String> {
-        self.server.topics_of(id as u64).iter().map(|t| t.to_string()).collect()
+        self.core.server.topics_of(id as u64).iter().map(|t| t.to_string()).collect()
     }
 
     /// Queues `data` for every subscriber of `topic` (except `skip`); returns
     /// how many got it. Call `flush()` once after a burst of publishes.
     #[napi]
     pub fn publish(&self, topic: String, data: BufferSlice, binary: bool, skip: Option<i64>) -> u32 {
-        self.server.publish(&topic, &data, binary, skip.map(|s| s as u64)) as u32
+        self.core.server.publish(&topic, &data, binary, skip.map(|s| s as u64)) as u32
     }
 
     #[napi]
     pub fn publish_text(&self, topic: String, data: String, binary: bool, skip: Option<i64>) -> u32 {
-        self.server.publish(&topic, data.as_bytes(), binary, skip.map(|s| s as u64)) as u32
+        self.core.server.publish(&topic, data.as_bytes(), binary, skip.map(|s| s as u64)) as u32
     }
 
     #[napi]
     pub fn flush(&self) {
-        self.server.flush();
+        self.core.server.flush();
     }
 
     #[napi]
     pub fn num_subscribers(&self, topic: String) -> u32 {
-        self.server.num_subscribers(&topic) as u32
+        self.core.server.num_subscribers(&topic) as u32
     }
 
     #[napi]
     pub fn connection_count(&self) -> u32 {
-        self.server.connection_count() as u32
+        self.core.server.connection_count() as u32
     }
 
     /// Accepts a pending upgrade (`protocol` is echoed as Sec-WebSocket-Protocol).
     #[napi]
     pub fn accept_upgrade(&self, id: i64, protocol: Option<String>) -> bool {
         let protocol = protocol.filter(|p| !p.is_empty());
-        self.server.decide(id as u64, Decision::Upgrade { protocol })
+        self.core.server.decide(id as u64, Decision::Upgrade { protocol })
     }
 
     /// Answers a pending request (HTTP route, or an upgrade refused) and closes it.
@@ -289,36 +245,13 @@ impl NativeApp {
         }
         out.extend_from_slice(b"Connection: close\r\n\r\n");
         out.extend_from_slice(&body);
-        self.server.decide(id as u64, Decision::Respond(out))
+        self.core.server.decide(id as u64, Decision::Respond(out))
     }
 
-    /// Stops listening, closes every connection with 1001, then shuts the
-    /// runtime down in the background once the sockets are gone (bounded).
+    /// Stops listening, closes every connection with 1001; Node can then exit.
     #[napi]
     pub fn close(&self) {
-        self.server.shutdown();
-        let Some(rt) = self.runtime.lock().take() else {
-            return;
-        };
-        let server = self.server.clone();
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while server.connection_count() > 0 && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            rt.shutdown_timeout(Duration::from_secs(1));
-            server.clear();
-        });
-    }
-}
-
-impl Drop for NativeApp {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.lock().take() {
-            self.server.shutdown();
-            rt.shutdown_background();
-            self.server.clear();
-        }
+        self.core.close();
     }
 }
 

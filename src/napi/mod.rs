@@ -2,6 +2,7 @@
 //! handle JS holds, and batched event delivery to JS.
 
 mod app;
+mod core;
 mod events;
 
 use napi_derive::napi;

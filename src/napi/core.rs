@@ -1,0 +1,108 @@
+//! What every native handle (`NativeApp`, `NativeSocketIo`) owns: the tokio
+//! runtime, the ws server and the batched event bridge to JS, with one
+//! listen and one shutdown path.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use napi::bindgen_prelude::{Buffer, Function};
+use napi::{Error, Result, Status};
+use napi_derive::napi;
+use parking_lot::Mutex;
+
+use super::events::{Batch, EventSink};
+use crate::net::{self, ListenOptions};
+use crate::ws::{Inflow, ServerCore, ServerOptions, DEFAULT_INFLOW_LIMIT};
+
+#[napi(object)]
+pub struct ListenResult {
+    pub token: u32,
+    pub port: u32,
+}
+
+pub(crate) fn err(msg: impl std::fmt::Display) -> Error {
+    Error::new(Status::GenericFailure, msg.to_string())
+}
+
+pub(crate) struct Core {
+    pub(crate) server: Arc<ServerCore>,
+    #[allow(dead_code)] // NativeSocketIo hands it to the Socket.IO layer (next commit)
+    pub(crate) sink: Arc<EventSink>,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+}
+
+impl Core {
+    /// `on_events(batch: Buffer)` receives every event batch (lib/events.js decodes).
+    pub(crate) fn new(workers: Option<u32>, max_connections: Option<u32>, on_events: Function<Buffer, ()>) -> Result<Self> {
+        let inflow = Arc::new(Inflow::new(DEFAULT_INFLOW_LIMIT));
+        let batch = Arc::new(Batch { buf: Mutex::new(Vec::new()), inflow: inflow.clone() });
+        let taker = batch.clone();
+        let wake =
+            on_events.build_threadsafe_function::<()>().weak::<true>().callee_handled::<false>().build_callback(
+                move |_ctx| {
+                    // Runs on the JS thread: everything queued so far is one batch.
+                    Ok(Buffer::from(taker.take()))
+                },
+            )?;
+        let runtime = net::build_runtime(workers.unwrap_or(0) as usize).map_err(err)?;
+        let server_opts = ServerOptions {
+            max_connections: max_connections.map_or(usize::MAX, |n| n as usize),
+            groups: runtime.metrics().num_workers(),
+            inflow,
+            ..ServerOptions::default()
+        };
+        let sink = Arc::new(EventSink::new(batch, wake));
+        let server = ServerCore::new(sink.clone(), server_opts).map_err(err)?;
+        let core = Self { server, sink, runtime: Mutex::new(Some(runtime)) };
+        core.enter(|| core.server.start())?;
+        Ok(core)
+    }
+
+    /// Runs `f` inside the runtime (for spawning); Err once closed.
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        let rt = self.runtime.lock();
+        let rt = rt.as_ref().ok_or_else(|| err("closed"))?;
+        let _guard = rt.enter();
+        Ok(f())
+    }
+
+    pub(crate) fn listen(
+        &self,
+        host: String,
+        port: u32,
+        reuse_port: Option<bool>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<ListenResult> {
+        let port = u16::try_from(port).map_err(|_| err(format!("invalid port {port}")))?;
+        let opts = ListenOptions { host, port, reuse_port: reuse_port.unwrap_or(false), backlog: 1024 };
+        let std_listener = net::bind(&opts).map_err(|e| err(format!("listen {}:{}: {e}", opts.host, port)))?;
+        let (token, addr) = self.enter(|| self.server.listen(std_listener, tls))?.map_err(err)?;
+        Ok(ListenResult { token, port: addr.port() as u32 })
+    }
+
+    /// Stops listening, closes every connection with 1001, then shuts the
+    /// runtime down in the background once the sockets are gone (bounded).
+    pub(crate) fn close(&self) {
+        self.server.shutdown();
+        let Some(rt) = self.runtime.lock().take() else { return };
+        let server = self.server.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while server.connection_count() > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            rt.shutdown_timeout(Duration::from_secs(1));
+            server.clear();
+        });
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.lock().take() {
+            self.server.shutdown();
+            rt.shutdown_background();
+            self.server.clear();
+        }
+    }
+}
