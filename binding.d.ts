@@ -51,6 +51,29 @@ export declare class NativeApp {
   close(): void
 }
 
+export declare class NativeSocketIo {
+  constructor(opts: SocketIoOptions, onEvents: (arg: Buffer) => void)
+  listen(host: string, port: number): ListenResult
+  /** Middleware passed: `key` joins `nsp` as `socket_id`. */
+  accept(key: number, nsp: string, socketId: string): boolean
+  /** Middleware refused: CONNECT_ERROR with `message` and optional JSON `data`. */
+  reject(key: number, nsp: string, message: string, data?: string | undefined | null): boolean
+  /** One encoded Socket.IO packet (`2["ev",…]`) to one client. */
+  emit(key: number, packet: string): boolean
+  join(key: number, nsp: string, room: string): boolean
+  leave(key: number, nsp: string, room: string): boolean
+  /**
+   * One encoded packet to the union of `rooms` (whole namespace if empty)
+   * minus `except` rooms and the `skip` client; framed once in Rust.
+   */
+  broadcast(nsp: string, rooms: Array<string>, except: Array<string>, skip: number | undefined | null, packet: string): number
+  /** Server-side namespace disconnect (`socket.disconnect()`). */
+  disconnect(key: number, nsp: string): boolean
+  /** Closes the whole client (`socket.disconnect(true)`). */
+  closeClient(key: number): boolean
+  close(): void
+}
+
 export interface AppOptions {
   /** I/O worker threads; 0 or absent = one per core. */
   workers?: number
@@ -70,6 +93,15 @@ export interface BehaviorOptions {
 export interface ListenResult {
   token: number
   port: number
+}
+
+export interface SocketIoOptions {
+  workers?: number
+  /** Default "/socket.io". */
+  path?: string
+  pingInterval?: number
+  pingTimeout?: number
+  maxHttpBufferSize?: number
 }
 
 export interface SslOptions {

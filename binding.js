@@ -836,4 +836,5 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeApp = nativeBinding.NativeApp
+module.exports.NativeSocketIo = nativeBinding.NativeSocketIo
 module.exports.version = nativeBinding.version

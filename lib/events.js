@@ -10,6 +10,10 @@ const PING = 5
 const PONG = 6
 const REQUEST = 7
 const ABORTED = 8
+const SIO_CONNECT = 9
+const SIO_PACKET = 10
+const SIO_DISCONNECT = 11
+const SIO_CLOSE = 12
 
 /** A fresh ArrayBuffer with a copy of `len` bytes of `buf` at `off`. */
 function copyOut (buf, off, len) {
@@ -19,7 +23,9 @@ function copyOut (buf, off, len) {
 /**
  * Walks one batch and calls the sink's methods:
  * open(id, route), message(id, ab, isBinary), close(id, code, ab),
- * drain(id), ping(id, ab), pong(id, ab), request(id, kind, route, req), aborted(id).
+ * drain(id), ping(id, ab), pong(id, ab), request(id, kind, route, req), aborted(id),
+ * and for Socket.IO: sioConnect(key, nsp, auth, remote), sioPacket(key, type, nsp,
+ * ackId, data, attachments), sioDisconnect(key, nsp), sioClose(key, reason).
  */
 function dispatch (buf, sink) {
   let o = 0
@@ -91,6 +97,36 @@ function dispatch (buf, sink) {
       }
       case ABORTED:
         sink.aborted(id)
+        break
+      case SIO_CONNECT: {
+        const nsp = utf8()
+        const auth = utf8()
+        sink.sioConnect(id, nsp, auth, str())
+        break
+      }
+      case SIO_PACKET: {
+        const type = buf[o] - 48 // the ASCII digit of the Socket.IO packet type
+        o += 1
+        const nsp = utf8()
+        const ackId = buf.readDoubleLE(o)
+        o += 8
+        const data = utf8()
+        const count = buf.readUInt32LE(o)
+        o += 4
+        const attachments = new Array(count)
+        for (let i = 0; i < count; i++) {
+          const len = buf.readUInt32LE(o)
+          attachments[i] = Buffer.from(copyOut(buf, o + 4, len))
+          o += 4 + len
+        }
+        sink.sioPacket(id, type, nsp, ackId < 0 ? undefined : ackId, data, attachments)
+        break
+      }
+      case SIO_DISCONNECT:
+        sink.sioDisconnect(id, utf8())
+        break
+      case SIO_CLOSE:
+        sink.sioClose(id, str())
         break
       default:
         // A decoder out of step with the encoder is a ferrosocket bug; stop

@@ -1,8 +1,13 @@
 'use strict'
 const binding = require('../binding.js')
 const { App, SSLApp, us_listen_socket_close, us_socket_local_port } = require('./app') // eslint-disable-line camelcase
+const { Server } = require('./socketio/server')
+const { Namespace } = require('./socketio/namespace')
+const { Socket } = require('./socketio/socket')
+const { BroadcastOperator } = require('./socketio/broadcast-operator')
 
 module.exports = {
+  // uWebSockets.js-style core API
   App,
   SSLApp,
   us_listen_socket_close,
@@ -11,5 +16,10 @@ module.exports = {
   DISABLED: 0,
   SHARED_COMPRESSOR: 1,
   DEDICATED_COMPRESSOR_3KB: 2,
+  // Socket.IO server (WebSocket transport so far)
+  Server,
+  Namespace,
+  Socket,
+  BroadcastOperator,
   version: binding.version
 }

@@ -26,14 +26,17 @@ pub(crate) fn err(msg: impl std::fmt::Display) -> Error {
 
 pub(crate) struct Core {
     pub(crate) server: Arc<ServerCore>,
-    #[allow(dead_code)] // NativeSocketIo hands it to the Socket.IO layer (next commit)
     pub(crate) sink: Arc<EventSink>,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
 }
 
 impl Core {
     /// `on_events(batch: Buffer)` receives every event batch (lib/events.js decodes).
-    pub(crate) fn new(workers: Option<u32>, max_connections: Option<u32>, on_events: Function<Buffer, ()>) -> Result<Self> {
+    pub(crate) fn new(
+        workers: Option<u32>,
+        max_connections: Option<u32>,
+        on_events: Function<Buffer, ()>,
+    ) -> Result<Self> {
         let inflow = Arc::new(Inflow::new(DEFAULT_INFLOW_LIMIT));
         let batch = Arc::new(Batch { buf: Mutex::new(Vec::new()), inflow: inflow.clone() });
         let taker = batch.clone();

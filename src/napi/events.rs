@@ -17,6 +17,11 @@ use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use parking_lot::Mutex;
 
+use bytes::Bytes;
+
+use crate::engineio::engine::CloseReason;
+use crate::socketio::packet::PacketType;
+use crate::socketio::server::{Client, SioHandler};
 use crate::ws::{Conn, Inflow, Request, RequestKind, ServerCore, WsHandler};
 
 pub(crate) const OPEN: u8 = 1;
@@ -136,5 +141,51 @@ impl WsHandler for EventSink {
 
     fn aborted(&self, id: u64) {
         self.push(ABORTED, id, |_| {});
+    }
+}
+
+pub(crate) const SIO_CONNECT: u8 = 9;
+pub(crate) const SIO_PACKET: u8 = 10;
+pub(crate) const SIO_DISCONNECT: u8 = 11;
+pub(crate) const SIO_CLOSE: u8 = 12;
+
+/// Socket.IO events share the batch with the core's: one wake-up carries both.
+impl SioHandler for EventSink {
+    fn connect(&self, client: &Arc<Client>, nsp: &str, auth: &str) {
+        self.push(SIO_CONNECT, client.key, |b| {
+            put_bytes(b, nsp.as_bytes());
+            put_bytes(b, auth.as_bytes());
+            put_bytes(b, remote_text(&client.session.remote()).as_bytes());
+        });
+    }
+
+    fn packet(
+        &self,
+        client: &Arc<Client>,
+        kind: PacketType,
+        nsp: &str,
+        id: Option<u64>,
+        data: &str,
+        attachments: Vec<Bytes>,
+    ) {
+        self.push(SIO_PACKET, client.key, |b| {
+            b.push(kind.as_byte());
+            put_bytes(b, nsp.as_bytes());
+            let id = id.map_or(-1.0, |i| i as f64);
+            b.extend_from_slice(&id.to_le_bytes());
+            put_bytes(b, data.as_bytes());
+            b.extend_from_slice(&(attachments.len() as u32).to_le_bytes());
+            for a in &attachments {
+                put_bytes(b, a);
+            }
+        });
+    }
+
+    fn disconnect(&self, client: &Arc<Client>, nsp: &str) {
+        self.push(SIO_DISCONNECT, client.key, |b| put_bytes(b, nsp.as_bytes()));
+    }
+
+    fn close(&self, client: &Arc<Client>, reason: CloseReason) {
+        self.push(SIO_CLOSE, client.key, |b| put_bytes(b, reason.as_str().as_bytes()));
     }
 }

@@ -4,6 +4,7 @@
 mod app;
 mod core;
 mod events;
+mod socketio;
 
 use napi_derive::napi;
 

@@ -1,0 +1,177 @@
+// The Socket.IO server with the real socket.io-client 4.8 over the WebSocket
+// transport (long-polling is not built yet: clients pass transports: ['websocket']).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import { io as ioc } from 'socket.io-client'
+import { runChild } from './helpers/child.mjs'
+
+const require = createRequire(import.meta.url)
+const { Server } = require('..')
+
+const once = (emitter, event) => new Promise((resolve) => emitter.once(event, (...args) => resolve(args)))
+
+function setup (t, opts = {}) {
+  const io = new Server({ pingInterval: 300, pingTimeout: 200, ...opts })
+  io.listen(0)
+  const clients = []
+  const client = (nsp = '/', options = {}) => {
+    const c = ioc(`http://127.0.0.1:${io.port}${nsp}`, { transports: ['websocket'], reconnection: false, forceNew: true, ...options })
+    clients.push(c)
+    return c
+  }
+  t.after(() => {
+    for (const c of clients) c.close()
+    io.close()
+  })
+  return { io, client }
+}
+
+test('connection: socket ids match, auth reaches handshake.auth', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const c = client('/', { auth: { token: 'abc' } })
+  const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
+  assert.equal(socket.id, c.id)
+  assert.deepEqual(socket.handshake.auth, { token: 'abc' })
+  assert.ok(socket.connected && socket.rooms.has(socket.id))
+  assert.equal(io.of('/').sockets.get(socket.id), socket)
+  assert.equal(io.engine.clientsCount, 1)
+})
+
+test('events and acknowledgements in both directions', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  io.on('connection', (socket) => {
+    socket.on('add', (a, b, ack) => ack(a + b))
+    socket.emit('question', 'name?', (answer) => socket.emit('heard', answer))
+  })
+  const c = client()
+  c.on('question', (q, ack) => ack(`answer to ${q}`))
+  const [heard] = await once(c, 'heard')
+  assert.equal(heard, 'answer to name?')
+  assert.equal(await c.emitWithAck('add', 2, 3), 5)
+})
+
+test('timeout(ms).emit reports "operation has timed out" when no ack comes', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const c = client()
+  c.on('ignored', () => {})
+  const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
+  const [err] = await new Promise((resolve) => socket.timeout(100).emit('ignored', 1, (...a) => resolve(a)))
+  assert.equal(err.message, 'operation has timed out')
+})
+
+test('middleware: next(err) gives the client connect_error with message and data', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  io.use((socket, next) => {
+    if (socket.handshake.auth.token !== 'ok') return next(Object.assign(new Error('not authorized'), { data: { code: 401 } }))
+    next()
+  })
+  const bad = client('/', { auth: { token: 'nope' } })
+  const [err] = await once(bad, 'connect_error')
+  assert.equal(err.message, 'not authorized')
+  assert.deepEqual(err.data, { code: 401 })
+  const good = client('/', { auth: { token: 'ok' } })
+  await once(good, 'connect')
+})
+
+test('rooms: io.to, socket.to (skips the sender), except, socket.broadcast', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const sockets = {}
+  io.on('connection', (s) => {
+    const name = s.handshake.auth.name
+    sockets[name] = s
+    if (name !== 'c') s.join('red')
+    if (name === 'b') s.join('muted')
+  })
+  const c = { a: client('/', { auth: { name: 'a' } }), b: client('/', { auth: { name: 'b' } }), c: client('/', { auth: { name: 'c' } }) }
+  await Promise.all(Object.values(c).map((x) => once(x, 'connect')))
+  const got = { a: [], b: [], c: [] }
+  for (const n of ['a', 'b', 'c']) c[n].on('m', (v) => got[n].push(v))
+
+  io.to('red').emit('m', 1) // a, b
+  sockets.a.to('red').emit('m', 2) // b
+  io.except('muted').emit('m', 3) // a, c
+  sockets.c.broadcast.emit('m', 4) // a, b
+  io.to('red').except('muted').emit('m', 5) // a
+  await new Promise((r) => setTimeout(r, 300))
+  assert.deepEqual(got, { a: [1, 3, 4, 5], b: [1, 2, 4], c: [3] })
+  assert.deepEqual([...io.of('/').adapter.rooms.get('red')].sort(), [sockets.a.id, sockets.b.id].sort())
+  sockets.a.leave('red')
+  assert.ok(!sockets.a.rooms.has('red'))
+})
+
+test('namespaces: own connection handler; an unknown one is refused', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const seen = []
+  io.of('/admin').on('connection', (s) => seen.push(s.nsp.name))
+  const admin = client('/admin')
+  await once(admin, 'connect')
+  assert.deepEqual(seen, ['/admin'])
+  const nowhere = client('/nowhere')
+  const [err] = await once(nowhere, 'connect_error')
+  assert.equal(err.message, 'Invalid namespace')
+})
+
+test('disconnect reasons: client leaves, server disconnects', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const reasons = []
+  io.on('connection', (s) => s.on('disconnect', (r) => reasons.push([s.handshake.auth.n, r])))
+  const one = client('/', { auth: { n: 1 } })
+  await once(one, 'connect')
+  one.disconnect()
+  const two = client('/', { auth: { n: 2 } })
+  await once(two, 'connect')
+  const [[socket2]] = [[io.of('/').sockets.get(two.id)]]
+  socket2.disconnect()
+  const [clientReason] = await once(two, 'disconnect')
+  assert.equal(clientReason, 'io server disconnect')
+  await new Promise((r) => setTimeout(r, 200))
+  assert.deepEqual(reasons, [[1, 'client namespace disconnect'], [2, 'server namespace disconnect']])
+})
+
+test('heartbeats: a live client stays connected across many ping intervals', { timeout: 10000 }, async (t) => {
+  const { client } = setup(t, { pingInterval: 100, pingTimeout: 100 })
+  const c = client()
+  await once(c, 'connect')
+  let disconnected = false
+  c.on('disconnect', () => { disconnected = true })
+  await new Promise((r) => setTimeout(r, 1000))
+  assert.equal(disconnected, false)
+  assert.ok(c.connected)
+})
+
+test('reserved names throw on emit; a client emitting "error" does not crash the server', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const c = client()
+  const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
+  assert.throws(() => socket.emit('disconnect'), /reserved/)
+  assert.throws(() => io.emit('connect'), /reserved/)
+  c.emit('error', 'boom')
+  c.emit('ping?')
+  await new Promise((resolve) => socket.on('ping?', resolve))
+  assert.ok(socket.connected)
+})
+
+test('a broadcast reaches every one of 300 clients in a room', { timeout: 30000 }, async (t) => {
+  const { io, client } = setup(t)
+  io.on('connection', (s) => s.join('all'))
+  const cs = Array.from({ length: 300 }, () => client())
+  await Promise.all(cs.map((c) => once(c, 'connect')))
+  const received = Promise.all(cs.map((c) => once(c, 'tick')))
+  io.to('all').emit('tick', { n: 1 })
+  const all = await received
+  assert.equal(all.length, 300)
+  assert.ok(all.every(([v]) => v.n === 1))
+})
+
+test('the process exits by itself after io.close()', { timeout: 20000 }, async () => {
+  const r = await runChild(`
+    const { Server } = require(require('node:path').join(${JSON.stringify(process.cwd())}))
+    const io = new Server()
+    io.listen(0)
+    io.on('connection', () => {})
+    setTimeout(() => { io.close(); console.log('closed') }, 100)
+  `, 15000)
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /closed/)
+})

@@ -1,0 +1,137 @@
+'use strict'
+const { EventEmitter } = require('node:events')
+const { Socket } = require('./socket')
+const { BroadcastOperator } = require('./broadcast-operator')
+const { reportHandlerError } = require('../util')
+
+/** A namespace (`io.of('/chat')`): middleware, sockets, rooms, broadcasts. */
+class Namespace extends EventEmitter {
+  constructor (server, name) {
+    super()
+    this.server = server
+    this.name = name
+    this.sockets = new Map()
+    this._fns = []
+    // socket.io's in-memory adapter view, for API compatibility.
+    this.adapter = { rooms: new Map(), sids: new Map() }
+  }
+
+  use (fn) {
+    this._fns.push(fn)
+    return this
+  }
+
+  to (room) {
+    return new BroadcastOperator(this).to(room)
+  }
+
+  in (room) {
+    return this.to(room)
+  }
+
+  except (room) {
+    return new BroadcastOperator(this).except(room)
+  }
+
+  emit (event, ...args) {
+    return new BroadcastOperator(this).emit(event, ...args)
+  }
+
+  send (...args) {
+    return this.emit('message', ...args)
+  }
+
+  get local () {
+    return new BroadcastOperator(this).local
+  }
+
+  get volatile () {
+    return new BroadcastOperator(this).volatile
+  }
+
+  compress (c) {
+    return new BroadcastOperator(this).compress(c)
+  }
+
+  fetchSockets () {
+    return new BroadcastOperator(this).fetchSockets()
+  }
+
+  socketsJoin (room) {
+    return new BroadcastOperator(this).socketsJoin(room)
+  }
+
+  socketsLeave (room) {
+    return new BroadcastOperator(this).socketsLeave(room)
+  }
+
+  disconnectSockets (close) {
+    return new BroadcastOperator(this).disconnectSockets(close)
+  }
+
+  /** A client asked to connect: run the middleware, then accept or refuse. */
+  _connect (client, auth) {
+    const socket = new Socket(this, client, auth)
+    let i = 0
+    const next = (err) => {
+      if (err) return this._refuse(client, err)
+      const fn = this._fns[i++]
+      if (!fn) return this._accept(client, socket)
+      try {
+        fn(socket, next)
+      } catch (e) {
+        next(e)
+      }
+    }
+    next()
+  }
+
+  _refuse (client, err) {
+    const message = err instanceof Error ? err.message : String(err)
+    const data = err && err.data !== undefined ? JSON.stringify(err.data) : undefined
+    this.server._native().reject(client.key, this.name, message, data)
+  }
+
+  _accept (client, socket) {
+    if (!client.open) return
+    this.server._native().accept(client.key, this.name, socket.id)
+    socket.connected = true
+    client.sockets.set(this.name, socket)
+    this.sockets.set(socket.id, socket)
+    socket.join(socket.id)
+    try {
+      EventEmitter.prototype.emit.call(this, 'connection', socket)
+      EventEmitter.prototype.emit.call(this, 'connect', socket)
+    } catch (err) {
+      reportHandlerError(err)
+    }
+  }
+
+  _remove (socket) {
+    this.sockets.delete(socket.id)
+  }
+
+  _adapterAdd (id, room) {
+    let members = this.adapter.rooms.get(room)
+    if (!members) this.adapter.rooms.set(room, (members = new Set()))
+    members.add(id)
+    let rooms = this.adapter.sids.get(id)
+    if (!rooms) this.adapter.sids.set(id, (rooms = new Set()))
+    rooms.add(room)
+  }
+
+  _adapterDel (id, room) {
+    const members = this.adapter.rooms.get(room)
+    if (members) {
+      members.delete(id)
+      if (!members.size) this.adapter.rooms.delete(room)
+    }
+    const rooms = this.adapter.sids.get(id)
+    if (rooms) {
+      rooms.delete(room)
+      if (!rooms.size) this.adapter.sids.delete(id)
+    }
+  }
+}
+
+module.exports = { Namespace }

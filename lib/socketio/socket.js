@@ -1,0 +1,219 @@
+'use strict'
+const { EventEmitter } = require('node:events')
+const { randomBytes } = require('node:crypto')
+const { TYPE, RESERVED, encode, eventPacket } = require('./packet')
+const { BroadcastOperator } = require('./broadcast-operator')
+const { reportHandlerError } = require('../util')
+
+const dispatch = EventEmitter.prototype.emit
+
+/**
+ * One client's presence in one namespace (socket.io's `Socket`). `on()`
+ * listens to what the client emits; `emit()` sends to the client.
+ */
+class Socket extends EventEmitter {
+  constructor (nsp, client, auth) {
+    super()
+    this.nsp = nsp
+    this.server = nsp.server
+    this.client = client
+    this.id = randomBytes(15).toString('base64url')
+    this.data = {}
+    this.connected = false
+    this.handshake = {
+      headers: {},
+      time: new Date().toString(),
+      address: client.remote,
+      xdomain: false,
+      secure: false,
+      issued: Date.now(),
+      url: nsp.server._path + '/',
+      query: {},
+      auth
+    }
+    this.rooms = new Set()
+    this._acks = new Map()
+    this._nextAck = 0
+    this._any = []
+  }
+
+  get disconnected () {
+    return !this.connected
+  }
+
+  get conn () {
+    return { transport: { name: 'websocket' } }
+  }
+
+  emit (event, ...args) {
+    if (RESERVED.has(event)) throw new Error(`"${String(event)}" is a reserved event name`)
+    let id
+    if (typeof args[args.length - 1] === 'function') {
+      id = this._nextAck++
+      this._acks.set(id, args.pop())
+    }
+    this.server._native().emit(this.client.key, eventPacket(this.nsp.name, id, event, args))
+    return true
+  }
+
+  send (...args) {
+    return this.emit('message', ...args)
+  }
+
+  /** `socket.timeout(ms).emit(ev, ..., (err, ...res) => {})`. */
+  timeout (ms) {
+    return {
+      emit: (event, ...args) => {
+        const cb = args.pop()
+        let done = false
+        const timer = setTimeout(() => {
+          if (done) return
+          done = true
+          cb(new Error('operation has timed out'))
+        }, ms)
+        return this.emit(event, ...args, (...res) => {
+          if (done) return
+          done = true
+          clearTimeout(timer)
+          cb(null, ...res)
+        })
+      },
+      emitWithAck: (event, ...args) => new Promise((resolve, reject) => {
+        this.timeout(ms).emit(event, ...args, (err, res) => (err ? reject(err) : resolve(res)))
+      })
+    }
+  }
+
+  emitWithAck (event, ...args) {
+    return new Promise((resolve) => this.emit(event, ...args, resolve))
+  }
+
+  join (rooms) {
+    for (const room of [].concat(rooms)) {
+      const r = String(room)
+      if (this.rooms.has(r)) continue
+      this.rooms.add(r)
+      this.server._native().join(this.client.key, this.nsp.name, r)
+      this.nsp._adapterAdd(this.id, r)
+    }
+  }
+
+  leave (room) {
+    const r = String(room)
+    if (!this.rooms.delete(r)) return
+    this.server._native().leave(this.client.key, this.nsp.name, r)
+    this.nsp._adapterDel(this.id, r)
+  }
+
+  to (room) {
+    return new BroadcastOperator(this.nsp, new Set(), new Set(), {}, this.client.key).to(room)
+  }
+
+  in (room) {
+    return this.to(room)
+  }
+
+  except (room) {
+    return new BroadcastOperator(this.nsp, new Set(), new Set(), {}, this.client.key).except(room)
+  }
+
+  get broadcast () {
+    return new BroadcastOperator(this.nsp, new Set(), new Set(), {}, this.client.key)
+  }
+
+  /** Leaves the namespace; with `close`, closes the whole connection. */
+  disconnect (close = false) {
+    if (!this.connected) return this
+    if (close) {
+      this.server._native().closeClient(this.client.key)
+    } else {
+      this.server._native().disconnect(this.client.key, this.nsp.name)
+    }
+    this._onClose('server namespace disconnect')
+    return this
+  }
+
+  onAny (fn) {
+    this._any.push(fn)
+    return this
+  }
+
+  prependAny (fn) {
+    this._any.unshift(fn)
+    return this
+  }
+
+  offAny (fn) {
+    this._any = fn ? this._any.filter((f) => f !== fn) : []
+    return this
+  }
+
+  listenersAny () {
+    return [...this._any]
+  }
+
+  // ---- from the server ----
+
+  _onPacket (type, id, data) {
+    let args
+    try {
+      args = JSON.parse(data)
+    } catch (err) {
+      return reportHandlerError(err)
+    }
+    if (type === TYPE.EVENT) {
+      if (id !== undefined) {
+        let sent = false
+        args.push((...res) => {
+          if (sent) return
+          sent = true
+          this.server._native().emit(this.client.key, encode(TYPE.ACK, this.nsp.name, id, JSON.stringify(res)))
+        })
+      }
+      this._dispatch(args)
+    } else if (type === TYPE.ACK) {
+      const fn = this._acks.get(id)
+      if (!fn) return
+      this._acks.delete(id)
+      try {
+        fn(...args)
+      } catch (err) {
+        reportHandlerError(err)
+      }
+    }
+  }
+
+  _dispatch (args) {
+    try {
+      for (const fn of [...this._any]) fn(...args)
+      // A client-sent "error" event must not become an unhandled 'error' (CVE-2024-38355).
+      if (args[0] === 'error' && this.listenerCount('error') === 0) return
+      dispatch.apply(this, args)
+    } catch (err) {
+      reportHandlerError(err)
+    }
+  }
+
+  _emitReserved (event, ...args) {
+    try {
+      dispatch.call(this, event, ...args)
+    } catch (err) {
+      reportHandlerError(err)
+    }
+  }
+
+  _onClose (reason) {
+    if (!this.connected) return
+    this._emitReserved('disconnecting', reason)
+    for (const r of [...this.rooms]) {
+      this.rooms.delete(r)
+      this.nsp._adapterDel(this.id, r)
+    }
+    this.connected = false
+    this.nsp._remove(this)
+    this.client.sockets.delete(this.nsp.name)
+    this._emitReserved('disconnect', reason)
+  }
+}
+
+module.exports = { Socket }
