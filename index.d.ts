@@ -139,3 +139,117 @@ export const DISABLED: number
 export const SHARED_COMPRESSOR: number
 export const DEDICATED_COMPRESSOR_3KB: number
 export function version(): string
+
+// ---- Socket.IO server (preview: WebSocket transport only) ----------------
+
+import type { EventEmitter } from 'node:events'
+
+export interface ServerOptions {
+  /** Default '/socket.io'. */
+  path?: string
+  /** Engine.IO heartbeat, in ms (defaults 25000 / 20000), run in Rust. */
+  pingInterval?: number
+  pingTimeout?: number
+  /** Largest message accepted, in bytes (default 1e6). */
+  maxHttpBufferSize?: number
+  /** Interface to listen on (default '0.0.0.0'; ferrosocket extension). */
+  host?: string
+  /** I/O worker threads (default: one per core; ferrosocket extension). */
+  workers?: number
+}
+
+export interface Handshake {
+  headers: Record<string, string>
+  time: string
+  address: string
+  xdomain: boolean
+  secure: boolean
+  issued: number
+  url: string
+  query: Record<string, string>
+  auth: Record<string, unknown>
+}
+
+export declare class BroadcastOperator {
+  to(room: string | string[]): BroadcastOperator
+  in(room: string | string[]): BroadcastOperator
+  except(room: string | string[]): BroadcastOperator
+  compress(compress: boolean): BroadcastOperator
+  readonly volatile: BroadcastOperator
+  readonly local: BroadcastOperator
+  /** Encoded once, framed once in Rust for every recipient. Acks are not supported yet. */
+  emit(event: string, ...args: unknown[]): boolean
+  send(...args: unknown[]): boolean
+  fetchSockets(): Promise<Socket[]>
+  socketsJoin(room: string | string[]): void
+  socketsLeave(room: string): void
+  disconnectSockets(close?: boolean): void
+}
+
+export declare class Socket extends EventEmitter {
+  readonly id: string
+  readonly nsp: Namespace
+  readonly server: Server
+  readonly handshake: Handshake
+  readonly rooms: Set<string>
+  readonly connected: boolean
+  readonly disconnected: boolean
+  data: Record<string, unknown>
+  /** Sends to this client; a trailing function receives the client's ack. */
+  emit(event: string, ...args: unknown[]): boolean
+  send(...args: unknown[]): boolean
+  emitWithAck(event: string, ...args: unknown[]): Promise<unknown>
+  timeout(ms: number): { emit(event: string, ...args: unknown[]): boolean; emitWithAck(event: string, ...args: unknown[]): Promise<unknown> }
+  join(rooms: string | string[]): void
+  leave(room: string): void
+  to(room: string | string[]): BroadcastOperator
+  in(room: string | string[]): BroadcastOperator
+  except(room: string | string[]): BroadcastOperator
+  readonly broadcast: BroadcastOperator
+  disconnect(close?: boolean): this
+  onAny(listener: (event: string, ...args: unknown[]) => void): this
+  prependAny(listener: (event: string, ...args: unknown[]) => void): this
+  offAny(listener?: (event: string, ...args: unknown[]) => void): this
+  listenersAny(): Array<(event: string, ...args: unknown[]) => void>
+}
+
+export declare class Namespace extends EventEmitter {
+  readonly name: string
+  readonly server: Server
+  readonly sockets: Map<string, Socket>
+  readonly adapter: { rooms: Map<string, Set<string>>, sids: Map<string, Set<string>> }
+  use(fn: (socket: Socket, next: (err?: Error & { data?: unknown }) => void) => void): this
+  to(room: string | string[]): BroadcastOperator
+  in(room: string | string[]): BroadcastOperator
+  except(room: string | string[]): BroadcastOperator
+  emit(event: string, ...args: unknown[]): boolean
+  fetchSockets(): Promise<Socket[]>
+  socketsJoin(room: string | string[]): void
+  socketsLeave(room: string): void
+  disconnectSockets(close?: boolean): void
+}
+
+/** socket.io's Server. WebSocket transport only so far: clients need `transports: ['websocket']`. */
+export declare class Server extends EventEmitter {
+  constructor(port?: number, opts?: ServerOptions)
+  constructor(opts?: ServerOptions)
+  readonly sockets: Namespace
+  readonly engine: { readonly clientsCount: number }
+  /** The port listened on (useful after `listen(0)`; ferrosocket extension). */
+  readonly port: number | undefined
+  listen(port: number, opts?: ServerOptions): this
+  attach(port: number, opts?: ServerOptions): this
+  of(name: string): Namespace
+  use(fn: (socket: Socket, next: (err?: Error & { data?: unknown }) => void) => void): this
+  on(event: 'connection' | 'connect', listener: (socket: Socket) => void): this
+  on(event: string, listener: (...args: any[]) => void): this
+  to(room: string | string[]): BroadcastOperator
+  in(room: string | string[]): BroadcastOperator
+  except(room: string | string[]): BroadcastOperator
+  emit(event: string, ...args: unknown[]): boolean
+  fetchSockets(): Promise<Socket[]>
+  socketsJoin(room: string | string[]): void
+  socketsLeave(room: string): void
+  disconnectSockets(close?: boolean): void
+  close(fn?: () => void): void
+}
