@@ -60,6 +60,13 @@ export declare class NativeSocketIo {
   reject(key: number, nsp: string, message: string, data?: string | undefined | null): boolean
   /** One encoded Socket.IO packet (`2["ev",…]`) to one client. */
   emit(key: number, packet: string): boolean
+  /**
+   * A binary packet (`51-["ev",{"_placeholder":true,"num":0}]`) and its
+   * attachments, sent as one text frame then one binary frame each.
+   */
+  emitBinary(key: number, packet: string, attachments: Array<Buffer>): boolean
+  /** `broadcast` for a binary packet: the attachments are framed once too. */
+  broadcastBinary(nsp: string, rooms: Array<string>, except: Array<string>, skip: number | undefined | null, packet: string, attachments: Array<Buffer>): number
   join(key: number, nsp: string, room: string): boolean
   leave(key: number, nsp: string, room: string): boolean
   /**

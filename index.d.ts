@@ -195,7 +195,7 @@ export declare class Socket extends EventEmitter {
   readonly connected: boolean
   readonly disconnected: boolean
   data: Record<string, unknown>
-  /** Sends to this client; a trailing function receives the client's ack. */
+  /** Sends to this client (binary values anywhere in the args travel as attachments); a trailing function receives the client's ack. */
   emit(event: string, ...args: unknown[]): boolean
   send(...args: unknown[]): boolean
   emitWithAck(event: string, ...args: unknown[]): Promise<unknown>

@@ -175,3 +175,27 @@ test('the process exits by itself after io.close()', { timeout: 20000 }, async (
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.stdout, /closed/)
 })
+
+test('binary arguments anywhere in the args, both directions, in acks and broadcasts', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  io.on('connection', (socket) => {
+    socket.join('bin')
+    socket.on('upload', (meta, ack) => {
+      ack({ name: meta.name, size: meta.file.length, echo: meta.file, first: meta.parts[0] })
+    })
+  })
+  const c = client()
+  await once(c, 'connect')
+  const file = Buffer.from([1, 2, 3, 250])
+  const res = await c.emitWithAck('upload', { name: 'f', file, parts: [new Uint8Array([9, 8])] })
+  assert.equal(res.name, 'f')
+  assert.equal(res.size, 4)
+  assert.deepEqual([...res.echo], [1, 2, 3, 250])
+  assert.deepEqual([...res.first], [9, 8])
+  const got = once(c, 'blob')
+  io.to('bin').emit('blob', 'label', { data: Buffer.from('xyz'), when: new Date(0) })
+  const [label, payload] = await got
+  assert.equal(label, 'label')
+  assert.equal(Buffer.from(payload.data).toString(), 'xyz')
+  assert.equal(payload.when, '1970-01-01T00:00:00.000Z')
+})

@@ -1,5 +1,5 @@
 'use strict'
-const { RESERVED, eventPacket } = require('./packet')
+const { TYPE, RESERVED, dataPacket } = require('./packet')
 
 /**
  * `io.to(room)`, `socket.broadcast`, `nsp.except(room)`…: who gets an emit.
@@ -50,8 +50,12 @@ class BroadcastOperator {
       err.code = 'FERROSOCKET_UNSUPPORTED'
       throw err
     }
-    const packet = eventPacket(this._nsp.name, undefined, event, args)
-    this._nsp.server._native().broadcast(this._nsp.name, [...this._rooms], [...this._except], this._skipKey, packet)
+    const { text, attachments } = dataPacket(TYPE.EVENT, this._nsp.name, undefined, [event, ...args])
+    const native = this._nsp.server._native()
+    const rooms = [...this._rooms]
+    const except = [...this._except]
+    if (attachments.length) native.broadcastBinary(this._nsp.name, rooms, except, this._skipKey, text, attachments)
+    else native.broadcast(this._nsp.name, rooms, except, this._skipKey, text)
     return true
   }
 

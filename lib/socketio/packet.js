@@ -1,32 +1,67 @@
 'use strict'
 // Socket.IO v5 packet text, encoded once in JS (the payload is JSON the user
-// gave us); Rust adds the Engine.IO framing and fans it out.
+// gave us); Rust adds the Engine.IO framing and fans it out. Binary values
+// anywhere in the arguments travel as attachments behind placeholders.
 
 const TYPE = Object.freeze({ CONNECT: 0, DISCONNECT: 1, EVENT: 2, ACK: 3, CONNECT_ERROR: 4, BINARY_EVENT: 5, BINARY_ACK: 6 })
 
 const RESERVED = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener'])
 
-/** `<type>[<nsp>,][<id>]<json>`; the namespace is omitted for `/`. */
-function encode (type, nsp, id, json) {
-  return `${type}${nsp === '/' ? '' : nsp + ','}${id === undefined ? '' : id}${json}`
+/** `<type>[<attachments>-][<nsp>,][<id>]<json>`; the namespace is omitted for `/`. */
+function encode (type, nsp, id, json, attachments = 0) {
+  const att = attachments > 0 ? `${attachments}-` : ''
+  return `${type}${att}${nsp === '/' ? '' : nsp + ','}${id === undefined ? '' : id}${json}`
 }
 
-function hasBinary (value, depth = 0) {
-  if (depth > 64 || value === null || typeof value !== 'object') return false
-  if (Buffer.isBuffer(value) || value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return true
-  if (typeof value.toJSON === 'function' && !Array.isArray(value)) return false
-  for (const k of Object.keys(value)) if (hasBinary(value[k], depth + 1)) return true
-  return false
+const isBinary = (v) => Buffer.isBuffer(v) || v instanceof ArrayBuffer || ArrayBuffer.isView(v)
+
+function toBuffer (v) {
+  if (Buffer.isBuffer(v)) return v
+  if (v instanceof ArrayBuffer) return Buffer.from(v)
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength)
 }
 
-/** The EVENT packet text for `emit(event, ...args)`. */
-function eventPacket (nsp, id, event, args) {
-  if (args.some((a) => hasBinary(a))) {
-    const err = new Error('binary arguments are not supported yet')
-    err.code = 'FERROSOCKET_UNSUPPORTED'
-    throw err
+/**
+ * Replaces every binary value in `data` by `{_placeholder: true, num}` and
+ * collects the buffers (socket.io-parser's deconstructPacket). Objects with
+ * toJSON (Date…) are left for JSON.stringify.
+ */
+function deconstruct (data, buffers, depth = 0) {
+  if (isBinary(data)) {
+    buffers.push(toBuffer(data))
+    return { _placeholder: true, num: buffers.length - 1 }
   }
-  return encode(TYPE.EVENT, nsp, id, JSON.stringify([event, ...args]))
+  if (data === null || typeof data !== 'object' || depth > 64) return data
+  if (Array.isArray(data)) return data.map((v) => deconstruct(v, buffers, depth + 1))
+  if (typeof data.toJSON === 'function') return data
+  const out = {}
+  for (const k of Object.keys(data)) out[k] = deconstruct(data[k], buffers, depth + 1)
+  return out
 }
 
-module.exports = { TYPE, RESERVED, encode, eventPacket }
+/** Puts attachments back where their placeholders are (validated in Rust). */
+function reconstruct (data, attachments) {
+  if (data === null || typeof data !== 'object') return data
+  if (data._placeholder === true && typeof data.num === 'number') return attachments[data.num]
+  if (Array.isArray(data)) {
+    for (let i = 0; i < data.length; i++) data[i] = reconstruct(data[i], attachments)
+    return data
+  }
+  for (const k of Object.keys(data)) data[k] = reconstruct(data[k], attachments)
+  return data
+}
+
+/**
+ * Encodes `[head..., ...args]` as an EVENT/ACK (`type` 2 or 3), switching to
+ * BINARY_EVENT/BINARY_ACK when binary values are present. Returns the packet
+ * text and the attachments.
+ */
+function dataPacket (type, nsp, id, values) {
+  const buffers = []
+  const json = JSON.stringify(deconstruct(values, buffers))
+  if (buffers.length === 0) return { text: encode(type, nsp, id, json), attachments: buffers }
+  const binaryType = type === TYPE.EVENT ? TYPE.BINARY_EVENT : TYPE.BINARY_ACK
+  return { text: encode(binaryType, nsp, id, json, buffers.length), attachments: buffers }
+}
+
+module.exports = { TYPE, RESERVED, dataPacket, reconstruct }

@@ -13,8 +13,8 @@ const { reportHandlerError } = require('../util')
  * socket.io's object model and runs the user's handlers.
  *
  * Transport: WebSocket only so far (clients need `transports: ['websocket']`);
- * long-polling, attaching to a Node http.Server and binary arguments are
- * the next steps of issue #3.
+ * long-polling and attaching to a Node http.Server are the next steps of
+ * issue #3.
  */
 class Server extends EventEmitter {
   constructor (srv, opts) {
@@ -77,9 +77,10 @@ class Server extends EventEmitter {
         }
         namespace._connect(client, parsed)
       },
-      sioPacket: (key, type, nsp, id, data) => {
+      sioPacket: (key, type, nsp, id, data, attachments) => {
         const socket = this._clients.get(key)?.sockets.get(nsp)
-        if (socket) socket._onPacket(type === TYPE.BINARY_EVENT ? TYPE.EVENT : type === TYPE.BINARY_ACK ? TYPE.ACK : type, id, data)
+        const plain = type === TYPE.BINARY_EVENT ? TYPE.EVENT : type === TYPE.BINARY_ACK ? TYPE.ACK : type
+        if (socket) socket._onPacket(plain, id, data, attachments)
       },
       sioDisconnect: (key, nsp) => {
         this._clients.get(key)?.sockets.get(nsp)?._onClose('client namespace disconnect')

@@ -1,7 +1,7 @@
 'use strict'
 const { EventEmitter } = require('node:events')
 const { randomBytes } = require('node:crypto')
-const { TYPE, RESERVED, encode, eventPacket } = require('./packet')
+const { TYPE, RESERVED, dataPacket, reconstruct } = require('./packet')
 const { BroadcastOperator } = require('./broadcast-operator')
 const { reportHandlerError } = require('../util')
 
@@ -52,8 +52,15 @@ class Socket extends EventEmitter {
       id = this._nextAck++
       this._acks.set(id, args.pop())
     }
-    this.server._native().emit(this.client.key, eventPacket(this.nsp.name, id, event, args))
+    this._send(TYPE.EVENT, id, [event, ...args])
     return true
+  }
+
+  _send (type, id, values) {
+    const { text, attachments } = dataPacket(type, this.nsp.name, id, values)
+    const native = this.server._native()
+    if (attachments.length) native.emitBinary(this.client.key, text, attachments)
+    else native.emit(this.client.key, text)
   }
 
   send (...args) {
@@ -154,20 +161,21 @@ class Socket extends EventEmitter {
 
   // ---- from the server ----
 
-  _onPacket (type, id, data) {
+  _onPacket (type, id, data, attachments) {
     let args
     try {
       args = JSON.parse(data)
     } catch (err) {
       return reportHandlerError(err)
     }
+    if (attachments.length) args = reconstruct(args, attachments)
     if (type === TYPE.EVENT) {
       if (id !== undefined) {
         let sent = false
         args.push((...res) => {
           if (sent) return
           sent = true
-          this.server._native().emit(this.client.key, encode(TYPE.ACK, this.nsp.name, id, JSON.stringify(res)))
+          this._send(TYPE.ACK, id, res)
         })
       }
       this._dispatch(args)

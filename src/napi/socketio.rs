@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use napi::bindgen_prelude::{Buffer, Function};
 use napi::Result;
 use napi_derive::napi;
@@ -86,6 +87,31 @@ impl NativeSocketIo {
     #[napi]
     pub fn emit(&self, key: i64, packet: String) -> bool {
         self.sio.emit(key as u64, &packet, &[])
+    }
+
+    /// A binary packet (`51-["ev",{"_placeholder":true,"num":0}]`) and its
+    /// attachments, sent as one text frame then one binary frame each.
+    #[napi]
+    pub fn emit_binary(&self, key: i64, packet: String, attachments: Vec<Buffer>) -> bool {
+        let attachments: Vec<Bytes> = attachments.iter().map(|b| Bytes::copy_from_slice(b)).collect();
+        self.sio.emit(key as u64, &packet, &attachments)
+    }
+
+    /// `broadcast` for a binary packet: the attachments are framed once too.
+    #[napi]
+    pub fn broadcast_binary(
+        &self,
+        nsp: String,
+        rooms: Vec<String>,
+        except: Vec<String>,
+        skip: Option<i64>,
+        packet: String,
+        attachments: Vec<Buffer>,
+    ) -> u32 {
+        let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+        let except: Vec<&str> = except.iter().map(String::as_str).collect();
+        let attachments: Vec<Bytes> = attachments.iter().map(|b| Bytes::copy_from_slice(b)).collect();
+        self.sio.broadcast(&nsp, &rooms, &except, skip.map(|k| k as u64), &packet, &attachments) as u32
     }
 
     #[napi]
