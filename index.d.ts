@@ -211,6 +211,12 @@ export declare class Socket extends EventEmitter {
   prependAny(listener: (event: string, ...args: unknown[]) => void): this
   offAny(listener?: (event: string, ...args: unknown[]) => void): this
   listenersAny(): Array<(event: string, ...args: unknown[]) => void>
+  onAnyOutgoing(listener: (event: string, ...args: unknown[]) => void): this
+  prependAnyOutgoing(listener: (event: string, ...args: unknown[]) => void): this
+  offAnyOutgoing(listener?: (event: string, ...args: unknown[]) => void): this
+  listenersAnyOutgoing(): Array<(event: string, ...args: unknown[]) => void>
+  /** Packet middleware; `next(err)` emits 'error' on the socket instead of delivering. */
+  use(fn: (packet: [string, ...unknown[]], next: (err?: Error) => void) => void): this
 }
 
 export declare class Namespace extends EventEmitter {

@@ -199,3 +199,28 @@ test('binary arguments anywhere in the args, both directions, in acks and broadc
   assert.equal(Buffer.from(payload.data).toString(), 'xyz')
   assert.equal(payload.when, '1970-01-01T00:00:00.000Z')
 })
+
+test('socket.use packet middleware, onAnyOutgoing, and the CommonJS factory form', { timeout: 10000 }, async (t) => {
+  const factory = require('..')
+  const io = factory({ pingInterval: 300, pingTimeout: 200 })
+  assert.ok(io instanceof Server)
+  io.listen(0)
+  const outgoing = []
+  const errors = []
+  io.on('connection', (socket) => {
+    socket.onAnyOutgoing((ev, ...args) => outgoing.push([ev, ...args]))
+    socket.use(([event], next) => (event === 'forbidden' ? next(new Error('blocked')) : next()))
+    socket.on('error', (err) => { errors.push(err.message); socket.emit('refused') })
+    socket.on('allowed', () => socket.emit('ok', 1))
+    socket.on('forbidden', () => socket.emit('should-not-happen'))
+  })
+  const c = ioc(`http://127.0.0.1:${io.port}`, { transports: ['websocket'], reconnection: false, forceNew: true })
+  t.after(() => { c.close(); io.close() })
+  await once(c, 'connect')
+  c.emit('forbidden')
+  await once(c, 'refused')
+  c.emit('allowed')
+  await once(c, 'ok')
+  assert.deepEqual(errors, ['blocked'])
+  assert.deepEqual(outgoing, [['refused'], ['ok', 1]])
+})

@@ -6,7 +6,15 @@ const { Namespace } = require('./socketio/namespace')
 const { Socket } = require('./socketio/socket')
 const { BroadcastOperator } = require('./socketio/broadcast-operator')
 
-module.exports = {
+/**
+ * socket.io's CommonJS factory form: `require('ferrosocket')(port, opts)`
+ * is `new Server(port, opts)`. Every named export hangs off it too.
+ */
+function ferrosocket (srv, opts) {
+  return new Server(srv, opts)
+}
+
+module.exports = Object.assign(ferrosocket, {
   // uWebSockets.js-style core API
   App,
   SSLApp,
@@ -22,4 +30,4 @@ module.exports = {
   Socket,
   BroadcastOperator,
   version: binding.version
-}
+})

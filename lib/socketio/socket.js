@@ -35,6 +35,8 @@ class Socket extends EventEmitter {
     this._acks = new Map()
     this._nextAck = 0
     this._any = []
+    this._anyOutgoing = []
+    this._fns = []
   }
 
   get disconnected () {
@@ -51,6 +53,13 @@ class Socket extends EventEmitter {
     if (typeof args[args.length - 1] === 'function') {
       id = this._nextAck++
       this._acks.set(id, args.pop())
+    }
+    for (const fn of [...this._anyOutgoing]) {
+      try {
+        fn(event, ...args)
+      } catch (err) {
+        reportHandlerError(err)
+      }
     }
     this._send(TYPE.EVENT, id, [event, ...args])
     return true
@@ -159,6 +168,31 @@ class Socket extends EventEmitter {
     return [...this._any]
   }
 
+  onAnyOutgoing (fn) {
+    this._anyOutgoing.push(fn)
+    return this
+  }
+
+  prependAnyOutgoing (fn) {
+    this._anyOutgoing.unshift(fn)
+    return this
+  }
+
+  offAnyOutgoing (fn) {
+    this._anyOutgoing = fn ? this._anyOutgoing.filter((f) => f !== fn) : []
+    return this
+  }
+
+  listenersAnyOutgoing () {
+    return [...this._anyOutgoing]
+  }
+
+  /** Packet middleware: `fn([event, ...args], next)`; `next(err)` emits 'error' on the socket. */
+  use (fn) {
+    this._fns.push(fn)
+    return this
+  }
+
   // ---- from the server ----
 
   _onPacket (type, id, data, attachments) {
@@ -192,6 +226,22 @@ class Socket extends EventEmitter {
   }
 
   _dispatch (args) {
+    if (this._fns.length === 0) return this._deliver(args)
+    let i = 0
+    const next = (err) => {
+      if (err) return this._emitReserved('error', err)
+      const fn = this._fns[i++]
+      if (!fn) return this._deliver(args)
+      try {
+        fn(args, next)
+      } catch (e) {
+        next(e)
+      }
+    }
+    next()
+  }
+
+  _deliver (args) {
     try {
       for (const fn of [...this._any]) fn(...args)
       // A client-sent "error" event must not become an unhandled 'error' (CVE-2024-38355).
