@@ -65,15 +65,14 @@ export declare class NativeSocketIo {
    * attachments, sent as one text frame then one binary frame each.
    */
   emitBinary(key: number, packet: string, attachments: Array<Buffer>): boolean
-  /** `broadcast` for a binary packet: the attachments are framed once too. */
-  broadcastBinary(nsp: string, rooms: Array<string>, except: Array<string>, skip: number | undefined | null, packet: string, attachments: Array<Buffer>): number
   join(key: number, nsp: string, room: string): boolean
   leave(key: number, nsp: string, room: string): boolean
   /**
-   * One encoded packet to the union of `rooms` (whole namespace if empty)
-   * minus `except` rooms and the `skip` client; framed once in Rust.
+   * One encoded packet (and its attachments, for a binary packet) to the
+   * union of `rooms` (whole namespace if empty) minus `except` rooms and
+   * the `skip` client; framed once in Rust.
    */
-  broadcast(nsp: string, rooms: Array<string>, except: Array<string>, skip: number | undefined | null, packet: string): number
+  broadcast(nsp: string, rooms: Array<string>, except: Array<string>, skip: number | undefined | null, packet: string, attachments?: Array<Buffer> | undefined | null): number
   /** Server-side namespace disconnect (`socket.disconnect()`). */
   disconnect(key: number, nsp: string): boolean
   /** Closes the whole client (`socket.disconnect(true)`). */

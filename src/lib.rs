@@ -17,6 +17,7 @@
 #![cfg_attr(not(feature = "node"), allow(dead_code, unused_imports))]
 
 pub(crate) mod engineio;
+pub(crate) mod json;
 #[cfg(feature = "node")]
 pub mod napi;
 pub(crate) mod net;

@@ -54,8 +54,7 @@ class BroadcastOperator {
     const native = this._nsp.server._native()
     const rooms = [...this._rooms]
     const except = [...this._except]
-    if (attachments.length) native.broadcastBinary(this._nsp.name, rooms, except, this._skipKey, text, attachments)
-    else native.broadcast(this._nsp.name, rooms, except, this._skipKey, text)
+    native.broadcast(this._nsp.name, rooms, except, this._skipKey, text, attachments.length ? attachments : undefined)
     return true
   }
 

@@ -18,6 +18,8 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::json::push_json_string;
+
 /// Separates packets in a polling payload (spec, "Packet encoding"). Splitting
 /// raw bytes on it is safe: every byte of a multi-byte UTF-8 sequence has its
 /// high bit set, so 0x1e only ever encodes U+001E itself.
@@ -346,32 +348,6 @@ pub fn open_json(info: &OpenInfo) -> String {
     json.push_str(&info.max_payload.to_string());
     json.push('}');
     json
-}
-
-/// Appends `s` as a JSON string literal, escaping exactly what `JSON.stringify`
-/// escapes for a well-formed string: `"`, `\` and the C0 controls.
-fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c < ' ' => {
-                // JSON.stringify writes lowercase hex: "\u001e".
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.push_str("\\u00");
-                out.push(HEX[(c as usize) >> 4] as char);
-                out.push(HEX[(c as usize) & 0xf] as char);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// Length in bytes of the random part of a session id: a multiple of 3, so the

@@ -97,23 +97,6 @@ impl NativeSocketIo {
         self.sio.emit(key as u64, &packet, &attachments)
     }
 
-    /// `broadcast` for a binary packet: the attachments are framed once too.
-    #[napi]
-    pub fn broadcast_binary(
-        &self,
-        nsp: String,
-        rooms: Vec<String>,
-        except: Vec<String>,
-        skip: Option<i64>,
-        packet: String,
-        attachments: Vec<Buffer>,
-    ) -> u32 {
-        let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
-        let except: Vec<&str> = except.iter().map(String::as_str).collect();
-        let attachments: Vec<Bytes> = attachments.iter().map(|b| Bytes::copy_from_slice(b)).collect();
-        self.sio.broadcast(&nsp, &rooms, &except, skip.map(|k| k as u64), &packet, &attachments) as u32
-    }
-
     #[napi]
     pub fn join(&self, key: i64, nsp: String, room: String) -> bool {
         self.sio.join(key as u64, &nsp, &room)
@@ -124,8 +107,9 @@ impl NativeSocketIo {
         self.sio.leave(key as u64, &nsp, &room)
     }
 
-    /// One encoded packet to the union of `rooms` (whole namespace if empty)
-    /// minus `except` rooms and the `skip` client; framed once in Rust.
+    /// One encoded packet (and its attachments, for a binary packet) to the
+    /// union of `rooms` (whole namespace if empty) minus `except` rooms and
+    /// the `skip` client; framed once in Rust.
     #[napi]
     pub fn broadcast(
         &self,
@@ -134,10 +118,13 @@ impl NativeSocketIo {
         except: Vec<String>,
         skip: Option<i64>,
         packet: String,
+        attachments: Option<Vec<Buffer>>,
     ) -> u32 {
         let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
         let except: Vec<&str> = except.iter().map(String::as_str).collect();
-        self.sio.broadcast(&nsp, &rooms, &except, skip.map(|k| k as u64), &packet, &[]) as u32
+        let attachments: Vec<Bytes> =
+            attachments.unwrap_or_default().iter().map(|b| Bytes::copy_from_slice(b)).collect();
+        self.sio.broadcast(&nsp, &rooms, &except, skip.map(|k| k as u64), &packet, &attachments) as u32
     }
 
     /// Server-side namespace disconnect (`socket.disconnect()`).
