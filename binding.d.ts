@@ -108,6 +108,8 @@ export interface SocketIoOptions {
   pingInterval?: number
   pingTimeout?: number
   maxHttpBufferSize?: number
+  /** ms a client may stay without joining any namespace (default 45000). */
+  connectTimeout?: number
 }
 
 export interface SslOptions {

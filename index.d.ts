@@ -152,6 +152,8 @@ export interface ServerOptions {
   pingTimeout?: number
   /** Largest message accepted, in bytes (default 1e6). */
   maxHttpBufferSize?: number
+  /** ms a client may stay connected without joining a namespace (default 45000). */
+  connectTimeout?: number
   /** Interface to listen on (default '0.0.0.0'; ferrosocket extension). */
   host?: string
   /** I/O worker threads (default: one per core; ferrosocket extension). */

@@ -44,7 +44,8 @@ class Server extends EventEmitter {
         path: this._path,
         pingInterval: this._opts.pingInterval,
         pingTimeout: this._opts.pingTimeout,
-        maxHttpBufferSize: this._opts.maxHttpBufferSize
+        maxHttpBufferSize: this._opts.maxHttpBufferSize,
+        connectTimeout: this._opts.connectTimeout
       }, (batch) => {
         try {
           dispatch(batch, this._sink())

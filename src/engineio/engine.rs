@@ -68,6 +68,8 @@ pub(crate) trait EngineHandler: Send + Sync + 'static {
     /// error"); the engine ends the session with that reason.
     fn message(&self, session: &Arc<Session>, payload: Payload) -> Result<(), ()>;
     fn close(&self, session: &Arc<Session>, reason: CloseReason);
+    /// Called on every heartbeat tick, for timeouts of the layer above.
+    fn tick(&self, _now: Instant) {}
 }
 
 struct Heartbeat {
@@ -146,7 +148,9 @@ impl Engine {
             loop {
                 interval.tick().await;
                 let Some(engine) = weak.upgrade() else { return };
-                engine.heartbeat(Instant::now());
+                let now = Instant::now();
+                engine.heartbeat(now);
+                engine.handler.tick(now);
             }
         });
     }

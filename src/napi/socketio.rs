@@ -23,6 +23,8 @@ pub struct SocketIoOptions {
     pub ping_interval: Option<u32>,
     pub ping_timeout: Option<u32>,
     pub max_http_buffer_size: Option<f64>,
+    /// ms a client may stay without joining any namespace (default 45000).
+    pub connect_timeout: Option<u32>,
 }
 
 #[napi]
@@ -45,7 +47,8 @@ impl NativeSocketIo {
             ping_timeout: opts.ping_timeout.map_or(d.ping_timeout, |ms| Duration::from_millis(ms as u64)),
             max_payload,
         };
-        let sio = SioServer::new(core.sink.clone());
+        let connect_timeout = Duration::from_millis(opts.connect_timeout.unwrap_or(45_000) as u64);
+        let sio = SioServer::new(core.sink.clone(), connect_timeout);
         let engine = Engine::new(cfg, sio.clone());
         core.enter(|| engine.start())?;
         let path = opts.path.unwrap_or_else(|| "/socket.io".to_string());

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -55,6 +56,8 @@ pub(crate) struct Client {
     /// Connected namespaces -> their Socket.IO socket id.
     nsps: Mutex<HashMap<String, String>>,
     pending: Mutex<Option<PendingBinary>>,
+    /// Set until the first namespace connects (for connectTimeout).
+    waiting_since: Mutex<Option<Instant>>,
 }
 
 impl Client {
@@ -79,6 +82,9 @@ fn topic(nsp: &str, room: &str) -> String {
 pub(crate) struct SioServer {
     handler: Arc<dyn SioHandler>,
     limits: Limits,
+    /// A client that joins no namespace within this is closed (socket.io's
+    /// connectTimeout): an open Engine.IO session alone authorises nothing.
+    connect_timeout: Duration,
     next_key: AtomicU64,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
     by_sid: Mutex<HashMap<String, u64>>,
@@ -86,10 +92,11 @@ pub(crate) struct SioServer {
 }
 
 impl SioServer {
-    pub(crate) fn new(handler: Arc<dyn SioHandler>) -> Arc<Self> {
+    pub(crate) fn new(handler: Arc<dyn SioHandler>, connect_timeout: Duration) -> Arc<Self> {
         Arc::new(Self {
             handler,
             limits: Limits::default(),
+            connect_timeout,
             next_key: AtomicU64::new(1),
             clients: Mutex::new(HashMap::new()),
             by_sid: Mutex::new(HashMap::new()),
@@ -110,6 +117,7 @@ impl SioServer {
             c.nsps.lock().insert(nsp.to_string(), socket_id.to_string());
             rooms.subscribe(key, &c, &topic(nsp, ""));
         }
+        *c.waiting_since.lock() = None;
         c.send_packet(&packet::encode(PacketType::Connect, nsp, None, 0, &packet::connect_payload(socket_id)), &[])
     }
 
@@ -275,6 +283,7 @@ impl EngineHandler for SioServer {
             session: session.clone(),
             nsps: Mutex::new(HashMap::new()),
             pending: Mutex::new(None),
+            waiting_since: Mutex::new(Some(Instant::now())),
         });
         self.by_sid.lock().insert(session.sid.clone(), key);
         self.clients.lock().insert(key, c);
@@ -286,6 +295,22 @@ impl EngineHandler for SioServer {
         match payload {
             Payload::Text(t) => self.on_text(&c, std::str::from_utf8(&t).map_err(|_| ())?),
             Payload::Binary(b) => self.on_binary(&c, b),
+        }
+    }
+
+    fn tick(&self, now: Instant) {
+        let late: Vec<Arc<Client>> = self
+            .clients
+            .lock()
+            .values()
+            .filter(|c| {
+                c.waiting_since.lock().is_some_and(|t| now.saturating_duration_since(t) >= self.connect_timeout)
+            })
+            .cloned()
+            .collect();
+        for c in late {
+            *c.waiting_since.lock() = None;
+            c.session.close();
         }
     }
 

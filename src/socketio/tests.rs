@@ -52,9 +52,19 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
+        Self::with_connect_timeout(Duration::from_secs(45))
+    }
+
+    fn with_connect_timeout(connect_timeout: Duration) -> Self {
         let events = Arc::new(Recorder::default());
-        let sio = SioServer::new(events.clone());
-        let srv = engine_server(EngineConfig::default(), sio.clone());
+        let sio = SioServer::new(events.clone(), connect_timeout);
+        // Short heartbeat intervals only so that the engine ticks often.
+        let cfg = EngineConfig {
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_millis(80),
+            ..EngineConfig::default()
+        };
+        let srv = engine_server(cfg, sio.clone());
         Self { srv, sio, events }
     }
 
@@ -206,4 +216,19 @@ fn engine_close_reports_once_with_the_engine_reason() {
     assert!(h.sio.client(key).is_none());
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(h.events.0.lock().iter().filter(|e| matches!(e, Ev::Close(k, _) if *k == key)).count(), 1);
+}
+
+#[test]
+fn a_client_that_joins_no_namespace_within_connect_timeout_is_closed() {
+    let h = Harness::with_connect_timeout(Duration::from_millis(150));
+    // This one connects in time and must survive.
+    let (_kept, kept) = h.connect("K0000000000000000007");
+    // This one only opens the Engine.IO session.
+    let (mut idle, head) = ws_upgrade(h.srv.addr, "EIO=4&transport=websocket");
+    assert!(head.starts_with("HTTP/1.1 101"));
+    read_text(&mut idle);
+    assert_eq!(read_text(&mut idle), "1", "the engine close packet");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(h.sio.client(kept).is_some(), "a connected client is not subject to connectTimeout");
+    assert!(!h.events.0.lock().iter().any(|e| matches!(e, Ev::Close(k, _) if *k == kept)));
 }
