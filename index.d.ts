@@ -247,7 +247,8 @@ export declare class Server extends EventEmitter {
   readonly port: number | undefined
   listen(port: number, opts?: ServerOptions): this
   attach(port: number, opts?: ServerOptions): this
-  of(name: string): Namespace
+  /** A namespace, or a dynamic parent (RegExp, or a function deciding by name and auth). */
+  of(name: string | RegExp | ((name: string, auth: Record<string, unknown>, next: (err: Error | null, ok: boolean) => void) => void)): Namespace
   use(fn: (socket: Socket, next: (err?: Error & { data?: unknown }) => void) => void): this
   on(event: 'connection' | 'connect', listener: (socket: Socket) => void): this
   on(event: string, listener: (...args: any[]) => void): this

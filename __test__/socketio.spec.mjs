@@ -152,7 +152,7 @@ test('reserved names throw on emit; a client emitting "error" does not crash the
   assert.ok(socket.connected)
 })
 
-test('a broadcast reaches every one of 300 clients in a room', { timeout: 30000 }, async (t) => {
+test('a broadcast reaches every one of 300 clients in a room', { timeout: 60000 }, async (t) => {
   const { io, client } = setup(t)
   io.on('connection', (s) => s.join('all'))
   const cs = Array.from({ length: 300 }, () => client())
@@ -223,4 +223,26 @@ test('socket.use packet middleware, onAnyOutgoing, and the CommonJS factory form
   await once(c, 'ok')
   assert.deepEqual(errors, ['blocked'])
   assert.deepEqual(outgoing, [['refused'], ['ok', 1]])
+})
+
+test('dynamic namespaces: RegExp and function parents create children with their handlers', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const seen = []
+  const byRegex = io.of(/^\/room-\d+$/)
+  byRegex.use((socket, next) => { socket.data.checked = true; next() })
+  byRegex.on('connection', (s) => seen.push([s.nsp.name, s.data.checked]))
+  io.of((name, auth, next) => next(null, name === '/by-fn' && auth.ok === true)).on('connection', (s) => seen.push([s.nsp.name]))
+  const a = client('/room-42')
+  await once(a, 'connect')
+  const b = client('/by-fn', { auth: { ok: true } })
+  await once(b, 'connect')
+  // The function parent refuses other names (and existing children are
+  // joined directly afterwards, as in socket.io).
+  const c = client('/by-fn-2', { auth: { ok: true } })
+  const [err] = await once(c, 'connect_error')
+  assert.equal(err.message, 'Invalid namespace')
+  const d = client('/room-x')
+  assert.equal((await once(d, 'connect_error'))[0].message, 'Invalid namespace')
+  assert.deepEqual(seen, [['/room-42', true], ['/by-fn']])
+  assert.ok(io._nsps.has('/room-42'))
 })

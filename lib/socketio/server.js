@@ -26,6 +26,7 @@ class Server extends EventEmitter {
     this._opts = opts || {}
     this._path = (this._opts.path || '/socket.io').replace(/\/$/, '')
     this._nsps = new Map()
+    this._parents = []
     this._clients = new Map()
     this._nativeHandle = null
     this._keepAlive = null
@@ -67,16 +68,16 @@ class Server extends EventEmitter {
           this._clients.set(key, client)
           this._updateKeepAlive()
         }
-        const namespace = this._nsps.get(nsp)
-        if (!namespace) {
-          this._native().reject(key, nsp, 'Invalid namespace', undefined)
-          return
-        }
         let parsed = {}
         if (auth) {
           try { parsed = JSON.parse(auth) } catch {}
         }
-        namespace._connect(client, parsed)
+        const namespace = this._nsps.get(nsp)
+        if (namespace) return namespace._connect(client, parsed)
+        this._matchParent(nsp, parsed, (child) => {
+          if (child) child._connect(client, parsed)
+          else this._native().reject(key, nsp, 'Invalid namespace', undefined)
+        })
       },
       sioPacket: (key, type, nsp, id, data, attachments) => {
         const socket = this._clients.get(key)?.sockets.get(nsp)
@@ -126,7 +127,18 @@ class Server extends EventEmitter {
     return this._port
   }
 
+  /**
+   * A namespace by name, or a dynamic parent: `of(/^\/room-\d+$/)` or
+   * `of((name, auth, next) => next(null, allowed))`. A client connecting to a
+   * matching name creates that child namespace, which gets the parent's
+   * middleware and 'connection' listeners.
+   */
   of (name) {
+    if (name instanceof RegExp || typeof name === 'function') {
+      const parent = new Namespace(this, typeof name === 'function' ? '/_fn' : String(name))
+      this._parents.push({ match: name, parent })
+      return parent
+    }
     const n = String(name).startsWith('/') ? String(name) : '/' + name
     let nsp = this._nsps.get(n)
     if (!nsp) {
@@ -134,6 +146,32 @@ class Server extends EventEmitter {
       this._nsps.set(n, nsp)
     }
     return nsp
+  }
+
+  _matchParent (name, auth, done) {
+    const parents = [...this._parents]
+    const next = (i) => {
+      if (i >= parents.length) return done(null)
+      const { match, parent } = parents[i]
+      const onMatch = (err, ok) => {
+        if (err || !ok) return next(i + 1)
+        // Created on first match; later clients find it by name.
+        const child = this._nsps.get(name) || this.of(name)
+        if (!child._parent) {
+          child._parent = parent
+          child._fns.push(...parent._fns)
+          for (const ev of ['connection', 'connect']) for (const l of parent.listeners(ev)) child.on(ev, l)
+        }
+        done(child)
+      }
+      if (match instanceof RegExp) return onMatch(null, match.test(name))
+      try {
+        match(name, auth, onMatch)
+      } catch (err) {
+        onMatch(err)
+      }
+    }
+    next(0)
   }
 
   use (fn) {
