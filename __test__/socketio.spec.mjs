@@ -121,7 +121,7 @@ test('disconnect reasons: client leaves, server disconnects', { timeout: 10000 }
   one.disconnect()
   const two = client('/', { auth: { n: 2 } })
   await once(two, 'connect')
-  const [[socket2]] = [[io.of('/').sockets.get(two.id)]]
+  const socket2 = io.of('/').sockets.get(two.id)
   socket2.disconnect()
   const [clientReason] = await once(two, 'disconnect')
   assert.equal(clientReason, 'io server disconnect')

@@ -32,9 +32,8 @@ class Server extends EventEmitter {
     this._keepAlive = null
     this._listening = false
     this.sockets = this.of('/')
-    this.engine = { get clientsCount () { return 0 } }
     const clients = this._clients
-    Object.defineProperty(this.engine, 'clientsCount', { get: () => clients.size })
+    this.engine = { get clientsCount () { return clients.size } }
     if (srv !== undefined) this.listen(srv)
   }
 
