@@ -97,9 +97,9 @@ export interface WebSocketBehavior<UserData> {
   /** Accepted for compatibility; permessage-deflate is not negotiated. */
   compression?: number
   maxLifetime?: number
-  upgrade?: (res: HttpResponse, req: HttpRequest, context: unknown) => void | Promise<void>
-  open?: (ws: WebSocket<UserData>) => void | Promise<void>
-  message?: (ws: WebSocket<UserData>, message: ArrayBuffer, isBinary: boolean) => void | Promise<void>
+  upgrade?: (res: HttpResponse, req: HttpRequest, context: unknown) => unknown
+  open?: (ws: WebSocket<UserData>) => unknown
+  message?: (ws: WebSocket<UserData>, message: ArrayBuffer, isBinary: boolean) => unknown
   drain?: (ws: WebSocket<UserData>) => void
   dropped?: (ws: WebSocket<UserData>, message: RecognizedString, isBinary: boolean) => void
   close?: (ws: WebSocket<UserData>, code: number, message: ArrayBuffer) => void
@@ -107,7 +107,7 @@ export interface WebSocketBehavior<UserData> {
   pong?: (ws: WebSocket<UserData>, message: ArrayBuffer) => void
 }
 
-export type RouteHandler = (res: HttpResponse, req: HttpRequest) => void | Promise<void>
+export type RouteHandler = (res: HttpResponse, req: HttpRequest) => unknown
 
 export interface TemplatedApp {
   ws<UserData = unknown>(pattern: RecognizedString, behavior: WebSocketBehavior<UserData>): TemplatedApp
@@ -121,9 +121,9 @@ export interface TemplatedApp {
   connect(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
   trace(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
   any(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
-  listen(host: RecognizedString, port: number, cb: (listenSocket: us_listen_socket | false) => void | Promise<void>): TemplatedApp
-  listen(port: number, cb: (listenSocket: us_listen_socket | false) => void | Promise<void>): TemplatedApp
-  listen(port: number, options: number, cb: (listenSocket: us_listen_socket | false) => void | Promise<void>): TemplatedApp
+  listen(host: RecognizedString, port: number, cb: (listenSocket: us_listen_socket | false) => unknown): TemplatedApp
+  listen(port: number, cb: (listenSocket: us_listen_socket | false) => unknown): TemplatedApp
+  listen(port: number, options: number, cb: (listenSocket: us_listen_socket | false) => unknown): TemplatedApp
   /** Publishes to every subscriber of `topic`; true when at least one got it. */
   publish(topic: RecognizedString, message: RecognizedString, isBinary?: boolean, compress?: boolean): boolean
   numSubscribers(topic: RecognizedString): number
@@ -221,22 +221,29 @@ export declare class Socket extends EventEmitter {
   use(fn: (packet: [string, ...unknown[]], next: (err?: Error) => void) => void): this
 }
 
-export declare class Namespace extends EventEmitter {
-  readonly name: string
-  readonly server: Server
-  readonly sockets: Map<string, Socket>
-  readonly adapter: { rooms: Map<string, Set<string>>, sids: Map<string, Set<string>> }
-  use(fn: (socket: Socket, next: (err?: Error & { data?: unknown }) => void) => void): this
+/** Room targeting shared by a namespace and the server (which targets `/`). */
+export interface RoomTargets {
   to(room: string | string[]): BroadcastOperator
   in(room: string | string[]): BroadcastOperator
   except(room: string | string[]): BroadcastOperator
-  emit(event: string, ...args: unknown[]): boolean
   fetchSockets(): Promise<Socket[]>
   socketsJoin(room: string | string[]): void
   socketsLeave(room: string): void
   disconnectSockets(close?: boolean): void
 }
 
+export interface Namespace extends RoomTargets {}
+export declare class Namespace extends EventEmitter {
+  readonly name: string
+  readonly server: Server
+  readonly sockets: Map<string, Socket>
+  readonly adapter: { rooms: Map<string, Set<string>>, sids: Map<string, Set<string>> }
+  use(fn: (socket: Socket, next: (err?: Error & { data?: unknown }) => void) => void): this
+  /** Broadcast to every socket of the namespace. */
+  emit(event: string, ...args: unknown[]): boolean
+}
+
+export interface Server extends RoomTargets {}
 /** socket.io's Server. WebSocket transport only so far: clients need `transports: ['websocket']`. */
 export declare class Server extends EventEmitter {
   constructor(port?: number, opts?: ServerOptions)
@@ -252,13 +259,7 @@ export declare class Server extends EventEmitter {
   use(fn: (socket: Socket, next: (err?: Error & { data?: unknown }) => void) => void): this
   on(event: 'connection' | 'connect', listener: (socket: Socket) => void): this
   on(event: string, listener: (...args: any[]) => void): this
-  to(room: string | string[]): BroadcastOperator
-  in(room: string | string[]): BroadcastOperator
-  except(room: string | string[]): BroadcastOperator
+  /** Broadcast to every socket of `/`. */
   emit(event: string, ...args: unknown[]): boolean
-  fetchSockets(): Promise<Socket[]>
-  socketsJoin(room: string | string[]): void
-  socketsLeave(room: string): void
-  disconnectSockets(close?: boolean): void
   close(fn?: () => void): void
 }
