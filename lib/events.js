@@ -14,6 +14,7 @@ const SIO_CONNECT = 9
 const SIO_PACKET = 10
 const SIO_DISCONNECT = 11
 const SIO_CLOSE = 12
+const POLL_READY = 13
 
 /** A fresh ArrayBuffer with a copy of `len` bytes of `buf` at `off`. */
 function copyOut (buf, off, len) {
@@ -127,6 +128,9 @@ function dispatch (buf, sink) {
         break
       case SIO_CLOSE:
         sink.sioClose(id, str())
+        break
+      case POLL_READY:
+        sink.pollReady(id)
         break
       default:
         // A decoder out of step with the encoder is a ferrosocket bug; stop

@@ -1,8 +1,11 @@
 'use strict'
 const { EventEmitter } = require('node:events')
+const http = require('node:http')
 const binding = require('../../binding.js')
 const { dispatch } = require('../events')
 const { Namespace } = require('./namespace')
+const { Engine } = require('./engine')
+const { serveClient } = require('./client-bundle')
 const { TYPE } = require('./packet')
 const { reportHandlerError } = require('../util')
 
@@ -12,9 +15,9 @@ const { reportHandlerError } = require('../util')
  * Engine.IO, heartbeats, rooms and fan-out run in Rust; this class keeps
  * socket.io's object model and runs the user's handlers.
  *
- * Transport: WebSocket only so far (clients need `transports: ['websocket']`);
- * long-polling and attaching to a Node http.Server are the next steps of
- * issue #3.
+ * HTTP goes through a Node http.Server (given, or created by `listen(port)`
+ * as socket.io does): long-polling requests are answered by the Rust engine,
+ * WebSocket upgrades are handed to Rust by file descriptor.
  */
 class Server extends EventEmitter {
   constructor (srv, opts) {
@@ -23,7 +26,7 @@ class Server extends EventEmitter {
       opts = srv
       srv = undefined
     }
-    this._opts = opts || {}
+    this._opts = Object.assign({ serveClient: true }, opts)
     this._path = (this._opts.path || '/socket.io').replace(/\/$/, '')
     this._nsps = new Map()
     this._parents = []
@@ -32,9 +35,9 @@ class Server extends EventEmitter {
     this._keepAlive = null
     this._listening = false
     this.sockets = this.of('/')
-    const clients = this._clients
-    this.engine = { get clientsCount () { return clients.size } }
-    if (srv !== undefined) this.listen(srv)
+    this.engine = new Engine(this, this._opts)
+    this.httpServer = null
+    if (srv !== undefined && srv !== null) this.attach(srv)
   }
 
   _native () {
@@ -45,7 +48,10 @@ class Server extends EventEmitter {
         pingInterval: this._opts.pingInterval,
         pingTimeout: this._opts.pingTimeout,
         maxHttpBufferSize: this._opts.maxHttpBufferSize,
-        connectTimeout: this._opts.connectTimeout
+        connectTimeout: this._opts.connectTimeout,
+        upgradeTimeout: this._opts.upgradeTimeout,
+        allowUpgrades: this._opts.allowUpgrades,
+        transports: this._opts.transports
       }, (batch) => {
         try {
           dispatch(batch, this._sink())
@@ -96,34 +102,58 @@ class Server extends EventEmitter {
         for (const socket of [...client.sockets.values()]) socket._onClose(reason)
         this._updateKeepAlive()
       },
+      pollReady: (reqId) => this.engine._pollReady(reqId),
       // The core's events never come from a Socket.IO handle.
       open () {}, message () {}, close () {}, drain () {}, ping () {}, pong () {}, request () {}, aborted () {}
     }
     return this._sinkObj
   }
 
-  /** `io.listen(port)`; `io.attach(port)` is the same. */
-  listen (port, opts) {
-    if (opts) Object.assign(this._opts, opts)
-    if (typeof port !== 'number' && typeof port !== 'string') {
-      const err = new Error('attaching to a Node http.Server is not supported yet; pass a port')
-      err.code = 'FERROSOCKET_UNSUPPORTED'
-      throw err
+  /**
+   * `io.attach(httpServer)` or `io.attach(port)` (an http.Server is created
+   * and listens, as socket.io does); `io.listen` is the same.
+   */
+  attach (srv, opts) {
+    if (typeof srv === 'object' && srv !== null && typeof srv.listen !== 'function') {
+      opts = srv
+      srv = undefined
     }
-    const r = this._native().listen(this._opts.host || '0.0.0.0', Number(port))
-    this._port = r.port
-    this._listening = true
-    this._updateKeepAlive()
+    if (opts) Object.assign(this._opts, opts)
+    if (srv === undefined || typeof srv === 'number' || typeof srv === 'string') {
+      const port = srv === undefined ? 0 : Number(srv)
+      const server = http.createServer((req, res) => {
+        res.writeHead(404)
+        res.end()
+      })
+      server.listen(port, this._opts.host)
+      srv = server
+    }
+    this._native()
+    this.httpServer = srv
+    if (this._opts.serveClient !== false) this._attachServe(srv)
+    this.engine.attach(srv, this._path + '/')
+    srv.on('close', () => this._closeNative())
     return this
   }
 
-  attach (port, opts) {
-    return this.listen(port, opts)
+  listen (srv, opts) {
+    return this.attach(srv, opts)
   }
 
-  /** The port actually listened on (ferrosocket extension; useful with port 0). */
+  /** `/socket.io/socket.io.js` and friends from the socket.io-client package. */
+  _attachServe (srv) {
+    const listeners = srv.listeners('request').slice(0)
+    srv.removeAllListeners('request')
+    srv.on('request', (req, res) => {
+      if (serveClient(this._path, req, res)) return
+      for (const l of listeners) l.call(srv, req, res)
+    })
+  }
+
+  /** The port listened on (ferrosocket extension; useful with port 0). */
   get port () {
-    return this._port
+    const a = this.httpServer && this.httpServer.address()
+    return a && typeof a === 'object' ? a.port : undefined
   }
 
   /**
@@ -199,21 +229,30 @@ class Server extends EventEmitter {
   socketsLeave (room) { return this.sockets.socketsLeave(room) }
   disconnectSockets (close) { return this.sockets.disconnectSockets(close) }
 
-  /** Closes every client ("server shutting down") and the listener. */
+  /** Closes every client ("server shutting down") and the HTTP server. */
   close (fn) {
+    this._closeNative()
+    if (this.httpServer) {
+      this.httpServer.close(fn)
+      if (typeof this.httpServer.closeIdleConnections === 'function') this.httpServer.closeIdleConnections()
+    } else if (fn) {
+      process.nextTick(fn)
+    }
+  }
+
+  _closeNative () {
     for (const client of [...this._clients.values()]) {
       client.open = false
       for (const socket of [...client.sockets.values()]) socket._onClose('server shutting down')
     }
     this._clients.clear()
+    this.engine.close()
     if (this._nativeHandle) this._nativeHandle.close()
-    this._listening = false
     this._updateKeepAlive()
-    if (fn) process.nextTick(fn)
   }
 
   _updateKeepAlive () {
-    const busy = this._listening || this._clients.size > 0
+    const busy = this._clients.size > 0
     if (busy && !this._keepAlive) {
       this._keepAlive = setInterval(() => {}, 0x7fffffff)
     } else if (!busy && this._keepAlive) {

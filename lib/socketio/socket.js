@@ -3,6 +3,7 @@ const { EventEmitter } = require('node:events')
 const { randomBytes } = require('node:crypto')
 const { TYPE, RESERVED, dataPacket, reconstruct } = require('./packet')
 const { BroadcastOperator } = require('./broadcast-operator')
+const { Handshake } = require('./handshake')
 const { reportHandlerError } = require('../util')
 
 const dispatch = EventEmitter.prototype.emit
@@ -20,17 +21,7 @@ class Socket extends EventEmitter {
     this.id = randomBytes(15).toString('base64url')
     this.data = {}
     this.connected = false
-    this.handshake = {
-      headers: {},
-      time: new Date().toString(),
-      address: client.remote,
-      xdomain: false,
-      secure: false,
-      issued: Date.now(),
-      url: nsp.server._path + '/',
-      query: {},
-      auth
-    }
+    this.handshake = new Handshake(nsp.server, client, auth)
     this.rooms = new Set()
     this._acks = new Map()
     this._nextAck = 0
@@ -43,8 +34,14 @@ class Socket extends EventEmitter {
     return !this.connected
   }
 
+  /** socket.io's `socket.conn` (the Engine.IO session), reduced to what is readable. */
   get conn () {
-    return { transport: { name: 'websocket' } }
+    const native = this.server._native()
+    const key = this.client.key
+    return {
+      get transport () { return { name: native.transportName(key) || 'websocket' } },
+      get readyState () { return native.transportName(key) ? 'open' : 'closed' }
+    }
   }
 
   emit (event, ...args) {

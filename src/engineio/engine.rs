@@ -4,14 +4,17 @@
 //!
 //! The engine is the `WsHandler` of the Engine.IO route: it sees frames, not
 //! JS. It hands the layer above (Socket.IO) whole messages through
-//! [`EngineHandler`]. Long-polling and the polling -> websocket upgrade are
-//! the next step of issue #3; `Session` is shaped so that a session outlives
-//! any one transport.
+//! [`EngineHandler`]. A session outlives its transport: it starts on HTTP
+//! long-polling or WebSocket, and a polling session may upgrade
+//! (`2probe`/`3probe`/noop/`5`). Polling requests are parsed by Node's HTTP
+//! server and handed here as (method, url, headers, body) by
+//! [`Engine::handle_poll`]; a held GET is answered later through
+//! [`EngineHandler::poll_ready`] and [`Engine::poll_drain`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -25,6 +28,11 @@ pub(crate) struct EngineConfig {
     pub ping_timeout: Duration,
     /// maxHttpBufferSize: the largest message either transport accepts.
     pub max_payload: usize,
+    /// How long a WebSocket probe may take to send `5` (upgradeTimeout).
+    pub upgrade_timeout: Duration,
+    pub allow_upgrades: bool,
+    pub polling: bool,
+    pub websocket: bool,
 }
 
 impl Default for EngineConfig {
@@ -34,6 +42,10 @@ impl Default for EngineConfig {
             ping_interval: Duration::from_millis(25_000),
             ping_timeout: Duration::from_millis(20_000),
             max_payload: 1_000_000,
+            upgrade_timeout: Duration::from_millis(10_000),
+            allow_upgrades: true,
+            polling: true,
+            websocket: true,
         }
     }
 }
@@ -70,6 +82,10 @@ pub(crate) trait EngineHandler: Send + Sync + 'static {
     fn close(&self, session: &Arc<Session>, reason: CloseReason);
     /// Called on every heartbeat tick, for timeouts of the layer above.
     fn tick(&self, _now: Instant) {}
+    /// The held polling GET `req` has something to answer: whoever holds the
+    /// HTTP response calls [`Engine::poll_drain`] (soon, so that packets sent
+    /// meanwhile go out in the same body).
+    fn poll_ready(&self, _req: u64) {}
 }
 
 struct Heartbeat {
@@ -78,53 +94,191 @@ struct Heartbeat {
     awaiting_pong: bool,
 }
 
-pub(crate) struct Session {
-    pub(crate) sid: String,
+/// What the session's first request looked like (socket.io's `handshake`),
+/// kept compact and handed to JS only when user code reads it.
+pub(crate) struct Handshake {
+    pub(crate) url: Box<str>,
+    /// `name: value` lines joined by `\n`, names lowercased.
+    pub(crate) headers: Box<str>,
+    pub(crate) issued_ms: u64,
+    pub(crate) secure: bool,
+    pub(crate) remote: SocketAddr,
+}
+
+impl Handshake {
+    pub(crate) fn new(req: &Request, secure: bool, remote: SocketAddr) -> Self {
+        let mut headers = String::with_capacity(req.headers.iter().map(|(k, v)| k.len() + v.len() + 3).sum());
+        for (i, (k, v)) in req.headers.iter().enumerate() {
+            if i > 0 {
+                headers.push('\n');
+            }
+            headers.push_str(k);
+            headers.push_str(": ");
+            headers.push_str(v);
+        }
+        let issued_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        Self { url: req.url.clone().into(), headers: headers.into(), issued_ms, secure, remote }
+    }
+}
+
+/// The long-polling side of a session: packets wait here for the next GET.
+#[derive(Default)]
+struct Polling {
+    queue: Vec<Packet>,
+    /// The held GET, by request id.
+    waiter: Option<u64>,
+    /// `poll_ready` was called for the waiter and not drained yet.
+    notified: bool,
+    /// A WebSocket connection probing for the upgrade.
+    probe: Option<Probe>,
+    probed: bool,
+    closed: bool,
+}
+
+struct Probe {
     conn: Arc<Conn>,
     server: Weak<ServerCore>,
+    since: Instant,
+}
+
+enum Transport {
+    Ws { conn: Arc<Conn>, server: Weak<ServerCore> },
+    Polling(Box<Polling>),
+}
+
+pub(crate) struct Session {
+    pub(crate) sid: String,
+    engine: Weak<Engine>,
     heartbeat: Mutex<Heartbeat>,
+    transport: Mutex<Transport>,
+    pub(crate) handshake: Handshake,
 }
 
 impl Session {
     /// Sends one Engine.IO packet on the session's transport. False when the
     /// transport is gone.
     pub(crate) fn send(&self, packet: &Packet) -> bool {
-        let (binary, bytes) = packet::encode_ws(packet);
-        self.send_raw(binary, &bytes)
+        let mut t = self.transport.lock();
+        match &mut *t {
+            Transport::Ws { conn, server } => {
+                let (conn, server) = (conn.clone(), server.clone());
+                drop(t);
+                let Some(server) = server.upgrade() else { return false };
+                let (binary, bytes) = packet::encode_ws(packet);
+                conn.send(&server, &bytes, binary).is_some()
+            }
+            Transport::Polling(p) => self.queue(p, packet.clone()),
+        }
     }
 
-    /// Sends a WebSocket frame built once for many sessions (broadcast):
-    /// the bytes are shared, not copied.
-    pub(crate) fn send_framed(&self, framed: &Bytes) -> bool {
-        let Some(server) = self.server.upgrade() else { return false };
-        self.conn.send_frame(&server, framed.clone()).is_some()
+    /// Sends a message built once for many sessions (broadcast): a WebSocket
+    /// session queues the shared frame, a polling one the shared packet.
+    pub(crate) fn send_shared(&self, framed: &Bytes, packet: &Packet) -> bool {
+        let mut t = self.transport.lock();
+        match &mut *t {
+            Transport::Ws { conn, server } => {
+                let (conn, server) = (conn.clone(), server.clone());
+                drop(t);
+                let Some(server) = server.upgrade() else { return false };
+                conn.send_frame(&server, framed.clone()).is_some()
+            }
+            Transport::Polling(p) => self.queue(p, packet.clone()),
+        }
     }
 
-    fn send_raw(&self, binary: bool, bytes: &Bytes) -> bool {
-        let Some(server) = self.server.upgrade() else { return false };
-        self.conn.send(&server, bytes, binary).is_some()
+    fn queue(&self, p: &mut Polling, packet: Packet) -> bool {
+        if p.closed {
+            return false;
+        }
+        p.queue.push(packet);
+        self.notify(p);
+        true
     }
 
-    /// Server-side close ("forced close"): the close packet, then the socket.
-    pub(crate) fn close(&self) {
+    fn notify(&self, p: &mut Polling) {
+        if let (Some(req), false) = (p.waiter, p.notified) {
+            p.notified = true;
+            if let Some(engine) = self.engine.upgrade() {
+                engine.handler.poll_ready(req);
+            }
+        }
+    }
+
+    /// Server-side close ("forced close"): the close packet, then the transport.
+    pub(crate) fn close(self: &Arc<Self>) {
         self.send(&Packet::Close);
-        if let Some(server) = self.server.upgrade() {
-            self.conn.end(&server, 1000, b"");
+        if let Some(engine) = self.engine.upgrade() {
+            engine.end_session(self, CloseReason::ForcedClose, true);
+        }
+    }
+
+    /// Remote address of the session's first request (`handshake.address`).
+    pub(crate) fn remote(&self) -> SocketAddr {
+        self.handshake.remote
+    }
+
+    /// "websocket" or "polling" (`socket.conn.transport.name`).
+    pub(crate) fn transport_name(&self) -> &'static str {
+        match &*self.transport.lock() {
+            Transport::Ws { .. } => "websocket",
+            Transport::Polling(_) => "polling",
         }
     }
 }
 
+/// The answer to a polling request that can be given at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PollAnswer {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PollReply {
+    Now(PollAnswer),
+    /// A GET with nothing to say yet: answered after `poll_ready(req)`.
+    Held,
+}
+
+const TEXT: &str = "text/plain; charset=UTF-8";
+
+fn answer(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> PollReply {
+    PollReply::Now(PollAnswer { status, content_type, body: body.into() })
+}
+
+fn http_error(code: HttpErrorCode) -> PollReply {
+    let (status, body) = packet::error_body(code);
+    answer(status, "application/json", body)
+}
+
+/// The query part of a request target.
+fn query_of(url: &str) -> &str {
+    url.split_once('?').map_or("", |(_, q)| q)
+}
+
 pub(crate) struct Engine {
+    me: Weak<Engine>,
     cfg: EngineConfig,
     handler: Arc<dyn EngineHandler>,
-    /// Sessions by WebSocket connection id (the transport's events arrive by conn).
+    /// Sessions by WebSocket connection id (the transport's events arrive by
+    /// conn), upgrade probes included.
     by_conn: Mutex<HashMap<u64, Arc<Session>>>,
     by_sid: RwLock<HashMap<String, Arc<Session>>>,
+    /// Held polling GETs by request id.
+    polls: Mutex<HashMap<u64, Arc<Session>>>,
 }
 
 impl Engine {
     pub(crate) fn new(cfg: EngineConfig, handler: Arc<dyn EngineHandler>) -> Arc<Self> {
-        Arc::new(Self { cfg, handler, by_conn: Mutex::new(HashMap::new()), by_sid: RwLock::new(HashMap::new()) })
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            cfg,
+            handler,
+            by_conn: Mutex::new(HashMap::new()),
+            by_sid: RwLock::new(HashMap::new()),
+            polls: Mutex::new(HashMap::new()),
+        })
     }
 
     pub(crate) fn session(&self, sid: &str) -> Option<Arc<Session>> {
@@ -139,7 +293,7 @@ impl Engine {
     /// use ~100 ms intervals, production 20-25 s), between 10 ms and 1 s.
     /// Call once, inside the runtime.
     pub(crate) fn start(self: &Arc<Self>) {
-        let tick = (self.cfg.ping_interval.min(self.cfg.ping_timeout) / 4)
+        let tick = (self.cfg.ping_interval.min(self.cfg.ping_timeout).min(self.cfg.upgrade_timeout) / 4)
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -164,13 +318,39 @@ impl Engine {
                 if elapsed >= self.cfg.ping_timeout {
                     drop(hb);
                     self.end_session(&s, CloseReason::PingTimeout, true);
+                    continue;
                 }
             } else if elapsed >= self.cfg.ping_interval {
                 hb.awaiting_pong = true;
                 hb.since = now;
                 drop(hb);
                 s.send(&Packet::Ping(None));
+            } else {
+                drop(hb);
             }
+            self.check_probe(&s, now);
+        }
+    }
+
+    /// A probe that has not sent `5` within upgradeTimeout is closed; the
+    /// session carries on polling.
+    fn check_probe(&self, s: &Arc<Session>, now: Instant) {
+        let late = match &mut *s.transport.lock() {
+            Transport::Polling(p) => match &p.probe {
+                Some(probe) if now.saturating_duration_since(probe.since) >= self.cfg.upgrade_timeout => p.probe.take(),
+                _ => None,
+            },
+            Transport::Ws { .. } => None,
+        };
+        if let Some(probe) = late {
+            self.drop_probe(&probe.conn, &probe.server);
+        }
+    }
+
+    fn drop_probe(&self, conn: &Arc<Conn>, server: &Weak<ServerCore>) {
+        self.by_conn.lock().remove(&conn.id);
+        if let Some(server) = server.upgrade() {
+            conn.end(&server, 1000, b"");
         }
     }
 
@@ -179,10 +359,30 @@ impl Engine {
         if self.by_sid.write().remove(&s.sid).is_none() {
             return;
         }
-        self.by_conn.lock().remove(&s.conn.id);
-        if close_transport {
-            if let Some(server) = s.server.upgrade() {
-                s.conn.end(&server, 1000, b"");
+        let mut t = s.transport.lock();
+        match &mut *t {
+            Transport::Ws { conn, server } => {
+                let (conn, server) = (conn.clone(), server.clone());
+                drop(t);
+                self.by_conn.lock().remove(&conn.id);
+                if close_transport {
+                    if let Some(server) = server.upgrade() {
+                        conn.end(&server, 1000, b"");
+                    }
+                }
+            }
+            Transport::Polling(p) => {
+                // A held GET learns of the end: the close packet (once).
+                if p.waiter.is_some() && !matches!(p.queue.last(), Some(Packet::Close)) {
+                    p.queue.push(Packet::Close);
+                }
+                s.notify(p);
+                p.closed = true;
+                let probe = p.probe.take();
+                drop(t);
+                if let Some(probe) = probe {
+                    self.drop_probe(&probe.conn, &probe.server);
+                }
             }
         }
         self.handler.close(s, reason);
@@ -216,70 +416,313 @@ impl Engine {
             Packet::Open(_) | Packet::Upgrade | Packet::Noop => {}
         }
     }
+
+    fn open_info(&self, sid: &str, upgrades: bool) -> OpenInfo {
+        OpenInfo {
+            sid: sid.to_string(),
+            upgrades: if upgrades { vec!["websocket"] } else { Vec::new() },
+            ping_interval: self.cfg.ping_interval.as_millis() as u64,
+            ping_timeout: self.cfg.ping_timeout.as_millis() as u64,
+            max_payload: self.cfg.max_payload as u64,
+        }
+    }
+
+    fn new_session(&self, sid: String, transport: Transport, handshake: Handshake) -> Arc<Session> {
+        Arc::new(Session {
+            sid,
+            engine: self.me.clone(),
+            heartbeat: Mutex::new(Heartbeat { since: Instant::now(), awaiting_pong: false }),
+            transport: Mutex::new(transport),
+            handshake,
+        })
+    }
+
+    /// One long-polling request, already read whole (Node's HTTP server
+    /// parses it; CORS and `allowRequest` ran there). `body` is the POST body.
+    pub(crate) fn handle_poll(
+        &self,
+        req_id: u64,
+        req: &Request,
+        body: &[u8],
+        secure: bool,
+        remote: SocketAddr,
+    ) -> PollReply {
+        let q = packet::parse_query(query_of(&req.url));
+        let polling = q.transport.as_deref() == Some("polling") && self.cfg.polling;
+        let websocket = q.transport.as_deref() == Some("websocket") && self.cfg.websocket;
+        if !polling && !websocket {
+            return http_error(HttpErrorCode::TransportUnknown);
+        }
+        let Some(sid) = q.sid else {
+            if req.method != "GET" {
+                return http_error(HttpErrorCode::BadHandshakeMethod);
+            }
+            if websocket {
+                // A websocket handshake that is not an upgrade request.
+                return http_error(HttpErrorCode::BadRequest);
+            }
+            if !q.is_eio4() {
+                return http_error(HttpErrorCode::UnsupportedProtocolVersion);
+            }
+            if q.jsonp.is_some() {
+                // JSONP polling (for browsers without CORS) is not supported.
+                return http_error(HttpErrorCode::TransportUnknown);
+            }
+            return self.poll_handshake(req, secure, remote);
+        };
+        let Some(s) = self.session(&sid) else { return http_error(HttpErrorCode::SessionIdUnknown) };
+        if websocket {
+            return http_error(HttpErrorCode::BadRequest);
+        }
+        match req.method.as_str() {
+            "GET" => self.poll_get(req_id, &s),
+            "POST" => self.poll_post(&s, body),
+            // engine.io's polling transport answers other methods with 500.
+            _ => answer(500, TEXT, Bytes::new()),
+        }
+    }
+
+    fn poll_handshake(&self, req: &Request, secure: bool, remote: SocketAddr) -> PollReply {
+        let Ok(sid) = packet::generate_sid() else { return http_error(HttpErrorCode::BadRequest) };
+        let session =
+            self.new_session(sid.clone(), Transport::Polling(Box::default()), Handshake::new(req, secure, remote));
+        let open = self.open_info(&sid, self.cfg.allow_upgrades && self.cfg.websocket);
+        self.by_sid.write().insert(sid, session.clone());
+        self.handler.open(&session);
+        // The open packet first, then whatever the layer above sent on open.
+        let mut packets = vec![Packet::Open(open)];
+        if let Transport::Polling(p) = &mut *session.transport.lock() {
+            packets.append(&mut p.queue);
+        }
+        answer(200, TEXT, packet::encode_payload(&packets))
+    }
+
+    fn poll_get(&self, req_id: u64, s: &Arc<Session>) -> PollReply {
+        let mut t = s.transport.lock();
+        let Transport::Polling(p) = &mut *t else {
+            // Upgraded: polling is over for this sid.
+            return http_error(HttpErrorCode::BadRequest);
+        };
+        if p.waiter.is_some() {
+            // Overlapping GETs: 400, and the session ends (the held GET gets `1`).
+            drop(t);
+            self.end_session(s, CloseReason::TransportError, true);
+            return answer(400, TEXT, Bytes::new());
+        }
+        if !p.queue.is_empty() {
+            let body = packet::encode_payload(&p.queue);
+            p.queue.clear();
+            return answer(200, TEXT, body);
+        }
+        p.waiter = Some(req_id);
+        p.notified = false;
+        drop(t);
+        self.polls.lock().insert(req_id, s.clone());
+        PollReply::Held
+    }
+
+    fn poll_post(&self, s: &Arc<Session>, body: &[u8]) -> PollReply {
+        if !matches!(&*s.transport.lock(), Transport::Polling(_)) {
+            return http_error(HttpErrorCode::BadRequest);
+        }
+        if body.len() > self.cfg.max_payload {
+            return answer(413, TEXT, Bytes::new());
+        }
+        for p in packet::PayloadDecoder::new(body) {
+            match p {
+                Ok(p) => self.on_packet(s, p),
+                Err(_) => {
+                    self.end_session(s, CloseReason::ParseError, true);
+                    break;
+                }
+            }
+            if !self.by_sid.read().contains_key(&s.sid) {
+                break;
+            }
+        }
+        answer(200, "text/html", Bytes::from_static(b"ok"))
+    }
+
+    /// The body for the held GET `req_id` (everything queued by now), or None
+    /// if that request is no longer held.
+    pub(crate) fn poll_drain(&self, req_id: u64) -> Option<Bytes> {
+        let s = self.polls.lock().remove(&req_id)?;
+        let mut t = s.transport.lock();
+        match &mut *t {
+            Transport::Polling(p) if p.waiter == Some(req_id) => {
+                p.waiter = None;
+                p.notified = false;
+                if p.queue.is_empty() {
+                    return Some(packet::encode_payload(&[Packet::Noop]));
+                }
+                let body = packet::encode_payload(&p.queue);
+                p.queue.clear();
+                Some(body)
+            }
+            // Upgraded while held: release it.
+            _ => Some(packet::encode_payload(&[Packet::Noop])),
+        }
+    }
+
+    /// The client went away while its GET was held: engine.io ends the
+    /// session ("poll connection closed prematurely" -> transport error).
+    pub(crate) fn poll_abort(&self, req_id: u64) {
+        let Some(s) = self.polls.lock().remove(&req_id) else { return };
+        let held = match &mut *s.transport.lock() {
+            Transport::Polling(p) if p.waiter == Some(req_id) => {
+                p.waiter = None;
+                true
+            }
+            _ => false,
+        };
+        if held {
+            self.end_session(&s, CloseReason::TransportError, true);
+        }
+    }
+
+    /// A message on a probing WebSocket: `2probe` -> `3probe` (and a noop to
+    /// release the held GET), `5` -> the session moves to the WebSocket.
+    fn on_probe(&self, server: &ServerCore, s: &Arc<Session>, conn: &Arc<Conn>, p: Result<Packet, ()>) {
+        match p {
+            Ok(Packet::Ping(Some(data))) if &data[..] == b"probe" => {
+                let (_, pong) = packet::encode_ws(&Packet::Pong(Some(Bytes::from_static(b"probe"))));
+                conn.send(server, &pong, false);
+                if let Transport::Polling(p) = &mut *s.transport.lock() {
+                    p.probed = true;
+                    p.queue.push(Packet::Noop);
+                    s.notify(p);
+                }
+            }
+            Ok(Packet::Upgrade) => {
+                let mut t = s.transport.lock();
+                let Transport::Polling(p) = &mut *t else { return };
+                if !p.probed {
+                    p.probe = None;
+                    drop(t);
+                    return self.drop_probe(conn, &server.weak());
+                }
+                let queued = std::mem::take(&mut p.queue);
+                let waiter = p.waiter.take();
+                *t = Transport::Ws { conn: conn.clone(), server: server.weak() };
+                drop(t);
+                if let Some(req) = waiter {
+                    // Answered with a noop by poll_drain.
+                    self.handler.poll_ready(req);
+                }
+                for packet in &queued {
+                    if !matches!(packet, Packet::Noop) {
+                        s.send(packet);
+                    }
+                }
+            }
+            // Anything else aborts the upgrade (engine.io closes the probe).
+            _ => {
+                if let Transport::Polling(p) = &mut *s.transport.lock() {
+                    p.probe = None;
+                    p.probed = false;
+                }
+                self.drop_probe(conn, &server.weak());
+            }
+        }
+    }
+
+    fn is_probe(s: &Session, conn: &Conn) -> bool {
+        matches!(&*s.transport.lock(), Transport::Polling(p) if p.probe.as_ref().is_some_and(|pr| pr.conn.id == conn.id))
+    }
 }
 
+/// A refused upgrade, as engine.io's `abortUpgrade`: always 400, the bare
+/// message as text/html.
 fn error_response(code: HttpErrorCode) -> Vec<u8> {
-    let (status, body) = packet::error_body(code);
     crate::ws::handshake::simple_response(
-        status,
-        crate::ws::handshake::status_reason(status),
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
+        400,
+        "Bad Request",
+        &[("Content-type", "text/html")],
+        code.message().as_bytes(),
         false,
     )
 }
 
 impl WsHandler for Engine {
     /// The WebSocket upgrade must name Engine.IO v4 and the websocket
-    /// transport. (A `sid`, i.e. an upgrade from polling, comes with the
-    /// polling transport.)
+    /// transport; with a `sid` it is an upgrade of a polling session.
     fn accept(&self, req: &Request) -> Result<(), Vec<u8>> {
         let q = packet::parse_query(req.query());
-        if !q.is_eio4() {
-            return Err(error_response(HttpErrorCode::UnsupportedProtocolVersion));
-        }
-        if q.transport.as_deref() != Some("websocket") {
+        if q.transport.as_deref() != Some("websocket") || !self.cfg.websocket {
             return Err(error_response(HttpErrorCode::TransportUnknown));
         }
-        if q.sid.as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(error_response(HttpErrorCode::SessionIdUnknown));
+        match q.sid.as_deref() {
+            None => {
+                if !q.is_eio4() {
+                    return Err(error_response(HttpErrorCode::UnsupportedProtocolVersion));
+                }
+                Ok(())
+            }
+            Some(sid) => {
+                let Some(s) = self.session(sid) else { return Err(error_response(HttpErrorCode::SessionIdUnknown)) };
+                let ok = self.cfg.allow_upgrades
+                    && matches!(&*s.transport.lock(), Transport::Polling(p) if p.probe.is_none());
+                if ok {
+                    Ok(())
+                } else {
+                    Err(error_response(HttpErrorCode::BadRequest))
+                }
+            }
         }
-        Ok(())
     }
 
     fn open(&self, server: &ServerCore, conn: &Arc<Conn>) {
+        // Always reached through open_request on this route.
+        conn.terminate(server);
+    }
+
+    fn open_request(&self, server: &ServerCore, conn: &Arc<Conn>, req: &Request, secure: bool) {
+        let q = packet::parse_query(req.query());
+        if let Some(sid) = q.sid {
+            // The probe of an upgrade (accept() checked the session).
+            let Some(s) = self.session(&sid) else { return conn.terminate(server) };
+            let attached = match &mut *s.transport.lock() {
+                Transport::Polling(p) if p.probe.is_none() && !p.closed => {
+                    p.probe = Some(Probe { conn: conn.clone(), server: server.weak(), since: Instant::now() });
+                    true
+                }
+                _ => false,
+            };
+            if attached {
+                self.by_conn.lock().insert(conn.id, s);
+            } else {
+                conn.terminate(server);
+            }
+            return;
+        }
         let Ok(sid) = packet::generate_sid() else {
             conn.terminate(server);
             return;
         };
-        let session = Arc::new(Session {
-            sid: sid.clone(),
-            conn: conn.clone(),
-            server: server.weak(),
-            heartbeat: Mutex::new(Heartbeat { since: Instant::now(), awaiting_pong: false }),
-        });
-        let open = OpenInfo {
-            sid: sid.clone(),
-            // Opened directly over WebSocket: nothing to upgrade to.
-            upgrades: Vec::new(),
-            ping_interval: self.cfg.ping_interval.as_millis() as u64,
-            ping_timeout: self.cfg.ping_timeout.as_millis() as u64,
-            max_payload: self.cfg.max_payload as u64,
-        };
+        let transport = Transport::Ws { conn: conn.clone(), server: server.weak() };
+        let session = self.new_session(sid.clone(), transport, Handshake::new(req, secure, conn.remote));
+        // Opened directly over WebSocket: nothing to upgrade to.
+        let open = self.open_info(&sid, false);
         self.by_conn.lock().insert(conn.id, session.clone());
         self.by_sid.write().insert(sid, session.clone());
         session.send(&Packet::Open(open));
         self.handler.open(&session);
     }
 
-    fn message(&self, _server: &ServerCore, conn: &Conn, payload: &[u8], binary: bool) {
+    fn message(&self, server: &ServerCore, conn: &Conn, payload: &[u8], binary: bool) {
         let Some(s) = self.by_conn.lock().get(&conn.id).cloned() else { return };
-        if binary {
-            return self.on_packet(&s, Packet::Message(Payload::Binary(Bytes::copy_from_slice(payload))));
+        let p = if binary {
+            Ok(Packet::Message(Payload::Binary(Bytes::copy_from_slice(payload))))
+        } else {
+            packet::decode_text(payload).map_err(|_| ())
+        };
+        if Self::is_probe(&s, conn) {
+            let Some(conn) = server.get(conn.id) else { return };
+            return self.on_probe(server, &s, &conn, p);
         }
-        match packet::decode_text(payload) {
+        match p {
             Ok(p) => self.on_packet(&s, p),
-            Err(_) => self.end_session(&s, CloseReason::ParseError, true),
+            Err(()) => self.end_session(&s, CloseReason::ParseError, true),
         }
     }
 
@@ -288,16 +731,19 @@ impl WsHandler for Engine {
     fn drain(&self, _: &ServerCore, _: &Conn) {}
 
     fn close(&self, _: &ServerCore, conn: &Conn, _code: u16, _reason: &[u8]) {
-        let s = self.by_conn.lock().get(&conn.id).cloned();
-        if let Some(s) = s {
+        let Some(s) = self.by_conn.lock().remove(&conn.id) else { return };
+        let was_probe = match &mut *s.transport.lock() {
+            Transport::Polling(p) => {
+                if p.probe.as_ref().is_some_and(|pr| pr.conn.id == conn.id) {
+                    p.probe = None;
+                    p.probed = false;
+                }
+                true
+            }
+            Transport::Ws { conn: c, .. } => c.id != conn.id,
+        };
+        if !was_probe {
             self.end_session(&s, CloseReason::TransportClose, false);
         }
-    }
-}
-
-/// Remote address of a session's transport (for `handshake.address`).
-impl Session {
-    pub(crate) fn remote(&self) -> SocketAddr {
-        self.conn.remote
     }
 }

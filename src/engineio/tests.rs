@@ -8,16 +8,18 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::engine::{CloseReason, Engine, EngineConfig, EngineHandler, Session};
+use super::engine::{CloseReason, Engine, EngineConfig, EngineHandler, PollReply, Session};
 use super::packet::{Packet, Payload};
 use crate::test_support::{client_frame, engine_server, read_text, wait_for, ws_upgrade, EngineServer};
 use crate::ws::frame::OpCode;
+use crate::ws::Request;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Ev {
     Open(String),
     Message(String, Vec<u8>, bool),
     Close(String, CloseReason),
+    PollReady(u64),
 }
 
 #[derive(Default)]
@@ -35,6 +37,9 @@ impl EngineHandler for Recorder {
     fn close(&self, s: &Arc<Session>, reason: CloseReason) {
         self.0.lock().push(Ev::Close(s.sid.clone(), reason));
     }
+    fn poll_ready(&self, req: u64) {
+        self.0.lock().push(Ev::PollReady(req));
+    }
 }
 
 struct Harness {
@@ -50,6 +55,8 @@ impl Harness {
             ping_interval: Duration::from_millis(ping_interval_ms),
             ping_timeout: Duration::from_millis(ping_timeout_ms),
             max_payload: 1_000_000,
+            upgrade_timeout: Duration::from_millis(500),
+            ..EngineConfig::default()
         };
         let srv = engine_server(cfg, events.clone());
         let engine = srv.engine.clone();
@@ -100,9 +107,13 @@ fn wrong_protocol_version_or_transport_is_refused_with_engineio_errors() {
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
     let (mut s, head) = h.upgrade("transport=websocket");
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    // engine.io's abortUpgrade: always 400, the bare message as text/html.
     let mut body = [0u8; 64];
     let n = std::io::Read::read(&mut s, &mut body).unwrap();
-    assert_eq!(&body[..n], br#"{"code":5,"message":"Unsupported protocol version"}"#);
+    assert_eq!(&body[..n], b"Unsupported protocol version");
+    assert!(head.contains("text/html"), "{head}");
+    let (_, head) = h.upgrade("EIO=4&transport=websocket&sid=nope");
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
     let (_, head) = h.upgrade("EIO=4&transport=carrier-pigeon");
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
 }
@@ -174,4 +185,188 @@ fn close_all_sends_the_close_packet_and_reports_forced_close() {
     h.engine.close_all();
     assert_eq!(text(&mut s), "1");
     h.wait_for(|e| *e == Ev::Close(sid.clone(), CloseReason::ForcedClose));
+}
+
+// ---- long-polling (requests as Node's HTTP server hands them over) ----
+
+fn request(method: &str, query: &str) -> Request {
+    Request {
+        method: method.into(),
+        url: format!("/engine.io/?{query}"),
+        version: 1,
+        headers: vec![("host".into(), "x".into()), ("user-agent".into(), "test".into())],
+        head_len: 0,
+    }
+}
+
+fn remote() -> std::net::SocketAddr {
+    "127.0.0.1:5555".parse().unwrap()
+}
+
+fn poll(h: &Harness, req_id: u64, method: &str, query: &str, body: &[u8]) -> PollReply {
+    h.engine.handle_poll(req_id, &request(method, query), body, false, remote())
+}
+
+fn now(reply: PollReply) -> (u16, String) {
+    match reply {
+        PollReply::Now(a) => (a.status, String::from_utf8(a.body.to_vec()).unwrap()),
+        PollReply::Held => panic!("expected an answer, the GET was held"),
+    }
+}
+
+/// A polling handshake: the sid from the open packet.
+fn poll_open(h: &Harness) -> String {
+    let (status, body) = now(poll(h, 1, "GET", "EIO=4&transport=polling", b""));
+    assert_eq!(status, 200);
+    assert!(body.starts_with(r#"0{"sid":""#), "{body}");
+    assert!(body.contains(r#""upgrades":["websocket"]"#), "{body}");
+    body.split("\"sid\":\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string()
+}
+
+#[test]
+fn polling_handshake_get_held_until_data_and_post_delivers() {
+    let h = Harness::new(25_000, 20_000);
+    let sid = poll_open(&h);
+    h.wait_for(|e| *e == Ev::Open(sid.clone()));
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    // Nothing queued: the GET is held.
+    assert_eq!(poll(&h, 2, "GET", &q, b""), PollReply::Held);
+    let s = h.engine.session(&sid).unwrap();
+    assert_eq!(s.transport_name(), "polling");
+    s.send(&Packet::Message(Payload::text("hello")));
+    s.send(&Packet::Message(Payload::Binary(bytes::Bytes::from_static(&[1, 2, 3]))));
+    // One notification for the held GET, whose body carries both packets.
+    h.wait_for(|e| *e == Ev::PollReady(2));
+    assert_eq!(h.events.0.lock().iter().filter(|e| **e == Ev::PollReady(2)).count(), 1);
+    assert_eq!(&h.engine.poll_drain(2).unwrap()[..], b"4hello\x1ebAQID");
+    assert_eq!(h.engine.poll_drain(2), None, "drained once");
+    // POST: two packets in one body, answered "ok".
+    let (status, body) = now(poll(&h, 3, "POST", &q, b"4one\x1ebAQID"));
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    h.wait_for(|e| *e == Ev::Message(sid.clone(), b"one".to_vec(), false));
+    h.wait_for(|e| *e == Ev::Message(sid.clone(), vec![1, 2, 3], true));
+}
+
+#[test]
+fn polling_errors_use_engineio_codes() {
+    let h = Harness::new(25_000, 20_000);
+    let err = |r: PollReply| now(r);
+    assert_eq!(err(poll(&h, 1, "GET", "EIO=4&transport=pigeon", b"")).1, r#"{"code":0,"message":"Transport unknown"}"#);
+    assert_eq!(
+        err(poll(&h, 1, "GET", "EIO=4&transport=polling&sid=nope", b"")).1,
+        r#"{"code":1,"message":"Session ID unknown"}"#
+    );
+    assert_eq!(
+        err(poll(&h, 1, "POST", "EIO=4&transport=polling", b"")).1,
+        r#"{"code":2,"message":"Bad handshake method"}"#
+    );
+    assert_eq!(err(poll(&h, 1, "GET", "EIO=4&transport=websocket", b"")).1, r#"{"code":3,"message":"Bad request"}"#);
+    assert_eq!(
+        err(poll(&h, 1, "GET", "EIO=3&transport=polling", b"")).1,
+        r#"{"code":5,"message":"Unsupported protocol version"}"#
+    );
+    let sid = poll_open(&h);
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    let (status, _) = now(poll(&h, 2, "POST", &q, &vec![b'4'; 1_000_001]));
+    assert_eq!(status, 413);
+    assert!(h.engine.session(&sid).is_some(), "a refused body does not end the session");
+}
+
+#[test]
+fn overlapping_gets_end_the_session_and_release_the_held_one_with_close() {
+    let h = Harness::new(25_000, 20_000);
+    let sid = poll_open(&h);
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    assert_eq!(poll(&h, 2, "GET", &q, b""), PollReply::Held);
+    assert_eq!(now(poll(&h, 3, "GET", &q, b"")).0, 400);
+    h.wait_for(|e| *e == Ev::Close(sid.clone(), CloseReason::TransportError));
+    h.wait_for(|e| *e == Ev::PollReady(2));
+    assert_eq!(&h.engine.poll_drain(2).unwrap()[..], b"1");
+}
+
+#[test]
+fn aborted_get_ends_the_session_and_polling_heartbeat_times_out() {
+    let h = Harness::new(60, 60);
+    let sid = poll_open(&h);
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    assert_eq!(poll(&h, 2, "GET", &q, b""), PollReply::Held);
+    h.engine.poll_abort(2);
+    h.wait_for(|e| *e == Ev::Close(sid.clone(), CloseReason::TransportError));
+    // A client that polls once and never answers the ping: "ping timeout".
+    let sid = poll_open(&h);
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    assert_eq!(poll(&h, 3, "GET", &q, b""), PollReply::Held);
+    h.wait_for(|e| *e == Ev::PollReady(3));
+    assert_eq!(&h.engine.poll_drain(3).unwrap()[..], b"2");
+    h.wait_for(|e| *e == Ev::Close(sid.clone(), CloseReason::PingTimeout));
+}
+
+#[test]
+fn polling_pong_by_post_keeps_the_session_alive() {
+    let h = Harness::new(80, 80);
+    let sid = poll_open(&h);
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    for round in 0..4u64 {
+        let id = 10 + round;
+        match poll(&h, id, "GET", &q, b"") {
+            PollReply::Held => {
+                h.wait_for(|e| *e == Ev::PollReady(id));
+                assert_eq!(&h.engine.poll_drain(id).unwrap()[..], b"2");
+            }
+            PollReply::Now(a) => assert_eq!(&a.body[..], b"2"),
+        }
+        assert_eq!(now(poll(&h, 100 + round, "POST", &q, b"3")).0, 200);
+    }
+    assert!(h.engine.session(&sid).is_some());
+    assert!(!h.events.0.lock().iter().any(|e| matches!(e, Ev::Close(..))));
+}
+
+#[test]
+fn upgrade_probe_then_5_moves_the_session_to_websocket() {
+    let h = Harness::new(25_000, 20_000);
+    let sid = poll_open(&h);
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    assert_eq!(poll(&h, 2, "GET", &q, b""), PollReply::Held);
+    let (mut ws, head) = h.upgrade(&format!("EIO=4&transport=websocket&sid={sid}"));
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // A second probe for the same session is refused.
+    let (_, head2) = h.upgrade(&format!("EIO=4&transport=websocket&sid={sid}"));
+    assert!(head2.starts_with("HTTP/1.1 400"), "{head2}");
+    ws.write_all(&client_frame(OpCode::Text, true, b"2probe")).unwrap();
+    assert_eq!(text(&mut ws), "3probe");
+    // The held GET is released with a noop so the client can pause polling.
+    h.wait_for(|e| *e == Ev::PollReady(2));
+    assert_eq!(&h.engine.poll_drain(2).unwrap()[..], b"6");
+    let s = h.engine.session(&sid).unwrap();
+    s.send(&Packet::Message(Payload::text("queued while upgrading")));
+    ws.write_all(&client_frame(OpCode::Text, true, b"5")).unwrap();
+    // Packets queued for polling move over to the WebSocket.
+    assert_eq!(text(&mut ws), "4queued while upgrading");
+    crate::test_support::wait_until("upgrade", || s.transport_name() == "websocket");
+    s.send(&Packet::Message(Payload::text("after")));
+    assert_eq!(text(&mut ws), "4after");
+    ws.write_all(&client_frame(OpCode::Text, true, b"4up")).unwrap();
+    h.wait_for(|e| *e == Ev::Message(sid.clone(), b"up".to_vec(), false));
+    // Polling is over for this sid.
+    assert_eq!(now(poll(&h, 3, "GET", &q, b"")), (400, r#"{"code":3,"message":"Bad request"}"#.to_string()));
+    drop(ws);
+    h.wait_for(|e| *e == Ev::Close(sid.clone(), CloseReason::TransportClose));
+}
+
+#[test]
+fn a_probe_that_never_sends_5_is_dropped_and_polling_carries_on() {
+    let h = Harness::new(25_000, 20_000);
+    let sid = poll_open(&h);
+    let (mut ws, head) = h.upgrade(&format!("EIO=4&transport=websocket&sid={sid}"));
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    ws.write_all(&client_frame(OpCode::Text, true, b"2probe")).unwrap();
+    assert_eq!(text(&mut ws), "3probe");
+    // upgradeTimeout is 500 ms in this harness: the server closes the probe.
+    let (op, _) = crate::test_support::read_frame(&mut ws);
+    assert_eq!(op, 8, "close frame");
+    let s = h.engine.session(&sid).unwrap();
+    assert_eq!(s.transport_name(), "polling");
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    let (status, body) = now(poll(&h, 5, "GET", &q, b""));
+    assert_eq!((status, body.as_str()), (200, "6"));
 }

@@ -148,6 +148,8 @@ pub(crate) const SIO_CONNECT: u8 = 9;
 pub(crate) const SIO_PACKET: u8 = 10;
 pub(crate) const SIO_DISCONNECT: u8 = 11;
 pub(crate) const SIO_CLOSE: u8 = 12;
+/// A held polling GET can be answered (id = request id).
+pub(crate) const POLL_READY: u8 = 13;
 
 /// Socket.IO events share the batch with the core's: one wake-up carries both.
 impl SioHandler for EventSink {
@@ -187,5 +189,9 @@ impl SioHandler for EventSink {
 
     fn close(&self, client: &Arc<Client>, reason: CloseReason) {
         self.push(SIO_CLOSE, client.key, |b| put_bytes(b, reason.as_str().as_bytes()));
+    }
+
+    fn poll_ready(&self, req: u64) {
+        self.push(POLL_READY, req, |_| {});
     }
 }

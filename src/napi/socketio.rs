@@ -2,6 +2,8 @@
 //! framing, heartbeats, namespaces, rooms and fan-out run in Rust; JS gets
 //! CONNECT (for middleware), events and acks as raw JSON text.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,10 +12,10 @@ use napi::bindgen_prelude::{Buffer, Function};
 use napi::Result;
 use napi_derive::napi;
 
-use super::core::{Core, ListenResult};
-use crate::engineio::engine::{Engine, EngineConfig};
+use super::core::{err, Core, ListenResult};
+use crate::engineio::engine::{Engine, EngineConfig, PollReply};
 use crate::socketio::server::SioServer;
-use crate::ws::{Behavior, Pattern, WsRoute};
+use crate::ws::{Behavior, Pattern, Request, WsRoute};
 
 #[napi(object)]
 pub struct SocketIoOptions {
@@ -25,6 +27,38 @@ pub struct SocketIoOptions {
     pub max_http_buffer_size: Option<f64>,
     /// ms a client may stay without joining any namespace (default 45000).
     pub connect_timeout: Option<u32>,
+    pub upgrade_timeout: Option<u32>,
+    pub allow_upgrades: Option<bool>,
+    /// Default ["polling", "websocket"].
+    pub transports: Option<Vec<String>>,
+}
+
+/// A polling request answered at once.
+#[napi(object)]
+pub struct PollAnswer {
+    pub status: u32,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// A request read by Node's HTTP server, for the Rust engine.
+#[napi(object)]
+pub struct HttpRequestInfo {
+    pub method: String,
+    pub url: String,
+    /// Flat name/value list, names lowercased (`req.rawHeaders`, names lowered).
+    pub headers: Vec<String>,
+    pub remote_address: String,
+    pub remote_port: u32,
+    pub secure: bool,
+}
+
+fn request_of(info: &HttpRequestInfo) -> (Request, SocketAddr) {
+    let headers = info.headers.chunks_exact(2).map(|kv| (kv[0].to_ascii_lowercase(), kv[1].clone())).collect();
+    let req = Request { method: info.method.clone(), url: info.url.clone(), version: 1, headers, head_len: 0 };
+    // "::ffff:1.2.3.4" parses as the IPv6 form and prints back the same.
+    let ip = info.remote_address.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    (req, SocketAddr::new(ip, info.remote_port as u16))
 }
 
 #[napi]
@@ -42,10 +76,15 @@ impl NativeSocketIo {
         let d = EngineConfig::default();
         let max_payload =
             opts.max_http_buffer_size.map_or(d.max_payload, |n| n.clamp(1.0, (1u64 << 30) as f64) as usize);
+        let has = |t: &str| opts.transports.as_ref().is_none_or(|ts| ts.iter().any(|x| x == t));
         let cfg = EngineConfig {
             ping_interval: opts.ping_interval.map_or(d.ping_interval, |ms| Duration::from_millis(ms as u64)),
             ping_timeout: opts.ping_timeout.map_or(d.ping_timeout, |ms| Duration::from_millis(ms as u64)),
             max_payload,
+            upgrade_timeout: opts.upgrade_timeout.map_or(d.upgrade_timeout, |ms| Duration::from_millis(ms as u64)),
+            allow_upgrades: opts.allow_upgrades.unwrap_or(d.allow_upgrades),
+            polling: has("polling"),
+            websocket: has("websocket"),
         };
         let connect_timeout = Duration::from_millis(opts.connect_timeout.unwrap_or(45_000) as u64);
         let sio = SioServer::new(core.sink.clone(), connect_timeout);
@@ -72,6 +111,92 @@ impl NativeSocketIo {
     #[napi]
     pub fn listen(&self, host: String, port: u32) -> Result<ListenResult> {
         self.core.listen(host, port, None, None)
+    }
+
+    /// Takes over the socket `fd` of an upgrade request that Node's HTTP
+    /// server read (`head`: bytes read past it). The fd is duplicated: the
+    /// caller closes its own copy afterwards.
+    #[napi]
+    pub fn adopt(&self, fd: i32, req: HttpRequestInfo, head: Buffer) -> Result<()> {
+        // SAFETY: dup returns a new descriptor that nothing else owns.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(err(format!("adopt: {}", std::io::Error::last_os_error())));
+        }
+        // SAFETY: `dup` is a fresh descriptor owned by nobody else.
+        let sock = std::net::TcpStream::from(unsafe { OwnedFd::from_raw_fd(dup) });
+        let (request, remote) = request_of(&req);
+        let secure = req.secure;
+        self.core.enter(|| self.core.server.adopt(sock, request, head.to_vec(), remote, secure))
+    }
+
+    /// For an upgrade whose bytes live in Node (TLS terminated by an https
+    /// server): a socket pair whose one end becomes the connection; the
+    /// returned fd is the other end, which JS pipes to and from its socket.
+    #[napi]
+    pub fn bridge(&self, req: HttpRequestInfo, head: Buffer) -> Result<i32> {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(err)?;
+        let sock = std::net::TcpStream::from(OwnedFd::from(ours));
+        let (request, remote) = request_of(&req);
+        let secure = req.secure;
+        self.core.enter(|| self.core.server.adopt(sock, request, head.to_vec(), remote, secure))?;
+        Ok(std::os::fd::IntoRawFd::into_raw_fd(theirs))
+    }
+
+    /// One long-polling request (`body`: the POST body). An answer now, or
+    /// none: the GET is held until a POLL_READY event for `req_id`.
+    #[napi]
+    pub fn poll(&self, req_id: f64, req: HttpRequestInfo, body: Option<Buffer>) -> Option<PollAnswer> {
+        let (request, remote) = request_of(&req);
+        let body = body.as_deref().unwrap_or(&[]);
+        match self.engine.handle_poll(req_id as u64, &request, body, req.secure, remote) {
+            PollReply::Held => None,
+            PollReply::Now(a) => Some(PollAnswer {
+                status: a.status as u32,
+                content_type: a.content_type.to_string(),
+                body: String::from_utf8_lossy(&a.body).into_owned(),
+            }),
+        }
+    }
+
+    /// The body for a held GET after its POLL_READY (None: no longer held).
+    #[napi]
+    pub fn poll_drain(&self, req_id: f64) -> Option<String> {
+        self.engine.poll_drain(req_id as u64).map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// A held GET's client went away.
+    #[napi]
+    pub fn poll_abort(&self, req_id: f64) {
+        self.engine.poll_abort(req_id as u64)
+    }
+
+    /// The client's current transport, "polling" or "websocket" (None: gone).
+    #[napi]
+    pub fn transport_name(&self, key: i64) -> Option<String> {
+        self.sio.client(key as u64).map(|c| c.session.transport_name().to_string())
+    }
+
+    /// `socket.handshake` material, read when user code asks for it:
+    /// [url, issued ms, secure "1"/"0", transport name, headers text, address].
+    #[napi]
+    pub fn handshake(&self, key: i64) -> Option<Vec<String>> {
+        let c = self.sio.client(key as u64)?;
+        let h = &c.session.handshake;
+        Some(vec![
+            h.url.to_string(),
+            h.issued_ms.to_string(),
+            if h.secure { "1" } else { "0" }.to_string(),
+            c.session.transport_name().to_string(),
+            h.headers.to_string(),
+            h.remote.ip().to_string(),
+        ])
+    }
+
+    /// Open Engine.IO sessions (`io.engine.clientsCount`).
+    #[napi]
+    pub fn clients_count(&self) -> u32 {
+        self.engine.session_count() as u32
     }
 
     /// Middleware passed: `key` joins `nsp` as `socket_id`.

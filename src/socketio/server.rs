@@ -40,6 +40,8 @@ pub(crate) trait SioHandler: Send + Sync + 'static {
     fn disconnect(&self, client: &Arc<Client>, nsp: &str);
     /// The Engine.IO session ended; every namespace of the client is gone.
     fn close(&self, client: &Arc<Client>, reason: CloseReason);
+    /// A held polling GET can be answered (see `Engine::poll_drain`).
+    fn poll_ready(&self, req: u64);
 }
 
 /// A binary packet waiting for its attachments (the next N binary messages).
@@ -170,12 +172,17 @@ impl SioServer {
         let mut message = String::with_capacity(text.len() + 1);
         message.push('4');
         message.push_str(text);
+        // Polling sessions queue the same packet text instead.
         let framed = frame::encode_frame(OpCode::Text, message.as_bytes());
-        let attached: Vec<Bytes> = attachments.iter().map(|a| frame::encode_frame(OpCode::Binary, a)).collect();
+        let packet = EioPacket::Message(Payload::Text(Bytes::copy_from_slice(&message.as_bytes()[1..])));
+        let attached: Vec<(Bytes, EioPacket)> = attachments
+            .iter()
+            .map(|a| (frame::encode_frame(OpCode::Binary, a), EioPacket::Message(Payload::Binary(a.clone()))))
+            .collect();
         for c in &targets {
-            c.session.send_framed(&framed);
-            for a in &attached {
-                c.session.send_framed(a);
+            c.session.send_shared(&framed, &packet);
+            for (framed, packet) in &attached {
+                c.session.send_shared(framed, packet);
             }
         }
         targets.len()
@@ -312,6 +319,10 @@ impl EngineHandler for SioServer {
             *c.waiting_since.lock() = None;
             c.session.close();
         }
+    }
+
+    fn poll_ready(&self, req: u64) {
+        self.handler.poll_ready(req);
     }
 
     fn close(&self, session: &Arc<Session>, reason: CloseReason) {

@@ -30,6 +30,7 @@ enum Ev {
 struct Recorder(Mutex<Vec<Ev>>);
 
 impl SioHandler for Recorder {
+    fn poll_ready(&self, _req: u64) {}
     fn connect(&self, c: &Arc<Client>, nsp: &str, auth: &str) {
         self.0.lock().push(Ev::Connect(c.key, nsp.into(), auth.into()));
     }

@@ -43,6 +43,11 @@ pub(crate) trait WsHandler: Send + Sync + 'static {
         Ok(())
     }
     fn open(&self, server: &ServerCore, conn: &Arc<Conn>);
+    /// `open` with the upgrade request that made the connection (route
+    /// handlers that need its URL or headers override this one).
+    fn open_request(&self, server: &ServerCore, conn: &Arc<Conn>, _req: &Request, _secure: bool) {
+        self.open(server, conn)
+    }
     fn message(&self, server: &ServerCore, conn: &Conn, payload: &[u8], binary: bool);
     fn ping(&self, server: &ServerCore, conn: &Conn, payload: &[u8]);
     fn pong(&self, server: &ServerCore, conn: &Conn, payload: &[u8]);
@@ -415,14 +420,18 @@ impl ServerCore {
     ) {
         let id = self.reserve_id();
         let outcome = match acceptor {
-            None => self.clone().serve_request(id, tcp, remote).await,
+            None => self.clone().serve_request(id, tcp, remote, false).await,
             Some(acc) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acc.accept(tcp)).await {
-                Ok(Ok(tls)) => self.clone().serve_request(id, tls, remote).await,
+                Ok(Ok(tls)) => self.clone().serve_request(id, tls, remote, true).await,
                 _ => Ok(()),
             },
         };
         let _ = outcome;
-        // The slot is released here unless the connection took it over.
+        self.release_unless_taken(id);
+    }
+
+    /// The slot of a handshake is released here unless a connection took it over.
+    fn release_unless_taken(&self, id: u64) {
         let (key, gen) = split_id(id);
         let mut slots = self.slots.write();
         if slots.get(key).is_some_and(|s| s.gen == gen && s.conn.is_none()) {
@@ -430,9 +439,41 @@ impl ServerCore {
         }
     }
 
+    /// Takes over a socket whose upgrade request was already read by someone
+    /// else (Node's HTTP server): `rest` is what was read past the head.
+    /// Answers it exactly as if it had arrived on our own listener. Call
+    /// inside the runtime.
+    pub(crate) fn adopt(
+        self: &Arc<Self>,
+        sock: std::net::TcpStream,
+        req: Request,
+        rest: Vec<u8>,
+        remote: SocketAddr,
+        secure: bool,
+    ) {
+        let server = self.clone();
+        tokio::spawn(async move {
+            let id = server.reserve_id();
+            if sock.set_nonblocking(true).is_ok() {
+                if let Ok(tcp) = TcpStream::from_std(sock) {
+                    let _ = tcp.set_nodelay(true);
+                    let serve = server.clone().serve_upgrade(id, tcp, req, rest, remote, secure);
+                    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(serve)).await;
+                }
+            }
+            server.release_unless_taken(id);
+        });
+    }
+
     /// Reads one request head and answers it: 101 and a connection, or an
     /// HTTP response and close.
-    async fn serve_request<S>(self: Arc<Self>, id: u64, mut stream: S, remote: SocketAddr) -> io::Result<()>
+    async fn serve_request<S>(
+        self: Arc<Self>,
+        id: u64,
+        mut stream: S,
+        remote: SocketAddr,
+        secure: bool,
+    ) -> io::Result<()>
     where
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
@@ -451,6 +492,22 @@ impl ServerCore {
         if !handshake::is_upgrade_request(&req) {
             return self.serve_http(id, stream, req, remote).await;
         }
+        self.serve_upgrade(id, stream, req, rest, remote, secure).await
+    }
+
+    /// Answers an upgrade request: 101 and a connection, or an HTTP error.
+    async fn serve_upgrade<S>(
+        self: Arc<Self>,
+        id: u64,
+        mut stream: S,
+        req: Request,
+        rest: Vec<u8>,
+        remote: SocketAddr,
+        secure: bool,
+    ) -> io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + IntoParts,
+    {
         let routed = {
             let routes = self.routes.read();
             best(routes.ws.iter().enumerate().map(|(i, r)| (i, r, &r.pattern)), req.path())
@@ -478,7 +535,8 @@ impl ServerCore {
         } else {
             None
         };
-        let opened = self.clone().open_upgraded(id, route, behavior, info.key, protocol, stream, remote, rest).await;
+        let upgrade = Upgraded { route, behavior, key: info.key, protocol, remote, rest, secure };
+        let opened = self.clone().open_upgraded(id, upgrade, &req, stream).await;
         if js_upgrade && !matches!(opened, Ok(true)) {
             // JS accepted this upgrade and waits for its `open`: say it will not come.
             self.handler.aborted(id);
@@ -488,21 +546,11 @@ impl ServerCore {
 
     /// Writes the 101 and turns the stream into a registered connection.
     /// Ok(true) when the connection opened.
-    #[allow(clippy::too_many_arguments)]
-    async fn open_upgraded<S>(
-        self: Arc<Self>,
-        id: u64,
-        route: u16,
-        behavior: Arc<Behavior>,
-        key: String,
-        protocol: Option<String>,
-        mut stream: S,
-        remote: SocketAddr,
-        rest: Vec<u8>,
-    ) -> io::Result<bool>
+    async fn open_upgraded<S>(self: Arc<Self>, id: u64, up: Upgraded, req: &Request, mut stream: S) -> io::Result<bool>
     where
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
+        let Upgraded { route, behavior, key, protocol, remote, rest, secure } = up;
         if self.shutting_down.load(Ordering::Relaxed) {
             return Ok(false);
         }
@@ -523,7 +571,7 @@ impl ServerCore {
                 _ => return Ok(false),
             }
         }
-        self.handler_for(&conn).open(&self, &conn);
+        self.handler_for(&conn).open_request(&self, &conn, req, secure);
         if conn.start(&self, rest) || conn.register(&self).is_err() {
             self.retire(&conn);
         } else if self.shutting_down.load(Ordering::Relaxed) {
@@ -721,6 +769,17 @@ impl ServerCore {
 }
 
 /// Splits a finished handshake stream into the raw socket and how to speak on it.
+/// An accepted upgrade on its way to becoming a connection.
+struct Upgraded {
+    route: u16,
+    behavior: Arc<Behavior>,
+    key: String,
+    protocol: Option<String>,
+    remote: SocketAddr,
+    rest: Vec<u8>,
+    secure: bool,
+}
+
 pub(crate) trait IntoParts {
     fn tcp(&self) -> &TcpStream;
     fn into_parts(self) -> (TcpStream, Transport);

@@ -1,0 +1,282 @@
+'use strict'
+const { EventEmitter } = require('node:events')
+const net = require('node:net')
+const cors = require('cors')
+const { reportHandlerError } = require('../util')
+
+// engine.io's `Server.errorMessages`, by code.
+const ERRORS = [
+  'Transport unknown',
+  'Session ID unknown',
+  'Bad handshake method',
+  'Bad request',
+  'Forbidden',
+  'Unsupported protocol version'
+]
+const FORBIDDEN = 4
+
+/**
+ * `io.engine`: the HTTP side of Engine.IO in front of the Rust engine.
+ * Node's HTTP server parses requests; this class applies CORS and
+ * `allowRequest`, hands long-polling requests to Rust (which answers them or
+ * holds the GET), and hands WebSocket upgrades over by file descriptor, so
+ * the connection then lives in Rust alone. With TLS in Node (an https
+ * server) the upgraded bytes are bridged through a socket pair instead.
+ */
+class Engine extends EventEmitter {
+  constructor (io, opts) {
+    super()
+    this._io = io
+    this._opts = opts
+    this._transports = opts.transports || ['polling', 'websocket']
+    this._maxBody = opts.maxHttpBufferSize ?? 1e6
+    this._cors = opts.cors ? cors(opts.cors) : null
+    this._held = new Map()
+    this._nextReq = 1
+    this._posting = new Set()
+  }
+
+  /** Open Engine.IO sessions (whether or not they joined a namespace). */
+  get clientsCount () {
+    return this._io._nativeHandle ? this._io._nativeHandle.clientsCount() : 0
+  }
+
+  /** Serves `path` on `server` (requests and upgrades), as engine.io's attach. */
+  attach (server, path) {
+    this._path = path
+    const check = (req) => req.url.slice(0, path.length) === path
+    const listeners = server.listeners('request').slice(0)
+    server.removeAllListeners('request')
+    server.on('request', (req, res) => {
+      if (check(req)) return this.handleRequest(req, res)
+      for (const l of listeners) l.call(server, req, res)
+    })
+    if (this._transports.includes('websocket')) {
+      server.on('upgrade', (req, socket, head) => {
+        if (check(req)) return this.handleUpgrade(req, socket, head)
+        if (this._opts.destroyUpgrade === false) return
+        // Nobody else may want it: drop it, as engine.io does.
+        socket.on('error', () => {})
+        setTimeout(() => {
+          if (socket.writable && socket.bytesWritten <= 0) socket.end()
+        }, this._opts.destroyUpgradeTimeout || 1000)
+      })
+    }
+  }
+
+  handleRequest (req, res) {
+    if (!this._cors) return this._verify(req, res)
+    this._cors(req, res, () => this._verify(req, res))
+  }
+
+  _verify (req, res) {
+    const q = query(req.url)
+    const transport = q.get('transport')
+    const sid = q.get('sid')
+    if (!this._transports.includes(transport)) return this._abort(req, res, 0)
+    if (sid) return this._poll(req, res)
+    if (req.method !== 'GET') return this._abort(req, res, 2)
+    this._allow(req, (err, ok) => {
+      if (!ok) return this._abort(req, res, FORBIDDEN, err)
+      this._poll(req, res)
+    })
+  }
+
+  _allow (req, done) {
+    const fn = this._opts.allowRequest
+    if (typeof fn !== 'function') return done(null, true)
+    try {
+      fn(req, (err, ok) => done(err, ok))
+    } catch (err) {
+      reportHandlerError(err)
+      done('Forbidden', false)
+    }
+  }
+
+  _abort (req, res, code, message) {
+    const msg = typeof message === 'string' && message ? message : ERRORS[code]
+    this.emit('connection_error', { req, code, message: ERRORS[code], context: { message: msg } })
+    res.writeHead(code === FORBIDDEN ? 403 : 400, { 'Content-Type': 'application/json' })
+    res.end(JSON.stringify({ code, message: msg }))
+  }
+
+  _poll (req, res) {
+    const sid = query(req.url).get('sid')
+    if (req.method !== 'POST') return this._answer(req, res, null)
+    const declared = Number(req.headers['content-length'])
+    if (declared > this._maxBody) {
+      res.writeHead(413).end()
+      return
+    }
+    if (this._posting.has(sid)) {
+      // A second POST while one is being read: engine.io answers 400.
+      res.writeHead(400).end()
+      return
+    }
+    if (sid) this._posting.add(sid)
+    const chunks = []
+    let size = 0
+    let done = false
+    const finish = () => {
+      done = true
+      if (sid) this._posting.delete(sid)
+    }
+    req.on('data', (chunk) => {
+      if (done) return
+      size += chunk.length
+      if (size > this._maxBody) {
+        finish()
+        res.writeHead(413, { Connection: 'close' }).end()
+        req.socket.destroy()
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => {
+      if (done) return
+      finish()
+      this._answer(req, res, Buffer.concat(chunks, size))
+    })
+    req.on('close', () => { if (!done) finish() })
+  }
+
+  _answer (req, res, body) {
+    const native = this._io._native()
+    const reqId = this._nextReq++
+    const a = native.poll(reqId, info(req), body)
+    if (a) return this._send(req, res, a.status, a.contentType, a.body)
+    this._held.set(reqId, { req, res })
+    res.on('close', () => {
+      if (this._held.get(reqId)?.res === res) {
+        this._held.delete(reqId)
+        native.pollAbort(reqId)
+      }
+    })
+  }
+
+  /** Rust has something for the held GET `reqId`. */
+  _pollReady (reqId) {
+    const held = this._held.get(reqId)
+    if (!held) return
+    this._held.delete(reqId)
+    const body = this._io._native().pollDrain(reqId)
+    if (body != null) this._send(held.req, held.res, 200, 'text/plain; charset=UTF-8', body)
+  }
+
+  _send (req, res, status, contentType, body) {
+    if (res.writableEnded || res.destroyed) return
+    if (status >= 400 && contentType === 'application/json') {
+      try {
+        const { code, message } = JSON.parse(body)
+        this.emit('connection_error', { req, code, message, context: {} })
+      } catch {}
+    }
+    const headers = { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) }
+    if (status === 200 && !query(req.url).get('sid')) this.emit('initial_headers', headers, req)
+    this.emit('headers', headers, req)
+    res.writeHead(status, headers)
+    res.end(body)
+  }
+
+  handleUpgrade (req, socket, head) {
+    const q = query(req.url)
+    const fail = (code, message, status) => {
+      const msg = message || ERRORS[code]
+      this.emit('connection_error', { req, code, message: ERRORS[code], context: { message: msg } })
+      socket.on('error', () => {})
+      if (socket.writable) {
+        socket.write(`HTTP/1.1 ${status || 400} ${status === 403 ? 'Forbidden' : 'Bad Request'}\r\n` +
+          'Connection: close\r\nContent-type: text/html\r\n' +
+          `Content-Length: ${Buffer.byteLength(msg)}\r\n\r\n${msg}`)
+      }
+      socket.destroy()
+    }
+    if (!this._originAllowed(req)) return fail(FORBIDDEN, 'Origin not allowed', 403)
+    if (q.get('sid')) return this._adopt(req, socket, head)
+    this._allow(req, (err, ok) => {
+      if (!ok) return fail(FORBIDDEN, typeof err === 'string' ? err : undefined)
+      this._adopt(req, socket, head)
+    })
+  }
+
+  /**
+   * The `cors` option applied to WebSocket upgrades too (engine.io does not;
+   * browsers do not enforce CORS on WebSockets, so the server must): an
+   * upgrade with an Origin header passes only if `cors` would allow it.
+   */
+  _originAllowed (req) {
+    if (!this._cors || req.headers.origin === undefined) return true
+    const headers = {}
+    const fake = {
+      setHeader (k, v) { headers[k.toLowerCase()] = v },
+      getHeader (k) { return headers[k.toLowerCase()] },
+      end () {}
+    }
+    let allowed = false
+    this._cors(req, fake, () => {
+      const acao = headers['access-control-allow-origin']
+      allowed = acao === '*' || acao === req.headers.origin
+    })
+    return allowed
+  }
+
+  _adopt (req, socket, head) {
+    const native = this._io._native()
+    const request = info(req)
+    const fd = socket._handle && socket._handle.fd
+    if (!socket.encrypted && typeof fd === 'number' && fd >= 0) {
+      // The connection moves to Rust: Node stops reading, Rust duplicates
+      // the descriptor, Node closes its copy.
+      if (socket._handle.readStop) socket._handle.readStop()
+      try {
+        native.adopt(fd, request, head)
+      } finally {
+        socket.destroy()
+      }
+      return
+    }
+    const pairFd = native.bridge(request, head)
+    const pair = new net.Socket({ fd: pairFd, readable: true, writable: true })
+    const end = () => {
+      socket.destroy()
+      pair.destroy()
+    }
+    socket.on('error', end).on('close', end)
+    pair.on('error', end).on('close', end)
+    socket.pipe(pair)
+    pair.pipe(socket)
+    socket.resume()
+  }
+
+  close () {
+    for (const { res } of this._held.values()) {
+      if (!res.writableEnded) res.end()
+    }
+    this._held.clear()
+  }
+}
+
+function query (url) {
+  const i = url.indexOf('?')
+  return new URLSearchParams(i < 0 ? '' : url.slice(i + 1))
+}
+
+function info (req) {
+  const raw = req.rawHeaders
+  const headers = new Array(raw.length)
+  for (let i = 0; i < raw.length; i += 2) {
+    headers[i] = raw[i].toLowerCase()
+    headers[i + 1] = raw[i + 1]
+  }
+  const s = req.socket
+  return {
+    method: req.method,
+    url: req.url,
+    headers,
+    remoteAddress: s.remoteAddress || '',
+    remotePort: s.remotePort || 0,
+    secure: Boolean(s.encrypted)
+  }
+}
+
+module.exports = { Engine }

@@ -1,0 +1,58 @@
+'use strict'
+
+/**
+ * `socket.handshake`. What the client sent to open its session (URL,
+ * headers, address) stays in Rust until user code reads it: most apps never
+ * do, and a materialised headers object costs ~1 KB of JS heap per client.
+ * Read once per client, then cached on the client.
+ */
+class Handshake {
+  constructor (server, client, auth) {
+    this._server = server
+    this._client = client
+    this.auth = auth
+  }
+
+  _raw () {
+    const c = this._client
+    if (!c.handshake) {
+      const r = this._server._native().handshake(c.key)
+      // [url, issued ms, secure, transport, headers text, address]; a client
+      // already gone leaves an empty record.
+      c.handshake = r ? parse(r) : parse(['/', String(Date.now()), '0', '', '', c.remote || ''])
+    }
+    return c.handshake
+  }
+
+  get headers () { return this._raw().headers }
+  get time () { return new Date(this._raw().issued).toString() }
+  get address () { return this._raw().address }
+  get xdomain () { return this._raw().headers.origin !== undefined }
+  get secure () { return this._raw().secure }
+  get issued () { return this._raw().issued }
+  get url () { return this._raw().url }
+  get query () { return this._raw().query }
+
+  toJSON () {
+    const { headers, time, address, xdomain, secure, issued, url, query, auth } = this
+    return { headers, time, address, xdomain, secure, issued, url, query, auth }
+  }
+}
+
+function parse ([url, issued, secure, , headerText, address]) {
+  const headers = {}
+  if (headerText) {
+    for (const line of headerText.split('\n')) {
+      const i = line.indexOf(': ')
+      const k = line.slice(0, i)
+      const v = line.slice(i + 2)
+      // Node joins repeated headers with ", " (set-cookie aside, never sent by clients).
+      headers[k] = headers[k] === undefined ? v : headers[k] + ', ' + v
+    }
+  }
+  const q = url.indexOf('?')
+  const query = Object.fromEntries(new URLSearchParams(q < 0 ? '' : url.slice(q + 1)))
+  return { url, issued: Number(issued), secure: secure === '1', headers, query, address }
+}
+
+module.exports = { Handshake }
