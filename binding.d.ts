@@ -54,6 +54,36 @@ export declare class NativeApp {
 export declare class NativeSocketIo {
   constructor(opts: SocketIoOptions, onEvents: (arg: Buffer) => void)
   listen(host: string, port: number): ListenResult
+  /**
+   * Takes over the socket `fd` of an upgrade request that Node's HTTP
+   * server read (`head`: bytes read past it). The fd is duplicated: the
+   * caller closes its own copy afterwards.
+   */
+  adopt(fd: number, req: HttpRequestInfo, head: Buffer): void
+  /**
+   * For an upgrade whose bytes live in Node (TLS terminated by an https
+   * server): a socket pair whose one end becomes the connection; the
+   * returned fd is the other end, which JS pipes to and from its socket.
+   */
+  bridge(req: HttpRequestInfo, head: Buffer): number
+  /**
+   * One long-polling request (`body`: the POST body). An answer now, or
+   * none: the GET is held until a POLL_READY event for `req_id`.
+   */
+  poll(reqId: number, req: HttpRequestInfo, body?: Buffer | undefined | null): PollAnswer | null
+  /** The body for a held GET after its POLL_READY (None: no longer held). */
+  pollDrain(reqId: number): string | null
+  /** A held GET's client went away. */
+  pollAbort(reqId: number): void
+  /** The client's current transport, "polling" or "websocket" (None: gone). */
+  transportName(key: number): string | null
+  /**
+   * `socket.handshake` material, read when user code asks for it:
+   * [url, issued ms, secure "1"/"0", transport name, headers text, address].
+   */
+  handshake(key: number): Array<string> | null
+  /** Open Engine.IO sessions (`io.engine.clientsCount`). */
+  clientsCount(): number
   /** Middleware passed: `key` joins `nsp` as `socket_id`. */
   accept(key: number, nsp: string, socketId: string): boolean
   /** Middleware refused: CONNECT_ERROR with `message` and optional JSON `data`. */
@@ -96,9 +126,27 @@ export interface BehaviorOptions {
   hasUpgrade: boolean
 }
 
+/** A request read by Node's HTTP server, for the Rust engine. */
+export interface HttpRequestInfo {
+  method: string
+  url: string
+  /** Flat name/value list, names lowercased (`req.rawHeaders`, names lowered). */
+  headers: Array<string>
+  remoteAddress: string
+  remotePort: number
+  secure: boolean
+}
+
 export interface ListenResult {
   token: number
   port: number
+}
+
+/** A polling request answered at once. */
+export interface PollAnswer {
+  status: number
+  contentType: string
+  body: string
 }
 
 export interface SocketIoOptions {
@@ -110,6 +158,10 @@ export interface SocketIoOptions {
   maxHttpBufferSize?: number
   /** ms a client may stay without joining any namespace (default 45000). */
   connectTimeout?: number
+  upgradeTimeout?: number
+  allowUpgrades?: boolean
+  /** Default ["polling", "websocket"]. */
+  transports?: Array<string>
 }
 
 export interface SslOptions {
