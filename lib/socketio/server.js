@@ -130,8 +130,9 @@ class Server extends EventEmitter {
     }
     this._native()
     this.httpServer = srv
-    if (this._opts.serveClient !== false) this._attachServe(srv)
     this.engine.attach(srv, this._path + '/')
+    // Wraps the engine's listener: the bundle paths are under the engine's.
+    if (this._opts.serveClient !== false) this._attachServe(srv)
     srv.on('close', () => this._closeNative())
     return this
   }

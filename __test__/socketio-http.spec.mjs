@@ -1,0 +1,238 @@
+// The Socket.IO server on a Node http(s) server, with the real
+// socket.io-client 4.8 and plain HTTP requests: Express attached, TLS in
+// Node (upgrade bridged to Rust), CORS and allowRequest, maxHttpBufferSize,
+// the client bundle, disconnect reasons, reconnect after a restart.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import https from 'node:https'
+import fs from 'node:fs'
+import path from 'node:path'
+import { createRequire } from 'node:module'
+import { io as ioc } from 'socket.io-client'
+import WebSocket from 'ws'
+
+const require = createRequire(import.meta.url)
+const { Server } = require('..')
+const express = require('express')
+
+const once = (emitter, event) => new Promise((resolve) => emitter.once(event, (...args) => resolve(args)))
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const fixture = (name) => path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', name)
+
+async function listening (server) {
+  if (!server.listening) server.listen(0, '127.0.0.1')
+  if (!server.listening) await once(server, 'listening')
+  return server.address().port
+}
+
+function cleanup (t, io, clients) {
+  t.after(() => {
+    for (const c of clients) c.close()
+    io.close()
+  })
+}
+
+test('Express app attached: its routes keep working and clients connect with default options', { timeout: 15000 }, async (t) => {
+  const app = express()
+  app.get('/hello', (req, res) => res.send('world'))
+  const server = http.createServer(app)
+  const io = new Server(server, { pingInterval: 1000, pingTimeout: 1000 })
+  io.on('connection', (socket) => socket.on('echo', (v, ack) => ack(v)))
+  const port = await listening(server)
+  const c = ioc(`http://127.0.0.1:${port}`, { reconnection: false, forceNew: true })
+  cleanup(t, io, [c])
+  const res = await fetch(`http://127.0.0.1:${port}/hello`)
+  assert.equal(await res.text(), 'world')
+  await once(c, 'connect')
+  assert.deepEqual(await c.emitWithAck('echo', { a: [1, 2] }), { a: [1, 2] })
+  // The client upgrades to WebSocket; the server sees the same transport.
+  if (c.io.engine.transport.name !== 'websocket') await once(c.io.engine, 'upgrade')
+  await sleep(50)
+  const [socket] = io.of('/').sockets.values()
+  assert.equal(socket.conn.transport.name, 'websocket')
+  assert.equal(socket.handshake.headers.host, `127.0.0.1:${port}`)
+  assert.equal(socket.handshake.query.EIO, '4')
+  assert.equal(socket.handshake.query.transport, 'polling')
+})
+
+test('https server (TLS in Node): polling and the upgrade bridged into Rust', { timeout: 15000 }, async (t) => {
+  const server = https.createServer({ key: fs.readFileSync(fixture('key.pem')), cert: fs.readFileSync(fixture('cert.pem')) })
+  const io = new Server(server, { pingInterval: 1000, pingTimeout: 1000 })
+  io.on('connection', (socket) => socket.on('echo', (v, ack) => ack(v)))
+  const port = await listening(server)
+  const clients = [
+    ioc(`https://127.0.0.1:${port}`, { reconnection: false, forceNew: true, rejectUnauthorized: false }),
+    ioc(`https://127.0.0.1:${port}`, { reconnection: false, forceNew: true, rejectUnauthorized: false, transports: ['websocket'] })
+  ]
+  cleanup(t, io, clients)
+  await Promise.all(clients.map((c) => once(c, 'connect')))
+  for (const c of clients) {
+    const big = 'x'.repeat(200000)
+    assert.equal(await c.emitWithAck('echo', big), big)
+  }
+  if (clients[0].io.engine.transport.name !== 'websocket') await once(clients[0].io.engine, 'upgrade')
+  assert.equal(await clients[0].emitWithAck('echo', 'after upgrade'), 'after upgrade')
+  const sockets = [...io.of('/').sockets.values()]
+  assert.ok(sockets.every((s) => s.handshake.secure === true))
+})
+
+test('CORS: preflight and headers as the cors package gives them; a foreign Origin cannot upgrade', { timeout: 15000 }, async (t) => {
+  const io = new Server({ cors: { origin: ['https://good.example'], credentials: true } })
+  io.listen(0)
+  const port = await listening(io.httpServer)
+  t.after(() => io.close())
+  const base = `http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`
+  const pre = await fetch(base, { method: 'OPTIONS', headers: { Origin: 'https://good.example', 'Access-Control-Request-Method': 'POST' } })
+  assert.equal(pre.status, 204)
+  assert.equal(pre.headers.get('access-control-allow-origin'), 'https://good.example')
+  assert.equal(pre.headers.get('access-control-allow-credentials'), 'true')
+  const ok = await fetch(base, { headers: { Origin: 'https://good.example' } })
+  assert.equal(ok.status, 200)
+  assert.equal(ok.headers.get('access-control-allow-origin'), 'https://good.example')
+  assert.match(await ok.text(), /^0\{"sid":/)
+  const foreign = await fetch(base, { headers: { Origin: 'https://evil.example' } })
+  assert.equal(foreign.headers.get('access-control-allow-origin'), null)
+  // WebSocket upgrades get the same origin policy.
+  const bad = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`, { origin: 'https://evil.example' })
+  const [, res] = await once(bad, 'unexpected-response')
+  assert.equal(res.statusCode, 403)
+  const good = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`, { origin: 'https://good.example' })
+  const [open] = await once(good, 'message')
+  assert.match(String(open), /^0\{"sid":/)
+  good.close()
+})
+
+test('allowRequest refusing: 403 {"code":4} on polling, connect_error for the client; connection_error event', { timeout: 15000 }, async (t) => {
+  const io = new Server({ allowRequest: (req, cb) => cb('no entry', req.headers['x-pass'] === 'yes') })
+  io.listen(0)
+  const port = await listening(io.httpServer)
+  const errors = []
+  io.engine.on('connection_error', (e) => errors.push(e.code))
+  t.after(() => io.close())
+  const res = await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`)
+  assert.equal(res.status, 403)
+  assert.deepEqual(await res.json(), { code: 4, message: 'no entry' })
+  const pass = await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`, { headers: { 'x-pass': 'yes' } })
+  assert.equal(pass.status, 200)
+  const c = ioc(`http://127.0.0.1:${port}`, { reconnection: false, forceNew: true })
+  t.after(() => c.close())
+  await once(c, 'connect_error')
+  const unknown = await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling&sid=nope`)
+  assert.equal(unknown.status, 400)
+  assert.deepEqual(await unknown.json(), { code: 1, message: 'Session ID unknown' })
+  assert.ok(errors.includes(4) && errors.includes(1), String(errors))
+})
+
+test('maxHttpBufferSize: 413 on polling, the WebSocket closed, the server unharmed', { timeout: 15000 }, async (t) => {
+  const io = new Server({ maxHttpBufferSize: 1000 })
+  io.listen(0)
+  const port = await listening(io.httpServer)
+  const reasons = []
+  io.on('connection', (s) => s.on('disconnect', (r) => reasons.push(r)))
+  t.after(() => io.close())
+  const open = await (await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`)).text()
+  const sid = JSON.parse(open.slice(1)).sid
+  assert.equal(JSON.parse(open.slice(1)).maxPayload, 1000)
+  const big = await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '4' + 'x'.repeat(5000) })
+  assert.equal(big.status, 413)
+  const c = ioc(`http://127.0.0.1:${port}`, { reconnection: false, forceNew: true, transports: ['websocket'] })
+  t.after(() => c.close())
+  await once(c, 'connect')
+  c.emit('big', 'y'.repeat(5000))
+  const [reason] = await once(c, 'disconnect')
+  assert.equal(reason, 'transport close')
+  await sleep(100)
+  assert.deepEqual(reasons, ['transport close'])
+  const again = ioc(`http://127.0.0.1:${port}`, { reconnection: false, forceNew: true })
+  t.after(() => again.close())
+  await once(again, 'connect')
+})
+
+test('the client bundle: /socket.io/socket.io.js and friends with ETag and 304', { timeout: 15000 }, async (t) => {
+  const io = new Server()
+  io.listen(0)
+  const port = await listening(io.httpServer)
+  t.after(() => io.close())
+  const version = require('socket.io-client/package.json').version
+  const res = await fetch(`http://127.0.0.1:${port}/socket.io/socket.io.js`)
+  assert.equal(res.status, 200)
+  assert.equal(res.headers.get('etag'), `"${version}"`)
+  assert.match(res.headers.get('content-type'), /^application\/javascript/)
+  assert.match(await res.text(), new RegExp(`Socket.IO v${version.replace(/\./g, '\\.')}`))
+  const cached = await fetch(`http://127.0.0.1:${port}/socket.io/socket.io.js`, { headers: { 'If-None-Match': `W/"${version}"` } })
+  assert.equal(cached.status, 304)
+  for (const name of ['socket.io.min.js', 'socket.io.esm.min.js', 'socket.io.js.map', 'socket.io.min.js.map']) {
+    const r = await fetch(`http://127.0.0.1:${port}/socket.io/${name}`)
+    assert.equal(r.status, 200, name)
+    await r.arrayBuffer()
+  }
+  const none = await fetch(`http://127.0.0.1:${port}/socket.io/socket.io.txt`)
+  assert.equal(none.status, 400) // an Engine.IO request with no transport
+  const off = new Server({ serveClient: false })
+  off.listen(0)
+  const offPort = await listening(off.httpServer)
+  t.after(() => off.close())
+  assert.equal((await fetch(`http://127.0.0.1:${offPort}/socket.io/socket.io.js`)).status, 400)
+})
+
+/** A raw Engine.IO WebSocket client joined to namespace "/". */
+async function rawClient (port) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`)
+  const [open] = await once(ws, 'message')
+  assert.match(String(open), /^0/)
+  ws.send('40')
+  const [connected] = await once(ws, 'message')
+  assert.match(String(connected), /^40\{"sid":/)
+  return ws
+}
+
+test('disconnect reasons: ping timeout, transport close, parse error, server shutting down', { timeout: 20000 }, async (t) => {
+  const io = new Server({ pingInterval: 200, pingTimeout: 200 })
+  io.listen(0)
+  const port = await listening(io.httpServer)
+  const reasons = []
+  io.on('connection', (s) => s.on('disconnect', (r) => reasons.push(r)))
+  // A client that never answers pings.
+  const mute = await rawClient(port)
+  mute.on('message', () => {})
+  await once(mute, 'close')
+  assert.deepEqual(reasons, ['ping timeout'])
+  // A client whose TCP connection just goes away.
+  const gone = await rawClient(port)
+  gone.terminate()
+  await sleep(300)
+  assert.deepEqual(reasons, ['ping timeout', 'transport close'])
+  // A client sending a malformed Socket.IO packet.
+  const bad = await rawClient(port)
+  bad.send('42["unterminated"')
+  await once(bad, 'close')
+  await sleep(50)
+  assert.deepEqual(reasons, ['ping timeout', 'transport close', 'parse error'])
+  // The server closes: clients see the transport close.
+  const c = ioc(`http://127.0.0.1:${port}`, { reconnection: false, forceNew: true })
+  await once(c, 'connect')
+  const clientSide = once(c, 'disconnect')
+  io.close()
+  assert.equal((await clientSide)[0], 'transport close')
+  assert.deepEqual(reasons.slice(3), ['server shutting down'])
+})
+
+test('a client reconnects by itself after the server restarts on the same port', { timeout: 20000 }, async (t) => {
+  const first = new Server()
+  first.listen(0)
+  const port = await listening(first.httpServer)
+  const c = ioc(`http://127.0.0.1:${port}`, { forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 200 })
+  t.after(() => c.close())
+  await once(c, 'connect')
+  const firstId = c.id
+  first.close()
+  await once(c, 'disconnect')
+  const second = new Server(port)
+  t.after(() => second.close())
+  const seen = once(second, 'connection')
+  await once(c, 'connect')
+  const [socket] = await seen
+  assert.equal(socket.id, c.id)
+  assert.notEqual(c.id, firstId)
+})
