@@ -39,23 +39,64 @@ class BroadcastOperator {
     return new BroadcastOperator(this._nsp, this._rooms, this._except, { ...this._flags, volatile: true }, this._skipKey)
   }
 
+  /** Acks of a broadcast: the callback gets (err, responses) after `ms`. */
+  timeout (ms) {
+    return new BroadcastOperator(this._nsp, this._rooms, this._except, { ...this._flags, timeout: ms }, this._skipKey)
+  }
+
   get local () {
     return new BroadcastOperator(this._nsp, this._rooms, this._except, { ...this._flags, local: true }, this._skipKey)
   }
 
   emit (event, ...args) {
     if (RESERVED.has(event)) throw new Error(`"${String(event)}" is a reserved event name`)
-    if (typeof args[args.length - 1] === 'function') {
-      const err = new Error('broadcast acknowledgements are not supported yet')
-      err.code = 'FERROSOCKET_UNSUPPORTED'
-      throw err
-    }
-    const { text, attachments } = dataPacket(TYPE.EVENT, this._nsp.name, undefined, [event, ...args])
-    const native = this._nsp.server._native()
-    const rooms = [...this._rooms]
-    const except = [...this._except]
-    native.broadcast(this._nsp.name, rooms, except, this._skipKey, text, attachments.length ? attachments : undefined)
+    if (typeof args[args.length - 1] === 'function') return this._emitWithAck(event, args)
+    this._broadcast(undefined, [event, ...args])
     return true
+  }
+
+  _broadcast (id, values) {
+    const { text, attachments } = dataPacket(TYPE.EVENT, this._nsp.name, id, values)
+    const native = this._nsp.server._native()
+    native.broadcast(this._nsp.name, [...this._rooms], [...this._except], this._skipKey, text,
+      attachments.length ? attachments : undefined)
+  }
+
+  /**
+   * One packet with one ack id, framed once in Rust; every recipient's
+   * socket waits for that id. As in socket.io, the callback runs when all
+   * recipients answered, or after the timeout (`timeout(ms)`; without one, at
+   * once) with an error and the responses so far.
+   */
+  _emitWithAck (event, args) {
+    const ack = args.pop()
+    const id = this._nsp._ids++
+    const targets = this._matching()
+    const responses = []
+    let done = false
+    const finish = (err) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      for (const s of targets) s._acks.delete(id)
+      ack(err, responses)
+    }
+    const timer = setTimeout(() => finish(new Error('operation has timed out')), this._flags.timeout)
+    for (const s of targets) {
+      s._acks.set(id, (res) => {
+        responses.push(res)
+        if (responses.length === targets.length) finish(null)
+      })
+    }
+    this._broadcast(id, [event, ...args])
+    if (targets.length === 0) finish(null)
+    return true
+  }
+
+  emitWithAck (event, ...args) {
+    return new Promise((resolve, reject) => {
+      this.emit(event, ...args, (err, res) => (err ? reject(err) : resolve(res)))
+    })
   }
 
   send (...args) {

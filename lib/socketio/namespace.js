@@ -8,6 +8,8 @@ const { reportHandlerError } = require('../util')
 class Namespace extends EventEmitter {
   constructor (server, name) {
     super()
+    // Ack ids, shared by socket emits and broadcasts (as socket.io does).
+    this._ids = 0
     this.server = server
     this.name = name
     this.sockets = new Map()
@@ -43,6 +45,30 @@ class Namespace extends EventEmitter {
 
   get local () {
     return new BroadcastOperator(this).local
+  }
+
+  timeout (ms) {
+    return new BroadcastOperator(this).timeout(ms)
+  }
+
+  emitWithAck (event, ...args) {
+    return new BroadcastOperator(this).emitWithAck(event, ...args)
+  }
+
+  /**
+   * Emits to the other servers of a cluster. A single node has none (the
+   * Redis adapter of #5 will add them): an ack callback gets no responses.
+   */
+  serverSideEmit (event, ...args) {
+    if (typeof args[args.length - 1] === 'function') {
+      const ack = args.pop()
+      process.nextTick(() => ack(null, []))
+    }
+    return true
+  }
+
+  serverSideEmitWithAck (event, ...args) {
+    return Promise.resolve([])
   }
 
   get volatile () {

@@ -223,6 +223,10 @@ class Server extends EventEmitter {
   emit (event, ...args) { return this.sockets.emit(event, ...args) }
   send (...args) { return this.sockets.send(...args) }
   get local () { return this.sockets.local }
+  timeout (ms) { return this.sockets.timeout(ms) }
+  emitWithAck (...args) { return this.sockets.emitWithAck(...args) }
+  serverSideEmit (...args) { return this.sockets.serverSideEmit(...args) }
+  serverSideEmitWithAck (...args) { return this.sockets.serverSideEmitWithAck(...args) }
   get volatile () { return this.sockets.volatile }
   compress (c) { return this.sockets.compress(c) }
   fetchSockets () { return this.sockets.fetchSockets() }

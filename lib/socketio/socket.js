@@ -24,7 +24,6 @@ class Socket extends EventEmitter {
     this.handshake = new Handshake(nsp.server, client, auth)
     this.rooms = new Set()
     this._acks = new Map()
-    this._nextAck = 0
     this._any = []
     this._anyOutgoing = []
     this._fns = []
@@ -48,7 +47,7 @@ class Socket extends EventEmitter {
     if (RESERVED.has(event)) throw new Error(`"${String(event)}" is a reserved event name`)
     let id
     if (typeof args[args.length - 1] === 'function') {
-      id = this._nextAck++
+      id = this.nsp._ids++
       this._acks.set(id, args.pop())
     }
     for (const fn of [...this._anyOutgoing]) {
