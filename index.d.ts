@@ -144,6 +144,19 @@ export function version(): string
 
 import type { EventEmitter } from 'node:events'
 
+/** The `cors` package's options (declared here so no @types package is needed). */
+export interface CorsOptions {
+  origin?: boolean | string | RegExp | Array<boolean | string | RegExp> |
+    ((origin: string | undefined, cb: (err: Error | null, origin?: boolean | string | RegExp | Array<boolean | string | RegExp>) => void) => void)
+  methods?: string | string[]
+  allowedHeaders?: string | string[]
+  exposedHeaders?: string | string[]
+  credentials?: boolean
+  maxAge?: number
+  preflightContinue?: boolean
+  optionsSuccessStatus?: number
+}
+
 export interface ServerOptions {
   /** Default '/socket.io'. */
   path?: string
@@ -154,7 +167,22 @@ export interface ServerOptions {
   maxHttpBufferSize?: number
   /** ms a client may stay connected without joining a namespace (default 45000). */
   connectTimeout?: number
-  /** Interface to listen on (default '0.0.0.0'; ferrosocket extension). */
+  /** ms a WebSocket probe may take to complete the upgrade from polling (default 10000). */
+  upgradeTimeout?: number
+  /** Let polling clients upgrade to WebSocket (default true). */
+  allowUpgrades?: boolean
+  /** Default ['polling', 'websocket']. */
+  transports?: Array<'polling' | 'websocket'>
+  /** Options of the `cors` package; also applied to the Origin of WebSocket upgrades. */
+  cors?: CorsOptions
+  /** Decides each handshake request (polling and WebSocket): `cb(errorMessage, allowed)`. */
+  allowRequest?: (req: import('node:http').IncomingMessage, cb: (err: string | null | undefined, success: boolean) => void) => void
+  /** Serve /socket.io/socket.io.js and friends (default true). */
+  serveClient?: boolean
+  /** Close upgrade requests for other paths after destroyUpgradeTimeout ms (default true, 1000). */
+  destroyUpgrade?: boolean
+  destroyUpgradeTimeout?: number
+  /** Interface to listen on when given a port (default: all; ferrosocket extension). */
   host?: string
   /** I/O worker threads (default: one per core; ferrosocket extension). */
   workers?: number
@@ -179,8 +207,11 @@ export declare class BroadcastOperator {
   compress(compress: boolean): BroadcastOperator
   readonly volatile: BroadcastOperator
   readonly local: BroadcastOperator
-  /** Encoded once, framed once in Rust for every recipient. Acks are not supported yet. */
+  /** Acks of a broadcast arrive as (err, responses) within `ms`. */
+  timeout(ms: number): BroadcastOperator
+  /** Encoded once, framed once in Rust for every recipient; a trailing function gets (err, responses). */
   emit(event: string, ...args: unknown[]): boolean
+  emitWithAck(event: string, ...args: unknown[]): Promise<unknown[]>
   send(...args: unknown[]): boolean
   fetchSockets(): Promise<Socket[]>
   socketsJoin(room: string | string[]): void
@@ -196,6 +227,8 @@ export declare class Socket extends EventEmitter {
   readonly rooms: Set<string>
   readonly connected: boolean
   readonly disconnected: boolean
+  /** The Engine.IO session: its current transport ('polling' until upgraded). */
+  readonly conn: { readonly transport: { readonly name: 'polling' | 'websocket' }, readonly readyState: string }
   data: Record<string, unknown>
   /** Sends to this client (binary values anywhere in the args travel as attachments); a trailing function receives the client's ack. */
   emit(event: string, ...args: unknown[]): boolean
@@ -230,6 +263,11 @@ export interface RoomTargets {
   socketsJoin(room: string | string[]): void
   socketsLeave(room: string): void
   disconnectSockets(close?: boolean): void
+  timeout(ms: number): BroadcastOperator
+  emitWithAck(event: string, ...args: unknown[]): Promise<unknown[]>
+  /** Other servers of a cluster: none on a single node (acks get []). */
+  serverSideEmit(event: string, ...args: unknown[]): boolean
+  serverSideEmitWithAck(event: string, ...args: unknown[]): Promise<unknown[]>
 }
 
 export interface Namespace extends RoomTargets {}
@@ -244,16 +282,20 @@ export declare class Namespace extends EventEmitter {
 }
 
 export interface Server extends RoomTargets {}
-/** socket.io's Server. WebSocket transport only so far: clients need `transports: ['websocket']`. */
+/** socket.io's Server: long-polling and WebSocket, on a Node http(s) server given or created. */
 export declare class Server extends EventEmitter {
   constructor(port?: number, opts?: ServerOptions)
   constructor(opts?: ServerOptions)
+  constructor(srv: import('node:http').Server | import('node:https').Server, opts?: ServerOptions)
   readonly sockets: Namespace
-  readonly engine: { readonly clientsCount: number }
+  /** The Engine.IO side: open sessions, and 'connection_error' / 'headers' / 'initial_headers' events. */
+  readonly engine: EventEmitter & { readonly clientsCount: number }
+  /** The Node HTTP server in use (created by `listen(port)` when not given). */
+  readonly httpServer: import('node:http').Server | import('node:https').Server | null
   /** The port listened on (useful after `listen(0)`; ferrosocket extension). */
   readonly port: number | undefined
-  listen(port: number, opts?: ServerOptions): this
-  attach(port: number, opts?: ServerOptions): this
+  listen(srv?: number | import('node:http').Server | import('node:https').Server, opts?: ServerOptions): this
+  attach(srv?: number | import('node:http').Server | import('node:https').Server, opts?: ServerOptions): this
   /** A namespace, or a dynamic parent (RegExp, or a function deciding by name and auth). */
   of(name: string | RegExp | ((name: string, auth: Record<string, unknown>, next: (err: Error | null, ok: boolean) => void) => void)): Namespace
   use(fn: (socket: Socket, next: (err?: Error & { data?: unknown }) => void) => void): this

@@ -33,6 +33,16 @@ class Socket extends EventEmitter {
     return !this.connected
   }
 
+  /**
+   * A stand-in for the IncomingMessage of the handshake (socket.io keeps the
+   * real one per client; we keep nothing until asked).
+   */
+  get request () {
+    const h = this.handshake
+    const socket = { remoteAddress: h.address, encrypted: h.secure }
+    return { method: 'GET', url: h.url, headers: h.headers, socket, connection: socket }
+  }
+
   /** socket.io's `socket.conn` (the Engine.IO session), reduced to what is readable. */
   get conn () {
     const native = this.server._native()
