@@ -34,6 +34,7 @@ class Engine extends EventEmitter {
     this._held = new Map()
     this._nextReq = 1
     this._posting = new Set()
+    this._closed = false
   }
 
   /** Open Engine.IO sessions (whether or not they joined a namespace). */
@@ -65,6 +66,10 @@ class Engine extends EventEmitter {
   }
 
   handleRequest (req, res) {
+    if (this._closed) {
+      res.writeHead(503, { Connection: 'close' }).end()
+      return
+    }
     if (!this._cors) return this._verify(req, res)
     this._cors(req, res, () => this._verify(req, res))
   }
@@ -179,6 +184,7 @@ class Engine extends EventEmitter {
   }
 
   handleUpgrade (req, socket, head) {
+    if (this._closed) return socket.destroy()
     const q = query(req.url)
     const fail = (code, message, status) => {
       const msg = message || ERRORS[code]
@@ -230,12 +236,19 @@ class Engine extends EventEmitter {
       if (socket._handle.readStop) socket._handle.readStop()
       try {
         native.adopt(fd, request, head)
-      } finally {
-        socket.destroy()
+      } catch {
+        // Closed meanwhile (io.close()): nothing will serve it.
       }
+      socket.destroy()
       return
     }
-    const pairFd = native.bridge(request, head)
+    let pairFd
+    try {
+      pairFd = native.bridge(request, head)
+    } catch {
+      socket.destroy()
+      return
+    }
     const pair = new net.Socket({ fd: pairFd, readable: true, writable: true })
     const end = () => {
       socket.destroy()
@@ -249,6 +262,7 @@ class Engine extends EventEmitter {
   }
 
   close () {
+    this._closed = true
     for (const { res } of this._held.values()) {
       if (!res.writableEnded) res.end()
     }
