@@ -107,6 +107,13 @@ export declare class NativeSocketIo {
   disconnect(key: number, nsp: string): boolean
   /** Closes the whole client (`socket.disconnect(true)`). */
   closeClient(key: number): boolean
+  /** Ends every session ("1" to each; held GETs become ready to drain). */
+  closeSessions(): void
+  /**
+   * A second POST for `sid` while one is being read: the session ends
+   * ("transport error"), as engine.io's "data request overlap".
+   */
+  failSession(sid: string): void
   close(): void
 }
 

@@ -114,7 +114,14 @@ class Engine extends EventEmitter {
       return
     }
     if (this._posting.has(sid)) {
-      // A second POST while one is being read: engine.io answers 400.
+      // A second POST while one is being read: 400, and the session ends.
+      this._io._native().failSession(sid)
+      res.writeHead(400).end()
+      return
+    }
+    if (sid && req.headers['content-type'] === 'application/octet-stream') {
+      // v4 sends binary as base64 text; a binary body is "invalid content".
+      this._io._native().failSession(sid)
       res.writeHead(400).end()
       return
     }
@@ -261,12 +268,16 @@ class Engine extends EventEmitter {
     socket.resume()
   }
 
+  /** After the sessions were ended: each held GET gets its last body ("1"). */
   close () {
     this._closed = true
-    for (const { res } of this._held.values()) {
-      if (!res.writableEnded) res.end()
+    const native = this._io._nativeHandle
+    for (const [reqId, { req, res }] of [...this._held]) {
+      this._held.delete(reqId)
+      const body = native ? native.pollDrain(reqId) : null
+      if (body != null) this._send(req, res, 200, 'text/plain; charset=UTF-8', body)
+      else if (!res.writableEnded) res.end()
     }
-    this._held.clear()
   }
 }
 

@@ -251,6 +251,7 @@ class Server extends EventEmitter {
       for (const socket of [...client.sockets.values()]) socket._onClose('server shutting down')
     }
     this._clients.clear()
+    if (this._nativeHandle) this._nativeHandle.closeSessions()
     this.engine.close()
     if (this._nativeHandle) this._nativeHandle.close()
     this._updateKeepAlive()

@@ -147,11 +147,13 @@ class Socket extends EventEmitter {
   disconnect (close = false) {
     if (!this.connected) return this
     if (close) {
+      // Every namespace of the client gets its 41, then the connection closes.
       this.server._native().closeClient(this.client.key)
+      for (const s of [...this.client.sockets.values()]) s._onClose('server namespace disconnect')
     } else {
       this.server._native().disconnect(this.client.key, this.nsp.name)
+      this._onClose('server namespace disconnect')
     }
-    this._onClose('server namespace disconnect')
     return this
   }
 

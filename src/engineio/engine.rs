@@ -372,8 +372,15 @@ impl Engine {
                 }
             }
             Transport::Polling(p) => {
-                // A held GET learns of the end: the close packet (once).
-                if p.waiter.is_some() && !matches!(p.queue.last(), Some(Packet::Close)) {
+                // A held GET learns of the end: a noop when the client closed
+                // (engine.io's polling onClose), else the close packet.
+                if p.waiter.is_some() && p.queue.is_empty() {
+                    let last = if reason == CloseReason::TransportClose { Packet::Noop } else { Packet::Close };
+                    p.queue.push(last);
+                } else if p.waiter.is_some()
+                    && !matches!(p.queue.last(), Some(Packet::Close))
+                    && reason != CloseReason::TransportClose
+                {
                     p.queue.push(Packet::Close);
                 }
                 s.notify(p);
@@ -386,6 +393,14 @@ impl Engine {
             }
         }
         self.handler.close(s, reason);
+    }
+
+    /// Ends a session for a transport error seen above the engine (a second
+    /// POST while one is being read).
+    pub(crate) fn fail(&self, sid: &str) {
+        if let Some(s) = self.session(sid) {
+            self.end_session(&s, CloseReason::TransportError, true);
+        }
     }
 
     /// Server-initiated close of every session (`io.close()`).
@@ -658,16 +673,13 @@ impl WsHandler for Engine {
                 }
                 Ok(())
             }
-            Some(sid) => {
-                let Some(s) = self.session(sid) else { return Err(error_response(HttpErrorCode::SessionIdUnknown)) };
-                let ok = self.cfg.allow_upgrades
-                    && matches!(&*s.transport.lock(), Transport::Polling(p) if p.probe.is_none());
-                if ok {
-                    Ok(())
-                } else {
-                    Err(error_response(HttpErrorCode::BadRequest))
-                }
-            }
+            // A probe for an upgrade. One that cannot be (already upgraded
+            // or upgrading) is accepted and closed at once, as engine.io does.
+            Some(sid) => match self.session(sid) {
+                Some(_) if self.cfg.allow_upgrades => Ok(()),
+                Some(_) => Err(error_response(HttpErrorCode::BadRequest)),
+                None => Err(error_response(HttpErrorCode::SessionIdUnknown)),
+            },
         }
     }
 

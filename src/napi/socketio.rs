@@ -264,13 +264,20 @@ impl NativeSocketIo {
     /// Closes the whole client (`socket.disconnect(true)`).
     #[napi]
     pub fn close_client(&self, key: i64) -> bool {
-        match self.sio.client(key as u64) {
-            Some(c) => {
-                c.session.close();
-                true
-            }
-            None => false,
-        }
+        self.sio.disconnect_all(key as u64)
+    }
+
+    /// Ends every session ("1" to each; held GETs become ready to drain).
+    #[napi]
+    pub fn close_sessions(&self) {
+        self.engine.close_all();
+    }
+
+    /// A second POST for `sid` while one is being read: the session ends
+    /// ("transport error"), as engine.io's "data request overlap".
+    #[napi]
+    pub fn fail_session(&self, sid: String) {
+        self.engine.fail(&sid);
     }
 
     #[napi]

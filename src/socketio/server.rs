@@ -197,6 +197,20 @@ impl SioServer {
         c.send_packet(&packet::encode(PacketType::Disconnect, nsp, None, 0, ""), &[])
     }
 
+    /// `socket.disconnect(true)`: `41` for every namespace, then the
+    /// connection closes.
+    pub(crate) fn disconnect_all(&self, key: u64) -> bool {
+        let Some(c) = self.client(key) else { return false };
+        let nsps: Vec<String> = c.nsps.lock().keys().cloned().collect();
+        for nsp in nsps {
+            if self.leave_nsp(&c, &nsp) {
+                c.send_packet(&packet::encode(PacketType::Disconnect, &nsp, None, 0, ""), &[]);
+            }
+        }
+        c.session.close();
+        true
+    }
+
     /// Removes `c` from `nsp` and all its rooms there. False if it was not in it.
     fn leave_nsp(&self, c: &Arc<Client>, nsp: &str) -> bool {
         let mut rooms = self.rooms.lock();
@@ -213,6 +227,11 @@ impl SioServer {
     }
 
     fn on_text(&self, c: &Arc<Client>, text: &str) -> Result<(), ()> {
+        // Text while a binary packet waits for its attachments: socket.io-parser
+        // throws ("got plaintext data when reconstructing a packet").
+        if c.pending.lock().is_some() {
+            return Err(());
+        }
         let p = packet::decode(text, &self.limits).map_err(|_| ())?;
         let connected = c.nsps.lock().contains_key(p.nsp);
         match p.kind {
