@@ -51,8 +51,27 @@ export declare class NativeApp {
   close(): void
 }
 
+export declare class NativeEngineIo {
+  constructor(opts: EngineOptions, onEvents: (arg: Buffer) => void)
+  /** Sends a text (string) or binary (Buffer) message to one session. */
+  send(key: number, data: string | Buffer): boolean
+  /** Server-side close of one session ("forced close"). */
+  closeSession(key: number): boolean
+  /** "polling" or "websocket" (None: gone). */
+  transportName(key: number): string | null
+  clientsCount(): number
+  adopt(fd: number, req: HttpRequestInfo, head: Buffer): void
+  bridge(req: HttpRequestInfo, head: Buffer): number
+  poll(reqId: number, req: HttpRequestInfo, body?: Buffer | undefined | null): PollAnswer | null
+  pollDrain(reqId: number): string | null
+  pollAbort(reqId: number): void
+  failSession(sid: string): void
+  closeSessions(): void
+  close(): void
+}
+
 export declare class NativeSocketIo {
-  constructor(opts: SocketIoOptions, onEvents: (arg: Buffer) => void)
+  constructor(opts: EngineOptions, onEvents: (arg: Buffer) => void)
   listen(host: string, port: number): ListenResult
   /**
    * Takes over the socket `fd` of an upgrade request that Node's HTTP
@@ -133,6 +152,22 @@ export interface BehaviorOptions {
   hasUpgrade: boolean
 }
 
+/** Engine options from JS, engine.io's names and defaults. */
+export interface EngineOptions {
+  workers?: number
+  /** Default "/socket.io" ("/engine.io" for the raw server). */
+  path?: string
+  pingInterval?: number
+  pingTimeout?: number
+  maxHttpBufferSize?: number
+  /** ms a client may stay without joining any namespace (default 45000). */
+  connectTimeout?: number
+  upgradeTimeout?: number
+  allowUpgrades?: boolean
+  /** Default ["polling", "websocket"]. */
+  transports?: Array<string>
+}
+
 /** A request read by Node's HTTP server, for the Rust engine. */
 export interface HttpRequestInfo {
   method: string
@@ -154,21 +189,6 @@ export interface PollAnswer {
   status: number
   contentType: string
   body: string
-}
-
-export interface SocketIoOptions {
-  workers?: number
-  /** Default "/socket.io". */
-  path?: string
-  pingInterval?: number
-  pingTimeout?: number
-  maxHttpBufferSize?: number
-  /** ms a client may stay without joining any namespace (default 45000). */
-  connectTimeout?: number
-  upgradeTimeout?: number
-  allowUpgrades?: boolean
-  /** Default ["polling", "websocket"]. */
-  transports?: Array<string>
 }
 
 export interface SslOptions {

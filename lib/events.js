@@ -15,6 +15,9 @@ const SIO_PACKET = 10
 const SIO_DISCONNECT = 11
 const SIO_CLOSE = 12
 const POLL_READY = 13
+const EIO_OPEN = 14
+const EIO_MESSAGE = 15
+const EIO_CLOSE = 16
 
 /** A fresh ArrayBuffer with a copy of `len` bytes of `buf` at `off`. */
 function copyOut (buf, off, len) {
@@ -26,7 +29,9 @@ function copyOut (buf, off, len) {
  * open(id, route), message(id, ab, isBinary), close(id, code, ab),
  * drain(id), ping(id, ab), pong(id, ab), request(id, kind, route, req), aborted(id),
  * and for Socket.IO: sioConnect(key, nsp, auth, remote), sioPacket(key, type, nsp,
- * ackId, data, attachments), sioDisconnect(key, nsp), sioClose(key, reason).
+ * ackId, data, attachments), sioDisconnect(key, nsp), sioClose(key, reason),
+ * pollReady(reqId), and for raw Engine.IO: eioOpen(key, sid, address),
+ * eioMessage(key, data), eioClose(key, reason).
  */
 function dispatch (buf, sink) {
   let o = 0
@@ -131,6 +136,23 @@ function dispatch (buf, sink) {
         break
       case POLL_READY:
         sink.pollReady(id)
+        break
+      case EIO_OPEN: {
+        const sid = str()
+        sink.eioOpen(id, sid, str())
+        break
+      }
+      case EIO_MESSAGE: {
+        const binary = buf[o] === 1
+        const len = buf.readUInt32LE(o + 1)
+        o += 5
+        const data = binary ? Buffer.from(copyOut(buf, o, len)) : buf.toString('utf8', o, o + len)
+        o += len
+        sink.eioMessage(id, data)
+        break
+      }
+      case EIO_CLOSE:
+        sink.eioClose(id, str())
         break
       default:
         // A decoder out of step with the encoder is a ferrosocket bug; stop

@@ -5,6 +5,8 @@ const { Server } = require('./socketio/server')
 const { Namespace } = require('./socketio/namespace')
 const { Socket } = require('./socketio/socket')
 const { BroadcastOperator } = require('./socketio/broadcast-operator')
+const { EngineServer } = require('./engineio/server')
+const { EngineSocket } = require('./engineio/socket')
 
 /**
  * socket.io's CommonJS factory form: `require('ferrosocket')(port, opts)`
@@ -24,10 +26,13 @@ module.exports = Object.assign(ferrosocket, {
   DISABLED: 0,
   SHARED_COMPRESSOR: 1,
   DEDICATED_COMPRESSOR_3KB: 2,
-  // Socket.IO server (WebSocket transport so far)
+  // Socket.IO server
   Server,
   Namespace,
   Socket,
   BroadcastOperator,
+  // Raw Engine.IO server (engine.io's Server, without Socket.IO)
+  EngineServer,
+  EngineSocket,
   version: binding.version
 })

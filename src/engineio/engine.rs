@@ -289,11 +289,13 @@ impl Engine {
         self.by_sid.read().len()
     }
 
-    /// The heartbeat. Its tick is a quarter of the shorter interval (tests
+    /// The heartbeat. Its tick is a twentieth of the shorter interval (tests
     /// use ~100 ms intervals, production 20-25 s), between 10 ms and 1 s.
+    /// Deadlines are kept on the nominal schedule (a late tick does not push
+    /// them back), and a request for an expired session is refused at once.
     /// Call once, inside the runtime.
     pub(crate) fn start(self: &Arc<Self>) {
-        let tick = (self.cfg.ping_interval.min(self.cfg.ping_timeout).min(self.cfg.upgrade_timeout) / 4)
+        let tick = (self.cfg.ping_interval.min(self.cfg.ping_timeout).min(self.cfg.upgrade_timeout) / 20)
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -322,7 +324,7 @@ impl Engine {
                 }
             } else if elapsed >= self.cfg.ping_interval {
                 hb.awaiting_pong = true;
-                hb.since = now;
+                hb.since += self.cfg.ping_interval;
                 drop(hb);
                 s.send(&Packet::Ping(None));
             } else {
@@ -330,6 +332,15 @@ impl Engine {
             }
             self.check_probe(&s, now);
         }
+    }
+
+    /// Whether the session's heartbeat deadline has passed (the tick may not
+    /// have seen it yet).
+    fn expired(&self, s: &Session, now: Instant) -> bool {
+        let hb = s.heartbeat.lock();
+        let limit =
+            if hb.awaiting_pong { self.cfg.ping_timeout } else { self.cfg.ping_interval + self.cfg.ping_timeout };
+        now.saturating_duration_since(hb.since) >= limit
     }
 
     /// A probe that has not sent `5` within upgradeTimeout is closed; the
@@ -486,6 +497,10 @@ impl Engine {
             return self.poll_handshake(req, secure, remote);
         };
         let Some(s) = self.session(&sid) else { return http_error(HttpErrorCode::SessionIdUnknown) };
+        if self.expired(&s, Instant::now()) {
+            self.end_session(&s, CloseReason::PingTimeout, true);
+            return http_error(HttpErrorCode::SessionIdUnknown);
+        }
         if websocket {
             return http_error(HttpErrorCode::BadRequest);
         }

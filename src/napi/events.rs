@@ -150,6 +150,35 @@ pub(crate) const SIO_DISCONNECT: u8 = 11;
 pub(crate) const SIO_CLOSE: u8 = 12;
 /// A held polling GET can be answered (id = request id).
 pub(crate) const POLL_READY: u8 = 13;
+/// Raw Engine.IO sessions (`EngineServer`): open (sid, address), message
+/// (binary flag, bytes), close (reason).
+pub(crate) const EIO_OPEN: u8 = 14;
+pub(crate) const EIO_MESSAGE: u8 = 15;
+pub(crate) const EIO_CLOSE: u8 = 16;
+
+impl EventSink {
+    pub(crate) fn eio_open(&self, key: u64, sid: &str, remote: &SocketAddr) {
+        self.push(EIO_OPEN, key, |b| {
+            put_bytes(b, sid.as_bytes());
+            put_bytes(b, remote.ip().to_string().as_bytes());
+        });
+    }
+
+    pub(crate) fn eio_message(&self, key: u64, binary: bool, data: &[u8]) {
+        self.push(EIO_MESSAGE, key, |b| {
+            b.push(binary as u8);
+            put_bytes(b, data);
+        });
+    }
+
+    pub(crate) fn eio_close(&self, key: u64, reason: CloseReason) {
+        self.push(EIO_CLOSE, key, |b| put_bytes(b, reason.as_str().as_bytes()));
+    }
+
+    pub(crate) fn poll_ready_event(&self, req: u64) {
+        self.push(POLL_READY, req, |_| {});
+    }
+}
 
 /// Socket.IO events share the batch with the core's: one wake-up carries both.
 impl SioHandler for EventSink {
@@ -192,6 +221,6 @@ impl SioHandler for EventSink {
     }
 
     fn poll_ready(&self, req: u64) {
-        self.push(POLL_READY, req, |_| {});
+        self.poll_ready_event(req);
     }
 }

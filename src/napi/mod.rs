@@ -3,7 +3,9 @@
 
 mod app;
 mod core;
+mod engineio;
 mod events;
+mod http;
 mod socketio;
 
 use napi_derive::napi;

@@ -2,8 +2,6 @@
 //! framing, heartbeats, namespaces, rooms and fan-out run in Rust; JS gets
 //! CONNECT (for middleware), events and acks as raw JSON text.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,54 +10,10 @@ use napi::bindgen_prelude::{Buffer, Function};
 use napi::Result;
 use napi_derive::napi;
 
-use super::core::{err, Core, ListenResult};
-use crate::engineio::engine::{Engine, EngineConfig, PollReply};
+use super::core::{Core, ListenResult};
+use super::http::{self, EngineOptions, HttpRequestInfo, PollAnswer};
+use crate::engineio::engine::Engine;
 use crate::socketio::server::SioServer;
-use crate::ws::{Behavior, Pattern, Request, WsRoute};
-
-#[napi(object)]
-pub struct SocketIoOptions {
-    pub workers: Option<u32>,
-    /// Default "/socket.io".
-    pub path: Option<String>,
-    pub ping_interval: Option<u32>,
-    pub ping_timeout: Option<u32>,
-    pub max_http_buffer_size: Option<f64>,
-    /// ms a client may stay without joining any namespace (default 45000).
-    pub connect_timeout: Option<u32>,
-    pub upgrade_timeout: Option<u32>,
-    pub allow_upgrades: Option<bool>,
-    /// Default ["polling", "websocket"].
-    pub transports: Option<Vec<String>>,
-}
-
-/// A polling request answered at once.
-#[napi(object)]
-pub struct PollAnswer {
-    pub status: u32,
-    pub content_type: String,
-    pub body: String,
-}
-
-/// A request read by Node's HTTP server, for the Rust engine.
-#[napi(object)]
-pub struct HttpRequestInfo {
-    pub method: String,
-    pub url: String,
-    /// Flat name/value list, names lowercased (`req.rawHeaders`, names lowered).
-    pub headers: Vec<String>,
-    pub remote_address: String,
-    pub remote_port: u32,
-    pub secure: bool,
-}
-
-fn request_of(info: &HttpRequestInfo) -> (Request, SocketAddr) {
-    let headers = info.headers.chunks_exact(2).map(|kv| (kv[0].to_ascii_lowercase(), kv[1].clone())).collect();
-    let req = Request { method: info.method.clone(), url: info.url.clone(), version: 1, headers, head_len: 0 };
-    // "::ffff:1.2.3.4" parses as the IPv6 form and prints back the same.
-    let ip = info.remote_address.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    (req, SocketAddr::new(ip, info.remote_port as u16))
-}
 
 #[napi]
 pub struct NativeSocketIo {
@@ -71,40 +25,14 @@ pub struct NativeSocketIo {
 #[napi]
 impl NativeSocketIo {
     #[napi(constructor)]
-    pub fn new(opts: SocketIoOptions, on_events: Function<Buffer, ()>) -> Result<Self> {
+    pub fn new(opts: EngineOptions, on_events: Function<Buffer, ()>) -> Result<Self> {
         let core = Core::new(opts.workers, None, on_events)?;
-        let d = EngineConfig::default();
-        let max_payload =
-            opts.max_http_buffer_size.map_or(d.max_payload, |n| n.clamp(1.0, (1u64 << 30) as f64) as usize);
-        let has = |t: &str| opts.transports.as_ref().is_none_or(|ts| ts.iter().any(|x| x == t));
-        let cfg = EngineConfig {
-            ping_interval: opts.ping_interval.map_or(d.ping_interval, |ms| Duration::from_millis(ms as u64)),
-            ping_timeout: opts.ping_timeout.map_or(d.ping_timeout, |ms| Duration::from_millis(ms as u64)),
-            max_payload,
-            upgrade_timeout: opts.upgrade_timeout.map_or(d.upgrade_timeout, |ms| Duration::from_millis(ms as u64)),
-            allow_upgrades: opts.allow_upgrades.unwrap_or(d.allow_upgrades),
-            polling: has("polling"),
-            websocket: has("websocket"),
-        };
+        let cfg = http::engine_config(&opts);
+        let max_payload = cfg.max_payload;
         let connect_timeout = Duration::from_millis(opts.connect_timeout.unwrap_or(45_000) as u64);
         let sio = SioServer::new(core.sink.clone(), connect_timeout);
         let engine = Engine::new(cfg, sio.clone());
-        core.enter(|| engine.start())?;
-        let path = opts.path.unwrap_or_else(|| "/socket.io".to_string());
-        core.server.add_ws_route(WsRoute {
-            pattern: Pattern::parse(&format!("{}/*", path.trim_end_matches('/'))),
-            // Engine.IO heartbeats replace WebSocket-level idle pings.
-            behavior: Arc::new(Behavior {
-                handler: Some(engine.clone()),
-                idle_timeout_secs: 0,
-                send_pings: false,
-                max_payload,
-                // A slow Socket.IO client queues, as with socket.io; bounded.
-                max_backpressure: 16 << 20,
-                ..Behavior::default()
-            }),
-            js_upgrade: false,
-        });
+        http::mount(&core, &engine, opts.path.as_deref().unwrap_or("/socket.io"), max_payload)?;
         Ok(Self { core, engine, sio })
     }
 
@@ -118,16 +46,7 @@ impl NativeSocketIo {
     /// caller closes its own copy afterwards.
     #[napi]
     pub fn adopt(&self, fd: i32, req: HttpRequestInfo, head: Buffer) -> Result<()> {
-        // SAFETY: dup returns a new descriptor that nothing else owns.
-        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-        if dup < 0 {
-            return Err(err(format!("adopt: {}", std::io::Error::last_os_error())));
-        }
-        // SAFETY: `dup` is a fresh descriptor owned by nobody else.
-        let sock = std::net::TcpStream::from(unsafe { OwnedFd::from_raw_fd(dup) });
-        let (request, remote) = request_of(&req);
-        let secure = req.secure;
-        self.core.enter(|| self.core.server.adopt(sock, request, head.to_vec(), remote, secure))
+        http::adopt(&self.core, fd, &req, &head)
     }
 
     /// For an upgrade whose bytes live in Node (TLS terminated by an https
@@ -135,28 +54,14 @@ impl NativeSocketIo {
     /// returned fd is the other end, which JS pipes to and from its socket.
     #[napi]
     pub fn bridge(&self, req: HttpRequestInfo, head: Buffer) -> Result<i32> {
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(err)?;
-        let sock = std::net::TcpStream::from(OwnedFd::from(ours));
-        let (request, remote) = request_of(&req);
-        let secure = req.secure;
-        self.core.enter(|| self.core.server.adopt(sock, request, head.to_vec(), remote, secure))?;
-        Ok(std::os::fd::IntoRawFd::into_raw_fd(theirs))
+        http::bridge(&self.core, &req, &head)
     }
 
     /// One long-polling request (`body`: the POST body). An answer now, or
     /// none: the GET is held until a POLL_READY event for `req_id`.
     #[napi]
     pub fn poll(&self, req_id: f64, req: HttpRequestInfo, body: Option<Buffer>) -> Option<PollAnswer> {
-        let (request, remote) = request_of(&req);
-        let body = body.as_deref().unwrap_or(&[]);
-        match self.engine.handle_poll(req_id as u64, &request, body, req.secure, remote) {
-            PollReply::Held => None,
-            PollReply::Now(a) => Some(PollAnswer {
-                status: a.status as u32,
-                content_type: a.content_type.to_string(),
-                body: String::from_utf8_lossy(&a.body).into_owned(),
-            }),
-        }
+        http::poll(&self.engine, req_id, &req, body.as_deref())
     }
 
     /// The body for a held GET after its POLL_READY (None: no longer held).

@@ -16,7 +16,9 @@ const ERRORS = [
 const FORBIDDEN = 4
 
 /**
- * `io.engine`: the HTTP side of Engine.IO in front of the Rust engine.
+ * `io.engine` (and the HTTP side of `EngineServer`): Engine.IO's HTTP front
+ * for the Rust engine. `owner` is the Socket.IO or raw Engine.IO server
+ * holding the native handle (`_native()`).
  * Node's HTTP server parses requests; this class applies CORS and
  * `allowRequest`, hands long-polling requests to Rust (which answers them or
  * holds the GET), and hands WebSocket upgrades over by file descriptor, so
@@ -24,9 +26,9 @@ const FORBIDDEN = 4
  * server) the upgraded bytes are bridged through a socket pair instead.
  */
 class Engine extends EventEmitter {
-  constructor (io, opts) {
+  constructor (owner, opts) {
     super()
-    this._io = io
+    this._io = owner
     this._opts = opts
     this._transports = opts.transports || ['polling', 'websocket']
     this._maxBody = opts.maxHttpBufferSize ?? 1e6

@@ -1,0 +1,141 @@
+'use strict'
+const { EventEmitter } = require('node:events')
+const http = require('node:http')
+const binding = require('../../binding.js')
+const { dispatch } = require('../events')
+const { Engine } = require('./engine')
+const { EngineSocket } = require('./socket')
+const { reportHandlerError } = require('../util')
+
+/**
+ * A raw Engine.IO v4 server (engine.io's `Server`, default path
+ * `/engine.io`): sessions over long-polling and WebSocket with the upgrade
+ * and heartbeat in Rust, messages to JS. For apps that use engine.io
+ * without Socket.IO, and for the official Engine.IO protocol test suite.
+ */
+class EngineServer extends EventEmitter {
+  constructor (opts = {}) {
+    super()
+    this._opts = opts
+    this._path = (opts.path || '/engine.io').replace(/\/$/, '')
+    this._nativeHandle = null
+    this.clients = new Map()
+    this._keys = new Map()
+    this._front = new Engine(this, opts)
+    this._front.on('connection_error', (e) => this.emit('connection_error', e))
+    this._front.on('headers', (h, req) => this.emit('headers', h, req))
+    this._front.on('initial_headers', (h, req) => this.emit('initial_headers', h, req))
+    this._keepAlive = null
+    this.httpServer = null
+  }
+
+  get clientsCount () {
+    return this._nativeHandle ? this._nativeHandle.clientsCount() : 0
+  }
+
+  _native () {
+    if (!this._nativeHandle) {
+      const o = this._opts
+      this._nativeHandle = new binding.NativeEngineIo({
+        workers: o.workers,
+        path: this._path,
+        pingInterval: o.pingInterval,
+        pingTimeout: o.pingTimeout,
+        maxHttpBufferSize: o.maxHttpBufferSize,
+        upgradeTimeout: o.upgradeTimeout,
+        allowUpgrades: o.allowUpgrades,
+        transports: o.transports
+      }, (batch) => {
+        try {
+          dispatch(batch, this._sink)
+        } catch (err) {
+          reportHandlerError(err)
+        }
+      })
+    }
+    return this._nativeHandle
+  }
+
+  get _sink () {
+    if (this._sinkObj) return this._sinkObj
+    const emit = (target, ...args) => {
+      try {
+        target.emit(...args)
+      } catch (err) {
+        reportHandlerError(err)
+      }
+    }
+    this._sinkObj = {
+      eioOpen: (key, sid, address) => {
+        const socket = new EngineSocket(this, key, sid, address)
+        this._keys.set(key, socket)
+        this.clients.set(sid, socket)
+        this._updateKeepAlive()
+        emit(this, 'connection', socket)
+      },
+      eioMessage: (key, data) => {
+        const socket = this._keys.get(key)
+        if (socket) emit(socket, 'message', data)
+      },
+      eioClose: (key, reason) => {
+        const socket = this._keys.get(key)
+        if (!socket) return
+        this._keys.delete(key)
+        this.clients.delete(socket.id)
+        socket.readyState = 'closed'
+        this._updateKeepAlive()
+        emit(socket, 'close', reason)
+      },
+      pollReady: (reqId) => this._front._pollReady(reqId)
+    }
+    return this._sinkObj
+  }
+
+  /** Serves Engine.IO on `server` (requests under the path and upgrades). */
+  attach (server, opts) {
+    if (opts) Object.assign(this._opts, opts)
+    this._native()
+    this.httpServer = server
+    this._front.attach(server, this._path + '/')
+    server.on('close', () => this._closeNative())
+    return this
+  }
+
+  /** Creates an http.Server on `port` and attaches to it. */
+  listen (port, opts, fn) {
+    const server = http.createServer((req, res) => {
+      res.writeHead(501)
+      res.end('Not Implemented')
+    })
+    this.attach(server, opts)
+    server.listen(port, fn)
+    return this
+  }
+
+  close () {
+    this._closeNative()
+    if (this.httpServer) this.httpServer.close()
+    return this
+  }
+
+  _closeNative () {
+    if (!this._nativeHandle || this._closed) return
+    this._closed = true
+    this._nativeHandle.closeSessions()
+    this._front.close()
+    this._nativeHandle.close()
+    this._updateKeepAlive()
+  }
+
+  _updateKeepAlive () {
+    const busy = !this._closed && this._keys.size > 0
+    if (busy && !this._keepAlive) {
+      this._keepAlive = setInterval(() => {}, 0x7fffffff)
+    } else if (!busy && this._keepAlive) {
+      clearInterval(this._keepAlive)
+      this._keepAlive = null
+    }
+  }
+}
+
+module.exports = { EngineServer }

@@ -1,0 +1,151 @@
+//! `NativeEngineIo`: a raw Engine.IO server (engine.io's `Server`, without
+//! Socket.IO on top) for lib/engineio/server.js. Used by apps that speak
+//! Engine.IO directly and by the official Engine.IO protocol test suite.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use napi::bindgen_prelude::{Buffer, Either, Function};
+use napi::Result;
+use napi_derive::napi;
+use parking_lot::Mutex;
+
+use super::core::Core;
+use super::events::EventSink;
+use super::http::{self, EngineOptions, HttpRequestInfo, PollAnswer};
+use crate::engineio::engine::{CloseReason, Engine, EngineHandler, Session};
+use crate::engineio::packet::{Packet, Payload};
+
+/// Sessions by a numeric key JS can hold, and their events to JS.
+struct RawSessions {
+    sink: Arc<EventSink>,
+    next: AtomicU64,
+    keys: Mutex<HashMap<String, u64>>,
+    sessions: Mutex<HashMap<u64, Arc<Session>>>,
+}
+
+impl EngineHandler for RawSessions {
+    fn open(&self, session: &Arc<Session>) {
+        let key = self.next.fetch_add(1, Ordering::Relaxed);
+        self.keys.lock().insert(session.sid.clone(), key);
+        self.sessions.lock().insert(key, session.clone());
+        self.sink.eio_open(key, &session.sid, &session.remote());
+    }
+
+    fn message(&self, session: &Arc<Session>, payload: Payload) -> std::result::Result<(), ()> {
+        if let Some(&key) = self.keys.lock().get(&session.sid) {
+            self.sink.eio_message(key, payload.is_binary(), payload.as_bytes());
+        }
+        Ok(())
+    }
+
+    fn close(&self, session: &Arc<Session>, reason: CloseReason) {
+        if let Some(key) = self.keys.lock().remove(&session.sid) {
+            self.sessions.lock().remove(&key);
+            self.sink.eio_close(key, reason);
+        }
+    }
+
+    fn poll_ready(&self, req: u64) {
+        self.sink.poll_ready_event(req);
+    }
+}
+
+#[napi]
+pub struct NativeEngineIo {
+    core: Core,
+    engine: Arc<Engine>,
+    raw: Arc<RawSessions>,
+}
+
+#[napi]
+impl NativeEngineIo {
+    #[napi(constructor)]
+    pub fn new(opts: EngineOptions, on_events: Function<Buffer, ()>) -> Result<Self> {
+        let core = Core::new(opts.workers, None, on_events)?;
+        let cfg = http::engine_config(&opts);
+        let max_payload = cfg.max_payload;
+        let raw = Arc::new(RawSessions {
+            sink: core.sink.clone(),
+            next: AtomicU64::new(1),
+            keys: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+        });
+        let engine = Engine::new(cfg, raw.clone());
+        http::mount(&core, &engine, opts.path.as_deref().unwrap_or("/engine.io"), max_payload)?;
+        Ok(Self { core, engine, raw })
+    }
+
+    /// Sends a text (string) or binary (Buffer) message to one session.
+    #[napi]
+    pub fn send(&self, key: i64, data: Either<String, Buffer>) -> bool {
+        let Some(s) = self.raw.sessions.lock().get(&(key as u64)).cloned() else { return false };
+        let payload = match data {
+            Either::A(text) => Payload::text(text),
+            Either::B(buf) => Payload::Binary(Bytes::copy_from_slice(&buf)),
+        };
+        s.send(&Packet::Message(payload))
+    }
+
+    /// Server-side close of one session ("forced close").
+    #[napi]
+    pub fn close_session(&self, key: i64) -> bool {
+        let Some(s) = self.raw.sessions.lock().get(&(key as u64)).cloned() else { return false };
+        s.close();
+        true
+    }
+
+    /// "polling" or "websocket" (None: gone).
+    #[napi]
+    pub fn transport_name(&self, key: i64) -> Option<String> {
+        self.raw.sessions.lock().get(&(key as u64)).map(|s| s.transport_name().to_string())
+    }
+
+    #[napi]
+    pub fn clients_count(&self) -> u32 {
+        self.engine.session_count() as u32
+    }
+
+    #[napi]
+    pub fn adopt(&self, fd: i32, req: HttpRequestInfo, head: Buffer) -> Result<()> {
+        http::adopt(&self.core, fd, &req, &head)
+    }
+
+    #[napi]
+    pub fn bridge(&self, req: HttpRequestInfo, head: Buffer) -> Result<i32> {
+        http::bridge(&self.core, &req, &head)
+    }
+
+    #[napi]
+    pub fn poll(&self, req_id: f64, req: HttpRequestInfo, body: Option<Buffer>) -> Option<PollAnswer> {
+        http::poll(&self.engine, req_id, &req, body.as_deref())
+    }
+
+    #[napi]
+    pub fn poll_drain(&self, req_id: f64) -> Option<String> {
+        self.engine.poll_drain(req_id as u64).map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    #[napi]
+    pub fn poll_abort(&self, req_id: f64) {
+        self.engine.poll_abort(req_id as u64)
+    }
+
+    #[napi]
+    pub fn fail_session(&self, sid: String) {
+        self.engine.fail(&sid);
+    }
+
+    #[napi]
+    pub fn close_sessions(&self) {
+        self.engine.close_all();
+    }
+
+    #[napi]
+    pub fn close(&self) {
+        self.engine.close_all();
+        self.core.close();
+    }
+}

@@ -1,0 +1,135 @@
+//! The Engine.IO handles' shared HTTP side: requests parsed by Node's HTTP
+//! server reach the Rust engine here (polls), and upgraded sockets move into
+//! the Rust server (by fd, or through a socket pair when TLS lives in Node).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::Result;
+use napi_derive::napi;
+
+use super::core::{err, Core};
+use crate::engineio::engine::{Engine, EngineConfig, PollReply};
+use crate::ws::{Behavior, Pattern, Request, WsRoute};
+
+/// A polling request answered at once.
+#[napi(object)]
+pub struct PollAnswer {
+    pub status: u32,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// A request read by Node's HTTP server, for the Rust engine.
+#[napi(object)]
+pub struct HttpRequestInfo {
+    pub method: String,
+    pub url: String,
+    /// Flat name/value list, names lowercased (`req.rawHeaders`, names lowered).
+    pub headers: Vec<String>,
+    pub remote_address: String,
+    pub remote_port: u32,
+    pub secure: bool,
+}
+
+fn request_of(info: &HttpRequestInfo) -> (Request, SocketAddr) {
+    let headers = info.headers.chunks_exact(2).map(|kv| (kv[0].to_ascii_lowercase(), kv[1].clone())).collect();
+    let req = Request { method: info.method.clone(), url: info.url.clone(), version: 1, headers, head_len: 0 };
+    // "::ffff:1.2.3.4" parses as the IPv6 form and prints back the same.
+    let ip = info.remote_address.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    (req, SocketAddr::new(ip, info.remote_port as u16))
+}
+
+/// Engine options from JS, engine.io's names and defaults.
+#[napi(object)]
+pub struct EngineOptions {
+    pub workers: Option<u32>,
+    /// Default "/socket.io" ("/engine.io" for the raw server).
+    pub path: Option<String>,
+    pub ping_interval: Option<u32>,
+    pub ping_timeout: Option<u32>,
+    pub max_http_buffer_size: Option<f64>,
+    /// ms a client may stay without joining any namespace (default 45000).
+    pub connect_timeout: Option<u32>,
+    pub upgrade_timeout: Option<u32>,
+    pub allow_upgrades: Option<bool>,
+    /// Default ["polling", "websocket"].
+    pub transports: Option<Vec<String>>,
+}
+
+pub(crate) fn engine_config(opts: &EngineOptions) -> EngineConfig {
+    let d = EngineConfig::default();
+    let ms = |v: Option<u32>, d: Duration| v.map_or(d, |ms| Duration::from_millis(ms as u64));
+    let has = |t: &str| opts.transports.as_ref().is_none_or(|ts| ts.iter().any(|x| x == t));
+    EngineConfig {
+        ping_interval: ms(opts.ping_interval, d.ping_interval),
+        ping_timeout: ms(opts.ping_timeout, d.ping_timeout),
+        max_payload: opts.max_http_buffer_size.map_or(d.max_payload, |n| n.clamp(1.0, (1u64 << 30) as f64) as usize),
+        upgrade_timeout: ms(opts.upgrade_timeout, d.upgrade_timeout),
+        allow_upgrades: opts.allow_upgrades.unwrap_or(d.allow_upgrades),
+        polling: has("polling"),
+        websocket: has("websocket"),
+    }
+}
+
+/// Starts `engine` and routes WebSocket upgrades under `path` to it.
+pub(crate) fn mount(core: &Core, engine: &Arc<Engine>, path: &str, max_payload: usize) -> Result<()> {
+    core.enter(|| engine.start())?;
+    core.server.add_ws_route(WsRoute {
+        pattern: Pattern::parse(&format!("{}/*", path.trim_end_matches('/'))),
+        // Engine.IO heartbeats replace WebSocket-level idle pings.
+        behavior: Arc::new(Behavior {
+            handler: Some(engine.clone()),
+            idle_timeout_secs: 0,
+            send_pings: false,
+            max_payload,
+            // A slow client queues, as with engine.io; bounded.
+            max_backpressure: 16 << 20,
+            ..Behavior::default()
+        }),
+        js_upgrade: false,
+    });
+    Ok(())
+}
+
+/// Takes over the socket `fd` of an upgrade request that Node's HTTP server
+/// read (`head`: bytes read past it). The fd is duplicated: the caller closes
+/// its own copy afterwards.
+pub(crate) fn adopt(core: &Core, fd: i32, req: &HttpRequestInfo, head: &[u8]) -> Result<()> {
+    // SAFETY: fcntl on a descriptor the caller owns; returns a new one or -1.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(err(format!("adopt: {}", std::io::Error::last_os_error())));
+    }
+    // SAFETY: `dup` is a fresh descriptor owned by nobody else.
+    let sock = std::net::TcpStream::from(unsafe { OwnedFd::from_raw_fd(dup) });
+    let (request, remote) = request_of(req);
+    core.enter(|| core.server.adopt(sock, request, head.to_vec(), remote, req.secure))
+}
+
+/// For an upgrade whose bytes live in Node (TLS terminated by an https
+/// server): a socket pair whose one end becomes the connection; the returned
+/// fd is the other end, which JS pipes to and from its socket.
+pub(crate) fn bridge(core: &Core, req: &HttpRequestInfo, head: &[u8]) -> Result<i32> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(err)?;
+    let sock = std::net::TcpStream::from(OwnedFd::from(ours));
+    let (request, remote) = request_of(req);
+    core.enter(|| core.server.adopt(sock, request, head.to_vec(), remote, req.secure))?;
+    Ok(std::os::fd::IntoRawFd::into_raw_fd(theirs))
+}
+
+/// One long-polling request: an answer now, or none (the GET is held until
+/// a POLL_READY event for `req_id`).
+pub(crate) fn poll(engine: &Engine, req_id: f64, req: &HttpRequestInfo, body: Option<&[u8]>) -> Option<PollAnswer> {
+    let (request, remote) = request_of(req);
+    match engine.handle_poll(req_id as u64, &request, body.unwrap_or(&[]), req.secure, remote) {
+        PollReply::Held => None,
+        PollReply::Now(a) => Some(PollAnswer {
+            status: a.status as u32,
+            content_type: a.content_type.to_string(),
+            body: String::from_utf8_lossy(&a.body).into_owned(),
+        }),
+    }
+}
