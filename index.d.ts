@@ -305,3 +305,39 @@ export declare class Server extends EventEmitter {
   emit(event: string, ...args: unknown[]): boolean
   close(fn?: () => void): void
 }
+
+export interface EngineServerOptions {
+  /** Default '/engine.io'. */
+  path?: string
+  pingInterval?: number
+  pingTimeout?: number
+  maxHttpBufferSize?: number
+  upgradeTimeout?: number
+  allowUpgrades?: boolean
+  transports?: Array<'polling' | 'websocket'>
+  cors?: CorsOptions
+  allowRequest?: (req: import('node:http').IncomingMessage, cb: (err: string | null | undefined, success: boolean) => void) => void
+  workers?: number
+}
+
+/** One Engine.IO session: 'message' (string | Buffer) and 'close' (reason) events. */
+export declare class EngineSocket extends EventEmitter {
+  readonly id: string
+  readonly remoteAddress: string
+  readonly readyState: 'open' | 'closing' | 'closed'
+  readonly transport: { readonly name: 'polling' | 'websocket' }
+  send(data: string | Buffer | ArrayBuffer | ArrayBufferView, cb?: () => void): this
+  close(): void
+}
+
+/** A raw Engine.IO v4 server (engine.io's Server, no Socket.IO on top). */
+export declare class EngineServer extends EventEmitter {
+  constructor(opts?: EngineServerOptions)
+  readonly clients: Map<string, EngineSocket>
+  readonly clientsCount: number
+  attach(server: import('node:http').Server | import('node:https').Server, opts?: EngineServerOptions): this
+  listen(port: number, opts?: EngineServerOptions, fn?: () => void): this
+  on(event: 'connection', listener: (socket: EngineSocket) => void): this
+  on(event: string, listener: (...args: any[]) => void): this
+  close(): this
+}
