@@ -836,5 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeApp = nativeBinding.NativeApp
+module.exports.NativeEngineIo = nativeBinding.NativeEngineIo
 module.exports.NativeSocketIo = nativeBinding.NativeSocketIo
 module.exports.version = nativeBinding.version
