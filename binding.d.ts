@@ -72,7 +72,13 @@ export declare class NativeEngineIo {
 
 export declare class NativeSocketIo {
   constructor(opts: EngineOptions, onEvents: (arg: Buffer) => void)
-  listen(host: string, port: number): ListenResult
+  /**
+   * Listens in Rust: WebSocket upgrades are served here, every other
+   * connection is handed to JS (HANDOFF events) for the Node HTTP server;
+   * so are upgrades with an Origin when `check_origin` (CORS), and
+   * handshakes when `check_handshake` (allowRequest).
+   */
+  listen(host: string, port: number, checkOrigin: boolean, checkHandshake: boolean): ListenResult
   /**
    * Takes over the socket `fd` of an upgrade request that Node's HTTP
    * server read (`head`: bytes read past it). The fd is duplicated: the

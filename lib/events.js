@@ -18,6 +18,7 @@ const POLL_READY = 13
 const EIO_OPEN = 14
 const EIO_MESSAGE = 15
 const EIO_CLOSE = 16
+const HANDOFF = 17
 
 /** A fresh ArrayBuffer with a copy of `len` bytes of `buf` at `off`. */
 function copyOut (buf, off, len) {
@@ -153,6 +154,9 @@ function dispatch (buf, sink) {
       }
       case EIO_CLOSE:
         sink.eioClose(id, str())
+        break
+      case HANDOFF:
+        sink.handoff(id)
         break
       default:
         // A decoder out of step with the encoder is a ferrosocket bug; stop

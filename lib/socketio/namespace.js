@@ -124,7 +124,7 @@ class Namespace extends EventEmitter {
     socket.connected = true
     client.sockets.set(this.name, socket)
     this.sockets.set(socket.id, socket)
-    socket.join(socket.id)
+    socket._joinOwn()
     try {
       EventEmitter.prototype.emit.call(this, 'connection', socket)
       EventEmitter.prototype.emit.call(this, 'connect', socket)

@@ -1,6 +1,7 @@
 'use strict'
 const { EventEmitter } = require('node:events')
 const http = require('node:http')
+const net = require('node:net')
 const binding = require('../../binding.js')
 const { dispatch } = require('../events')
 const { Namespace } = require('./namespace')
@@ -103,6 +104,7 @@ class Server extends EventEmitter {
         this._updateKeepAlive()
       },
       pollReady: (reqId) => this.engine._pollReady(reqId),
+      handoff: (fd) => this._handoff(fd),
       // The core's events never come from a Socket.IO handle.
       open () {}, message () {}, close () {}, drain () {}, ping () {}, pong () {}, request () {}, aborted () {}
     }
@@ -119,22 +121,62 @@ class Server extends EventEmitter {
       srv = undefined
     }
     if (opts) Object.assign(this._opts, opts)
+    let port
     if (srv === undefined || typeof srv === 'number' || typeof srv === 'string') {
-      const port = srv === undefined ? 0 : Number(srv)
-      const server = http.createServer((req, res) => {
+      // Standalone, as socket.io's `new Server(port)`: an http.Server for
+      // everything but WebSocket upgrades, which the Rust listener serves
+      // itself; it hands every other connection over unread (see _handoff).
+      port = srv === undefined ? 0 : Number(srv)
+      srv = http.createServer((req, res) => {
         res.writeHead(404)
         res.end()
       })
-      server.listen(port, this._opts.host)
-      srv = server
     }
-    this._native()
+    const native = this._native()
     this.httpServer = srv
     this.engine.attach(srv, this._path + '/')
     // Wraps the engine's listener: the bundle paths are under the engine's.
     if (this._opts.serveClient !== false) this._attachServe(srv)
     srv.on('close', () => this._closeNative())
+    if (port !== undefined) {
+      const host = this._opts.host || '::'
+      const r = native.listen(host, port, Boolean(this._opts.cors), typeof this._opts.allowRequest === 'function')
+      this._port = r.port
+      this._listening = true
+      this._updateKeepAlive()
+      this._standalone(srv, host)
+    }
     return this
+  }
+
+  /**
+   * Our own http.Server never listens (the Rust listener does): make
+   * `io.httpServer.address()`, `.listening` and `.close()` tell the truth,
+   * as apps and tests written for socket.io use them.
+   */
+  _standalone (srv, host) {
+    const self = this
+    srv.address = () => (self._listening
+      ? { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: self._port }
+      : null)
+    Object.defineProperty(srv, 'listening', { configurable: true, get: () => self._listening })
+    srv.close = function (cb) {
+      const wasListening = self._listening
+      self._closeNative()
+      // Held GETs were just answered: let those responses flush first.
+      this.closeIdleConnections()
+      setTimeout(() => this.closeAllConnections(), 1000).unref()
+      if (wasListening) process.nextTick(() => this.emit('close'))
+      if (cb) process.nextTick(cb, wasListening ? undefined : Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' }))
+      return this
+    }
+  }
+
+  /** A plain-HTTP connection the Rust listener accepted, for `httpServer`. */
+  _handoff (fd) {
+    const socket = new net.Socket({ fd, readable: true, writable: true })
+    if (this._listening) this.httpServer.emit('connection', socket)
+    else socket.destroy()
   }
 
   listen (srv, opts) {
@@ -153,6 +195,7 @@ class Server extends EventEmitter {
 
   /** The port listened on (ferrosocket extension; useful with port 0). */
   get port () {
+    if (this._port !== undefined) return this._port
     const a = this.httpServer && this.httpServer.address()
     return a && typeof a === 'object' ? a.port : undefined
   }
@@ -246,6 +289,8 @@ class Server extends EventEmitter {
   }
 
   _closeNative () {
+    if (this._closedNative) return
+    this._closedNative = this._nativeHandle !== null
     for (const client of [...this._clients.values()]) {
       client.open = false
       for (const socket of [...client.sockets.values()]) socket._onClose('server shutting down')
@@ -254,11 +299,12 @@ class Server extends EventEmitter {
     if (this._nativeHandle) this._nativeHandle.closeSessions()
     this.engine.close()
     if (this._nativeHandle) this._nativeHandle.close()
+    this._listening = false
     this._updateKeepAlive()
   }
 
   _updateKeepAlive () {
-    const busy = this._clients.size > 0
+    const busy = this._listening || this._clients.size > 0
     if (busy && !this._keepAlive) {
       this._keepAlive = setInterval(() => {}, 0x7fffffff)
     } else if (!busy && this._keepAlive) {

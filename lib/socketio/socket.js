@@ -1,12 +1,27 @@
 'use strict'
 const { EventEmitter } = require('node:events')
-const { randomBytes } = require('node:crypto')
+const { randomFillSync } = require('node:crypto')
 const { TYPE, RESERVED, dataPacket, reconstruct } = require('./packet')
 const { BroadcastOperator } = require('./broadcast-operator')
 const { Handshake } = require('./handshake')
 const { reportHandlerError } = require('../util')
 
 const dispatch = EventEmitter.prototype.emit
+
+// Socket ids: 15 random bytes, base64url (20 chars), as socket.io makes
+// them; drawn from a pool refilled 256 ids at a time (one getrandom call
+// instead of one per connection).
+const ID_BYTES = 15
+const pool = Buffer.alloc(ID_BYTES * 256)
+let poolOffset = pool.length
+function newId () {
+  if (poolOffset === pool.length) {
+    randomFillSync(pool)
+    poolOffset = 0
+  }
+  poolOffset += ID_BYTES
+  return pool.toString('base64url', poolOffset - ID_BYTES, poolOffset)
+}
 
 /**
  * One client's presence in one namespace (socket.io's `Socket`). `on()`
@@ -18,7 +33,7 @@ class Socket extends EventEmitter {
     this.nsp = nsp
     this.server = nsp.server
     this.client = client
-    this.id = randomBytes(15).toString('base64url')
+    this.id = newId()
     this.data = {}
     this.connected = false
     this.handshake = new Handshake(nsp.server, client, auth)
@@ -118,6 +133,12 @@ class Socket extends EventEmitter {
       this.server._native().join(this.client.key, this.nsp.name, r)
       this.nsp._adapterAdd(this.id, r)
     }
+  }
+
+  /** The socket's own room, joined in Rust by `accept`. */
+  _joinOwn () {
+    this.rooms.add(this.id)
+    this.nsp._adapterAdd(this.id, this.id)
   }
 
   leave (room) {

@@ -364,10 +364,14 @@ const SID_BYTES: usize = 15;
 /// An error here should fail the handshake with `HttpErrorCode::BadRequest`, as
 /// engine.io does when `generateId` throws.
 pub fn generate_sid() -> io::Result<String> {
-    // Opened once and shared: `&File` reads are thread-safe, and a handshake
-    // then costs one read(2) rather than open/read/close.
+    // Opened once and shared: `&File` reads are thread-safe. Each thread
+    // keeps a pool of random bytes refilled 64 sids at a time, so a
+    // handshake usually costs no system call at all.
     static URANDOM: OnceLock<File> = OnceLock::new();
-    let mut random = [0u8; SID_BYTES];
+    const POOL: usize = SID_BYTES * 64;
+    thread_local! {
+        static RANDOM: std::cell::RefCell<([u8; POOL], usize)> = const { std::cell::RefCell::new(([0; POOL], POOL)) };
+    }
     let file = match URANDOM.get() {
         Some(file) => file,
         None => {
@@ -376,8 +380,17 @@ pub fn generate_sid() -> io::Result<String> {
             URANDOM.get_or_init(|| opened)
         }
     };
-    (&*file).read_exact(&mut random)?;
-    Ok(URL_SAFE_NO_PAD.encode(random))
+    RANDOM.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let (bytes, used) = &mut *pool;
+        if *used + SID_BYTES > POOL {
+            (&*file).read_exact(bytes)?;
+            *used = 0;
+        }
+        let sid = URL_SAFE_NO_PAD.encode(&bytes[*used..*used + SID_BYTES]);
+        *used += SID_BYTES;
+        Ok(sid)
+    })
 }
 
 /// The Engine.IO parameters of a request URL, as engine.io sees them.

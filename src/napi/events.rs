@@ -90,6 +90,11 @@ fn remote_text(addr: &SocketAddr) -> String {
 }
 
 impl WsHandler for EventSink {
+    fn handoff(&self, sock: std::net::TcpStream, _remote: SocketAddr) {
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(sock);
+        self.push(HANDOFF, fd as u64, |_| {});
+    }
+
     fn open(&self, _: &ServerCore, conn: &Arc<Conn>) {
         self.push(OPEN, conn.id, |b| b.extend_from_slice(&conn.route.to_le_bytes()));
     }
@@ -155,6 +160,8 @@ pub(crate) const POLL_READY: u8 = 13;
 pub(crate) const EIO_OPEN: u8 = 14;
 pub(crate) const EIO_MESSAGE: u8 = 15;
 pub(crate) const EIO_CLOSE: u8 = 16;
+/// A plain-HTTP connection for Node's HTTP server (id = the fd, now JS's).
+pub(crate) const HANDOFF: u8 = 17;
 
 impl EventSink {
     pub(crate) fn eio_open(&self, key: u64, sid: &str, remote: &SocketAddr) {

@@ -36,8 +36,13 @@ impl NativeSocketIo {
         Ok(Self { core, engine, sio })
     }
 
+    /// Listens in Rust: WebSocket upgrades are served here, every other
+    /// connection is handed to JS (HANDOFF events) for the Node HTTP server;
+    /// so are upgrades with an Origin when `check_origin` (CORS), and
+    /// handshakes when `check_handshake` (allowRequest).
     #[napi]
-    pub fn listen(&self, host: String, port: u32) -> Result<ListenResult> {
+    pub fn listen(&self, host: String, port: u32, check_origin: bool, check_handshake: bool) -> Result<ListenResult> {
+        self.core.server.set_handoff_http(true, check_origin, check_handshake);
         self.core.listen(host, port, None, None)
     }
 

@@ -110,14 +110,16 @@ impl SioServer {
         self.clients.lock().get(&key).cloned()
     }
 
-    /// Middleware passed: the client joins `nsp` as `socket_id` (and the
-    /// namespace-wide topic) and gets `40{"sid":…}`.
+    /// Middleware passed: the client joins `nsp` as `socket_id` (with the
+    /// namespace-wide topic and its own room, named by the socket id) and
+    /// gets `40{"sid":…}`.
     pub(crate) fn accept(&self, key: u64, nsp: &str, socket_id: &str) -> bool {
         let Some(c) = self.client(key) else { return false };
         {
             let mut rooms = self.rooms.lock();
             c.nsps.lock().insert(nsp.to_string(), socket_id.to_string());
             rooms.subscribe(key, &c, &topic(nsp, ""));
+            rooms.subscribe(key, &c, &topic(nsp, socket_id));
         }
         *c.waiting_since.lock() = None;
         c.send_packet(&packet::encode(PacketType::Connect, nsp, None, 0, &packet::connect_payload(socket_id)), &[])

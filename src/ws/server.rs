@@ -59,6 +59,10 @@ pub(crate) trait WsHandler: Send + Sync + 'static {
     fn request(&self, _id: u64, _kind: RequestKind, _route: u16, _req: &Request, _remote: SocketAddr) {}
     /// The client went away before the decision came.
     fn aborted(&self, _id: u64) {}
+    /// A plain-HTTP connection on a hand-off listener, untouched (its bytes
+    /// were only peeked at), for someone else's HTTP server. Dropping it
+    /// closes it.
+    fn handoff(&self, _sock: std::net::TcpStream, _remote: SocketAddr) {}
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,8 +235,17 @@ pub(crate) struct ServerCore {
     /// Connections with published frames queued and not yet flushed.
     dirty: Mutex<Vec<Arc<Conn>>>,
     pending: Mutex<HashMap<u64, oneshot::Sender<Decision>>>,
-    listeners: Mutex<Slab<JoinHandle<()>>>,
+    listeners: Mutex<Slab<Listening>>,
     shutting_down: AtomicBool,
+    /// Plain-TCP listeners serve only WebSocket upgrades themselves and hand
+    /// every other connection to `WsHandler::handoff` (Socket.IO's Node HTTP
+    /// server).
+    handoff_http: AtomicBool,
+    /// On such a listener, also hand over upgrades that carry an Origin
+    /// header (JS applies its CORS policy) and upgrades without a `sid` in
+    /// the query (JS runs `allowRequest` on handshakes).
+    handoff_origin: AtomicBool,
+    handoff_handshake: AtomicBool,
     /// Established connections live in these epoll groups (see group.rs).
     groups: Vec<Arc<Group>>,
     next_group: AtomicU32,
@@ -254,6 +267,9 @@ impl ServerCore {
             pending: Mutex::new(HashMap::new()),
             listeners: Mutex::new(Slab::new()),
             shutting_down: AtomicBool::new(false),
+            handoff_http: AtomicBool::new(false),
+            handoff_origin: AtomicBool::new(false),
+            handoff_handshake: AtomicBool::new(false),
             groups,
             next_group: AtomicU32::new(0),
         }))
@@ -369,22 +385,41 @@ impl ServerCore {
         let listener = TcpListener::from_std(std_listener)?;
         let addr = listener.local_addr()?;
         let server = self.clone();
-        let task = tokio::spawn(async move { server.accept_loop(listener, tls).await });
-        let token = self.listeners.lock().insert(task) as u32;
+        let (done, closed) = std::sync::mpsc::channel();
+        let task = tokio::spawn(async move {
+            let owned = OwnedListener { listener, _done: done };
+            server.accept_loop(&owned.listener, tls).await
+        });
+        let token = self.listeners.lock().insert(Listening { task, closed }) as u32;
         Ok((token, addr))
     }
 
+    /// See `handoff_http`. Set before listening.
+    pub(crate) fn set_handoff_http(&self, on: bool, origin: bool, handshake: bool) {
+        self.handoff_http.store(on, Ordering::Relaxed);
+        self.handoff_origin.store(origin, Ordering::Relaxed);
+        self.handoff_handshake.store(handshake, Ordering::Relaxed);
+    }
+
+    /// Whether JS must see this upgrade first (see `handoff_origin`).
+    fn upgrade_needs_js(&self, req: &Request) -> bool {
+        (self.handoff_origin.load(Ordering::Relaxed) && req.header("origin").is_some())
+            || (self.handoff_handshake.load(Ordering::Relaxed)
+                && !req.query().split('&').any(|kv| kv.starts_with("sid=") && kv.len() > 4))
+    }
+
     pub(crate) fn close_listener(&self, token: u32) -> bool {
-        match self.listeners.lock().try_remove(token as usize) {
-            Some(task) => {
-                task.abort();
+        let removed = self.listeners.lock().try_remove(token as usize);
+        match removed {
+            Some(l) => {
+                l.stop();
                 true
             }
             None => false,
         }
     }
 
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
+    async fn accept_loop(self: Arc<Self>, listener: &TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let mut backoff = Duration::from_millis(5);
         loop {
@@ -420,6 +455,7 @@ impl ServerCore {
     ) {
         let id = self.reserve_id();
         let outcome = match acceptor {
+            None if self.handoff_http.load(Ordering::Relaxed) => self.clone().serve_or_handoff(id, tcp, remote).await,
             None => self.clone().serve_request(id, tcp, remote, false).await,
             Some(acc) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acc.accept(tcp)).await {
                 Ok(Ok(tls)) => self.clone().serve_request(id, tls, remote, true).await,
@@ -463,6 +499,45 @@ impl ServerCore {
             }
             server.release_unless_taken(id);
         });
+    }
+
+    /// Peeks at the request head without consuming it: a WebSocket upgrade
+    /// for one of our routes is read and served here; anything else (polling,
+    /// other routes, malformed heads) goes to `handoff` with every byte still
+    /// unread, for Node's HTTP server to parse as if it had accepted it.
+    async fn serve_or_handoff(self: Arc<Self>, id: u64, mut tcp: TcpStream, remote: SocketAddr) -> io::Result<()> {
+        let mut buf = vec![0u8; self.opts.limits.max_head_bytes];
+        let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        loop {
+            let Ok(n) = tokio::time::timeout_at(deadline, tcp.peek(&mut buf)).await else { return Ok(()) };
+            let n = n?;
+            if n == 0 {
+                return Ok(());
+            }
+            match handshake::parse_request(&buf[..n], &self.opts.limits) {
+                Ok(Some(req)) => {
+                    let ours = handshake::is_upgrade_request(&req) && !self.upgrade_needs_js(&req) && {
+                        let routes = self.routes.read();
+                        best(routes.ws.iter().enumerate().map(|(i, r)| (i, r, &r.pattern)), req.path()).is_some()
+                    };
+                    if !ours {
+                        break;
+                    }
+                    buf.truncate(req.head_len);
+                    tcp.read_exact(&mut buf).await?;
+                    drop(buf);
+                    return self.serve_upgrade(id, tcp, req, Vec::new(), remote, false).await;
+                }
+                // The head is still arriving (rare: clients send it in one
+                // segment). Peeking again at once would spin on readiness.
+                Ok(None) if n < buf.len() => tokio::time::sleep(Duration::from_millis(2)).await,
+                // Too large or malformed: Node's parser answers it.
+                _ => break,
+            }
+        }
+        let sock = tcp.into_std()?;
+        self.handler.handoff(sock, remote);
+        Ok(())
     }
 
     /// Reads one request head and answers it: 101 and a connection, or an
@@ -748,8 +823,9 @@ impl ServerCore {
     /// refuse pending requests. Close frames are written before this returns.
     pub(crate) fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
-        for (_, task) in std::mem::take(&mut *self.listeners.lock()) {
-            task.abort();
+        let listeners = std::mem::take(&mut *self.listeners.lock());
+        for (_, l) in listeners {
+            l.stop();
         }
         for (_, tx) in std::mem::take(&mut *self.pending.lock()) {
             drop(tx);
@@ -769,6 +845,27 @@ impl ServerCore {
 }
 
 /// Splits a finished handshake stream into the raw socket and how to speak on it.
+/// A listening socket's accept task, and word of when its socket is closed.
+struct Listening {
+    task: JoinHandle<()>,
+    closed: std::sync::mpsc::Receiver<()>,
+}
+
+impl Listening {
+    /// Stops accepting and waits (briefly) until the socket is closed, so the
+    /// port can be bound again as soon as this returns.
+    fn stop(self) {
+        self.task.abort();
+        let _ = self.closed.recv_timeout(Duration::from_secs(1));
+    }
+}
+
+/// Fields drop in order: the socket closes before `_done` says so.
+struct OwnedListener {
+    listener: TcpListener,
+    _done: std::sync::mpsc::Sender<()>,
+}
+
 /// An accepted upgrade on its way to becoming a connection.
 struct Upgraded {
     route: u16,
