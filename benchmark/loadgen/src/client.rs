@@ -1,5 +1,6 @@
 //! One WebSocket client connection: TCP (optionally TLS) connect, the
-//! opening handshake, and a read pump that answers pings and closes.
+//! opening handshake, and a read pump that answers pings and closes and
+//! hands whole messages (fragments joined) to its caller.
 //!
 //! Memory: while idle a connection owns only its socket, an empty decoder
 //! and an empty write queue. Reads go into one scratch buffer per worker
@@ -36,6 +37,16 @@ pub struct Target {
     pub tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
     pub extra_headers: Vec<String>,
     pub max_payload: u32,
+    pub proto: Proto,
+}
+
+/// What rides on the WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proto {
+    /// Messages are plain WebSocket text frames.
+    Ws,
+    /// Socket.IO v5 over the Engine.IO v4 WebSocket transport, joined to `nsp`.
+    Sio { nsp: String },
 }
 
 /// Transport: plain TCP or TLS over TCP.
@@ -45,11 +56,7 @@ pub enum Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -58,11 +65,7 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -125,45 +128,38 @@ pub struct WsClient {
     io: Stream,
     dec: Decoder,
     out: Vec<u8>,
+    /// A fragmented message being joined. Boxed: servers under test send
+    /// small unfragmented messages, so this stays None and costs 8 bytes
+    /// (a bare Option<Vec> would cost 24 in every connection).
+    #[allow(clippy::box_collection)]
+    frag: Option<Box<Vec<u8>>>,
     state: State,
+    /// Pings answered (WebSocket pings here; the Socket.IO layer adds Engine.IO pings).
     pub pings: u32,
 }
 
 /// Open TCP (binding `source` first if given), TLS if configured, and do the
 /// WebSocket handshake. Errors are report labels.
 pub async fn connect(target: &Target, source: Option<IpAddr>) -> Result<WsClient, String> {
-    let sock = if target.addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(|e| io_kind(&e))?;
+    let sock =
+        if target.addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(|e| io_kind(&e))?;
     if let Some(ip) = source {
         // Port 0: the kernel picks a free port for this source address, so
         // each source address brings its own ephemeral port range.
-        sock.bind(SocketAddr::new(ip, 0))
-            .map_err(|e| format!("bind_{}", io_kind(&e)))?;
+        sock.bind(SocketAddr::new(ip, 0)).map_err(|e| format!("bind_{}", io_kind(&e)))?;
     }
     let tcp = sock.connect(target.addr).await.map_err(|e| io_kind(&e))?;
     let _ = tcp.set_nodelay(true);
     let mut io = match &target.tls {
         None => Stream::Plain(tcp),
         Some((connector, name)) => {
-            let tls = connector
-                .connect(name.clone(), tcp)
-                .await
-                .map_err(|e| format!("tls_{}", io_kind(&e)))?;
+            let tls = connector.connect(name.clone(), tcp).await.map_err(|e| format!("tls_{}", io_kind(&e)))?;
             Stream::Tls(Box::new(tls))
         }
     };
 
     let key = ws::new_key();
-    let req = ws::upgrade_request(
-        &target.host_header,
-        &target.path,
-        &key,
-        &target.extra_headers,
-    );
+    let req = ws::upgrade_request(&target.host_header, &target.path, &key, &target.extra_headers);
     io.write_all(&req).await.map_err(|e| io_kind(&e))?;
     io.flush().await.map_err(|e| io_kind(&e))?;
 
@@ -185,9 +181,7 @@ pub async fn connect(target: &Target, source: Option<IpAddr>) -> Result<WsClient
         }
         buf.extend_from_slice(&chunk[..n]);
         match ws::parse_upgrade_response(&buf, &key) {
-            HandshakeParse::Partial if buf.len() > 16 * 1024 => {
-                return Err("handshake_too_long".into())
-            }
+            HandshakeParse::Partial if buf.len() > 16 * 1024 => return Err("handshake_too_long".into()),
             HandshakeParse::Partial => continue,
             HandshakeParse::Failed(kind) => return Err(kind),
             HandshakeParse::Done(len) => {
@@ -195,27 +189,9 @@ pub async fn connect(target: &Target, source: Option<IpAddr>) -> Result<WsClient
                 if len < buf.len() {
                     dec.preload(&buf[len..]);
                 }
-                return Ok(WsClient {
-                    io,
-                    dec,
-                    out: Vec::new(),
-                    state: State::Open,
-                    pings: 0,
-                });
+                return Ok(WsClient { io, dec, out: Vec::new(), frag: None, state: State::Open, pings: 0 });
             }
         }
-    }
-}
-
-/// `connect` with an overall deadline.
-pub async fn connect_timeout(
-    target: &Target,
-    source: Option<IpAddr>,
-    limit: Duration,
-) -> Result<WsClient, String> {
-    match tokio::time::timeout(limit, connect(target, source)).await {
-        Ok(r) => r,
-        Err(_) => Err("connect_timeout".into()),
     }
 }
 
@@ -223,6 +199,11 @@ impl WsClient {
     /// Queue one masked frame; it is written by the next `flush`/`pump`.
     pub fn queue(&mut self, opcode: u8, payload: &[u8]) {
         ws::encode_frame(&mut self.out, true, opcode, payload, ws::random_mask());
+    }
+
+    /// Queue one masked frame whose payload is `parts` joined.
+    pub fn queue_parts(&mut self, opcode: u8, parts: &[&[u8]]) {
+        ws::encode_frame_parts(&mut self.out, true, opcode, parts, ws::random_mask());
     }
 
     /// Write queued bytes. Cancel-safe: written bytes leave the queue as they go.
@@ -252,10 +233,11 @@ impl WsClient {
     }
 
     /// Wait for data, decode it, answer pings/closes, then flush.
-    /// `on_data(msg_opcode, payload, fin)` sees every data frame.
-    pub async fn pump<H>(&mut self, on_data: &mut H) -> Result<Pumped, String>
+    /// `on_msg(opcode, message)` sees every complete data message (TEXT or
+    /// BINARY), fragments joined.
+    pub async fn pump<H>(&mut self, on_msg: &mut H) -> Result<Pumped, String>
     where
-        H: FnMut(u8, &[u8], bool),
+        H: FnMut(u8, &[u8]),
     {
         self.flush().await?;
         if self.state == State::Closed {
@@ -263,25 +245,21 @@ impl WsClient {
         }
         let r = if self.dec.has_buffered() {
             // Frames that arrived with the handshake response.
-            self.decode(&[], on_data).map(|c| match c {
+            self.decode(&[], on_msg).map(|c| match c {
                 Some(code) => Pumped::Closed(code),
                 None => Pumped::Open,
             })
         } else {
-            poll_fn(|cx| self.poll_read_decode(cx, on_data)).await
+            poll_fn(|cx| self.poll_read_decode(cx, on_msg)).await
         };
         let r = r?;
         self.flush().await?;
         Ok(r)
     }
 
-    fn poll_read_decode<H>(
-        &mut self,
-        cx: &mut Context<'_>,
-        on_data: &mut H,
-    ) -> Poll<Result<Pumped, String>>
+    fn poll_read_decode<H>(&mut self, cx: &mut Context<'_>, on_msg: &mut H) -> Poll<Result<Pumped, String>>
     where
-        H: FnMut(u8, &[u8], bool),
+        H: FnMut(u8, &[u8]),
     {
         SCRATCH.with(|cell| {
             let mut scratch = cell.borrow_mut();
@@ -295,7 +273,7 @@ impl WsClient {
                         self.state = State::Closed;
                         return Poll::Ready(Ok(Pumped::Eof));
                     }
-                    Poll::Ready(self.decode(&scratch[..n], on_data).map(|c| match c {
+                    Poll::Ready(self.decode(&scratch[..n], on_msg).map(|c| match c {
                         Some(code) => Pumped::Closed(code),
                         None => Pumped::Open,
                     }))
@@ -305,17 +283,13 @@ impl WsClient {
     }
 
     /// Decode `data`; returns Some(close code) once the close handshake completed.
-    fn decode<H>(&mut self, data: &[u8], on_data: &mut H) -> Result<Option<u16>, String>
+    fn decode<H>(&mut self, data: &[u8], on_msg: &mut H) -> Result<Option<u16>, String>
     where
-        H: FnMut(u8, &[u8], bool),
+        H: FnMut(u8, &[u8]),
     {
-        let WsClient {
-            dec,
-            out,
-            state,
-            pings,
-            ..
-        } = self;
+        let WsClient { dec, out, frag, state, pings, .. } = self;
+        let max_message = dec.max_payload() as usize;
+        let mut too_large = false;
         let mut close_code = None;
         dec.feed(data, |f| match f.opcode {
             ws::OP_PING => {
@@ -327,18 +301,10 @@ impl WsClient {
             }
             ws::OP_PONG => true,
             ws::OP_CLOSE => {
-                let code = if f.payload.len() >= 2 {
-                    u16::from_be_bytes([f.payload[0], f.payload[1]])
-                } else {
-                    1005
-                };
+                let code = if f.payload.len() >= 2 { u16::from_be_bytes([f.payload[0], f.payload[1]]) } else { 1005 };
                 if *state == State::Open {
                     // Echo the status code (none if the server sent none).
-                    let echo: &[u8] = if f.payload.len() >= 2 {
-                        &f.payload[..2]
-                    } else {
-                        &[]
-                    };
+                    let echo: &[u8] = if f.payload.len() >= 2 { &f.payload[..2] } else { &[] };
                     ws::encode_frame(out, true, ws::OP_CLOSE, echo, ws::random_mask());
                 }
                 *state = State::Closed;
@@ -346,11 +312,27 @@ impl WsClient {
                 false
             }
             _ => {
-                on_data(f.msg_opcode, f.payload, f.fin);
+                if f.fin && frag.is_none() {
+                    on_msg(f.msg_opcode, f.payload);
+                    return true;
+                }
+                let buf = frag.get_or_insert_with(Default::default);
+                if buf.len() + f.payload.len() > max_message {
+                    too_large = true;
+                    return false;
+                }
+                buf.extend_from_slice(f.payload);
+                if f.fin {
+                    let whole = frag.take().expect("just filled");
+                    on_msg(f.msg_opcode, &whole);
+                }
                 true
             }
         })
         .map_err(|e| e.kind().to_string())?;
+        if too_large {
+            return Err("proto_message_too_large".into());
+        }
         Ok(close_code)
     }
 
@@ -361,7 +343,7 @@ impl WsClient {
         let _ = tokio::time::timeout(wait, async {
             self.flush().await?;
             // Wait for the server's close frame (or EOF) so it sees a clean close.
-            let mut ignore = |_: u8, _: &[u8], _: bool| {};
+            let mut ignore = |_: u8, _: &[u8]| {};
             loop {
                 match self.pump(&mut ignore).await? {
                     Pumped::Open => continue,
@@ -395,12 +377,7 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
     fn verify_tls13_signature(
         &self,
@@ -408,12 +385,7 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()

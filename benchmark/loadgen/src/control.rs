@@ -1,7 +1,8 @@
 //! Run control shared by all modes: target resolution (loopback only),
-//! stop signals (SIGTERM, SIGINT, stdin EOF), and stdout/ready-file output.
+//! stop signals (SIGTERM, SIGINT, stdin EOF), the `go` line a multi-process
+//! parent sends its children, and stdout/ready-file output.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
@@ -9,7 +10,7 @@ use std::path::Path;
 use tokio::sync::watch;
 
 use crate::args::Args;
-use crate::client::{self, Target};
+use crate::client::{self, Proto, Target};
 
 /// Parse ws:// / wss:// URLs and resolve the host. Only loopback targets are
 /// allowed: this tool exists to load servers on this machine.
@@ -20,9 +21,7 @@ pub async fn resolve_target(args: &Args) -> Result<Target, String> {
     } else if let Some(r) = url.strip_prefix("wss://") {
         (true, r)
     } else {
-        return Err(format!(
-            "--url must start with ws:// or wss://, got '{url}'"
-        ));
+        return Err(format!("--url must start with ws:// or wss://, got '{url}'"));
     };
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
     let authority = &rest[..split];
@@ -56,9 +55,7 @@ pub async fn resolve_target(args: &Args) -> Result<Target, String> {
         .copied()
         .ok_or_else(|| format!("{host} resolved to nothing"))?;
     if !addr.ip().is_loopback() {
-        return Err(format!(
-            "refusing non-loopback target {addr}: loadgen only loads local servers"
-        ));
+        return Err(format!("refusing non-loopback target {addr}: loadgen only loads local servers"));
     }
     let tls = if tls {
         let name = rustls::pki_types::ServerName::try_from(host.clone())
@@ -74,6 +71,7 @@ pub async fn resolve_target(args: &Args) -> Result<Target, String> {
         tls,
         extra_headers: args.headers.clone(),
         max_payload: args.max_payload,
+        proto: if args.sio { Proto::Sio { nsp: args.namespace.clone() } } else { Proto::Ws },
     })
 }
 
@@ -92,9 +90,18 @@ pub fn stdin_is_control(args: &Args) -> bool {
     }
 }
 
-/// Watch for stop requests. The receiver turns Some(reason) once.
-pub fn stop_watch(watch_stdin: bool) -> watch::Receiver<Option<String>> {
+/// Stop requests and the start signal.
+pub struct Signals {
+    /// Turns Some(reason) once.
+    pub stop: watch::Receiver<Option<String>>,
+    /// Turns true when a line `go` arrives on stdin (only watched with stdin).
+    pub go: watch::Receiver<bool>,
+}
+
+/// Watch for stop requests (and `go` lines when stdin is watched).
+pub fn signals(watch_stdin: bool) -> Signals {
     let (tx, rx) = watch::channel(None::<String>);
+    let (go_tx, go_rx) = watch::channel(false);
     let tx = std::sync::Arc::new(tx);
     for (kind, name) in [
         (tokio::signal::unix::SignalKind::terminate(), "sigterm"),
@@ -122,11 +129,15 @@ pub fn stop_watch(watch_stdin: bool) -> watch::Receiver<Option<String>> {
         // (the process exits with std::process::exit).
         let tx = tx.clone();
         std::thread::spawn(move || {
-            let mut buf = [0u8; 256];
-            let mut stdin = std::io::stdin();
+            let mut line = String::new();
+            let mut stdin = std::io::stdin().lock();
             loop {
-                match stdin.read(&mut buf) {
+                line.clear();
+                match stdin.read_line(&mut line) {
                     Ok(0) | Err(_) => break,
+                    Ok(_) if line.trim() == "go" => {
+                        go_tx.send_replace(true);
+                    }
                     Ok(_) => {}
                 }
             }
@@ -138,7 +149,17 @@ pub fn stop_watch(watch_stdin: bool) -> watch::Receiver<Option<String>> {
             });
         });
     }
-    rx
+    Signals { stop: rx, go: go_rx }
+}
+
+/// Wait for a stop request; its reason.
+pub async fn stopped(stop: &mut watch::Receiver<Option<String>>) -> String {
+    match stop.wait_for(|v| v.is_some()).await {
+        Ok(v) => v.clone().unwrap_or_default(),
+        // No sender left: nothing can ask for a stop any more, and every
+        // mode ends by itself.
+        Err(_) => std::future::pending().await,
+    }
 }
 
 /// Print one JSON line on stdout (flushed).

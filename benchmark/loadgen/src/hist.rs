@@ -1,5 +1,6 @@
 //! Log-linear latency histogram in microseconds (about 3% resolution),
-//! mergeable across processes through a sparse JSON form.
+//! mergeable across processes through a sparse JSON form. The exact maximum
+//! is kept beside it (reports carry it as `max_us`; merge it separately).
 
 const LINEAR: u64 = 64; // values below this get their own bucket
 const SUB: u64 = 32; // buckets per power of two above that
@@ -9,6 +10,7 @@ const BUCKETS: usize = (LINEAR + (64 - 6) * SUB) as usize;
 pub struct Histogram {
     counts: Vec<u64>,
     total: u64,
+    max: u64,
 }
 
 impl Default for Histogram {
@@ -41,24 +43,39 @@ fn value(i: usize) -> u64 {
 
 impl Histogram {
     pub fn new() -> Self {
-        Histogram {
-            counts: vec![0; BUCKETS],
-            total: 0,
-        }
+        Histogram { counts: vec![0; BUCKETS], total: 0, max: 0 }
     }
 
     pub fn record(&mut self, micros: u64) {
         self.counts[index(micros)] += 1;
         self.total += 1;
+        self.max = self.max.max(micros);
     }
 
-    #[allow(dead_code)] // used by tests and future modes
     pub fn count(&self) -> u64 {
         self.total
     }
 
-    /// Value at quantile q (0..=1) in microseconds; 0 when empty.
+    /// Largest recorded value (exact; `merge_json` does not carry it, see `raise_max`).
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// Merge a maximum reported beside a merged histogram.
+    pub fn raise_max(&mut self, m: u64) {
+        self.max = self.max.max(m);
+    }
+
+    /// Value at quantile q (0..=1) in microseconds; 0 when empty. Never above
+    /// the maximum when it is known (a bucket's midpoint can be).
     pub fn quantile(&self, q: f64) -> u64 {
+        match self.bucket_quantile(q) {
+            v if self.max > 0 => v.min(self.max),
+            v => v,
+        }
+    }
+
+    fn bucket_quantile(&self, q: f64) -> u64 {
         if self.total == 0 {
             return 0;
         }
@@ -79,13 +96,8 @@ impl Histogram {
 
     /// Sparse form: [[bucket, count], ...].
     pub fn to_json(&self) -> serde_json::Value {
-        let pairs: Vec<serde_json::Value> = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| serde_json::json!([i, c]))
-            .collect();
+        let pairs: Vec<serde_json::Value> =
+            self.counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| serde_json::json!([i, c])).collect();
         serde_json::Value::Array(pairs)
     }
 
@@ -110,19 +122,7 @@ mod tests {
     #[test]
     fn buckets_are_monotonic_and_close() {
         let mut last = 0;
-        for v in [
-            0u64,
-            1,
-            63,
-            64,
-            65,
-            100,
-            1000,
-            12_345,
-            1_000_000,
-            60_000_000,
-            u64::MAX / 2,
-        ] {
+        for v in [0u64, 1, 63, 64, 65, 100, 1000, 12_345, 1_000_000, 60_000_000, u64::MAX / 2] {
             let i = index(v);
             assert!(i < BUCKETS);
             assert!(i >= last);
@@ -141,9 +141,14 @@ mod tests {
         }
         let p50 = a.quantile(0.5) as f64;
         assert!((p50 - 500_000.0).abs() / 500_000.0 < 0.04);
+        assert_eq!(a.max(), 1_000_000);
         let mut b = Histogram::new();
         b.merge_json(&a.to_json());
         assert_eq!(b.count(), 1000);
         assert_eq!(b.quantile(0.99), a.quantile(0.99));
+        // A bucket midpoint above the largest value is clamped to it.
+        let mut c = Histogram::new();
+        c.record(543_986);
+        assert_eq!(c.quantile(0.99), 543_986);
     }
 }

@@ -3,12 +3,20 @@
 //! Loopback only. Every run is bounded: a finite number of connections,
 //! per-connection timeouts, and a hold time after which it exits by itself.
 //!
-//! Layout (modes plug in beside `idle`):
-//!   ws.rs      RFC 6455 client framing + handshake helpers (unit-tested)
-//!   client.rs  one connection: connect/TLS/handshake, read pump (pings, close)
-//!   control.rs target resolution, stop signals, output
-//!   multi.rs   fan-out over several processes and report merging
-//!   idle.rs    the `idle` mode
+//! Layers, bottom up (each depends only on the ones above it in this list):
+//!   args.rs      command line (hand-rolled), per-mode defaults, child argv
+//!   ws.rs        RFC 6455 client framing + handshake helpers (pure, unit-tested)
+//!   sio.rs       Engine.IO v4 / Socket.IO v5 packets, seq scanning (pure, unit-tested)
+//!   client.rs    one WebSocket connection: connect/TLS/handshake, read pump
+//!                (pings, close, fragments joined)
+//!   conn.rs      one application connection: `--protocol ws|sio` (namespace
+//!                CONNECT, Engine.IO heartbeat), whole messages to the modes
+//!   hist.rs, report.rs  latency histogram; report merging helpers
+//!   control.rs   target resolution, stop/go signals, output
+//!   fleet.rs     N connections at bounded rate/concurrency, ready line,
+//!                bounded shutdown; modes plug in a `Session`
+//!   idle.rs connect.rs echo.rs receive.rs heartbeat.rs   the modes
+//!   multi.rs     fan-out over several processes and report merging
 //!
 //! Ports: with one destination the kernel hands out at most one ephemeral
 //! port per connection from net.ipv4.ip_local_port_range (~28k here).
@@ -29,11 +37,21 @@ macro_rules! elog {
 
 mod args;
 mod client;
+mod conn;
+mod connect;
 mod control;
+mod echo;
+mod fleet;
+mod heartbeat;
 mod hist;
 mod idle;
 mod multi;
+mod receive;
+mod report;
+mod sio;
 mod ws;
+
+use args::Mode;
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -48,19 +66,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if args.mode != "idle" {
-        elog!("loadgen: unknown mode '{}'\n\n{}", args.mode, args::USAGE);
-        std::process::exit(2);
-    }
     let rt = if args.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
-            .enable_all()
-            .build()
+        tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()
     }
     .expect("tokio runtime");
     let code = rt.block_on(run(args));
@@ -69,14 +78,14 @@ fn main() {
 }
 
 async fn run(args: args::Args) -> i32 {
-    let stop = control::stop_watch(control::stdin_is_control(&args));
+    let sig = control::signals(control::stdin_is_control(&args));
     let report = if !args.child && args.process_count() > 1 {
         // Validate the URL once here so a typo fails fast, not P times.
         if let Err(e) = control::resolve_target(&args).await {
             elog!("loadgen: {e}");
             return 2;
         }
-        multi::run_parent(args, stop).await
+        multi::run_parent(args, sig).await
     } else {
         let target = match control::resolve_target(&args).await {
             Ok(t) => t,
@@ -85,7 +94,13 @@ async fn run(args: args::Args) -> i32 {
                 return 2;
             }
         };
-        idle::run(&args, target, stop).await
+        match args.mode {
+            Mode::Idle => idle::run(&args, target, sig).await,
+            Mode::Connect => connect::run(&args, target, sig).await,
+            Mode::Echo => echo::run(&args, target, sig).await,
+            Mode::Receive => receive::run(&args, target, sig).await,
+            Mode::Heartbeat => heartbeat::run(&args, target, sig).await,
+        }
     };
     control::emit(&report);
     0

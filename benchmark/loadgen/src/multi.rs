@@ -6,20 +6,28 @@
 //! Protocol with a child: the child's stdin is a pipe owned by the parent;
 //! closing it tells the child to stop (and a dying parent stops its children
 //! the same way). The child prints its ready line and, at exit, its report
-//! (with a sparse latency histogram "hist" so percentiles can be merged).
+//! (with a sparse latency histogram "hist", or receive's per-seq table, so
+//! percentiles and spreads can be merged). In echo and heartbeat, children
+//! wait after their ready line until the parent writes `go` to every one,
+//! so all of them measure the same window.
+//!
+//! When the run ends: idle holds for --hold; connect, echo and heartbeat
+//! children end by themselves; receive children end by themselves (--expect)
+//! or at --hold. A stop request (signal, stdin EOF) ends any of them early.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
-use crate::args::Args;
-use crate::control;
+use crate::args::{Args, Mode};
+use crate::control::{self, Signals};
+use crate::fleet::round3;
 use crate::hist::Histogram;
-use crate::idle::round3;
+use crate::{connect, echo, heartbeat, receive};
 
 struct ChildRun {
     share: u64,
@@ -29,18 +37,17 @@ struct ChildRun {
     report: tokio::task::JoinHandle<Option<Value>>,
 }
 
-pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -> Value {
+pub async fn run_parent(args: Args, mut sig: Signals) -> Value {
+    let stop = &mut sig.stop;
     let p = args.process_count();
     let n = args.connections;
     let exe = std::env::current_exe().expect("current_exe");
     let conc = args.concurrency.div_ceil(p).max(1);
-    let rate = if args.rate > 0.0 {
-        args.rate / p as f64
-    } else {
-        0.0
-    };
+    let rate = if args.rate() > 0.0 { args.rate() / p as f64 } else { 0.0 };
     let start = Instant::now();
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<(usize, Option<Value>)>();
+    // One message per child when its stdout ends (it exited or is about to).
+    let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<()>();
 
     let mut children = Vec::with_capacity(p);
     let mut base = 0u64;
@@ -48,27 +55,24 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
         let share = n / p as u64 + u64::from((i as u64) < n % p as u64);
         // The child's own hold is only a safety net (the parent closes its
         // stdin when the run ends): our hold plus the worst-case connect phase.
-        let connect_bound =
-            if rate > 0.0 { share as f64 / rate } else { 0.0 } + args.timeout + 30.0;
+        let connect_bound = if rate > 0.0 { share as f64 / rate } else { 0.0 } + args.timeout + 30.0;
         let argv = args.child_argv(share, rate, conc, base, args.hold + connect_bound);
         base += share;
         let mut cmd = Command::new(&exe);
-        cmd.args(&argv)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+        cmd.args(&argv).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
                 elog!("loadgen: cannot start child {i}: {e}");
                 let _ = ready_tx.send((i, None));
+                let _ = exit_tx.send(());
                 continue;
             }
         };
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("piped stdout");
         let tx = ready_tx.clone();
+        let exited = exit_tx.clone();
         let report = tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             let mut sent_ready = false;
@@ -89,16 +93,13 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
             if !sent_ready {
                 let _ = tx.send((i, None));
             }
+            let _ = exited.send(());
             last
         });
-        children.push(ChildRun {
-            share,
-            stdin,
-            child,
-            report,
-        });
+        children.push(ChildRun { share, stdin, child, report });
     }
     drop(ready_tx);
+    drop(exit_tx);
 
     // Phase 1: wait for every child's ready line (or its exit).
     let mut readies: Vec<Value> = Vec::new();
@@ -110,23 +111,19 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
                 Some((_, v)) => { answered += 1; readies.extend(v); }
                 None => break,
             },
-            r = stop.wait_for(|v| v.is_some()) => {
-                stop_reason = Some(r.map(|v| v.clone().unwrap()).unwrap_or_default());
+            r = control::stopped(stop) => {
+                stop_reason = Some(r);
                 break;
             }
         }
     }
     let connect_secs = start.elapsed().as_secs_f64();
     if stop_reason.is_none() {
-        let sum = |k: &str| {
-            readies
-                .iter()
-                .map(|r| r[k].as_u64().unwrap_or(0))
-                .sum::<u64>()
-        };
+        let sum = |k: &str| readies.iter().map(|r| r[k].as_u64().unwrap_or(0)).sum::<u64>();
         let ready = json!({
             "event": "ready",
-            "mode": args.mode,
+            "mode": args.mode.as_str(),
+            "protocol": args.protocol_name(),
             "requested": n,
             "connected": sum("connected"),
             "failed": n - sum("connected"),
@@ -139,11 +136,40 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
         if let Some(path) = &args.ready_file {
             control::write_ready_file(path, &ready);
         }
-        // Phase 2: hold.
-        stop_reason = tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs_f64(args.hold)) => Some("hold_elapsed".into()),
-            r = stop.wait_for(|v| v.is_some()) => Some(r.map(|v| v.clone().unwrap()).unwrap_or_default()),
+        if args.mode.synchronized_start() {
+            for c in children.iter_mut() {
+                if let Some(stdin) = c.stdin.as_mut() {
+                    let _ = stdin.write_all(b"go\n").await;
+                    let _ = stdin.flush().await;
+                }
+            }
+        }
+        // Phase 2: run.
+        let all_exited = async {
+            let mut exited = 0;
+            while exited < p && exit_rx.recv().await.is_some() {
+                exited += 1;
+            }
         };
+        stop_reason = Some(match args.mode {
+            Mode::Idle => tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs_f64(args.hold)) => "hold_elapsed".into(),
+                r = control::stopped(stop) => r,
+            },
+            mode => {
+                // Children end by themselves; the bound is a safety net.
+                let bound = match mode {
+                    Mode::Receive => args.hold,
+                    Mode::Echo | Mode::Heartbeat => args.duration() + 30.0,
+                    _ => 30.0,
+                };
+                tokio::select! {
+                    _ = all_exited => "children_done".into(),
+                    _ = tokio::time::sleep(Duration::from_secs_f64(bound)) => "hold_elapsed".into(),
+                    r = control::stopped(stop) => r,
+                }
+            }
+        });
     }
 
     // Phase 3: stop children (close their stdin) and collect their reports.
@@ -165,11 +191,21 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
         // kill_on_drop ends a child that is still running when `c` drops here.
     }
     let missing_children = (p - reports.len()) as u64;
+    let mut stop_reason = stop_reason.unwrap_or_default();
+    if stop_reason == "children_done" {
+        // Why the children ended (e.g. expect_met, duration_elapsed).
+        if let Some(r) = reports.iter().find_map(|r| r["stop_reason"].as_str()) {
+            stop_reason = r.to_string();
+        }
+    }
+    if args.mode != Mode::Idle {
+        return finish(&args, mode_merge(args.mode, &reports), missing, missing_children, stop_reason);
+    }
     let mut merged = merge_reports(&reports);
-    merged["mode"] = json!(args.mode);
+    merged["mode"] = json!(args.mode.as_str());
     merged["requested"] = json!(n);
     merged["processes"] = json!(p);
-    merged["stop_reason"] = json!(stop_reason.unwrap_or_default());
+    merged["stop_reason"] = json!(stop_reason);
     if missing > 0 {
         let failed = merged["failed"].as_u64().unwrap_or(0) + missing;
         merged["failed"] = json!(failed);
@@ -182,23 +218,43 @@ pub async fn run_parent(args: Args, mut stop: watch::Receiver<Option<String>>) -
     // Same key order as a single-process report.
     let mut ordered = Map::new();
     let obj = merged.as_object_mut().expect("object");
-    for k in [
-        "mode",
-        "requested",
-        "connected",
-        "failed",
-        "not_attempted",
-        "errors",
-        "connect_secs",
-        "p50_ms",
-        "p99_ms",
-    ] {
+    for k in ["mode", "requested", "connected", "failed", "not_attempted", "errors", "connect_secs", "p50_ms", "p99_ms"]
+    {
         if let Some(v) = obj.remove(k) {
             ordered.insert(k.to_string(), v);
         }
     }
     ordered.extend(std::mem::take(obj));
     Value::Object(ordered)
+}
+
+fn mode_merge(mode: Mode, reports: &[Value]) -> Value {
+    match mode {
+        Mode::Idle => merge_reports(reports),
+        Mode::Connect => connect::merge(reports),
+        Mode::Echo => echo::merge(reports),
+        Mode::Receive => receive::merge(reports),
+        Mode::Heartbeat => heartbeat::merge(reports),
+    }
+}
+
+/// The parent's own fields on a merged (non-idle) report. Connections of a
+/// child that gave no report count as failed (error kind child_failed).
+fn finish(args: &Args, mut merged: Value, missing: u64, missing_children: u64, stop_reason: String) -> Value {
+    merged["mode"] = json!(args.mode.as_str());
+    merged["protocol"] = json!(args.protocol_name());
+    merged["requested"] = json!(args.connections);
+    if missing > 0 {
+        merged["failed"] = json!(merged["failed"].as_u64().unwrap_or(0) + missing);
+        if !merged["error_kinds"].is_object() {
+            merged["error_kinds"] = json!({});
+        }
+        merged["error_kinds"]["child_failed"] = json!(missing);
+        merged["missing_children"] = json!(missing_children);
+    }
+    merged["stop_reason"] = json!(stop_reason);
+    merged["processes"] = json!(args.process_count());
+    merged
 }
 
 /// Merge child reports: counters add up, `*_secs` take the maximum, maps of
@@ -221,9 +277,7 @@ pub fn merge_reports(reports: &[Value]) -> Value {
                 (None, v) => {
                     out.insert(k.clone(), v.clone());
                 }
-                (Some(cur), Value::Number(x))
-                    if k.ends_with("_secs") && x.as_f64() > cur.as_f64() =>
-                {
+                (Some(cur), Value::Number(x)) if k.ends_with("_secs") && x.as_f64() > cur.as_f64() => {
                     *cur = v.clone();
                 }
                 (Some(_), Value::Number(_)) if k.ends_with("_secs") => {}

@@ -44,9 +44,7 @@ impl ProtoError {
 
 /// XOR `buf` with the 4-byte masking key (the key's phase starts at buf[0]).
 pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
-    let wide = u64::from_ne_bytes([
-        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
-    ]);
+    let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
     let mut chunks = buf.chunks_exact_mut(8);
     for c in &mut chunks {
         let v = u64::from_ne_bytes((&*c).try_into().unwrap()) ^ wide;
@@ -59,9 +57,16 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
 
 /// Append one masked client frame to `out`.
 pub fn encode_frame(out: &mut Vec<u8>, fin: bool, opcode: u8, payload: &[u8], mask: [u8; 4]) {
-    out.reserve(14 + payload.len());
+    encode_frame_parts(out, fin, opcode, &[payload], mask);
+}
+
+/// Append one masked client frame whose payload is the concatenation of
+/// `parts`: lets callers send "prefix + number + suffix" without building
+/// the message in a buffer of its own first.
+pub fn encode_frame_parts(out: &mut Vec<u8>, fin: bool, opcode: u8, parts: &[&[u8]], mask: [u8; 4]) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    out.reserve(14 + len);
     out.push(if fin { 0x80 } else { 0 } | (opcode & 0x0f));
-    let len = payload.len();
     if len < 126 {
         out.push(0x80 | len as u8);
     } else if len <= 0xffff {
@@ -73,7 +78,9 @@ pub fn encode_frame(out: &mut Vec<u8>, fin: bool, opcode: u8, payload: &[u8], ma
     }
     out.extend_from_slice(&mask);
     let start = out.len();
-    out.extend_from_slice(payload);
+    for p in parts {
+        out.extend_from_slice(p);
+    }
     apply_mask(&mut out[start..], mask);
 }
 
@@ -142,12 +149,7 @@ pub fn parse_head(buf: &[u8], max_payload: u64) -> Result<Option<Head>, ProtoErr
     if payload_len > max_payload {
         return Err(ProtoError::FrameTooLarge);
     }
-    Ok(Some(Head {
-        fin,
-        opcode,
-        header_len,
-        payload_len,
-    }))
+    Ok(Some(Head { fin, opcode, header_len, payload_len }))
 }
 
 /// One decoded frame handed to the caller.
@@ -174,11 +176,11 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(max_payload: u32) -> Self {
-        Decoder {
-            partial: Vec::new(),
-            max_payload,
-            msg_opcode: 0,
-        }
+        Decoder { partial: Vec::new(), max_payload, msg_opcode: 0 }
+    }
+
+    pub fn max_payload(&self) -> u32 {
+        self.max_payload
     }
 
     pub fn has_buffered(&self) -> bool {
@@ -244,12 +246,7 @@ impl Decoder {
                 return Ok((used, false));
             }
             let msg_opcode = self.sequence(&h)?;
-            let frame = Frame {
-                fin: h.fin,
-                opcode: h.opcode,
-                msg_opcode,
-                payload: &rest[h.header_len..total],
-            };
+            let frame = Frame { fin: h.fin, opcode: h.opcode, msg_opcode, payload: &rest[h.header_len..total] };
             used += total;
             if !f(&frame) {
                 return Ok((used, true));
@@ -348,9 +345,7 @@ pub fn parse_upgrade_response(buf: &[u8], key: &str) -> HandshakeParse {
         if h.name.eq_ignore_ascii_case("upgrade") {
             upgrade_ok = v.eq_ignore_ascii_case("websocket");
         } else if h.name.eq_ignore_ascii_case("connection") {
-            connection_ok = v
-                .split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+            connection_ok = v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
         } else if h.name.eq_ignore_ascii_case("sec-websocket-accept") {
             accept_ok = v == expected;
         }
@@ -367,13 +362,7 @@ pub fn parse_upgrade_response(buf: &[u8], key: &str) -> HandshakeParse {
 // ------------------------------------------------------------ SHA-1, base64
 
 pub fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [
-        0x6745_2301,
-        0xEFCD_AB89,
-        0x98BA_DCFE,
-        0x1032_5476,
-        0xC3D2_E1F0,
-    ];
+    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
     let bit_len = (data.len() as u64).wrapping_mul(8);
     let mut msg = Vec::with_capacity(data.len() + 72);
     msg.extend_from_slice(data);
@@ -398,12 +387,7 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
                 40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
                 _ => (b ^ c ^ d, 0xCA62_C1D6),
             };
-            let t = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(k)
-                .wrapping_add(*wi);
+            let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(*wi);
             e = d;
             d = c;
             c = b.rotate_left(30);
@@ -425,21 +409,11 @@ pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
         s.push(T[(n >> 18) as usize & 63] as char);
         s.push(T[(n >> 12) as usize & 63] as char);
-        s.push(if c.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        s.push(if c.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
+        s.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
+        s.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
     }
     s
 }
@@ -487,10 +461,7 @@ mod tests {
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
         // RFC 6455 section 1.3 example.
-        assert_eq!(
-            accept_for("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
+        assert_eq!(accept_for("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         assert_eq!(new_key().len(), 24);
     }
 
@@ -500,10 +471,11 @@ mod tests {
         // RFC 6455 5.7: masked "Hello".
         let mut v = Vec::new();
         encode_frame(&mut v, true, OP_TEXT, b"Hello", mask);
-        assert_eq!(
-            v,
-            [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
-        );
+        assert_eq!(v, [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+
+        let mut parts = Vec::new();
+        encode_frame_parts(&mut parts, true, OP_TEXT, &[b"He", b"", b"llo"], mask);
+        assert_eq!(parts, v);
 
         for (len, hdr) in [(125usize, 2usize), (126, 4), (65535, 4), (65536, 10)] {
             let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
@@ -569,70 +541,35 @@ mod tests {
     #[test]
     fn decode_rejects_bad_frames() {
         let mut dec = Decoder::new(100);
-        assert_eq!(
-            collect(&mut dec, &[0x81, 0x81, 0, 0, 0, 0, 0]),
-            Err(ProtoError::MaskedServerFrame)
-        );
+        assert_eq!(collect(&mut dec, &[0x81, 0x81, 0, 0, 0, 0, 0]), Err(ProtoError::MaskedServerFrame));
         let mut dec = Decoder::new(100);
-        assert_eq!(
-            collect(&mut dec, &[0xC1, 0x00]),
-            Err(ProtoError::ReservedBits)
-        );
+        assert_eq!(collect(&mut dec, &[0xC1, 0x00]), Err(ProtoError::ReservedBits));
         let mut dec = Decoder::new(100);
         assert_eq!(collect(&mut dec, &[0x83, 0x00]), Err(ProtoError::BadOpcode));
         let mut dec = Decoder::new(100);
-        assert_eq!(
-            collect(&mut dec, &[0x09, 0x00]),
-            Err(ProtoError::ControlFragmented)
-        );
+        assert_eq!(collect(&mut dec, &[0x09, 0x00]), Err(ProtoError::ControlFragmented));
         let mut dec = Decoder::new(1000);
-        assert_eq!(
-            collect(&mut dec, &[0x89, 126, 0, 126]),
-            Err(ProtoError::ControlTooLong)
-        );
+        assert_eq!(collect(&mut dec, &[0x89, 126, 0, 126]), Err(ProtoError::ControlTooLong));
         let mut dec = Decoder::new(100);
-        assert_eq!(
-            collect(&mut dec, &[0x82, 101]),
-            Err(ProtoError::FrameTooLarge)
-        );
+        assert_eq!(collect(&mut dec, &[0x82, 101]), Err(ProtoError::FrameTooLarge));
         let mut dec = Decoder::new(100);
-        assert_eq!(
-            collect(&mut dec, &[0x80, 0]),
-            Err(ProtoError::UnexpectedContinuation)
-        );
+        assert_eq!(collect(&mut dec, &[0x80, 0]), Err(ProtoError::UnexpectedContinuation));
         let mut dec = Decoder::new(100);
-        assert_eq!(
-            collect(&mut dec, &[0x01, 1, b'a', 0x81, 1, b'b']),
-            Err(ProtoError::ExpectedContinuation)
-        );
+        assert_eq!(collect(&mut dec, &[0x01, 1, b'a', 0x81, 1, b'b']), Err(ProtoError::ExpectedContinuation));
     }
 
     #[test]
     fn handshake_response() {
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
-        let ok =
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        let ok = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                    Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x00";
-        assert_eq!(
-            parse_upgrade_response(&ok[..20], key),
-            HandshakeParse::Partial
-        );
-        assert_eq!(
-            parse_upgrade_response(ok, key),
-            HandshakeParse::Done(ok.len() - 2)
-        );
-        let bad =
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        assert_eq!(parse_upgrade_response(&ok[..20], key), HandshakeParse::Partial);
+        assert_eq!(parse_upgrade_response(ok, key), HandshakeParse::Done(ok.len() - 2));
+        let bad = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                     Sec-WebSocket-Accept: nope\r\n\r\n";
-        assert_eq!(
-            parse_upgrade_response(bad, key),
-            HandshakeParse::Failed("handshake_bad_accept".into())
-        );
+        assert_eq!(parse_upgrade_response(bad, key), HandshakeParse::Failed("handshake_bad_accept".into()));
         let nf = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(
-            parse_upgrade_response(nf, key),
-            HandshakeParse::Failed("handshake_status_404".into())
-        );
+        assert_eq!(parse_upgrade_response(nf, key), HandshakeParse::Failed("handshake_status_404".into()));
         let req = String::from_utf8(upgrade_request("127.0.0.1:9", "/x?y=1", key, &[])).unwrap();
         assert!(req.starts_with("GET /x?y=1 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n"));
         assert!(req.ends_with("Sec-WebSocket-Version: 13\r\n\r\n"));
