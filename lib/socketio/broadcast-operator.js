@@ -78,12 +78,12 @@ class BroadcastOperator {
       if (done) return
       done = true
       clearTimeout(timer)
-      for (const s of targets) s._acks.delete(id)
+      for (const s of targets) s._ackMap().delete(id)
       ack(err, responses)
     }
     const timer = setTimeout(() => finish(new Error('operation has timed out')), this._flags.timeout)
     for (const s of targets) {
-      s._acks.set(id, (res) => {
+      s._ackMap().set(id, (res) => {
         responses.push(res)
         if (responses.length === targets.length) finish(null)
       })

@@ -7,6 +7,7 @@ const { Handshake } = require('./handshake')
 const { reportHandlerError } = require('../util')
 
 const dispatch = EventEmitter.prototype.emit
+const EMPTY = Object.freeze([])
 
 // Socket ids: 15 random bytes, base64url (20 chars), as socket.io makes
 // them; drawn from a pool refilled 256 ids at a time (one getrandom call
@@ -34,14 +35,31 @@ class Socket extends EventEmitter {
     this.server = nsp.server
     this.client = client
     this.id = newId()
-    this.data = {}
     this.connected = false
     this.handshake = new Handshake(nsp.server, client, auth)
     this.rooms = new Set()
-    this._acks = new Map()
-    this._any = []
-    this._anyOutgoing = []
-    this._fns = []
+    // Idle sockets are the common case: per-socket collections start as
+    // shared empties and are made on first use (see lazy getters below).
+    this._data = undefined
+    this._acks = null
+    this._any = EMPTY
+    this._anyOutgoing = EMPTY
+    this._fns = EMPTY
+  }
+
+  /** `socket.data`, created on first use. */
+  get data () {
+    if (this._data === undefined) this._data = {}
+    return this._data
+  }
+
+  set data (v) {
+    this._data = v
+  }
+
+  _ackMap () {
+    if (!this._acks) this._acks = new Map()
+    return this._acks
   }
 
   get disconnected () {
@@ -73,7 +91,7 @@ class Socket extends EventEmitter {
     let id
     if (typeof args[args.length - 1] === 'function') {
       id = this.nsp._ids++
-      this._acks.set(id, args.pop())
+      this._ackMap().set(id, args.pop())
     }
     for (const fn of [...this._anyOutgoing]) {
       try {
@@ -179,17 +197,17 @@ class Socket extends EventEmitter {
   }
 
   onAny (fn) {
-    this._any.push(fn)
+    this._any = [...this._any, fn]
     return this
   }
 
   prependAny (fn) {
-    this._any.unshift(fn)
+    this._any = [fn, ...this._any]
     return this
   }
 
   offAny (fn) {
-    this._any = fn ? this._any.filter((f) => f !== fn) : []
+    this._any = fn ? this._any.filter((f) => f !== fn) : EMPTY
     return this
   }
 
@@ -198,17 +216,17 @@ class Socket extends EventEmitter {
   }
 
   onAnyOutgoing (fn) {
-    this._anyOutgoing.push(fn)
+    this._anyOutgoing = [...this._anyOutgoing, fn]
     return this
   }
 
   prependAnyOutgoing (fn) {
-    this._anyOutgoing.unshift(fn)
+    this._anyOutgoing = [fn, ...this._anyOutgoing]
     return this
   }
 
   offAnyOutgoing (fn) {
-    this._anyOutgoing = fn ? this._anyOutgoing.filter((f) => f !== fn) : []
+    this._anyOutgoing = fn ? this._anyOutgoing.filter((f) => f !== fn) : EMPTY
     return this
   }
 
@@ -218,7 +236,7 @@ class Socket extends EventEmitter {
 
   /** Packet middleware: `fn([event, ...args], next)`; `next(err)` emits 'error' on the socket. */
   use (fn) {
-    this._fns.push(fn)
+    this._fns = [...this._fns, fn]
     return this
   }
 
@@ -243,7 +261,7 @@ class Socket extends EventEmitter {
       }
       this._dispatch(args)
     } else if (type === TYPE.ACK) {
-      const fn = this._acks.get(id)
+      const fn = this._acks && this._acks.get(id)
       if (!fn) return
       this._acks.delete(id)
       try {
