@@ -128,6 +128,11 @@ export declare class NativeSocketIo {
    * the `skip` client; framed once in Rust.
    */
   broadcast(nsp: string, rooms: Array<string>, except: Array<string>, skip: number | undefined | null, packet: string, attachments?: Array<Buffer> | undefined | null): number
+  /**
+   * Writes what broadcasts queued (JS calls this once per tick after
+   * broadcasting, so a burst reaches each socket in one `writev`).
+   */
+  flush(): void
   /** Server-side namespace disconnect (`socket.disconnect()`). */
   disconnect(key: number, nsp: string): boolean
   /** Closes the whole client (`socket.disconnect(true)`). */

@@ -1,11 +1,21 @@
 'use strict'
 // Control channel shared by the benchmark servers (one server per process).
 //
-// stdout: JSON lines. The first is {"event":"listening","port":...}.
+// argv:   [--tls CERT KEY]  serve TLS (wss:// / https) with these PEM files
+// stdout: JSON lines. The first is {"event":"listening","port":...}, or
+//         {"event":"fatal","error":...,"code"?:...} when the server cannot run
+//         (code FERROSOCKET_UNSUPPORTED: a feature this build does not have).
 // stdin:  one command per line, each answered with one JSON line:
-//   gc    run a full GC a few times (needs `node --expose-gc`), reply with memory
-//   rss   reply with memory and the server's own count of open connections
-//   exit  close and exit (stdin EOF and SIGTERM/SIGINT do the same)
+//   gc                     run a full GC a few times (needs `node --expose-gc`), reply with memory
+//   rss                    reply with memory and the server's own count of open connections
+//   cpu                    cumulative process CPU time (all threads), µs
+//   broadcast COUNT BYTES  send COUNT messages {"seq":K,"pad":"..."} (BYTES of JSON
+//                          each) to every connected client as fast as the API
+//                          allows; reply with the wall time and process CPU used
+//                          by the sending loop (delivery may finish later:
+//                          measure it with `cpu` afterwards)
+//   exit                   close and exit (stdin EOF and SIGTERM/SIGINT do the same)
+// seq counts up across broadcast commands from 0, per process.
 const fs = require('node:fs')
 const readline = require('node:readline')
 
@@ -31,6 +41,18 @@ function memory (stats) {
   }
 }
 
+function cpu () {
+  // getrusage(RUSAGE_SELF): every thread of the process, so the Rust
+  // workers of ferrosocket and uWS's own loop are included.
+  const u = process.cpuUsage()
+  return { user: u.user, system: u.system, total: u.user + u.system }
+}
+
+/** Wall clock (CLOCK_REALTIME) in µs, comparable with loadgen's first_us/last_us. */
+function nowUs () {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000)
+}
+
 function send (obj) {
   process.stdout.write(JSON.stringify(obj) + '\n')
 }
@@ -46,14 +68,37 @@ async function fullGc () {
   return true
 }
 
+/** `--tls CERT KEY` from argv, or null. */
+function parseServerArgs (argv = process.argv.slice(2)) {
+  const i = argv.indexOf('--tls')
+  if (i < 0) return { tls: null }
+  const cert = argv[i + 1]
+  const key = argv[i + 2]
+  if (!cert || !key) fail('--tls needs CERT and KEY file paths')
+  return { tls: { cert, key } }
+}
+
+/**
+ * A message object whose JSON is `bytes` long (or as short as possible):
+ * {"seq":K,"pad":"xxxx"}.
+ */
+function makeMessage (seq, bytes) {
+  const bare = `{"seq":${seq},"pad":""}`.length
+  return { seq, pad: 'x'.repeat(Math.max(0, bytes - bare)) }
+}
+
 /**
  * Wire up the control channel.
- * @param {object} info  extra fields for the listening line (name, impl...)
+ * @param {object} info  extra fields for the listening line (name, impl, tls...)
  * @param {{open:number, opened:number, closed:number}} stats  live counters
  * @param {() => void} close  stop listening and drop connections
+ * @param {{broadcast?: (msgs: object[]) => number}} [hooks]
+ *   broadcast: send each message object to every client, in order, and
+ *   return the number of clients it went to.
  */
-function serve (info, stats, close) {
+function serve (info, stats, close, hooks = {}) {
   let exiting = false
+  let seq = 0
   const exit = (code) => {
     if (exiting) return
     exiting = true
@@ -64,16 +109,53 @@ function serve (info, stats, close) {
   send({ event: 'listening', pid: process.pid, node: process.version, ...info })
   const rl = readline.createInterface({ input: process.stdin })
   rl.on('line', async (line) => {
-    const cmd = line.trim()
+    const [cmd, ...args] = line.trim().split(/\s+/)
     if (cmd === 'gc') {
       const ran = await fullGc()
       send({ event: 'gc', ran, ...memory(stats) })
     } else if (cmd === 'rss') {
       send({ event: 'rss', ...memory(stats) })
+    } else if (cmd === 'cpu') {
+      send({ event: 'cpu', ...cpu() })
+    } else if (cmd === 'broadcast') {
+      const count = Number(args[0])
+      const bytes = Number(args[1] || 64)
+      if (!hooks.broadcast) return send({ event: 'error', error: 'this server has no broadcast' })
+      if (!(count > 0) || !(bytes >= 0)) return send({ event: 'error', error: 'usage: broadcast COUNT BYTES' })
+      // Objects are built before the clock starts: the loop measures the
+      // server library (encode + fan-out), not the harness.
+      const msgs = []
+      for (let i = 0; i < count; i++) msgs.push(makeMessage(seq + i, bytes))
+      const firstSeq = seq
+      seq += count
+      const startedUs = nowUs()
+      const c0 = process.cpuUsage()
+      const t0 = process.hrtime.bigint()
+      let clients
+      try {
+        clients = hooks.broadcast(msgs)
+      } catch (err) {
+        return send({ event: 'error', error: `broadcast failed: ${err.stack || err}` })
+      }
+      const ns = Number(process.hrtime.bigint() - t0)
+      const c = process.cpuUsage(c0)
+      send({
+        event: 'broadcast',
+        count,
+        bytes: JSON.stringify(msgs[0]).length,
+        clients,
+        firstSeq,
+        lastSeq: seq - 1,
+        startedUs,
+        ms: ns / 1e6,
+        cpuUs: c.user + c.system,
+        cpuUserUs: c.user,
+        cpuSystemUs: c.system
+      })
     } else if (cmd === 'exit') {
       exit(0)
     } else if (cmd) {
-      send({ event: 'error', error: `unknown command ${JSON.stringify(cmd)}` })
+      send({ event: 'error', error: `unknown command ${JSON.stringify(line.trim())}` })
     }
   })
   rl.on('close', () => exit(0))
@@ -81,10 +163,10 @@ function serve (info, stats, close) {
   process.on('SIGINT', () => exit(0))
 }
 
-function fail (message) {
-  send({ event: 'fatal', error: message })
+function fail (message, code) {
+  send({ event: 'fatal', error: message, ...(code ? { code } : {}) })
   process.stderr.write(`server: ${message}\n`)
   process.exit(1)
 }
 
-module.exports = { serve, send, fail, memory }
+module.exports = { serve, send, fail, memory, cpu, parseServerArgs, makeMessage }

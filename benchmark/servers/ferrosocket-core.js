@@ -10,7 +10,7 @@ try {
 } catch (err) {
   fail(`cannot load ferrosocket: ${err.message}`)
 }
-for (const fn of ['App', 'us_listen_socket_close', 'us_socket_local_port']) {
+for (const fn of ['App', 'SSLApp', 'us_listen_socket_close', 'us_socket_local_port']) {
   if (typeof lib[fn] !== 'function') {
     fail(`ferrosocket does not export ${fn}() yet (core API not built?)`)
   }
@@ -18,7 +18,7 @@ for (const fn of ['App', 'us_listen_socket_close', 'us_socket_local_port']) {
 let version = null
 try { version = require(path.join(__dirname, '..', '..', 'package.json')).version } catch {}
 try {
-  runUwsStyleServer(lib, { name: 'ferrosocket', impl: 'ferrosocket-core', version })
+  runUwsStyleServer(lib, { name: 'ferrosocket-core', impl: 'ferrosocket-core', version })
 } catch (err) {
   fail(`ferrosocket core API failed: ${err.stack || err}`)
 }

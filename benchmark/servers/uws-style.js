@@ -1,28 +1,41 @@
 'use strict'
-// One idle-friendly WebSocket server on a uWebSockets.js-compatible API
-// (uWebSockets.js itself or ferrosocket's core API). Same behaviour for both:
-// count opens/closes, echo messages, no per-socket user data.
-const { serve, fail } = require('./control')
+// One WebSocket server on a uWebSockets.js-compatible API (uWebSockets.js
+// itself or ferrosocket's core API). Same behaviour for both: count
+// opens/closes, echo every message, subscribe every socket to one topic on
+// open (the broadcast scenario publishes to it), no per-socket user data.
+const { serve, fail, parseServerArgs } = require('./control')
+
+const TOPIC = 'bcast'
 
 function runUwsStyleServer (lib, info) {
+  const { tls } = parseServerArgs()
   const stats = { open: 0, opened: 0, closed: 0 }
   let listenSocket = null
-  const app = lib.App()
+  const app = tls
+    ? lib.SSLApp({ cert_file_name: tls.cert, key_file_name: tls.key })
+    : lib.App()
   app.ws('/*', {
     idleTimeout: 120,
     maxPayloadLength: 16 * 1024,
-    open: () => { stats.open++; stats.opened++ },
+    // Large enough that a burst of broadcasts to a client that reads a
+    // little late is queued, not dropped (uWS drops above this).
+    maxBackpressure: 4 * 1024 * 1024,
+    open: (ws) => { stats.open++; stats.opened++; ws.subscribe(TOPIC) },
     message: (ws, message, isBinary) => { ws.send(message, isBinary) },
     close: () => { stats.open--; stats.closed++ }
   })
+  const broadcast = (msgs) => {
+    for (const m of msgs) app.publish(TOPIC, JSON.stringify(m), false)
+    return stats.open
+  }
   app.listen('127.0.0.1', 0, (ls) => {
     if (!ls) fail('listen failed')
     listenSocket = ls
     const port = lib.us_socket_local_port(ls)
-    serve({ ...info, port }, stats, () => {
+    serve({ ...info, port, tls: !!tls }, stats, () => {
       if (listenSocket) lib.us_listen_socket_close(listenSocket)
       listenSocket = null
-    })
+    }, { broadcast })
   })
 }
 

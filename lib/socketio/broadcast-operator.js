@@ -60,6 +60,7 @@ class BroadcastOperator {
     const native = this._nsp.server._native()
     native.broadcast(this._nsp.name, [...this._rooms], [...this._except], this._skipKey, text,
       attachments.length ? attachments : undefined)
+    this._nsp.server._scheduleFlush()
   }
 
   /**

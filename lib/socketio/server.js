@@ -193,6 +193,19 @@ class Server extends EventEmitter {
     })
   }
 
+  /**
+   * Broadcasts are queued in Rust and written once per tick: every
+   * broadcast of this tick reaches a socket in one `writev`.
+   */
+  _scheduleFlush () {
+    if (this._flushScheduled) return
+    this._flushScheduled = true
+    queueMicrotask(() => {
+      this._flushScheduled = false
+      if (this._nativeHandle) this._nativeHandle.flush()
+    })
+  }
+
   /** The port listened on (ferrosocket extension; useful with port 0). */
   get port () {
     if (this._port !== undefined) return this._port

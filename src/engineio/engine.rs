@@ -172,7 +172,8 @@ impl Session {
     }
 
     /// Sends a message built once for many sessions (broadcast): a WebSocket
-    /// session queues the shared frame, a polling one the shared packet.
+    /// session queues the shared frame for the server's next `flush` (one
+    /// `writev` for a burst of broadcasts), a polling one the shared packet.
     pub(crate) fn send_shared(&self, framed: &Bytes, packet: &Packet) -> bool {
         let mut t = self.transport.lock();
         match &mut *t {
@@ -180,7 +181,7 @@ impl Session {
                 let (conn, server) = (conn.clone(), server.clone());
                 drop(t);
                 let Some(server) = server.upgrade() else { return false };
-                conn.send_frame(&server, framed.clone()).is_some()
+                server.queue_shared(&conn, framed)
             }
             Transport::Polling(p) => self.queue(p, packet.clone()),
         }

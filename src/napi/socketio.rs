@@ -165,6 +165,13 @@ impl NativeSocketIo {
         self.sio.broadcast(&nsp, &rooms, &except, skip.map(|k| k as u64), &packet, &attachments) as u32
     }
 
+    /// Writes what broadcasts queued (JS calls this once per tick after
+    /// broadcasting, so a burst reaches each socket in one `writev`).
+    #[napi]
+    pub fn flush(&self) {
+        self.core.server.flush();
+    }
+
     /// Server-side namespace disconnect (`socket.disconnect()`).
     #[napi]
     pub fn disconnect(&self, key: i64, nsp: String) -> bool {

@@ -786,6 +786,24 @@ impl ServerCore {
         delivered
     }
 
+    /// Queues one shared frame on `conn` as a publish does (written by the
+    /// next `flush`, several per `writev`). False when skipped (closed, or
+    /// over maxBackpressure; closed with 1009 under closeOnBackpressureLimit).
+    pub(crate) fn queue_shared(&self, conn: &Arc<Conn>, framed: &Bytes) -> bool {
+        match conn.queue_published(framed) {
+            Queued::NewlyDirty => {
+                self.dirty.lock().push(conn.clone());
+                true
+            }
+            Queued::Pending => true,
+            Queued::Skipped => false,
+            Queued::MustClose => {
+                conn.end(self, 1009, b"backpressure limit");
+                false
+            }
+        }
+    }
+
     /// Writes everything publishes queued. The JS layer calls this once per
     /// tick after publishing.
     pub(crate) fn flush(&self) {
