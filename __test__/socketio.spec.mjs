@@ -111,6 +111,14 @@ each('rooms: io.to, socket.to (skips the sender), except, socket.broadcast', { t
   await new Promise((r) => setTimeout(r, 300))
   assert.deepEqual(got, { a: [1, 3, 4, 5], b: [1, 2, 4], c: [3] })
   assert.deepEqual([...io.of('/').adapter.rooms.get('red')].sort(), [sockets.a.id, sockets.b.id].sort())
+  // Own rooms and sids are views over the sockets, as socket.io shows them.
+  const adapter = io.of('/').adapter
+  assert.deepEqual([...adapter.rooms.get(sockets.c.id)], [sockets.c.id])
+  assert.ok(adapter.rooms.has(sockets.a.id) && !adapter.rooms.has('nope'))
+  assert.equal(adapter.rooms.size, 3 + 2) // three own rooms, red, muted
+  assert.deepEqual(new Set(adapter.rooms.keys()), new Set([sockets.a.id, sockets.b.id, sockets.c.id, 'red', 'muted']))
+  assert.equal(adapter.sids.get(sockets.b.id), sockets.b.rooms)
+  assert.deepEqual([...adapter.sids.get(sockets.b.id)].sort(), [sockets.b.id, 'muted', 'red'].sort())
   sockets.a.leave('red')
   assert.ok(!sockets.a.rooms.has('red'))
 })

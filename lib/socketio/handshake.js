@@ -10,7 +10,7 @@ class Handshake {
   constructor (server, client, auth) {
     this._server = server
     this._client = client
-    this.auth = auth
+    this.auth = auth || {}
   }
 
   _raw () {
@@ -19,7 +19,7 @@ class Handshake {
       const r = this._server._native().handshake(c.key)
       // [url, issued ms, secure, transport, headers text, address]; a client
       // already gone leaves an empty record.
-      c.handshake = r ? parse(r) : parse(['/', String(Date.now()), '0', '', '', c.remote || ''])
+      c.handshake = r ? parse(r) : parse(['/', String(Date.now()), '0', '', '', ''])
     }
     return c.handshake
   }

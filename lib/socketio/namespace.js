@@ -2,6 +2,7 @@
 const { EventEmitter } = require('node:events')
 const { Socket } = require('./socket')
 const { BroadcastOperator } = require('./broadcast-operator')
+const { Adapter } = require('./adapter')
 const { reportHandlerError } = require('../util')
 
 /** A namespace (`io.of('/chat')`): middleware, sockets, rooms, broadcasts. */
@@ -15,7 +16,7 @@ class Namespace extends EventEmitter {
     this.sockets = new Map()
     this._fns = []
     // socket.io's in-memory adapter view, for API compatibility.
-    this.adapter = { rooms: new Map(), sids: new Map() }
+    this.adapter = new Adapter(this)
   }
 
   use (fn) {
@@ -122,7 +123,7 @@ class Namespace extends EventEmitter {
     if (!client.open) return
     this.server._native().accept(client.key, this.name, socket.id)
     socket.connected = true
-    client.sockets.set(this.name, socket)
+    client.set(this.name, socket)
     this.sockets.set(socket.id, socket)
     socket._joinOwn()
     try {
@@ -138,25 +139,11 @@ class Namespace extends EventEmitter {
   }
 
   _adapterAdd (id, room) {
-    let members = this.adapter.rooms.get(room)
-    if (!members) this.adapter.rooms.set(room, (members = new Set()))
-    members.add(id)
-    let rooms = this.adapter.sids.get(id)
-    if (!rooms) this.adapter.sids.set(id, (rooms = new Set()))
-    rooms.add(room)
+    this.adapter.addMember(id, room)
   }
 
   _adapterDel (id, room) {
-    const members = this.adapter.rooms.get(room)
-    if (members) {
-      members.delete(id)
-      if (!members.size) this.adapter.rooms.delete(room)
-    }
-    const rooms = this.adapter.sids.get(id)
-    if (rooms) {
-      rooms.delete(room)
-      if (!rooms.size) this.adapter.sids.delete(id)
-    }
+    this.adapter.delMember(id, room)
   }
 }
 

@@ -6,6 +6,7 @@ const binding = require('../../binding.js')
 const { dispatch } = require('../events')
 const { Namespace } = require('./namespace')
 const { Engine } = require('../engineio/engine')
+const { Client } = require('./client')
 const { serveClient } = require('./client-bundle')
 const { TYPE } = require('./packet')
 const { reportHandlerError } = require('../util')
@@ -67,31 +68,32 @@ class Server extends EventEmitter {
   _sink () {
     if (this._sinkObj) return this._sinkObj
     this._sinkObj = {
-      sioConnect: (key, nsp, auth, remote) => {
+      sioConnect: (key, nsp, auth) => {
         let client = this._clients.get(key)
         if (!client) {
-          client = { key, remote, sockets: new Map(), open: true }
+          client = new Client(key)
           this._clients.set(key, client)
           this._updateKeepAlive()
         }
-        let parsed = {}
+        // No auth: the handshake makes its `{}` when first read.
+        let parsed = null
         if (auth) {
           try { parsed = JSON.parse(auth) } catch {}
         }
         const namespace = this._nsps.get(nsp)
         if (namespace) return namespace._connect(client, parsed)
-        this._matchParent(nsp, parsed, (child) => {
+        this._matchParent(nsp, parsed || {}, (child) => {
           if (child) child._connect(client, parsed)
           else this._native().reject(key, nsp, 'Invalid namespace', undefined)
         })
       },
       sioPacket: (key, type, nsp, id, data, attachments) => {
-        const socket = this._clients.get(key)?.sockets.get(nsp)
+        const socket = this._clients.get(key)?.get(nsp)
         const plain = type === TYPE.BINARY_EVENT ? TYPE.EVENT : type === TYPE.BINARY_ACK ? TYPE.ACK : type
         if (socket) socket._onPacket(plain, id, data, attachments)
       },
       sioDisconnect: (key, nsp) => {
-        this._clients.get(key)?.sockets.get(nsp)?._onClose('client namespace disconnect')
+        this._clients.get(key)?.get(nsp)?._onClose('client namespace disconnect')
       },
       sioClose: (key, reason) => {
         const client = this._clients.get(key)
@@ -100,7 +102,7 @@ class Server extends EventEmitter {
         this._clients.delete(key)
         // engine.io's "transport close" from a client that left reads as
         // socket.io's "client namespace disconnect" only for explicit leaves.
-        for (const socket of [...client.sockets.values()]) socket._onClose(reason)
+        for (const socket of client.list()) socket._onClose(reason)
         this._updateKeepAlive()
       },
       pollReady: (reqId) => this.engine._pollReady(reqId),
@@ -306,7 +308,7 @@ class Server extends EventEmitter {
     this._closedNative = this._nativeHandle !== null
     for (const client of [...this._clients.values()]) {
       client.open = false
-      for (const socket of [...client.sockets.values()]) socket._onClose('server shutting down')
+      for (const socket of client.list()) socket._onClose('server shutting down')
     }
     this._clients.clear()
     if (this._nativeHandle) this._nativeHandle.closeSessions()

@@ -31,35 +31,54 @@ function newId () {
 class Socket extends EventEmitter {
   constructor (nsp, client, auth) {
     super()
+    // Few own fields, so V8 keeps them in the object itself: an idle
+    // socket is the common case, and everything rarely used (data, acks,
+    // any-listeners, packet middleware) lives in `_x`, made on first use.
     this.nsp = nsp
-    this.server = nsp.server
     this.client = client
     this.id = newId()
     this.connected = false
-    this.handshake = new Handshake(nsp.server, client, auth)
     this.rooms = new Set()
-    // Idle sockets are the common case: per-socket collections start as
-    // shared empties and are made on first use (see lazy getters below).
-    this._data = undefined
-    this._acks = null
-    this._any = EMPTY
-    this._anyOutgoing = EMPTY
-    this._fns = EMPTY
+    this._auth = auth
+    this._hs = null
+    this._x = null
+  }
+
+  get server () {
+    return this.nsp.server
+  }
+
+  /** `socket.handshake`, made when first read (see handshake.js). */
+  get handshake () {
+    if (!this._hs) this._hs = new Handshake(this.nsp.server, this.client, this._auth)
+    return this._hs
+  }
+
+  _ext () {
+    if (!this._x) this._x = { data: undefined, acks: null, any: EMPTY, anyOutgoing: EMPTY, fns: EMPTY }
+    return this._x
   }
 
   /** `socket.data`, created on first use. */
   get data () {
-    if (this._data === undefined) this._data = {}
-    return this._data
+    const x = this._ext()
+    if (x.data === undefined) x.data = {}
+    return x.data
   }
 
-  set data (v) {
-    this._data = v
-  }
+  set data (v) { this._ext().data = v }
+  get _acks () { return this._x ? this._x.acks : null }
+  get _any () { return this._x ? this._x.any : EMPTY }
+  set _any (v) { this._ext().any = v }
+  get _anyOutgoing () { return this._x ? this._x.anyOutgoing : EMPTY }
+  set _anyOutgoing (v) { this._ext().anyOutgoing = v }
+  get _fns () { return this._x ? this._x.fns : EMPTY }
+  set _fns (v) { this._ext().fns = v }
 
   _ackMap () {
-    if (!this._acks) this._acks = new Map()
-    return this._acks
+    const x = this._ext()
+    if (!x.acks) x.acks = new Map()
+    return x.acks
   }
 
   get disconnected () {
@@ -188,7 +207,7 @@ class Socket extends EventEmitter {
     if (close) {
       // Every namespace of the client gets its 41, then the connection closes.
       this.server._native().closeClient(this.client.key)
-      for (const s of [...this.client.sockets.values()]) s._onClose('server namespace disconnect')
+      for (const s of this.client.list()) s._onClose('server namespace disconnect')
     } else {
       this.server._native().disconnect(this.client.key, this.nsp.name)
       this._onClose('server namespace disconnect')
@@ -316,7 +335,7 @@ class Socket extends EventEmitter {
     }
     this.connected = false
     this.nsp._remove(this)
-    this.client.sockets.delete(this.nsp.name)
+    this.client.delete(this.nsp.name)
     this._emitReserved('disconnect', reason)
   }
 }

@@ -1,0 +1,51 @@
+'use strict'
+
+/**
+ * One Engine.IO session as Socket.IO sees it (socket.io's `Client`): its
+ * key in Rust and its sockets by namespace. Almost every client is in one
+ * namespace, so the first socket is held inline and a Map is made only for
+ * a second one: an idle client is one small object.
+ */
+class Client {
+  constructor (key) {
+    this.key = key
+    this.open = true
+    this.handshake = null
+    this._nsp = null
+    this._socket = null
+    this._more = null
+  }
+
+  get (nsp) {
+    if (this._nsp === nsp) return this._socket
+    return this._more ? this._more.get(nsp) : undefined
+  }
+
+  set (nsp, socket) {
+    if (this._nsp === null || this._nsp === nsp) {
+      this._nsp = nsp
+      this._socket = socket
+    } else {
+      if (!this._more) this._more = new Map()
+      this._more.set(nsp, socket)
+    }
+  }
+
+  delete (nsp) {
+    if (this._nsp === nsp) {
+      this._nsp = null
+      this._socket = null
+      return
+    }
+    if (this._more) this._more.delete(nsp)
+  }
+
+  /** The client's sockets (a copy: callers close them while iterating). */
+  list () {
+    const out = this._socket ? [this._socket] : []
+    if (this._more) out.push(...this._more.values())
+    return out
+  }
+}
+
+module.exports = { Client }
