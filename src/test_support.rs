@@ -53,7 +53,7 @@ pub(crate) fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
 /// A real server with an Engine.IO route at `/engine.io/` on loopback.
 pub(crate) struct EngineServer {
     _rt: tokio::runtime::Runtime,
-    _server: std::sync::Arc<crate::ws::ServerCore>,
+    pub(crate) server: std::sync::Arc<crate::ws::ServerCore>,
     pub(crate) engine: std::sync::Arc<crate::engineio::engine::Engine>,
     pub(crate) addr: std::net::SocketAddr,
 }
@@ -96,7 +96,7 @@ pub(crate) fn engine_server(
     });
     let opts = crate::net::ListenOptions { host: "127.0.0.1".into(), port: 0, reuse_port: false, backlog: 128 };
     let (_, addr) = server.listen(crate::net::bind(&opts).unwrap(), None).unwrap();
-    EngineServer { _rt: rt, _server: server, engine, addr }
+    EngineServer { _rt: rt, server, engine, addr }
 }
 
 /// Sends a WebSocket upgrade for `/engine.io/?{query}`; returns the socket and the response head.

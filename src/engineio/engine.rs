@@ -147,7 +147,11 @@ enum Transport {
 }
 
 pub(crate) struct Session {
-    pub(crate) sid: String,
+    /// Shared with the engine's sid map (one allocation per session).
+    pub(crate) sid: Arc<str>,
+    /// The layer above's key for this session (0 until it sets one), so it
+    /// needs no sid map of its own.
+    pub(crate) tag: std::sync::atomic::AtomicU64,
     engine: Weak<Engine>,
     heartbeat: Mutex<Heartbeat>,
     transport: Mutex<Transport>,
@@ -265,7 +269,7 @@ pub(crate) struct Engine {
     /// Sessions by WebSocket connection id (the transport's events arrive by
     /// conn), upgrade probes included.
     by_conn: Mutex<HashMap<u64, Arc<Session>>>,
-    by_sid: RwLock<HashMap<String, Arc<Session>>>,
+    by_sid: RwLock<HashMap<Arc<str>, Arc<Session>>>,
     /// Held polling GETs by request id.
     polls: Mutex<HashMap<u64, Arc<Session>>>,
 }
@@ -456,7 +460,8 @@ impl Engine {
 
     fn new_session(&self, sid: String, transport: Transport, handshake: Handshake) -> Arc<Session> {
         Arc::new(Session {
-            sid,
+            sid: sid.into(),
+            tag: std::sync::atomic::AtomicU64::new(0),
             engine: self.me.clone(),
             heartbeat: Mutex::new(Heartbeat { since: Instant::now(), awaiting_pong: false }),
             transport: Mutex::new(transport),
@@ -518,7 +523,7 @@ impl Engine {
         let session =
             self.new_session(sid.clone(), Transport::Polling(Box::default()), Handshake::new(req, secure, remote));
         let open = self.open_info(&sid, self.cfg.allow_upgrades && self.cfg.websocket);
-        self.by_sid.write().insert(sid, session.clone());
+        self.by_sid.write().insert(session.sid.clone(), session.clone());
         self.handler.open(&session);
         // The open packet first, then whatever the layer above sent on open.
         let mut packets = vec![Packet::Open(open)];
@@ -732,7 +737,7 @@ impl WsHandler for Engine {
         // Opened directly over WebSocket: nothing to upgrade to.
         let open = self.open_info(&sid, false);
         self.by_conn.lock().insert(conn.id, session.clone());
-        self.by_sid.write().insert(sid, session.clone());
+        self.by_sid.write().insert(session.sid.clone(), session.clone());
         session.send(&Packet::Open(open));
         self.handler.open(&session);
     }

@@ -27,15 +27,15 @@ struct Recorder(Mutex<Vec<Ev>>);
 
 impl EngineHandler for Recorder {
     fn open(&self, s: &Arc<Session>) {
-        self.0.lock().push(Ev::Open(s.sid.clone()));
+        self.0.lock().push(Ev::Open(s.sid.to_string()));
     }
     fn message(&self, s: &Arc<Session>, p: Payload) -> Result<(), ()> {
         let binary = p.is_binary();
-        self.0.lock().push(Ev::Message(s.sid.clone(), p.as_bytes().to_vec(), binary));
+        self.0.lock().push(Ev::Message(s.sid.to_string(), p.as_bytes().to_vec(), binary));
         Ok(())
     }
     fn close(&self, s: &Arc<Session>, reason: CloseReason) {
-        self.0.lock().push(Ev::Close(s.sid.clone(), reason));
+        self.0.lock().push(Ev::Close(s.sid.to_string(), reason));
     }
     fn poll_ready(&self, req: u64) {
         self.0.lock().push(Ev::PollReady(req));

@@ -22,28 +22,26 @@ use crate::engineio::packet::{Packet, Payload};
 struct RawSessions {
     sink: Arc<EventSink>,
     next: AtomicU64,
-    keys: Mutex<HashMap<String, u64>>,
     sessions: Mutex<HashMap<u64, Arc<Session>>>,
 }
 
 impl EngineHandler for RawSessions {
     fn open(&self, session: &Arc<Session>) {
         let key = self.next.fetch_add(1, Ordering::Relaxed);
-        self.keys.lock().insert(session.sid.clone(), key);
+        session.tag.store(key, Ordering::Relaxed);
         self.sessions.lock().insert(key, session.clone());
         self.sink.eio_open(key, &session.sid, &session.remote());
     }
 
     fn message(&self, session: &Arc<Session>, payload: Payload) -> std::result::Result<(), ()> {
-        if let Some(&key) = self.keys.lock().get(&session.sid) {
-            self.sink.eio_message(key, payload.is_binary(), payload.as_bytes());
-        }
+        let key = session.tag.load(Ordering::Relaxed);
+        self.sink.eio_message(key, payload.is_binary(), payload.as_bytes());
         Ok(())
     }
 
     fn close(&self, session: &Arc<Session>, reason: CloseReason) {
-        if let Some(key) = self.keys.lock().remove(&session.sid) {
-            self.sessions.lock().remove(&key);
+        let key = session.tag.load(Ordering::Relaxed);
+        if self.sessions.lock().remove(&key).is_some() {
             self.sink.eio_close(key, reason);
         }
     }
@@ -70,7 +68,6 @@ impl NativeEngineIo {
         let raw = Arc::new(RawSessions {
             sink: core.sink.clone(),
             next: AtomicU64::new(1),
-            keys: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
         });
         let engine = Engine::new(cfg, raw.clone());

@@ -89,7 +89,6 @@ pub(crate) struct SioServer {
     connect_timeout: Duration,
     next_key: AtomicU64,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
-    by_sid: Mutex<HashMap<String, u64>>,
     rooms: Mutex<TopicTree<Arc<Client>>>,
 }
 
@@ -101,7 +100,6 @@ impl SioServer {
             connect_timeout,
             next_key: AtomicU64::new(1),
             clients: Mutex::new(HashMap::new()),
-            by_sid: Mutex::new(HashMap::new()),
             rooms: Mutex::new(TopicTree::default()),
         })
     }
@@ -296,7 +294,6 @@ impl SioServer {
 
     fn close_client(&self, key: u64) -> Option<Arc<Client>> {
         let c = self.clients.lock().remove(&key)?;
-        self.by_sid.lock().remove(&c.session.sid);
         self.rooms.lock().unsubscribe_all(key);
         c.nsps.lock().clear();
         Some(c)
@@ -313,12 +310,12 @@ impl EngineHandler for SioServer {
             pending: Mutex::new(None),
             waiting_since: Mutex::new(Some(Instant::now())),
         });
-        self.by_sid.lock().insert(session.sid.clone(), key);
+        session.tag.store(key, Ordering::Relaxed);
         self.clients.lock().insert(key, c);
     }
 
     fn message(&self, session: &Arc<Session>, payload: Payload) -> Result<(), ()> {
-        let Some(key) = self.by_sid.lock().get(&session.sid).copied() else { return Ok(()) };
+        let key = session.tag.load(Ordering::Relaxed);
         let Some(c) = self.client(key) else { return Ok(()) };
         match payload {
             Payload::Text(t) => self.on_text(&c, std::str::from_utf8(&t).map_err(|_| ())?),
@@ -347,7 +344,7 @@ impl EngineHandler for SioServer {
     }
 
     fn close(&self, session: &Arc<Session>, reason: CloseReason) {
-        let Some(key) = self.by_sid.lock().get(&session.sid).copied() else { return };
+        let key = session.tag.load(Ordering::Relaxed);
         if let Some(c) = self.close_client(key) {
             self.handler.close(&c, reason);
         }

@@ -162,10 +162,13 @@ fn broadcast_reaches_room_unions_minus_except_and_sender() {
     assert!(h.sio.join(kc, "/", "muted"));
     // to(red).to(blue).except(muted): a and b.
     assert_eq!(h.sio.broadcast("/", &["red", "blue"], &["muted"], None, r#"2["x",1]"#, &[]), 2);
+    // Broadcasts are queued; the caller flushes once per burst.
+    h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["x",1]"#);
     assert_eq!(read_text(&mut b), r#"42["x",1]"#);
     // Everyone in the namespace except the sender (socket.broadcast.emit).
     assert_eq!(h.sio.broadcast("/", &[], &[], Some(kb), r#"2["x",2]"#, &[]), 2);
+    h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["x",2]"#);
     assert_eq!(read_text(&mut c), r#"42["x",2]"#);
     // c never got the first one: its next frame is the second.
