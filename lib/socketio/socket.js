@@ -172,7 +172,7 @@ class Socket extends EventEmitter {
     }
   }
 
-  /** The socket's own room, joined in Rust by `accept`. */
+  /** The socket's own room (in Rust it is a lookup by socket id, made by `accept`). */
   _joinOwn () {
     this.rooms.add(this.id)
     this.nsp._adapterAdd(this.id, this.id)

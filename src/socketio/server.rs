@@ -56,7 +56,7 @@ pub(crate) struct Client {
     pub(crate) key: u64,
     pub(crate) session: Arc<Session>,
     /// Connected namespaces -> their Socket.IO socket id.
-    nsps: Mutex<HashMap<String, String>>,
+    nsps: Mutex<Namespaces>,
     pending: Mutex<Option<PendingBinary>>,
     /// Set until the first namespace connects (for connectTimeout).
     waiting_since: Mutex<Option<Instant>>,
@@ -64,7 +64,7 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn socket_id(&self, nsp: &str) -> Option<String> {
-        self.nsps.lock().get(nsp).cloned()
+        self.nsps.lock().get(nsp).map(str::to_string)
     }
 
     /// Sends one encoded Socket.IO packet and its attachments.
@@ -74,6 +74,35 @@ impl Client {
             ok &= self.session.send(&EioPacket::Message(Payload::Binary(a.clone())));
         }
         ok
+    }
+}
+
+/// A client's namespaces and its socket id in each: almost always one, so a
+/// short list rather than a map.
+#[derive(Default)]
+struct Namespaces(Vec<(Box<str>, Box<str>)>);
+
+impl Namespaces {
+    fn get(&self, nsp: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| &**n == nsp).map(|(_, id)| &**id)
+    }
+
+    fn contains_key(&self, nsp: &str) -> bool {
+        self.get(nsp).is_some()
+    }
+
+    fn insert(&mut self, nsp: &str, socket_id: &str) {
+        self.remove(nsp);
+        self.0.push((nsp.into(), socket_id.into()));
+    }
+
+    fn remove(&mut self, nsp: &str) -> Option<Box<str>> {
+        let i = self.0.iter().position(|(n, _)| &**n == nsp)?;
+        Some(self.0.swap_remove(i).1)
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|(n, _)| n.to_string()).collect()
     }
 }
 
@@ -90,6 +119,9 @@ pub(crate) struct SioServer {
     next_key: AtomicU64,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
     rooms: Mutex<TopicTree<Arc<Client>>>,
+    /// Socket id -> client: each socket's own room (named by its id) is this
+    /// lookup, not a topic (a topic per socket cost ~250 B each).
+    by_socket: Mutex<HashMap<Box<str>, u64>>,
 }
 
 impl SioServer {
@@ -100,6 +132,7 @@ impl SioServer {
             connect_timeout,
             next_key: AtomicU64::new(1),
             clients: Mutex::new(HashMap::new()),
+            by_socket: Mutex::new(HashMap::new()),
             rooms: Mutex::new(TopicTree::default()),
         })
     }
@@ -115,10 +148,10 @@ impl SioServer {
         let Some(c) = self.client(key) else { return false };
         {
             let mut rooms = self.rooms.lock();
-            c.nsps.lock().insert(nsp.to_string(), socket_id.to_string());
+            c.nsps.lock().insert(nsp, socket_id);
             rooms.subscribe(key, &c, &topic(nsp, ""));
-            rooms.subscribe(key, &c, &topic(nsp, socket_id));
         }
+        self.by_socket.lock().insert(socket_id.into(), key);
         *c.waiting_since.lock() = None;
         c.send_packet(&packet::encode(PacketType::Connect, nsp, None, 0, &packet::connect_payload(socket_id)), &[])
     }
@@ -155,18 +188,43 @@ impl SioServer {
         &self,
         nsp: &str,
         rooms: &[&str],
-        except: &[&str],
+        except_rooms: &[&str],
         skip: Option<u64>,
         text: &str,
         attachments: &[Bytes],
     ) -> usize {
         let topics: Vec<String> =
             if rooms.is_empty() { vec![topic(nsp, "")] } else { rooms.iter().map(|r| topic(nsp, r)).collect() };
-        let except: Vec<String> = except.iter().map(|r| topic(nsp, r)).collect();
+        let except: Vec<String> = except_rooms.iter().map(|r| topic(nsp, r)).collect();
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         let except: Vec<&str> = except.iter().map(String::as_str).collect();
+        // Own rooms (socket ids) among the targets and the exceptions.
+        let own = |names: &[&str]| -> Vec<u64> {
+            let by_socket = self.by_socket.lock();
+            names.iter().filter_map(|n| by_socket.get(*n).copied()).collect()
+        };
+        let (own_in, own_out) = (own(rooms), own(except_rooms));
         let mut targets = Vec::new();
-        self.rooms.lock().for_each_union(&topics, &except, skip, |_, c| targets.push(c.clone()));
+        {
+            let tree = self.rooms.lock();
+            tree.for_each_union(&topics, &except, skip, |k, c| {
+                if !own_out.contains(&k) {
+                    targets.push(c.clone())
+                }
+            });
+            for k in own_in {
+                let dup = topics.iter().any(|t| tree.is_subscribed(k, t));
+                let excluded =
+                    Some(k) == skip || own_out.contains(&k) || except.iter().any(|t| tree.is_subscribed(k, t));
+                if dup || excluded {
+                    continue;
+                }
+                // In this namespace (a socket id names one socket of one namespace).
+                if let Some(c) = self.client(k).filter(|c| c.nsps.lock().get(nsp).is_some()) {
+                    targets.push(c);
+                }
+            }
+        }
         // Framed once: "4" + packet as one WebSocket text frame, attachments
         // as binary frames; every recipient queues the same bytes.
         let mut message = String::with_capacity(text.len() + 1);
@@ -201,7 +259,7 @@ impl SioServer {
     /// connection closes.
     pub(crate) fn disconnect_all(&self, key: u64) -> bool {
         let Some(c) = self.client(key) else { return false };
-        let nsps: Vec<String> = c.nsps.lock().keys().cloned().collect();
+        let nsps: Vec<String> = c.nsps.lock().names();
         for nsp in nsps {
             if self.leave_nsp(&c, &nsp) {
                 c.send_packet(&packet::encode(PacketType::Disconnect, &nsp, None, 0, ""), &[]);
@@ -214,9 +272,8 @@ impl SioServer {
     /// Removes `c` from `nsp` and all its rooms there. False if it was not in it.
     fn leave_nsp(&self, c: &Arc<Client>, nsp: &str) -> bool {
         let mut rooms = self.rooms.lock();
-        if c.nsps.lock().remove(nsp).is_none() {
-            return false;
-        }
+        let Some(socket_id) = c.nsps.lock().remove(nsp) else { return false };
+        self.by_socket.lock().remove(&socket_id);
         let prefix = topic(nsp, "");
         for t in rooms.topics_of(c.key) {
             if t.starts_with(&prefix) {
@@ -295,7 +352,11 @@ impl SioServer {
     fn close_client(&self, key: u64) -> Option<Arc<Client>> {
         let c = self.clients.lock().remove(&key)?;
         self.rooms.lock().unsubscribe_all(key);
-        c.nsps.lock().clear();
+        let gone = std::mem::take(&mut *c.nsps.lock());
+        let mut by_socket = self.by_socket.lock();
+        for (_, socket_id) in gone.0 {
+            by_socket.remove(&socket_id);
+        }
         Some(c)
     }
 }
@@ -306,7 +367,7 @@ impl EngineHandler for SioServer {
         let c = Arc::new(Client {
             key,
             session: session.clone(),
-            nsps: Mutex::new(HashMap::new()),
+            nsps: Mutex::new(Namespaces::default()),
             pending: Mutex::new(None),
             waiting_since: Mutex::new(Some(Instant::now())),
         });

@@ -171,6 +171,14 @@ fn broadcast_reaches_room_unions_minus_except_and_sender() {
     h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["x",2]"#);
     assert_eq!(read_text(&mut c), r#"42["x",2]"#);
+    // Own rooms (socket ids): to(a's id).to(red) reaches a once; except(c's id).
+    assert_eq!(h.sio.broadcast("/", &["A0000000000000000004", "red"], &[], None, r#"2["x",3]"#, &[]), 1);
+    assert_eq!(h.sio.broadcast("/", &["blue"], &["C0000000000000000004"], None, r#"2["x",4]"#, &[]), 1);
+    assert_eq!(h.sio.broadcast("/", &["C0000000000000000004"], &["muted"], None, r#"2["x",5]"#, &[]), 0);
+    assert_eq!(h.sio.broadcast("/admin", &["A0000000000000000004"], &[], None, r#"2["x",6]"#, &[]), 0);
+    h.srv.server.flush();
+    assert_eq!(read_text(&mut a), r#"42["x",3]"#);
+    assert_eq!(read_text(&mut b), r#"42["x",4]"#);
     // c never got the first one: its next frame is the second.
     b.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     assert!(std::io::Read::read(&mut b, &mut [0u8; 1]).is_err(), "the sender must not receive its broadcast");
