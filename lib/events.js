@@ -1,4 +1,5 @@
 'use strict'
+const { reportHandlerError } = require('./util')
 // Decoder for the event batches src/napi/events.rs encodes. One call per
 // batch: the layout is documented there; keep the two files in step.
 
@@ -53,25 +54,38 @@ function dispatch (buf, sink) {
     const kind = buf[o]
     const id = buf.readUInt32LE(o + 1) + buf.readUInt32LE(o + 5) * 0x100000000
     o += 9
+    // Each event is read whole before its sink call, and a throw there is
+    // reported and never costs the rest of the batch (other clients' events).
+    try {
+      o = one(kind, id)
+    } catch (err) {
+      if (err && err.ferrosocketDecoder) throw err
+      reportHandlerError(err)
+    }
+  }
+
+  function one (kind, id) {
     switch (kind) {
-      case OPEN:
-        sink.open(id, buf.readUInt16LE(o))
+      case OPEN: {
+        const route = buf.readUInt16LE(o)
         o += 2
+        sink.open(id, route)
         break
+      }
       case MESSAGE: {
         const isBinary = buf[o] === 1
         const len = buf.readUInt32LE(o + 1)
-        o += 5
-        sink.message(id, copyOut(buf, o, len), isBinary)
-        o += len
+        const ab = copyOut(buf, o + 5, len)
+        o += 5 + len
+        sink.message(id, ab, isBinary)
         break
       }
       case CLOSE: {
         const code = buf.readUInt16LE(o)
         const len = buf.readUInt32LE(o + 2)
-        o += 6
-        sink.close(id, code, copyOut(buf, o, len))
-        o += len
+        const ab = copyOut(buf, o + 6, len)
+        o += 6 + len
+        sink.close(id, code, ab)
         break
       }
       case DRAIN:
@@ -158,11 +172,15 @@ function dispatch (buf, sink) {
       case HANDOFF:
         sink.handoff(id)
         break
-      default:
+      default: {
         // A decoder out of step with the encoder is a ferrosocket bug; stop
         // rather than misread the rest of the batch.
-        throw new Error(`ferrosocket: unknown event kind ${kind} at offset ${o - 9}`)
+        const err = new Error(`ferrosocket: unknown event kind ${kind} at offset ${o - 9}`)
+        err.ferrosocketDecoder = true
+        throw err
+      }
     }
+    return o
   }
 }
 

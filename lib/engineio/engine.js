@@ -89,20 +89,37 @@ class Engine extends EventEmitter {
     })
   }
 
+  /** Runs `allowRequest`; `done` is called exactly once, whatever it does. */
   _allow (req, done) {
     const fn = this._opts.allowRequest
     if (typeof fn !== 'function') return done(null, true)
+    let called = false
+    const once = (err, ok) => {
+      if (called) return
+      called = true
+      done(err, ok)
+    }
     try {
-      fn(req, (err, ok) => done(err, ok))
+      fn(req, once)
     } catch (err) {
       reportHandlerError(err)
-      done('Forbidden', false)
+      once('Forbidden', false)
+    }
+  }
+
+  /** Emits to user listeners; a throwing one is reported, never fatal. */
+  _emitSafe (...args) {
+    try {
+      this.emit(...args)
+    } catch (err) {
+      reportHandlerError(err)
     }
   }
 
   _abort (req, res, code, message) {
+    if (res.headersSent || res.destroyed) return
     const msg = typeof message === 'string' && message ? message : ERRORS[code]
-    this.emit('connection_error', { req, code, message: ERRORS[code], context: { message: msg } })
+    this._emitSafe('connection_error', { req, code, message: ERRORS[code], context: { message: msg } })
     res.writeHead(code === FORBIDDEN ? 403 : 400, { 'Content-Type': 'application/json' })
     res.end(JSON.stringify({ code, message: msg }))
   }
@@ -182,12 +199,12 @@ class Engine extends EventEmitter {
     if (status >= 400 && contentType === 'application/json') {
       try {
         const { code, message } = JSON.parse(body)
-        this.emit('connection_error', { req, code, message, context: {} })
+        this._emitSafe('connection_error', { req, code, message, context: {} })
       } catch {}
     }
     const headers = { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) }
-    if (status === 200 && !query(req.url).get('sid')) this.emit('initial_headers', headers, req)
-    this.emit('headers', headers, req)
+    if (status === 200 && !query(req.url).get('sid')) this._emitSafe('initial_headers', headers, req)
+    this._emitSafe('headers', headers, req)
     res.writeHead(status, headers)
     res.end(body)
   }
@@ -197,7 +214,7 @@ class Engine extends EventEmitter {
     const q = query(req.url)
     const fail = (code, message, status) => {
       const msg = message || ERRORS[code]
-      this.emit('connection_error', { req, code, message: ERRORS[code], context: { message: msg } })
+      this._emitSafe('connection_error', { req, code, message: ERRORS[code], context: { message: msg } })
       socket.on('error', () => {})
       if (socket.writable) {
         socket.write(`HTTP/1.1 ${status || 400} ${status === 403 ? 'Forbidden' : 'Bad Request'}\r\n` +
@@ -206,11 +223,13 @@ class Engine extends EventEmitter {
       }
       socket.destroy()
     }
-    if (!this._originAllowed(req)) return fail(FORBIDDEN, 'Origin not allowed', 403)
-    if (q.get('sid')) return this._adopt(req, socket, head)
-    this._allow(req, (err, ok) => {
-      if (!ok) return fail(FORBIDDEN, typeof err === 'string' ? err : undefined)
-      this._adopt(req, socket, head)
+    this._originAllowed(req, (allowed) => {
+      if (!allowed) return fail(FORBIDDEN, 'Origin not allowed', 403)
+      if (q.get('sid')) return this._adopt(req, socket, head)
+      this._allow(req, (err, ok) => {
+        if (!ok) return fail(FORBIDDEN, typeof err === 'string' ? err : undefined)
+        this._adopt(req, socket, head)
+      })
     })
   }
 
@@ -219,23 +238,36 @@ class Engine extends EventEmitter {
    * browsers do not enforce CORS on WebSockets, so the server must): an
    * upgrade with an Origin header passes only if `cors` would allow it.
    */
-  _originAllowed (req) {
-    if (!this._cors || req.headers.origin === undefined) return true
+  _originAllowed (req, done) {
+    if (!this._cors || req.headers.origin === undefined) return done(true)
     const headers = {}
+    let answered = false
+    const answer = (allowed) => {
+      if (answered) return
+      answered = true
+      done(allowed)
+    }
     const fake = {
       setHeader (k, v) { headers[k.toLowerCase()] = v },
       getHeader (k) { return headers[k.toLowerCase()] },
-      end () {}
+      // cors ends the response itself only for preflights (never here).
+      end () { answer(false) }
     }
-    let allowed = false
-    this._cors(req, fake, () => {
-      const acao = headers['access-control-allow-origin']
-      allowed = acao === '*' || acao === req.headers.origin
-    })
-    return allowed
+    try {
+      // The origin option may answer asynchronously (a callback or delegate).
+      this._cors(req, fake, (err) => {
+        const acao = headers['access-control-allow-origin']
+        answer(!err && (acao === '*' || acao === req.headers.origin))
+      })
+    } catch (err) {
+      reportHandlerError(err)
+      answer(false)
+    }
   }
 
   _adopt (req, socket, head) {
+    // Gone while allowRequest or the origin check ran asynchronously.
+    if (socket.destroyed) return
     const native = this._io._native()
     const request = info(req)
     const fd = socket._handle && socket._handle.fd
@@ -251,6 +283,7 @@ class Engine extends EventEmitter {
       socket.destroy()
       return
     }
+    if (!socket.encrypted) return socket.destroy()
     let pairFd
     try {
       pairFd = native.bridge(request, head)

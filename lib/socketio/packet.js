@@ -39,15 +39,26 @@ function deconstruct (data, buffers, depth = 0) {
   return out
 }
 
-/** Puts attachments back where their placeholders are (validated in Rust). */
+const isPlaceholder = (v) => v !== null && typeof v === 'object' && v._placeholder === true && typeof v.num === 'number'
+
+/**
+ * Puts attachments back where their placeholders are (validated in Rust).
+ * Iterative: a client controls the nesting depth, and JSON.parse accepts
+ * depths that would overflow a recursive walk.
+ */
 function reconstruct (data, attachments) {
-  if (data === null || typeof data !== 'object') return data
-  if (data._placeholder === true && typeof data.num === 'number') return attachments[data.num]
-  if (Array.isArray(data)) {
-    for (let i = 0; i < data.length; i++) data[i] = reconstruct(data[i], attachments)
-    return data
+  if (isPlaceholder(data)) return attachments[data.num]
+  const stack = [data]
+  while (stack.length) {
+    const node = stack.pop()
+    if (node === null || typeof node !== 'object') continue
+    const keys = Array.isArray(node) ? node.keys() : Object.keys(node)
+    for (const k of keys) {
+      const v = node[k]
+      if (isPlaceholder(v)) node[k] = attachments[v.num]
+      else if (v !== null && typeof v === 'object') stack.push(v)
+    }
   }
-  for (const k of Object.keys(data)) data[k] = reconstruct(data[k], attachments)
   return data
 }
 

@@ -2,6 +2,7 @@
 const { EventEmitter } = require('node:events')
 const http = require('node:http')
 const net = require('node:net')
+const fs = require('node:fs')
 const binding = require('../../binding.js')
 const { dispatch } = require('../events')
 const { Namespace } = require('./namespace')
@@ -176,9 +177,20 @@ class Server extends EventEmitter {
 
   /** A plain-HTTP connection the Rust listener accepted, for `httpServer`. */
   _handoff (fd) {
-    const socket = new net.Socket({ fd, readable: true, writable: true })
-    if (this._listening) this.httpServer.emit('connection', socket)
-    else socket.destroy()
+    let socket
+    try {
+      socket = new net.Socket({ fd, readable: true, writable: true })
+    } catch (err) {
+      try { fs.closeSync(fd) } catch {}
+      throw err
+    }
+    if (!this._listening) return socket.destroy()
+    try {
+      this.httpServer.emit('connection', socket)
+    } catch (err) {
+      socket.destroy()
+      throw err
+    }
   }
 
   listen (srv, opts) {
