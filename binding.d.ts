@@ -63,6 +63,8 @@ export declare class NativeEngineIo {
   adopt(fd: number, req: HttpRequestInfo, head: Buffer): void
   bridge(req: HttpRequestInfo, head: Buffer): number
   poll(reqId: number, req: HttpRequestInfo, body?: Buffer | undefined | null): PollAnswer | null
+  /** Whether a POST body for `sid` should be read at all. */
+  pollAcceptsPost(sid: string): boolean
   pollDrain(reqId: number): string | null
   pollAbort(reqId: number): void
   failSession(sid: string): void
@@ -96,6 +98,8 @@ export declare class NativeSocketIo {
    * none: the GET is held until a POLL_READY event for `req_id`.
    */
   poll(reqId: number, req: HttpRequestInfo, body?: Buffer | undefined | null): PollAnswer | null
+  /** Whether a POST body for `sid` should be read at all. */
+  pollAcceptsPost(sid: string): boolean
   /** The body for a held GET after its POLL_READY (None: no longer held). */
   pollDrain(reqId: number): string | null
   /** A held GET's client went away. */
@@ -107,6 +111,11 @@ export declare class NativeSocketIo {
    * [url, issued ms, secure "1"/"0", transport name, headers text, address].
    */
   handshake(key: number): Array<string> | null
+  /**
+   * JS has run the disconnect handlers of closed client `key`: its
+   * handshake need not stay readable any more.
+   */
+  release(key: number): void
   /** Open Engine.IO sessions (`io.engine.clientsCount`). */
   clientsCount(): number
   /** Middleware passed: `key` joins `nsp` as `socket_id`. */

@@ -236,3 +236,84 @@ test('a client reconnects by itself after the server restarts on the same port',
   assert.equal(socket.id, c.id)
   assert.notEqual(c.id, firstId)
 })
+
+test('hostile or odd clients: CONNECT bursts, deep nesting, POSTs for unknown sessions, an allowRequest that throws', { timeout: 15000 }, async (t) => {
+  let calls = 0
+  const io = new Server({
+    pingInterval: 5000,
+    allowRequest: (req, cb) => {
+      calls++
+      cb(null, true)
+      if (req.headers['x-throw']) throw new Error('after the callback')
+    }
+  })
+  io.listen(0)
+  const port = io.port
+  t.after(() => io.close())
+  const got = []
+  io.on('connection', (s) => s.onAny((ev) => got.push(ev)))
+  // A burst of CONNECTs (each still in the middleware when the next comes,
+  // as socket.io-client sends on connect() of a connecting socket): the last
+  // accept wins, earlier sockets are gone, nothing is left behind.
+  const burst = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`)
+  await once(burst, 'message')
+  for (let i = 0; i < 5; i++) burst.send('40')
+  await sleep(300)
+  assert.equal(io.of('/').sockets.size, 1)
+  burst.send('40') // now joined: a protocol violation
+  await once(burst, 'close')
+  await sleep(100)
+  assert.equal(io.of('/').sockets.size, 0)
+  // 20000 levels of nesting around a placeholder, then a plain event.
+  const deep = await rawClient(port)
+  const nested = '['.repeat(20000) + '{"_placeholder":true,"num":0}' + ']'.repeat(20000)
+  deep.send(`451-["deep",${nested}]`)
+  deep.send(Buffer.from([1]))
+  deep.send('42["after"]')
+  while (got.length < 2) await sleep(20)
+  assert.deepEqual(got, ['deep', 'after'])
+  deep.close()
+  // A big POST for a session that does not exist: 400 code 1, body unread.
+  const big = await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling&sid=nope`, { method: 'POST', body: 'x'.repeat(2e6) })
+  assert.equal(big.status, 400)
+  assert.deepEqual(await big.json(), { code: 1, message: 'Session ID unknown' })
+  // allowRequest answering, then throwing: the server lives on.
+  const warned = once(process, 'warning')
+  const ok = await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`, { headers: { 'x-throw': '1' } })
+  assert.equal(ok.status, 200)
+  assert.equal((await warned)[0].code, 'FERROSOCKET_HANDLER_ERROR')
+  assert.ok(calls >= 2)
+})
+
+test('socket-id rooms belong to one namespace; the handshake is readable in disconnect handlers; disconnect(true) over polling delivers 41', { timeout: 15000 }, async (t) => {
+  const io = new Server({ pingInterval: 5000 })
+  io.listen(0)
+  const port = io.port
+  t.after(() => io.close())
+  const addresses = []
+  io.on('connection', (s) => s.on('disconnect', () => addresses.push(s.handshake.address)))
+  const main = ioc(`http://127.0.0.1:${port}`, { reconnection: false, forceNew: true, transports: ['websocket'] })
+  t.after(() => main.close())
+  await once(main, 'connect')
+  const admin = main.io.socket('/admin')
+  io.of('/admin').on('connection', () => {})
+  admin.connect()
+  await once(admin, 'connect')
+  const heard = []
+  admin.on('m', (v) => heard.push(v))
+  main.on('m', (v) => heard.push('main ' + v))
+  io.of('/admin').to(main.id).emit('m', 1) // main.id is a socket of '/', not of '/admin'
+  io.to(main.id).emit('m', 2)
+  await sleep(200)
+  assert.deepEqual(heard, ['main 2'])
+  // Polling client disconnected by the server: it sees the 41.
+  const polling = ioc(`http://127.0.0.1:${port}`, { reconnection: false, forceNew: true, transports: ['polling'] })
+  t.after(() => polling.close())
+  await once(polling, 'connect')
+  const reason = once(polling, 'disconnect')
+  io.of('/').sockets.get(polling.id).disconnect(true)
+  assert.equal((await reason)[0], 'io server disconnect')
+  main.close()
+  await sleep(200)
+  assert.ok(addresses.length >= 2 && addresses.every((a) => a.includes('127.0.0.1')), String(addresses))
+})

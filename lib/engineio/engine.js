@@ -127,6 +127,8 @@ class Engine extends EventEmitter {
   _poll (req, res) {
     const sid = query(req.url).get('sid')
     if (req.method !== 'POST') return this._answer(req, res, null)
+    // Unknown or upgraded sessions are answered without reading the body.
+    if (sid && !this._io._native().pollAcceptsPost(sid)) return this._answer(req, res, null)
     const declared = Number(req.headers['content-length'])
     if (declared > this._maxBody) {
       res.writeHead(413).end()

@@ -122,6 +122,10 @@ class Namespace extends EventEmitter {
   _accept (client, socket) {
     if (!client.open) return
     this.server._native().accept(client.key, this.name, socket.id)
+    // A repeated CONNECT (still in the middleware when it came) replaces the
+    // earlier socket of this namespace, which is then gone.
+    const prev = client.get(this.name)
+    if (prev && prev !== socket) prev._onClose('server namespace disconnect')
     socket.connected = true
     client.set(this.name, socket)
     this.sockets.set(socket.id, socket)

@@ -98,12 +98,17 @@ class Server extends EventEmitter {
       },
       sioClose: (key, reason) => {
         const client = this._clients.get(key)
-        if (!client) return
+        if (!client) return this._native().release(key)
         client.open = false
         this._clients.delete(key)
         // engine.io's "transport close" from a client that left reads as
         // socket.io's "client namespace disconnect" only for explicit leaves.
-        for (const socket of client.list()) socket._onClose(reason)
+        try {
+          for (const socket of client.list()) socket._onClose(reason)
+        } finally {
+          // Rust kept the handshake readable for those handlers.
+          this._native().release(key)
+        }
         this._updateKeepAlive()
       },
       pollReady: (reqId) => this.engine._pollReady(reqId),
@@ -148,6 +153,9 @@ class Server extends EventEmitter {
       this._listening = true
       this._updateKeepAlive()
       this._standalone(srv, host)
+      // As socket.io's listen: and Node then tracks the connections it is
+      // handed (headersTimeout, requestTimeout, closeIdleConnections).
+      srv.emit('listening')
     }
     return this
   }

@@ -133,6 +133,43 @@ struct Polling {
     probe: Option<Probe>,
     probed: bool,
     closed: bool,
+    /// Bytes queued; past the cap the session ends (a client that never
+    /// polls must not collect broadcasts without limit).
+    queued_bytes: usize,
+    overflowed: bool,
+    /// The server closed the session with packets still queued: they go out
+    /// first, and `1` in the response after (socket.io-client handles a
+    /// packet a tick after the payload it came in, so `41` and `1` in one
+    /// body would read as "transport close").
+    close_pending: bool,
+}
+
+impl Polling {
+    /// The next response body: everything queued, else a deferred `1`.
+    fn take_body(&mut self) -> Option<Bytes> {
+        if !self.queue.is_empty() {
+            let body = packet::encode_payload(&self.queue);
+            self.queue.clear();
+            self.queued_bytes = 0;
+            return Some(body);
+        }
+        if self.close_pending {
+            self.close_pending = false;
+            return Some(packet::encode_payload(&[Packet::Close]));
+        }
+        None
+    }
+}
+
+/// Packets a polling session may hold for its next GET (as a WebSocket's
+/// maxBackpressure on the Socket.IO route).
+const POLL_QUEUE_CAP: usize = 16 << 20;
+
+fn packet_size(p: &Packet) -> usize {
+    match p {
+        Packet::Message(payload) => payload.as_bytes().len() + 2,
+        _ => 8,
+    }
 }
 
 struct Probe {
@@ -192,7 +229,13 @@ impl Session {
     }
 
     fn queue(&self, p: &mut Polling, packet: Packet) -> bool {
-        if p.closed {
+        if p.closed || p.overflowed {
+            return false;
+        }
+        p.queued_bytes += packet_size(&packet);
+        if p.queued_bytes > POLL_QUEUE_CAP {
+            // Ended by the next heartbeat tick (the transport lock is held here).
+            p.overflowed = true;
             return false;
         }
         p.queue.push(packet);
@@ -211,7 +254,16 @@ impl Session {
 
     /// Server-side close ("forced close"): the close packet, then the transport.
     pub(crate) fn close(self: &Arc<Self>) {
-        self.send(&Packet::Close);
+        let deferred = match &mut *self.transport.lock() {
+            Transport::Polling(p) if !p.queue.is_empty() => {
+                p.close_pending = true;
+                true
+            }
+            _ => false,
+        };
+        if !deferred {
+            self.send(&Packet::Close);
+        }
         if let Some(engine) = self.engine.upgrade() {
             engine.end_session(self, CloseReason::ForcedClose, true);
         }
@@ -272,6 +324,9 @@ pub(crate) struct Engine {
     by_sid: RwLock<HashMap<Arc<str>, Arc<Session>>>,
     /// Held polling GETs by request id.
     polls: Mutex<HashMap<u64, Arc<Session>>>,
+    /// Polling sessions closed by the server with packets still queued,
+    /// until the client's next GET takes them (or pingTimeout passes).
+    closing: Mutex<HashMap<Arc<str>, (Arc<Session>, Instant)>>,
 }
 
 impl Engine {
@@ -283,6 +338,7 @@ impl Engine {
             by_conn: Mutex::new(HashMap::new()),
             by_sid: RwLock::new(HashMap::new()),
             polls: Mutex::new(HashMap::new()),
+            closing: Mutex::new(HashMap::new()),
         })
     }
 
@@ -318,7 +374,13 @@ impl Engine {
 
     fn heartbeat(&self, now: Instant) {
         let sessions: Vec<Arc<Session>> = self.by_sid.read().values().cloned().collect();
+        self.closing.lock().retain(|_, (_, since)| now.saturating_duration_since(*since) < self.cfg.ping_timeout);
         for s in sessions {
+            let overflowed = matches!(&*s.transport.lock(), Transport::Polling(p) if p.overflowed);
+            if overflowed {
+                self.end_session(&s, CloseReason::TransportError, true);
+                continue;
+            }
             let mut hb = s.heartbeat.lock();
             let elapsed = now.saturating_duration_since(hb.since);
             if hb.awaiting_pong {
@@ -353,7 +415,10 @@ impl Engine {
     fn check_probe(&self, s: &Arc<Session>, now: Instant) {
         let late = match &mut *s.transport.lock() {
             Transport::Polling(p) => match &p.probe {
-                Some(probe) if now.saturating_duration_since(probe.since) >= self.cfg.upgrade_timeout => p.probe.take(),
+                Some(probe) if now.saturating_duration_since(probe.since) >= self.cfg.upgrade_timeout => {
+                    p.probed = false;
+                    p.probe.take()
+                }
                 _ => None,
             },
             Transport::Ws { .. } => None,
@@ -390,10 +455,12 @@ impl Engine {
             Transport::Polling(p) => {
                 // A held GET learns of the end: a noop when the client closed
                 // (engine.io's polling onClose), else the close packet.
-                if p.waiter.is_some() && p.queue.is_empty() {
+                let close_after = p.close_pending;
+                if p.waiter.is_some() && p.queue.is_empty() && !close_after {
                     let last = if reason == CloseReason::TransportClose { Packet::Noop } else { Packet::Close };
                     p.queue.push(last);
                 } else if p.waiter.is_some()
+                    && !close_after
                     && !matches!(p.queue.last(), Some(Packet::Close))
                     && reason != CloseReason::TransportClose
                 {
@@ -401,8 +468,16 @@ impl Engine {
                 }
                 s.notify(p);
                 p.closed = true;
+                // A server-side close with packets queued and no GET held
+                // (`41`, `1`): they wait for the client's next GET, as
+                // engine.io waits for the drain before closing.
+                let linger =
+                    reason == CloseReason::ForcedClose && (close_after || (p.waiter.is_none() && !p.queue.is_empty()));
                 let probe = p.probe.take();
                 drop(t);
+                if linger {
+                    self.closing.lock().insert(s.sid.clone(), (s.clone(), Instant::now()));
+                }
                 if let Some(probe) = probe {
                     self.drop_probe(&probe.conn, &probe.server);
                 }
@@ -502,7 +577,21 @@ impl Engine {
             }
             return self.poll_handshake(req, secure, remote);
         };
-        let Some(s) = self.session(&sid) else { return http_error(HttpErrorCode::SessionIdUnknown) };
+        let Some(s) = self.session(&sid) else {
+            // The last packets of a session the server closed.
+            let lingering = if req.method == "GET" { self.closing.lock().remove(sid.as_str()) } else { None };
+            if let Some((s, since)) = lingering {
+                if let Transport::Polling(p) = &mut *s.transport.lock() {
+                    let body = p.take_body().unwrap_or_else(|| packet::encode_payload(&[Packet::Close]));
+                    if p.close_pending || !p.queue.is_empty() {
+                        // More for the GET after this one (the deferred `1`).
+                        self.closing.lock().insert(s.sid.clone(), (s.clone(), since));
+                    }
+                    return answer(200, TEXT, body);
+                }
+            }
+            return http_error(HttpErrorCode::SessionIdUnknown);
+        };
         if self.expired(&s, Instant::now()) {
             self.end_session(&s, CloseReason::PingTimeout, true);
             return http_error(HttpErrorCode::SessionIdUnknown);
@@ -529,6 +618,7 @@ impl Engine {
         let mut packets = vec![Packet::Open(open)];
         if let Transport::Polling(p) = &mut *session.transport.lock() {
             packets.append(&mut p.queue);
+            p.queued_bytes = 0;
         }
         answer(200, TEXT, packet::encode_payload(&packets))
     }
@@ -545,9 +635,7 @@ impl Engine {
             self.end_session(s, CloseReason::TransportError, true);
             return answer(400, TEXT, Bytes::new());
         }
-        if !p.queue.is_empty() {
-            let body = packet::encode_payload(&p.queue);
-            p.queue.clear();
+        if let Some(body) = p.take_body() {
             return answer(200, TEXT, body);
         }
         p.waiter = Some(req_id);
@@ -588,12 +676,7 @@ impl Engine {
             Transport::Polling(p) if p.waiter == Some(req_id) => {
                 p.waiter = None;
                 p.notified = false;
-                if p.queue.is_empty() {
-                    return Some(packet::encode_payload(&[Packet::Noop]));
-                }
-                let body = packet::encode_payload(&p.queue);
-                p.queue.clear();
-                Some(body)
+                Some(p.take_body().unwrap_or_else(|| packet::encode_payload(&[Packet::Noop])))
             }
             // Upgraded while held: release it.
             _ => Some(packet::encode_payload(&[Packet::Noop])),
@@ -624,9 +707,12 @@ impl Engine {
                 let (_, pong) = packet::encode_ws(&Packet::Pong(Some(Bytes::from_static(b"probe"))));
                 conn.send(server, &pong, false);
                 if let Transport::Polling(p) = &mut *s.transport.lock() {
-                    p.probed = true;
-                    p.queue.push(Packet::Noop);
-                    s.notify(p);
+                    // One noop per probe releases the held GET; repeats get
+                    // their 3probe and nothing more.
+                    if !p.probed {
+                        p.probed = true;
+                        self.queue_noop(s, p);
+                    }
                 }
             }
             Ok(Packet::Upgrade) => {
@@ -638,6 +724,7 @@ impl Engine {
                     return self.drop_probe(conn, &server.weak());
                 }
                 let queued = std::mem::take(&mut p.queue);
+                p.queued_bytes = 0;
                 let waiter = p.waiter.take();
                 *t = Transport::Ws { conn: conn.clone(), server: server.weak() };
                 drop(t);
@@ -660,6 +747,17 @@ impl Engine {
                 self.drop_probe(conn, &server.weak());
             }
         }
+    }
+
+    fn queue_noop(&self, s: &Session, p: &mut Polling) {
+        s.queue(p, Packet::Noop);
+    }
+
+    /// Whether a POST for `sid` would be read: the session exists and polls.
+    /// (Node checks this before reading a body, so bodies for unknown or
+    /// upgraded sessions are never buffered.)
+    pub(crate) fn accepts_post(&self, sid: &str) -> bool {
+        self.session(sid).is_some_and(|s| matches!(&*s.transport.lock(), Transport::Polling(_)))
     }
 
     fn is_probe(s: &Session, conn: &Conn) -> bool {

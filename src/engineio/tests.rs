@@ -373,3 +373,24 @@ fn a_probe_that_never_sends_5_is_dropped_and_polling_carries_on() {
     let (status, body) = now(poll(&h, 5, "GET", &q, b""));
     assert_eq!((status, body.as_str()), (200, "6"));
 }
+
+#[test]
+fn repeated_probes_release_the_held_get_once_and_a_queue_past_its_cap_ends_the_session() {
+    let h = Harness::new(25_000, 20_000);
+    let sid = poll_open(&h);
+    let (mut ws, head) = h.upgrade(&format!("EIO=4&transport=websocket&sid={sid}"));
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    for _ in 0..3 {
+        ws.write_all(&client_frame(OpCode::Text, true, b"2probe")).unwrap();
+        assert_eq!(text(&mut ws), "3probe");
+    }
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    assert_eq!(now(poll(&h, 2, "GET", &q, b"")), (200, "6".to_string()), "one noop for three probes");
+    // A polling client that never GETs while 17 MiB are sent to it.
+    let s = h.engine.session(&sid).unwrap();
+    let chunk = "x".repeat(1 << 20);
+    for _ in 0..17 {
+        s.send(&Packet::Message(Payload::text(chunk.clone())));
+    }
+    h.wait_for(|e| *e == Ev::Close(sid.clone(), CloseReason::TransportError));
+}

@@ -120,6 +120,12 @@ impl NativeEngineIo {
         http::poll(&self.engine, req_id, &req, body.as_deref())
     }
 
+    /// Whether a POST body for `sid` should be read at all.
+    #[napi]
+    pub fn poll_accepts_post(&self, sid: String) -> bool {
+        self.engine.accepts_post(&sid)
+    }
+
     #[napi]
     pub fn poll_drain(&self, req_id: f64) -> Option<String> {
         self.engine.poll_drain(req_id as u64).map(|b| String::from_utf8_lossy(&b).into_owned())

@@ -69,6 +69,12 @@ impl NativeSocketIo {
         http::poll(&self.engine, req_id, &req, body.as_deref())
     }
 
+    /// Whether a POST body for `sid` should be read at all.
+    #[napi]
+    pub fn poll_accepts_post(&self, sid: String) -> bool {
+        self.engine.accepts_post(&sid)
+    }
+
     /// The body for a held GET after its POLL_READY (None: no longer held).
     #[napi]
     pub fn poll_drain(&self, req_id: f64) -> Option<String> {
@@ -91,7 +97,7 @@ impl NativeSocketIo {
     /// [url, issued ms, secure "1"/"0", transport name, headers text, address].
     #[napi]
     pub fn handshake(&self, key: i64) -> Option<Vec<String>> {
-        let c = self.sio.client(key as u64)?;
+        let c = self.sio.client_or_departed(key as u64)?;
         let h = &c.session.handshake;
         Some(vec![
             h.url.to_string(),
@@ -101,6 +107,13 @@ impl NativeSocketIo {
             h.headers.to_string(),
             h.remote.ip().to_string(),
         ])
+    }
+
+    /// JS has run the disconnect handlers of closed client `key`: its
+    /// handshake need not stay readable any more.
+    #[napi]
+    pub fn release(&self, key: i64) {
+        self.sio.release(key as u64)
     }
 
     /// Open Engine.IO sessions (`io.engine.clientsCount`).

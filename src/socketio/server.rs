@@ -78,22 +78,31 @@ impl Client {
 }
 
 /// A client's namespaces and its socket id in each: almost always one, so a
-/// short list rather than a map.
+/// short list rather than a map. An empty id marks a CONNECT that JS has not
+/// answered yet.
 #[derive(Default)]
 struct Namespaces(Vec<(Box<str>, Box<str>)>);
 
 impl Namespaces {
+    /// The socket id in `nsp`, if connected (not merely pending).
     fn get(&self, nsp: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| &**n == nsp).map(|(_, id)| &**id)
+        self.0.iter().find(|(n, id)| &**n == nsp && !id.is_empty()).map(|(_, id)| &**id)
     }
 
     fn contains_key(&self, nsp: &str) -> bool {
         self.get(nsp).is_some()
     }
 
-    fn insert(&mut self, nsp: &str, socket_id: &str) {
-        self.remove(nsp);
+    /// Connected or pending.
+    fn known(&self, nsp: &str) -> bool {
+        self.0.iter().any(|(n, _)| &**n == nsp)
+    }
+
+    /// Returns the socket id this one replaces, if any.
+    fn insert(&mut self, nsp: &str, socket_id: &str) -> Option<Box<str>> {
+        let old = self.remove(nsp).filter(|id| !id.is_empty());
         self.0.push((nsp.into(), socket_id.into()));
+        old
     }
 
     fn remove(&mut self, nsp: &str) -> Option<Box<str>> {
@@ -102,7 +111,7 @@ impl Namespaces {
     }
 
     fn names(&self) -> Vec<String> {
-        self.0.iter().map(|(n, _)| n.to_string()).collect()
+        self.0.iter().filter(|(_, id)| !id.is_empty()).map(|(n, _)| n.to_string()).collect()
     }
 }
 
@@ -122,6 +131,8 @@ pub(crate) struct SioServer {
     /// Socket id -> client: each socket's own room (named by its id) is this
     /// lookup, not a topic (a topic per socket cost ~250 B each).
     by_socket: Mutex<HashMap<Box<str>, u64>>,
+    /// Closed clients whose close JS has not handled yet.
+    departed: Mutex<HashMap<u64, Arc<Client>>>,
 }
 
 impl SioServer {
@@ -133,6 +144,7 @@ impl SioServer {
             next_key: AtomicU64::new(1),
             clients: Mutex::new(HashMap::new()),
             by_socket: Mutex::new(HashMap::new()),
+            departed: Mutex::new(HashMap::new()),
             rooms: Mutex::new(TopicTree::default()),
         })
     }
@@ -147,11 +159,29 @@ impl SioServer {
     pub(crate) fn accept(&self, key: u64, nsp: &str, socket_id: &str) -> bool {
         let Some(c) = self.client(key) else { return false };
         {
+            // Lock order: rooms -> clients -> nsps -> by_socket. Under the
+            // rooms lock a client that closed meanwhile is not resubscribed.
             let mut rooms = self.rooms.lock();
-            c.nsps.lock().insert(nsp, socket_id);
+            if !self.clients.lock().contains_key(&key) {
+                return false;
+            }
+            let replaced = c.nsps.lock().insert(nsp, socket_id);
+            if replaced.is_some() {
+                // The earlier socket's rooms go with it.
+                let prefix = topic(nsp, "");
+                for t in rooms.topics_of(key) {
+                    if t.starts_with(&prefix) {
+                        rooms.unsubscribe(key, &t);
+                    }
+                }
+            }
             rooms.subscribe(key, &c, &topic(nsp, ""));
+            let mut by_socket = self.by_socket.lock();
+            if let Some(old) = replaced {
+                by_socket.remove(&old);
+            }
+            by_socket.insert(socket_id.into(), key);
         }
-        self.by_socket.lock().insert(socket_id.into(), key);
         *c.waiting_since.lock() = None;
         c.send_packet(&packet::encode(PacketType::Connect, nsp, None, 0, &packet::connect_payload(socket_id)), &[])
     }
@@ -160,6 +190,10 @@ impl SioServer {
     /// connected to the engine (it may try another namespace).
     pub(crate) fn reject(&self, key: u64, nsp: &str, message: &str, data_json: Option<&str>) -> bool {
         let Some(c) = self.client(key) else { return false };
+        // Refused: the namespace is no longer pending (the client may retry).
+        if !c.nsps.lock().contains_key(nsp) {
+            c.nsps.lock().remove(nsp);
+        }
         let payload = packet::connect_error_payload(message, data_json);
         c.send_packet(&packet::encode(PacketType::ConnectError, nsp, None, 0, &payload), &[])
     }
@@ -173,7 +207,9 @@ impl SioServer {
     pub(crate) fn join(&self, key: u64, nsp: &str, room: &str) -> bool {
         let Some(c) = self.client(key) else { return false };
         let mut rooms = self.rooms.lock();
-        c.nsps.lock().contains_key(nsp) && rooms.subscribe(key, &c, &topic(nsp, room))
+        self.clients.lock().contains_key(&key)
+            && c.nsps.lock().contains_key(nsp)
+            && rooms.subscribe(key, &c, &topic(nsp, room))
     }
 
     pub(crate) fn leave(&self, key: u64, nsp: &str, room: &str) -> bool {
@@ -199,11 +235,21 @@ impl SioServer {
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         let except: Vec<&str> = except.iter().map(String::as_str).collect();
         // Own rooms (socket ids) among the targets and the exceptions.
-        let own = |names: &[&str]| -> Vec<u64> {
-            let by_socket = self.by_socket.lock();
-            names.iter().filter_map(|n| by_socket.get(*n).copied()).collect()
+        // A socket id names one socket of one namespace: only sockets of
+        // `nsp` count.
+        let own = |names: &[&str]| -> Vec<(u64, Arc<Client>)> {
+            let found: Vec<u64> = {
+                let by_socket = self.by_socket.lock();
+                names.iter().filter_map(|n| by_socket.get(*n).copied()).collect()
+            };
+            found
+                .into_iter()
+                .filter_map(|k| self.client(k).map(|c| (k, c)))
+                .filter(|(_, c)| c.nsps.lock().get(nsp).is_some_and(|id| names.contains(&id)))
+                .collect()
         };
         let (own_in, own_out) = (own(rooms), own(except_rooms));
+        let own_out: Vec<u64> = own_out.into_iter().map(|(k, _)| k).collect();
         let mut targets = Vec::new();
         {
             let tree = self.rooms.lock();
@@ -212,15 +258,11 @@ impl SioServer {
                     targets.push(c.clone())
                 }
             });
-            for k in own_in {
+            for (k, c) in own_in {
                 let dup = topics.iter().any(|t| tree.is_subscribed(k, t));
                 let excluded =
                     Some(k) == skip || own_out.contains(&k) || except.iter().any(|t| tree.is_subscribed(k, t));
-                if dup || excluded {
-                    continue;
-                }
-                // In this namespace (a socket id names one socket of one namespace).
-                if let Some(c) = self.client(k).filter(|c| c.nsps.lock().get(nsp).is_some()) {
+                if !dup && !excluded && !targets.iter().any(|t: &Arc<Client>| t.key == k) {
                     targets.push(c);
                 }
             }
@@ -272,7 +314,7 @@ impl SioServer {
     /// Removes `c` from `nsp` and all its rooms there. False if it was not in it.
     fn leave_nsp(&self, c: &Arc<Client>, nsp: &str) -> bool {
         let mut rooms = self.rooms.lock();
-        let Some(socket_id) = c.nsps.lock().remove(nsp) else { return false };
+        let Some(socket_id) = c.nsps.lock().remove(nsp).filter(|id| !id.is_empty()) else { return false };
         self.by_socket.lock().remove(&socket_id);
         let prefix = topic(nsp, "");
         for t in rooms.topics_of(c.key) {
@@ -293,9 +335,19 @@ impl SioServer {
         let connected = c.nsps.lock().contains_key(p.nsp);
         match p.kind {
             PacketType::Connect => {
-                // A second CONNECT to the same namespace is a protocol violation.
-                if connected {
-                    return Err(());
+                // A second CONNECT to a joined namespace is a protocol
+                // violation. One while the first is still in the middleware
+                // is not (socket.io-client sends it when `connect()` is
+                // called on a socket that is already connecting): the later
+                // accept replaces the earlier socket, as in socket.io.
+                {
+                    let mut nsps = c.nsps.lock();
+                    if connected {
+                        return Err(());
+                    }
+                    if !nsps.known(p.nsp) {
+                        nsps.0.push((p.nsp.into(), "".into()));
+                    }
                 }
                 self.handler.connect(c, p.nsp, p.data);
             }
@@ -350,14 +402,31 @@ impl SioServer {
     }
 
     fn close_client(&self, key: u64) -> Option<Arc<Client>> {
+        let mut rooms = self.rooms.lock();
         let c = self.clients.lock().remove(&key)?;
-        self.rooms.lock().unsubscribe_all(key);
+        rooms.unsubscribe_all(key);
         let gone = std::mem::take(&mut *c.nsps.lock());
         let mut by_socket = self.by_socket.lock();
         for (_, socket_id) in gone.0 {
-            by_socket.remove(&socket_id);
+            if !socket_id.is_empty() {
+                by_socket.remove(&socket_id);
+            }
         }
+        drop(by_socket);
+        drop(rooms);
+        // Readable (handshake) until JS has run its disconnect handlers.
+        self.departed.lock().insert(key, c.clone());
         Some(c)
+    }
+
+    /// A client, connected or closed but not yet released by JS.
+    pub(crate) fn client_or_departed(&self, key: u64) -> Option<Arc<Client>> {
+        self.client(key).or_else(|| self.departed.lock().get(&key).cloned())
+    }
+
+    /// JS has handled the close of `key`.
+    pub(crate) fn release(&self, key: u64) {
+        self.departed.lock().remove(&key);
     }
 }
 

@@ -506,34 +506,55 @@ impl ServerCore {
     /// other routes, malformed heads) goes to `handoff` with every byte still
     /// unread, for Node's HTTP server to parse as if it had accepted it.
     async fn serve_or_handoff(self: Arc<Self>, id: u64, mut tcp: TcpStream, remote: SocketAddr) -> io::Result<()> {
-        let mut buf = vec![0u8; self.opts.limits.max_head_bytes];
+        // Small until a head needs more; peeked bytes stay in the kernel.
+        let max = self.opts.limits.max_head_bytes;
+        let mut buf = vec![0u8; max.min(1024)];
         let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        let mut seen = 0;
+        let mut backoff = Duration::from_millis(2);
+        let mut partial_since: Option<tokio::time::Instant> = None;
         loop {
             let Ok(n) = tokio::time::timeout_at(deadline, tcp.peek(&mut buf)).await else { return Ok(()) };
             let n = n?;
             if n == 0 {
                 return Ok(());
             }
-            match handshake::parse_request(&buf[..n], &self.opts.limits) {
-                Ok(Some(req)) => {
-                    let ours = handshake::is_upgrade_request(&req) && !self.upgrade_needs_js(&req) && {
-                        let routes = self.routes.read();
-                        best(routes.ws.iter().enumerate().map(|(i, r)| (i, r, &r.pattern)), req.path()).is_some()
-                    };
-                    if !ours {
-                        break;
+            if n > seen {
+                seen = n;
+                match handshake::parse_request(&buf[..n], &self.opts.limits) {
+                    Ok(Some(req)) => {
+                        let ours = handshake::is_upgrade_request(&req) && !self.upgrade_needs_js(&req) && {
+                            let routes = self.routes.read();
+                            best(routes.ws.iter().enumerate().map(|(i, r)| (i, r, &r.pattern)), req.path()).is_some()
+                        };
+                        if !ours {
+                            break;
+                        }
+                        buf.truncate(req.head_len);
+                        tcp.read_exact(&mut buf).await?;
+                        drop(buf);
+                        return self.serve_upgrade(id, tcp, req, Vec::new(), remote, false).await;
                     }
-                    buf.truncate(req.head_len);
-                    tcp.read_exact(&mut buf).await?;
-                    drop(buf);
-                    return self.serve_upgrade(id, tcp, req, Vec::new(), remote, false).await;
+                    // The buffer is full: look at more of the head.
+                    Ok(None) if n == buf.len() && buf.len() < max => {
+                        buf.resize(max, 0);
+                        continue;
+                    }
+                    Ok(None) if n < buf.len() => {}
+                    // Too large or malformed: Node's parser answers it.
+                    _ => break,
                 }
-                // The head is still arriving (rare: clients send it in one
-                // segment). Peeking again at once would spin on readiness.
-                Ok(None) if n < buf.len() => tokio::time::sleep(Duration::from_millis(2)).await,
-                // Too large or malformed: Node's parser answers it.
-                _ => break,
             }
+            // The head is still arriving (clients send it in one segment, so
+            // this is rare or hostile). Unread bytes keep the socket readable,
+            // so wait rather than re-peek at once; after a short while let
+            // Node's HTTP server, with its own header timeouts, have it.
+            let since = *partial_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() >= Duration::from_millis(500) {
+                break;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(100));
         }
         let sock = tcp.into_std()?;
         self.handler.handoff(sock, remote);
