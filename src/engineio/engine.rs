@@ -314,6 +314,9 @@ fn query_of(url: &str) -> &str {
     url.split_once('?').map_or("", |(_, q)| q)
 }
 
+/// A closed session still answering one more GET, and since when.
+type Lingering = (Arc<Session>, Instant);
+
 pub(crate) struct Engine {
     me: Weak<Engine>,
     cfg: EngineConfig,
@@ -326,7 +329,7 @@ pub(crate) struct Engine {
     polls: Mutex<HashMap<u64, Arc<Session>>>,
     /// Polling sessions closed by the server with packets still queued,
     /// until the client's next GET takes them (or pingTimeout passes).
-    closing: Mutex<HashMap<Arc<str>, (Arc<Session>, Instant)>>,
+    closing: Mutex<HashMap<Arc<str>, Lingering>>,
 }
 
 impl Engine {
