@@ -199,30 +199,28 @@ impl Session {
     /// Sends one Engine.IO packet on the session's transport. False when the
     /// transport is gone.
     pub(crate) fn send(&self, packet: &Packet) -> bool {
-        let mut t = self.transport.lock();
-        match &mut *t {
-            Transport::Ws { conn, server } => {
-                let (conn, server) = (conn.clone(), server.clone());
-                drop(t);
-                let Some(server) = server.upgrade() else { return false };
-                let (binary, bytes) = packet::encode_ws(packet);
-                conn.send(&server, &bytes, binary).is_some()
-            }
-            Transport::Polling(p) => self.queue(p, packet.clone()),
-        }
+        self.deliver(packet, |server, conn| {
+            let (binary, bytes) = packet::encode_ws(packet);
+            conn.send(server, &bytes, binary).is_some()
+        })
     }
 
     /// Sends a message built once for many sessions (broadcast): a WebSocket
     /// session queues the shared frame for the server's next `flush` (one
     /// `writev` for a burst of broadcasts), a polling one the shared packet.
     pub(crate) fn send_shared(&self, framed: &Bytes, packet: &Packet) -> bool {
+        self.deliver(packet, |server, conn| server.queue_shared(conn, framed))
+    }
+
+    /// Polling: queue `packet`. WebSocket: `ws` with the connection, called
+    /// without the transport lock held.
+    fn deliver(&self, packet: &Packet, ws: impl FnOnce(&ServerCore, &Arc<Conn>) -> bool) -> bool {
         let mut t = self.transport.lock();
         match &mut *t {
             Transport::Ws { conn, server } => {
                 let (conn, server) = (conn.clone(), server.clone());
                 drop(t);
-                let Some(server) = server.upgrade() else { return false };
-                server.queue_shared(&conn, framed)
+                server.upgrade().is_some_and(|server| ws(&server, &conn))
             }
             Transport::Polling(p) => self.queue(p, packet.clone()),
         }
