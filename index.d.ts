@@ -140,7 +140,7 @@ export const SHARED_COMPRESSOR: number
 export const DEDICATED_COMPRESSOR_3KB: number
 export function version(): string
 
-// ---- Socket.IO server (preview: WebSocket transport only) ----------------
+// ---- Socket.IO server (Engine.IO long-polling and WebSocket) --------------
 
 import type { EventEmitter } from 'node:events'
 
