@@ -284,6 +284,24 @@ async function startServer (name, children, { tls = null, verbose = false } = {}
 }
 
 /**
+ * A load generator in `mode` against `server` (its URL and protocol, the
+ * scenario's connect progress), waited on until every connection was
+ * attempted. Throws, with the generator stopped, when none connected.
+ * `flags` must hold `connections`; `label` names the progress line.
+ */
+async function connectFleet (ctx, server, mode, flags, { readyMs, label = 'connecting' } = {}) {
+  const lg = startLoadgen(ctx.lg, mode, { url: server.url(), timeout: 10, ...flags }, ctx.children, {
+    protocol: server.protocol, verbose: ctx.verbose, onProgress: ctx.connectProgress(label, flags.connections)
+  })
+  const ready = await lg.ready(readyMs ?? flags.connections / 200 * 1000 + 60000)
+  if (!ready.connected) {
+    lg.kill()
+    throw new Error(`loadgen connected nothing (${ready.failed} failed)\n${tail(lg.stderr)}`)
+  }
+  return { lg, ready }
+}
+
+/**
  * Run the load generator: `mode` plus flags. Progress lines (stderr) go to
  * onProgress. Returns handles to await the ready line and the final report.
  */
@@ -424,6 +442,7 @@ function versions (lg) {
 }
 
 module.exports = {
+  connectFleet,
   BENCH_DIR,
   ROOT,
   RESULTS_DIR,

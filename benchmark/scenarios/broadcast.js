@@ -7,19 +7,18 @@
 //   of the server's sending loop), both CLOCK_REALTIME on this machine.
 // CPU µs/delivery = server process CPU (all threads) from just before the
 //   broadcast command until every client got every message / deliveries.
-const { startServer, startLoadgen, tail } = require('../harness')
+const { startServer, connectFleet } = require('../harness')
 
 async function measure (ctx, name) {
   const p = ctx.params
   const server = await startServer(name, ctx.children, { verbose: ctx.verbose })
   let lg = null
   try {
-    lg = startLoadgen(ctx.lg, 'receive', {
-      url: server.url(), connections: p.connections, expect: p.messages, hold: p.hold,
-      rate: p.rate, concurrency: p.concurrency, timeout: 10
-    }, ctx.children, { protocol: server.protocol, verbose: ctx.verbose, onProgress: ctx.connectProgress('connecting', p.connections) })
-    const ready = await lg.ready(p.connections / 200 * 1000 + 60000)
-    if (!ready.connected) throw new Error(`loadgen connected nothing (${ready.failed} failed)\n${tail(lg.stderr)}`)
+    const fleet = await connectFleet(ctx, server, 'receive', {
+      connections: p.connections, expect: p.messages, hold: p.hold, rate: p.rate, concurrency: p.concurrency
+    })
+    lg = fleet.lg
+    const ready = fleet.ready
     const seen = await server.waitOpen(ready.connected)
     ctx.detail(`broadcasting ${p.messages} x ${p.bytes} B to ${ready.connected}`)
     const cpu0 = await server.cpu()

@@ -2,19 +2,18 @@
 // Echo through a JS handler: C clients, one message in flight each, for D
 // seconds. Round trips/s and latency from the load generator; server CPU
 // (all threads) per round trip from the server.
-const { startServer, startLoadgen, tail } = require('../harness')
+const { startServer, connectFleet } = require('../harness')
 
 async function measure (ctx, name) {
   const p = ctx.params
   const server = await startServer(name, ctx.children, { verbose: ctx.verbose })
   let lg = null
   try {
-    lg = startLoadgen(ctx.lg, 'echo', {
-      url: server.url(), connections: p.connections, duration: p.duration, 'payload-bytes': p.bytes,
-      rate: p.rate, concurrency: p.concurrency, timeout: 10
-    }, ctx.children, { protocol: server.protocol, verbose: ctx.verbose, onProgress: ctx.connectProgress('connecting', p.connections) })
-    const ready = await lg.ready(p.connections / 200 * 1000 + 60000)
-    if (!ready.connected) throw new Error(`loadgen connected nothing (${ready.failed} failed)\n${tail(lg.stderr)}`)
+    const fleet = await connectFleet(ctx, server, 'echo', {
+      connections: p.connections, duration: p.duration, 'payload-bytes': p.bytes, rate: p.rate, concurrency: p.concurrency
+    })
+    lg = fleet.lg
+    const ready = fleet.ready
     const cpu0 = await server.cpu()
     ctx.detail(`echo for ${p.duration} s`, null, p.duration)
     const report = await lg.report((p.duration + 60) * 1000)

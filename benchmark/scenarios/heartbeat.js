@@ -4,19 +4,18 @@
 // message; Socket.IO: the `echo` event). Reports the worst latency and
 // how many pings got no answer. The target is max latency under 1 s and
 // zero misses.
-const { startServer, startLoadgen, tail } = require('../harness')
+const { startServer, connectFleet } = require('../harness')
 
 async function measure (ctx, name) {
   const p = ctx.params
   const server = await startServer(name, ctx.children, { verbose: ctx.verbose })
   let lg = null
   try {
-    lg = startLoadgen(ctx.lg, 'heartbeat', {
-      url: server.url(), connections: p.connections, interval: p.interval, duration: p.duration,
-      rate: p.rate, concurrency: p.concurrency, timeout: 10
-    }, ctx.children, { protocol: server.protocol, verbose: ctx.verbose, onProgress: ctx.connectProgress('connecting', p.connections) })
-    const ready = await lg.ready(p.connections / 200 * 1000 + 60000)
-    if (!ready.connected) throw new Error(`loadgen connected nothing (${ready.failed} failed)\n${tail(lg.stderr)}`)
+    const fleet = await connectFleet(ctx, server, 'heartbeat', {
+      connections: p.connections, interval: p.interval, duration: p.duration, rate: p.rate, concurrency: p.concurrency
+    })
+    lg = fleet.lg
+    const ready = fleet.ready
     const cpu0 = await server.cpu()
     ctx.detail(`pinging every ${p.interval} s for ${p.duration} s`, null, p.duration)
     const report = await lg.report((p.duration + p.interval + 60) * 1000)

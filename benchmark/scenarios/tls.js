@@ -11,7 +11,7 @@
 // staggered: server i publishes at i*P/S into each period, far apart from
 // the others (a tick costs a few ms at these N). Connecting is done one
 // server at a time, in the round's order.
-const { startServer, startLoadgen, gcSettleRss, settleRss, readVmRss, sleep, tail } = require('../harness')
+const { startServer, connectFleet, gcSettleRss, settleRss, readVmRss, sleep } = require('../harness')
 const { SETTLE, QUICK_SETTLE } = require('./memory')
 
 async function measureRound (ctx, names) {
@@ -44,12 +44,11 @@ async function measureRound (ctx, names) {
     const graceMs = 15000
     for (const x of ok()) {
       try {
-        x.lg = startLoadgen(ctx.lg, 'receive', {
-          url: x.server.url(), connections: p.connections, expect: p.ticks, hold,
-          rate: p.rate, concurrency: p.concurrency, timeout: 15, 'stdin-stop': 'yes'
-        }, ctx.children, { protocol: x.server.protocol, verbose: ctx.verbose, onProgress: ctx.connectProgress(`${x.name}: TLS connecting`, p.connections) })
-        x.ready = await x.lg.ready(p.connections / 100 * 1000 + 60000)
-        if (!x.ready.connected) throw new Error(`loadgen connected nothing (${x.ready.failed} failed)\n${tail(x.lg.stderr)}`)
+        const fleet = await connectFleet(ctx, x.server, 'receive', {
+          connections: p.connections, expect: p.ticks, hold, rate: p.rate, concurrency: p.concurrency, timeout: 15, 'stdin-stop': 'yes'
+        }, { readyMs: p.connections / 100 * 1000 + 60000, label: `${x.name}: TLS connecting` })
+        x.lg = fleet.lg
+        x.ready = fleet.ready
         x.seen = await x.server.waitOpen(x.ready.connected)
       } catch (err) { fail(x.name, err) }
     }
