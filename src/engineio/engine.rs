@@ -145,6 +145,13 @@ struct Polling {
 }
 
 impl Polling {
+    /// Ends the upgrade attempt: the probe connection (to close), and the
+    /// next probe must start with `2probe` again.
+    fn take_probe(&mut self) -> Option<Probe> {
+        self.probed = false;
+        self.probe.take()
+    }
+
     /// The next response body: everything queued, else a deferred `1`.
     fn take_body(&mut self) -> Option<Bytes> {
         if !self.queue.is_empty() {
@@ -416,10 +423,7 @@ impl Engine {
     fn check_probe(&self, s: &Arc<Session>, now: Instant) {
         let late = match &mut *s.transport.lock() {
             Transport::Polling(p) => match &p.probe {
-                Some(probe) if now.saturating_duration_since(probe.since) >= self.cfg.upgrade_timeout => {
-                    p.probed = false;
-                    p.probe.take()
-                }
+                Some(probe) if now.saturating_duration_since(probe.since) >= self.cfg.upgrade_timeout => p.take_probe(),
                 _ => None,
             },
             Transport::Ws { .. } => None,
@@ -474,7 +478,7 @@ impl Engine {
                 // engine.io waits for the drain before closing.
                 let linger =
                     reason == CloseReason::ForcedClose && (close_after || (p.waiter.is_none() && !p.queue.is_empty()));
-                let probe = p.probe.take();
+                let probe = p.take_probe();
                 drop(t);
                 if linger {
                     self.closing.lock().insert(s.sid.clone(), (s.clone(), Instant::now()));
@@ -712,7 +716,7 @@ impl Engine {
                     // their 3probe and nothing more.
                     if !p.probed {
                         p.probed = true;
-                        self.queue_noop(s, p);
+                        s.queue(p, Packet::Noop);
                     }
                 }
             }
@@ -720,7 +724,7 @@ impl Engine {
                 let mut t = s.transport.lock();
                 let Transport::Polling(p) = &mut *t else { return };
                 if !p.probed {
-                    p.probe = None;
+                    p.take_probe();
                     drop(t);
                     return self.drop_probe(conn, &server.weak());
                 }
@@ -742,16 +746,11 @@ impl Engine {
             // Anything else aborts the upgrade (engine.io closes the probe).
             _ => {
                 if let Transport::Polling(p) = &mut *s.transport.lock() {
-                    p.probe = None;
-                    p.probed = false;
+                    p.take_probe();
                 }
                 self.drop_probe(conn, &server.weak());
             }
         }
-    }
-
-    fn queue_noop(&self, s: &Session, p: &mut Polling) {
-        s.queue(p, Packet::Noop);
     }
 
     /// Whether a POST for `sid` would be read: the session exists and polls.
@@ -867,8 +866,7 @@ impl WsHandler for Engine {
         let was_probe = match &mut *s.transport.lock() {
             Transport::Polling(p) => {
                 if p.probe.as_ref().is_some_and(|pr| pr.conn.id == conn.id) {
-                    p.probe = None;
-                    p.probed = false;
+                    p.take_probe();
                 }
                 true
             }
