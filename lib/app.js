@@ -6,7 +6,7 @@ const { HttpRequest } = require('./http-request')
 const { HttpResponse } = require('./http-response')
 const { ListenSocket } = require('./listen-socket')
 const { kApp, kNative, kId, kBehavior, kState } = require('./symbols')
-const { toBuffer, safeCall, reportHandlerError } = require('./util')
+const { toBuffer, safeCall, reportHandlerError, keepAlive } = require('./util')
 
 const HTTP_METHODS = ['get', 'post', 'put', 'del', 'patch', 'options', 'head', 'connect', 'trace', 'any']
 
@@ -262,12 +262,7 @@ class TemplatedApp {
   /** Node stays alive while we listen or hold sockets, and not after. */
   _updateKeepAlive () {
     const busy = this._listeners.size > 0 || this._socketCount > 0 || this._pending.size > 0
-    if (busy && !this._keepAlive) {
-      this._keepAlive = setInterval(() => {}, 0x7fffffff)
-    } else if (!busy && this._keepAlive) {
-      clearInterval(this._keepAlive)
-      this._keepAlive = null
-    }
+    this._keepAlive = keepAlive(this._keepAlive, busy)
   }
 }
 

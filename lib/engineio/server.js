@@ -5,7 +5,7 @@ const binding = require('../../binding.js')
 const { dispatch } = require('../events')
 const { Engine } = require('./engine')
 const { EngineSocket } = require('./socket')
-const { reportHandlerError } = require('../util')
+const { reportHandlerError, keepAlive } = require('../util')
 
 /**
  * A raw Engine.IO v4 server (engine.io's `Server`, default path
@@ -129,12 +129,7 @@ class EngineServer extends EventEmitter {
 
   _updateKeepAlive () {
     const busy = !this._closed && this._keys.size > 0
-    if (busy && !this._keepAlive) {
-      this._keepAlive = setInterval(() => {}, 0x7fffffff)
-    } else if (!busy && this._keepAlive) {
-      clearInterval(this._keepAlive)
-      this._keepAlive = null
-    }
+    this._keepAlive = keepAlive(this._keepAlive, busy)
   }
 }
 

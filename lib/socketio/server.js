@@ -10,7 +10,7 @@ const { Engine } = require('../engineio/engine')
 const { Client } = require('./client')
 const { serveClient } = require('./client-bundle')
 const { TYPE } = require('./packet')
-const { reportHandlerError } = require('../util')
+const { reportHandlerError, keepAlive } = require('../util')
 
 /**
  * socket.io's `Server`: `new Server(port?, opts?)`, `io.listen(port)`,
@@ -340,12 +340,7 @@ class Server extends EventEmitter {
 
   _updateKeepAlive () {
     const busy = this._listening || this._clients.size > 0
-    if (busy && !this._keepAlive) {
-      this._keepAlive = setInterval(() => {}, 0x7fffffff)
-    } else if (!busy && this._keepAlive) {
-      clearInterval(this._keepAlive)
-      this._keepAlive = null
-    }
+    this._keepAlive = keepAlive(this._keepAlive, busy)
   }
 }
 
