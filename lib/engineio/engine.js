@@ -81,11 +81,11 @@ class Engine extends EventEmitter {
     const transport = q.get('transport')
     const sid = q.get('sid')
     if (!this._transports.includes(transport)) return this._abort(req, res, 0)
-    if (sid) return this._poll(req, res)
+    if (sid) return this._poll(req, res, sid)
     if (req.method !== 'GET') return this._abort(req, res, 2)
     this._allow(req, (err, ok) => {
       if (!ok) return this._abort(req, res, FORBIDDEN, err)
-      this._poll(req, res)
+      this._poll(req, res, null)
     })
   }
 
@@ -124,11 +124,11 @@ class Engine extends EventEmitter {
     res.end(JSON.stringify({ code, message: msg }))
   }
 
-  _poll (req, res) {
-    const sid = query(req.url).get('sid')
-    if (req.method !== 'POST') return this._answer(req, res, null)
+  /** `sid`: null for a handshake. */
+  _poll (req, res, sid) {
+    if (req.method !== 'POST') return this._answer(req, res, null, !sid)
     // Unknown or upgraded sessions are answered without reading the body.
-    if (sid && !this._io._native().pollAcceptsPost(sid)) return this._answer(req, res, null)
+    if (sid && !this._io._native().pollAcceptsPost(sid)) return this._answer(req, res, null, false)
     const declared = Number(req.headers['content-length'])
     if (declared > this._maxBody) {
       res.writeHead(413).end()
@@ -168,16 +168,16 @@ class Engine extends EventEmitter {
     req.on('end', () => {
       if (done) return
       finish()
-      this._answer(req, res, Buffer.concat(chunks, size))
+      this._answer(req, res, Buffer.concat(chunks, size), !sid)
     })
     req.on('close', () => { if (!done) finish() })
   }
 
-  _answer (req, res, body) {
+  _answer (req, res, body, handshake) {
     const native = this._io._native()
     const reqId = this._nextReq++
     const a = native.poll(reqId, info(req), body)
-    if (a) return this._send(req, res, a.status, a.contentType, a.body)
+    if (a) return this._send(req, res, a.status, a.contentType, a.body, handshake)
     this._held.set(reqId, { req, res })
     res.on('close', () => {
       if (this._held.get(reqId)?.res === res) {
@@ -196,7 +196,8 @@ class Engine extends EventEmitter {
     if (body != null) this._send(held.req, held.res, 200, 'text/plain; charset=UTF-8', body)
   }
 
-  _send (req, res, status, contentType, body) {
+  /** `handshake`: the request that opened a session ('initial_headers'). */
+  _send (req, res, status, contentType, body, handshake = false) {
     if (res.writableEnded || res.destroyed) return
     if (status >= 400 && contentType === 'application/json') {
       try {
@@ -205,7 +206,7 @@ class Engine extends EventEmitter {
       } catch {}
     }
     const headers = { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) }
-    if (status === 200 && !query(req.url).get('sid')) this._emitSafe('initial_headers', headers, req)
+    if (status === 200 && handshake) this._emitSafe('initial_headers', headers, req)
     this._emitSafe('headers', headers, req)
     res.writeHead(status, headers)
     res.end(body)
