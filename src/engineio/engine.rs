@@ -384,9 +384,7 @@ impl Engine {
         let sessions: Vec<Arc<Session>> = self.by_sid.read().values().cloned().collect();
         self.closing.lock().retain(|_, (_, since)| now.saturating_duration_since(*since) < self.cfg.ping_timeout);
         for s in sessions {
-            let overflowed = matches!(&*s.transport.lock(), Transport::Polling(p) if p.overflowed);
-            if overflowed {
-                self.end_session(&s, CloseReason::TransportError, true);
+            if self.check_polling(&s, now) {
                 continue;
             }
             let mut hb = s.heartbeat.lock();
@@ -402,10 +400,7 @@ impl Engine {
                 hb.since += self.cfg.ping_interval;
                 drop(hb);
                 s.send(&Packet::Ping(None));
-            } else {
-                drop(hb);
             }
-            self.check_probe(&s, now);
         }
     }
 
@@ -418,19 +413,29 @@ impl Engine {
         now.saturating_duration_since(hb.since) >= limit
     }
 
-    /// A probe that has not sent `5` within upgradeTimeout is closed; the
-    /// session carries on polling.
-    fn check_probe(&self, s: &Arc<Session>, now: Instant) {
-        let late = match &mut *s.transport.lock() {
-            Transport::Polling(p) => match &p.probe {
-                Some(probe) if now.saturating_duration_since(probe.since) >= self.cfg.upgrade_timeout => p.take_probe(),
-                _ => None,
-            },
-            Transport::Ws { .. } => None,
+    /// Polling upkeep, under one look at the transport: a queue past its cap
+    /// ends the session (returns true); a probe that has not sent `5` within
+    /// upgradeTimeout is closed, and the session carries on polling.
+    fn check_polling(&self, s: &Arc<Session>, now: Instant) -> bool {
+        let (overflowed, late) = match &mut *s.transport.lock() {
+            Transport::Polling(p) => {
+                let late = match &p.probe {
+                    Some(probe) if now.saturating_duration_since(probe.since) >= self.cfg.upgrade_timeout => {
+                        p.take_probe()
+                    }
+                    _ => None,
+                };
+                (p.overflowed, late)
+            }
+            Transport::Ws { .. } => (false, None),
         };
         if let Some(probe) = late {
             self.drop_probe(&probe.conn, &probe.server);
         }
+        if overflowed {
+            self.end_session(s, CloseReason::TransportError, true);
+        }
+        overflowed
     }
 
     fn drop_probe(&self, conn: &Arc<Conn>, server: &Weak<ServerCore>) {
