@@ -21,9 +21,22 @@ const EIO_MESSAGE = 15
 const EIO_CLOSE = 16
 const HANDOFF = 17
 
-/** A fresh ArrayBuffer with a copy of `len` bytes of `buf` at `off`. */
+/**
+ * A fresh ArrayBuffer with a copy of `len` bytes of `buf` at `off`.
+ * ArrayBuffer.prototype.slice goes through the species-constructor lookup in
+ * C++ (~1.5 us for 40 bytes here, the largest JS cost of the echo path); a
+ * small typed array filled byte by byte and then asked for its buffer costs
+ * about half that, and for longer messages a plain construct-and-set wins.
+ */
 function copyOut (buf, off, len) {
-  return buf.buffer.slice(buf.byteOffset + off, buf.byteOffset + off + len)
+  if (len <= 64) {
+    const u8 = new Uint8Array(len)
+    for (let i = 0; i < len; i++) u8[i] = buf[off + i]
+    return u8.buffer
+  }
+  const ab = new ArrayBuffer(len)
+  new Uint8Array(ab).set(buf.subarray(off, off + len))
+  return ab
 }
 
 /**

@@ -80,7 +80,7 @@ pub(crate) fn engine_server(
     let engine = crate::engineio::engine::Engine::new(cfg, handler);
     let server = ServerCore::new(Arc::new(NoJs), ServerOptions::default()).unwrap();
     let _guard = rt.enter();
-    server.start();
+    server.start().unwrap();
     engine.start();
     server.add_ws_route(WsRoute {
         pattern: Pattern::parse("/engine.io/*"),

@@ -57,7 +57,7 @@ impl Core {
         let sink = Arc::new(EventSink::new(batch, wake));
         let server = ServerCore::new(sink.clone(), server_opts).map_err(err)?;
         let core = Self { server, sink, runtime: Mutex::new(Some(runtime)) };
-        core.enter(|| core.server.start())?;
+        core.enter(|| core.server.start())?.map_err(err)?;
         Ok(core)
     }
 

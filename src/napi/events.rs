@@ -70,7 +70,7 @@ impl EventSink {
         buf.extend_from_slice(&((id >> 32) as u32).to_le_bytes());
         let before = buf.len();
         fill(&mut buf);
-        self.batch.inflow.add(buf.len() - before);
+        self.batch.inflow.add(buf.len() - before + 9);
         drop(buf);
         if was_empty {
             // NonBlocking: a Blocking call from a worker on a full queue can

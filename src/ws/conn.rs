@@ -30,6 +30,9 @@ const SCRATCH_SIZE: usize = 64 * 1024;
 /// At most this many queued frames go into one `writev` (IOV_MAX is 1024;
 /// 64 already amortises the syscall over many small messages).
 const MAX_IOVECS: usize = 64;
+/// Direct sends of payloads up to this size are copied behind their header
+/// into one stack buffer and written with one `send`.
+const DIRECT_COPY: usize = 2048;
 /// TLS: plaintext handed to rustls per round, so rustls's own send buffer
 /// stays bounded and our `out_bytes` stays an honest buffered amount.
 const TLS_CHUNK: usize = 16 * 1024;
@@ -258,7 +261,37 @@ impl Conn {
     /// path), else queues behind what is there so per-socket order holds.
     pub(crate) fn send(&self, server: &ServerCore, payload: &[u8], binary: bool) -> Option<SendStatus> {
         let opcode = if binary { OpCode::Binary } else { OpCode::Text };
-        self.send_frame(server, frame::encode_frame(opcode, payload))
+        let mut head = [0u8; frame::MAX_HEADER_LEN];
+        let hl = frame::encode_header(opcode, true, payload.len(), &mut head);
+        let mut st = self.state.lock();
+        if st.phase != Phase::Open {
+            return None;
+        }
+        if self.can_write_now(&st) {
+            // Nothing queued, so nothing over the backpressure limit either.
+            let r = if payload.len() <= DIRECT_COPY {
+                // One contiguous `send` is cheaper than a two-part `sendmsg`.
+                let mut buf = [0u8; frame::MAX_HEADER_LEN + DIRECT_COPY];
+                buf[..hl].copy_from_slice(&head[..hl]);
+                buf[hl..hl + payload.len()].copy_from_slice(payload);
+                send_now(self.fd(), &[IoSlice::new(&buf[..hl + payload.len()])])
+            } else {
+                send_now(self.fd(), &[IoSlice::new(&head[..hl]), IoSlice::new(payload)])
+            };
+            return Some(self.after_direct(server, &mut st, r, hl + payload.len(), |n| {
+                let mut rest = Vec::with_capacity(hl + payload.len() - n);
+                if n < hl {
+                    rest.extend_from_slice(&head[n..hl]);
+                }
+                rest.extend_from_slice(&payload[n.saturating_sub(hl)..]);
+                Bytes::from(rest)
+            }));
+        }
+        drop(st);
+        let mut framed = bytes::BytesMut::with_capacity(hl + payload.len());
+        framed.extend_from_slice(&head[..hl]);
+        framed.extend_from_slice(payload);
+        self.send_frame(server, framed.freeze())
     }
 
     /// Sends an already framed message. None when the connection is not open.
@@ -266,6 +299,10 @@ impl Conn {
         let mut st = self.state.lock();
         if st.phase != Phase::Open {
             return None;
+        }
+        if self.can_write_now(&st) {
+            let r = send_now(self.fd(), &[IoSlice::new(&framed)]);
+            return Some(self.after_direct(server, &mut st, r, framed.len(), |n| framed.slice(n..)));
         }
         if st.out_bytes > self.behavior.max_backpressure {
             if self.behavior.close_on_backpressure_limit {
@@ -283,6 +320,39 @@ impl Conn {
         // Flushes anything a publish queued too (order is kept; the dirty-list
         // flush then finds nothing left to do).
         Some(self.flush_or_park(server, &mut st))
+    }
+
+    /// A plain socket with nothing queued and not corked: a send may go
+    /// straight to the kernel, skipping the queue.
+    fn can_write_now(&self, st: &State) -> bool {
+        st.out.is_empty() && !st.corked && matches!(st.transport, Transport::Plain)
+    }
+
+    /// The outcome of a direct send of `total` bytes: what the kernel did not
+    /// take (`rest(n)` after `n` bytes) is queued and the group asked to
+    /// report writability, as for a queued send.
+    fn after_direct(
+        &self,
+        server: &ServerCore,
+        st: &mut State,
+        r: io::Result<usize>,
+        total: usize,
+        rest: impl FnOnce(usize) -> Bytes,
+    ) -> SendStatus {
+        let n = match r {
+            Ok(n) if n == total => return SendStatus::Success,
+            Ok(n) => n,
+            Err(e) if would_block(&e) => 0,
+            Err(_) => {
+                // The peer is gone; the group sees the hang-up and retires it.
+                self.mark_closed(st);
+                return SendStatus::Backpressure;
+            }
+        };
+        let rest = rest(n);
+        st.out_bytes += rest.len();
+        st.out.push_back(rest);
+        self.flush_or_park(server, st)
     }
 
     /// Queues a published frame without writing: the caller flushes all dirty
@@ -364,7 +434,7 @@ impl Conn {
                         iov[i] = IoSlice::new(if i == 0 { &b[st.out_offset..] } else { &b[..] });
                         n_iov += 1;
                     }
-                    match (&self.sock).write_vectored(&iov[..n_iov]) {
+                    match send_now(self.fd(), &iov[..n_iov]) {
                         Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                         Ok(n) => advance(&mut st.out, &mut st.out_offset, &mut st.out_bytes, n),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -796,6 +866,30 @@ impl Conn {
         self.end(server, e.close_code(), e.to_string().as_bytes());
         let mut st = self.state.lock();
         self.mark_closed(&mut st);
+    }
+}
+
+/// One non-blocking `send`/`sendmsg` of `parts` in order, straight from the
+/// caller's buffers: the socket calls skip the VFS layer `write`/`writev`
+/// go through, and a vanished peer is an error return, never SIGPIPE.
+fn send_now(fd: std::os::fd::RawFd, parts: &[IoSlice<'_>]) -> io::Result<usize> {
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+    let r = if let [one] = parts {
+        // SAFETY: `one` is a live buffer of `one.len()` bytes for the call.
+        unsafe { libc::send(fd, one.as_ptr().cast(), one.len(), flags) }
+    } else {
+        // SAFETY: a zeroed msghdr is valid (no name, no control data).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        // IoSlice is ABI-compatible with iovec on Unix; the kernel only reads.
+        msg.msg_iov = parts.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = parts.len() as _;
+        // SAFETY: `msg` points at `parts`, buffers live for the call.
+        unsafe { libc::sendmsg(fd, &msg, flags) }
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
     }
 }
 

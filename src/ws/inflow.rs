@@ -1,13 +1,17 @@
-//! Bounds what the layer above has been handed but not yet consumed.
+//! What the layer above has been handed but not yet consumed.
 //!
-//! Events for JS queue up in one buffer until the JS thread takes them. A
-//! peer sending faster than JS handlers run would grow that buffer without
-//! limit; instead, above `limit` bytes the connection groups stop reading
-//! (so TCP flow control pushes back on the peers) until the buffer is taken.
+//! Events for JS queue up in one buffer until the JS thread takes them. The
+//! connection groups (group.rs) look at this count before each read round:
+//! - above `limit` bytes they stop reading (so TCP flow control pushes back
+//!   on peers sending faster than JS handlers run) until the buffer is taken;
+//! - with anything pending at all they first wait, briefly, for it to be
+//!   taken, so that one read round collects every socket that became ready
+//!   meanwhile instead of waking for each.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use tokio::sync::Notify;
+use parking_lot::{Condvar, Mutex};
 
 /// 64 MiB: far above a healthy backlog (a few batches), far below trouble.
 pub(crate) const DEFAULT_INFLOW_LIMIT: usize = 64 << 20;
@@ -15,12 +19,13 @@ pub(crate) const DEFAULT_INFLOW_LIMIT: usize = 64 << 20;
 pub(crate) struct Inflow {
     pending: AtomicUsize,
     limit: usize,
-    resumed: Notify,
+    lock: Mutex<()>,
+    taken: Condvar,
 }
 
 impl Inflow {
     pub(crate) fn new(limit: usize) -> Self {
-        Self { pending: AtomicUsize::new(0), limit, resumed: Notify::new() }
+        Self { pending: AtomicUsize::new(0), limit, lock: Mutex::new(()), taken: Condvar::new() }
     }
 
     pub(crate) fn add(&self, bytes: usize) {
@@ -30,24 +35,25 @@ impl Inflow {
     /// Everything handed up so far was consumed.
     pub(crate) fn drained(&self) {
         self.pending.store(0, Ordering::Relaxed);
-        self.resumed.notify_waiters();
+        // Under the lock, so a waiter that saw the old count is already
+        // waiting (it checks under the same lock) and gets the notice.
+        let _g = self.lock.lock();
+        self.taken.notify_all();
+    }
+
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Relaxed) > 0
     }
 
     pub(crate) fn is_over(&self) -> bool {
         self.pending.load(Ordering::Relaxed) > self.limit
     }
 
-    /// Returns once the backlog is at or below the limit.
-    pub(crate) async fn below_limit(&self) {
-        loop {
-            // Register before checking, so a `drained` in between is not missed.
-            let notified = self.resumed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if !self.is_over() {
-                return;
-            }
-            notified.await;
+    /// Waits until everything pending was taken, or `max` passed.
+    pub(crate) fn wait_taken(&self, max: Duration) {
+        let mut g = self.lock.lock();
+        if self.has_pending() {
+            self.taken.wait_for(&mut g, max);
         }
     }
 }
@@ -56,26 +62,52 @@ impl Inflow {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::time::Duration;
+    use std::time::Instant;
 
     #[test]
-    fn waits_while_over_and_resumes_on_drain() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        rt.block_on(async {
-            let inflow = Arc::new(Inflow::new(10));
-            inflow.add(11);
-            assert!(inflow.is_over());
-            let waiter = tokio::spawn({
-                let i = inflow.clone();
-                async move { i.below_limit().await }
-            });
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            assert!(!waiter.is_finished(), "must wait while over the limit");
-            inflow.drained();
-            tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap().unwrap();
-            // At the limit is not over it.
-            inflow.add(10);
-            tokio::time::timeout(Duration::from_secs(1), inflow.below_limit()).await.unwrap();
+    fn over_the_limit_only_above_it() {
+        let inflow = Inflow::new(10);
+        assert!(!inflow.has_pending());
+        inflow.add(10);
+        assert!(inflow.has_pending());
+        assert!(!inflow.is_over(), "at the limit is not over it");
+        inflow.add(1);
+        assert!(inflow.is_over());
+        inflow.drained();
+        assert!(!inflow.has_pending() && !inflow.is_over());
+    }
+
+    #[test]
+    fn a_waiter_resumes_when_the_batch_is_taken() {
+        let inflow = Arc::new(Inflow::new(10));
+        inflow.add(1);
+        let waiter = std::thread::spawn({
+            let i = inflow.clone();
+            move || {
+                let t = Instant::now();
+                i.wait_taken(Duration::from_secs(30));
+                t.elapsed()
+            }
         });
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiter.is_finished(), "must wait while a batch is pending");
+        inflow.drained();
+        let waited = waiter.join().unwrap();
+        assert!(waited < Duration::from_secs(10), "woken by drained(), not by the timeout: {waited:?}");
+    }
+
+    #[test]
+    fn a_waiter_gives_up_after_max() {
+        let inflow = Inflow::new(10);
+        inflow.add(1);
+        let t = Instant::now();
+        inflow.wait_taken(Duration::from_millis(20));
+        assert!(t.elapsed() >= Duration::from_millis(20));
+        assert!(inflow.has_pending());
+        // Nothing pending: no wait at all.
+        inflow.drained();
+        let t = Instant::now();
+        inflow.wait_taken(Duration::from_secs(30));
+        assert!(t.elapsed() < Duration::from_secs(10));
     }
 }

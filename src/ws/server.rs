@@ -280,8 +280,8 @@ impl ServerCore {
         self.me.clone()
     }
 
-    pub(crate) fn inflow(&self) -> &super::inflow::Inflow {
-        &self.opts.inflow
+    pub(crate) fn inflow_handle(&self) -> Arc<super::inflow::Inflow> {
+        self.opts.inflow.clone()
     }
 
     pub(crate) fn group(&self, idx: u16) -> &Group {
@@ -309,10 +309,11 @@ impl ServerCore {
         (r.http.len() - 1) as u16
     }
 
-    /// Starts the sweeper; call once, inside the runtime.
-    pub(crate) fn start(self: &Arc<Self>) {
+    /// Starts the group threads and the sweeper; call once, inside the runtime.
+    pub(crate) fn start(self: &Arc<Self>) -> io::Result<()> {
+        let rt = tokio::runtime::Handle::current();
         for g in &self.groups {
-            tokio::spawn(g.clone().run(Arc::downgrade(self)));
+            g.spawn(Arc::downgrade(self), rt.clone())?;
         }
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -327,6 +328,7 @@ impl ServerCore {
                 }
             }
         });
+        Ok(())
     }
 
     fn snapshot(&self) -> Vec<Arc<Conn>> {
@@ -879,6 +881,17 @@ impl ServerCore {
     pub(crate) fn clear(&self) {
         for conn in self.snapshot() {
             self.retire(&conn);
+        }
+        for g in &self.groups {
+            g.stop();
+        }
+    }
+}
+
+impl Drop for ServerCore {
+    fn drop(&mut self) {
+        for g in &self.groups {
+            g.stop();
         }
     }
 }

@@ -58,12 +58,16 @@ impl Harness {
     }
 
     fn with_recorder(behavior: Behavior, recorder: Recorder) -> Self {
+        Self::with_options(behavior, recorder, ServerOptions::default())
+    }
+
+    fn with_options(behavior: Behavior, recorder: Recorder, opts: ServerOptions) -> Self {
         let rt = crate::net::build_runtime(2).unwrap();
         let events = Arc::new(recorder);
-        let server = ServerCore::new(events.clone(), ServerOptions::default()).unwrap();
+        let server = ServerCore::new(events.clone(), opts).unwrap();
         events.1.set(Arc::downgrade(&server)).unwrap();
         let _guard = rt.enter();
-        server.start();
+        server.start().unwrap();
         server.add_ws_route(WsRoute { pattern: Pattern::parse("/*"), behavior: Arc::new(behavior), js_upgrade: false });
         let opts = crate::net::ListenOptions { host: "127.0.0.1".into(), port: 0, reuse_port: false, backlog: 128 };
         let (_, addr) = server.listen(crate::net::bind(&opts).unwrap(), None).unwrap();
@@ -270,4 +274,65 @@ fn a_declared_length_reserves_nothing_until_bytes_arrive() {
     std::thread::sleep(Duration::from_millis(200));
     let cap = h.server.get(id).unwrap().partial_capacity();
     assert!(cap < 1 << 20, "a 1 GiB header made the server hold {cap} bytes");
+}
+
+#[test]
+fn sends_the_kernel_only_partly_takes_keep_every_byte_in_order() {
+    // A peer that does not read: direct sends soon go out in part, and the
+    // rest is queued behind them. Small sends (copied into one buffer), large
+    // sends (header and payload as two parts) and sends behind a queue must
+    // all arrive whole and in order once the peer reads.
+    let h = Harness::new(Behavior { max_backpressure: 256 << 20, ..Behavior::default() });
+    let (mut s, id) = h.connect(b"");
+    let mut sent = Vec::new();
+    let mut i = 0u32;
+    while sent.len() < 600 {
+        let len = match i % 3 {
+            0 => 100,
+            1 => 3000,
+            _ => 70_000,
+        };
+        let payload: Vec<u8> = (0..len).map(|k| (k as u32 ^ i) as u8).collect();
+        assert!(h.server.send(id, &payload, true).is_some());
+        sent.push(payload);
+        i += 1;
+    }
+    let c = h.server.get(id).unwrap();
+    assert!(c.buffered_amount() > 0, "the kernel buffers must have filled up");
+    for want in &sent {
+        let (op, got) = read_frame(&mut s);
+        assert_eq!(op, 2);
+        assert_eq!(got.len(), want.len());
+        assert!(got == *want, "payload of {} bytes differs", want.len());
+    }
+}
+
+#[test]
+fn a_batch_the_layer_above_never_takes_delays_reading_only_briefly() {
+    // The groups wait for a pending batch to be taken before reading, but only
+    // up to COALESCE: a JS thread that is stuck must not stop pings being
+    // answered or messages being read (the inflow limit bounds the backlog).
+    let inflow = Arc::new(super::Inflow::new(1 << 20));
+    inflow.add(1);
+    let h = Harness::with_options(
+        Behavior::default(),
+        Recorder::default(),
+        ServerOptions { inflow: inflow.clone(), ..ServerOptions::default() },
+    );
+    let (mut s, id) = h.connect(b"");
+    s.write_all(&client_frame(OpCode::Ping, true, b"abc")).unwrap();
+    assert_eq!(read_frame(&mut s), (0xA, b"abc".to_vec()));
+    s.write_all(&client_frame(OpCode::Text, true, b"still read")).unwrap();
+    h.wait_for(|e| *e == Ev::Message(id, b"still read".to_vec(), false));
+    assert!(inflow.has_pending(), "nobody took the batch");
+    // Over the limit, reading stops until it is taken.
+    inflow.add(1 << 20);
+    s.write_all(&client_frame(OpCode::Text, true, b"after")).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(
+        !h.events.0.lock().iter().any(|e| *e == Ev::Message(id, b"after".to_vec(), false)),
+        "read while over the limit"
+    );
+    inflow.drained();
+    h.wait_for(|e| *e == Ev::Message(id, b"after".to_vec(), false));
 }
