@@ -5,7 +5,7 @@
 //! socket fd, a mutex around a few counters and an empty `VecDeque`, and the
 //! read state (an empty `Vec` and an 8-byte assembler). No task, no tokio
 //! registration (see `group.rs`), no read buffer: its group reads into a
-//! per-worker scratch buffer, and only a partial frame is copied into a
+//! per-thread scratch buffer, and only a partial frame is copied into a
 //! buffer of its own, freed as soon as the frame completes. No write buffer:
 //! frames are shared `Bytes` queued until the kernel takes them. No timer:
 //! the server's sweeper looks at `last_rx` once per tick.
@@ -24,10 +24,10 @@ use parking_lot::Mutex;
 use super::frame::{self, FrameError, Incoming, MessageAssembler, OpCode};
 use super::server::ServerCore;
 
-/// Size of the per-worker read buffer. 64 KiB reads a full loopback burst in
+/// Size of the per-thread read buffer. 64 KiB reads a full loopback burst in
 /// one syscall; the buffer is per thread, not per socket.
 const SCRATCH_SIZE: usize = 64 * 1024;
-/// At most this many queued frames go into one `writev` (IOV_MAX is 1024;
+/// At most this many queued frames go into one `sendmsg` (IOV_MAX is 1024;
 /// 64 already amortises the syscall over many small messages).
 const MAX_IOVECS: usize = 64;
 /// Direct sends of payloads up to this size are copied behind their header
@@ -356,7 +356,7 @@ impl Conn {
     }
 
     /// Queues a published frame without writing: the caller flushes all dirty
-    /// connections once, so several publishes share one `writev`. Must not
+    /// connections once, so several publishes share one `sendmsg`. Must not
     /// close (the caller holds the topic lock): it says what to do instead.
     pub(crate) fn queue_published(&self, framed: &Bytes) -> Queued {
         let mut st = self.state.lock();
