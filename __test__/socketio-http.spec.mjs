@@ -190,6 +190,7 @@ async function rawClient (port) {
 test('disconnect reasons: ping timeout, transport close, parse error, server shutting down', { timeout: 20000 }, async (t) => {
   const io = new Server({ pingInterval: 200, pingTimeout: 200 })
   io.listen(0)
+  t.after(() => io.close()) // a failing step must not leave the server running
   const port = await listening(io.httpServer)
   const reasons = []
   io.on('connection', (s) => s.on('disconnect', (r) => reasons.push(r)))
@@ -247,6 +248,11 @@ test('hostile or odd clients: CONNECT bursts, deep nesting, POSTs for unknown se
       if (req.headers['x-throw']) throw new Error('after the callback')
     }
   })
+  // The middleware holds each CONNECT for a while, so the burst below is
+  // surely "still in the middleware" (without it the first accept may land
+  // before the rest of the burst is read, and then the rest is a second
+  // CONNECT to a joined namespace: a violation that closes the connection).
+  io.use((socket, next) => setTimeout(next, 50))
   io.listen(0)
   const port = io.port
   t.after(() => io.close())
@@ -295,9 +301,10 @@ test('socket-id rooms belong to one namespace; the handshake is readable in disc
   const main = ioc(`http://127.0.0.1:${port}`, { reconnection: false, forceNew: true, transports: ['websocket'] })
   t.after(() => main.close())
   await once(main, 'connect')
-  const admin = main.io.socket('/admin')
   io.of('/admin').on('connection', () => {})
-  admin.connect()
+  // The manager's sockets connect by themselves (autoConnect); a further
+  // connect() would send a second CONNECT that may arrive after the accept.
+  const admin = main.io.socket('/admin')
   await once(admin, 'connect')
   const heard = []
   admin.on('m', (v) => heard.push(v))

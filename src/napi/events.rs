@@ -46,8 +46,12 @@ pub(crate) struct Batch {
 impl Batch {
     /// Called on the JS thread: everything queued so far, as one batch.
     pub(crate) fn take(&self) -> Vec<u8> {
-        let events = std::mem::take(&mut *self.buf.lock());
+        let mut buf = self.buf.lock();
+        let events = std::mem::take(&mut *buf);
+        // Under the buffer lock: an event pushed right after counts as
+        // pending for the next batch instead of being zeroed with this one.
         self.inflow.drained();
+        drop(buf);
         events
     }
 }

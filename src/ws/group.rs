@@ -39,6 +39,14 @@ const BATCH: usize = 256;
 /// thread; the inflow limit still bounds the backlog).
 const COALESCE: Duration = Duration::from_millis(1);
 
+/// Coalesce only behind a batch at least this large: a JS thread with that
+/// much to do is busy, and reading meanwhile would only wake this thread once
+/// per socket. Behind a few events (light traffic) the group reads at once,
+/// so frames a client sent together (a CONNECT burst, say) are read before
+/// JS acts on the first of them, as they were when every readiness was read
+/// straight away.
+const COALESCE_FROM: usize = 1024;
+
 /// The epoll data of the group's own wake-up eventfd (never a connection id:
 /// those carry at most 21 generation bits above the slab key).
 const WAKE_ID: u64 = u64::MAX;
@@ -94,7 +102,7 @@ impl Group {
 
     /// Ends the group's thread (its sockets are the server's to close).
     pub(crate) fn stop(&self) {
-        self.stopped.store(true, Ordering::Relaxed);
+        self.stopped.store(true, Ordering::Release);
         self.wake();
     }
 
@@ -124,17 +132,22 @@ impl Group {
     /// The group's thread: runs until stopped or the server is dropped.
     fn run(&self, server: Weak<ServerCore>) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; BATCH];
-        while !self.stopped.load(Ordering::Relaxed) {
+        while !self.stopped.load(Ordering::Acquire) {
             let Some(inflow) = server.upgrade().map(|s| s.inflow_handle()) else {
                 return;
             };
-            if inflow.has_pending() {
+            if inflow.pending() >= COALESCE_FROM {
                 inflow.wait_taken(COALESCE);
             }
             // SAFETY: `events` has BATCH valid slots.
             let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), BATCH as i32, -1) };
-            if n <= 0 {
-                continue; // EINTR
+            if n < 0 {
+                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // EBADF/EINVAL cannot happen while we own the epoll fd; never
+                // spin on them.
+                return;
             }
             // JS is behind by more than the limit: read nothing until it
             // catches up (the ready sockets stay ready, level-triggered).

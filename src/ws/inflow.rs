@@ -45,6 +45,11 @@ impl Inflow {
         self.pending.load(Ordering::Relaxed) > 0
     }
 
+    /// Bytes handed up and not yet taken.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn is_over(&self) -> bool {
         self.pending.load(Ordering::Relaxed) > self.limit
     }
