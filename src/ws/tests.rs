@@ -313,15 +313,18 @@ fn a_batch_the_layer_above_never_takes_delays_reading_only_briefly() {
     // up to COALESCE: a JS thread that is stuck must not stop pings being
     // answered or messages being read (the inflow limit bounds the backlog).
     let inflow = Arc::new(super::Inflow::new(1 << 20));
-    inflow.add(1);
+    // Large enough that the groups coalesce behind it (COALESCE_FROM).
+    inflow.add(64 << 10);
     let h = Harness::with_options(
         Behavior::default(),
         Recorder::default(),
         ServerOptions { inflow: inflow.clone(), ..ServerOptions::default() },
     );
     let (mut s, id) = h.connect(b"");
+    let t = Instant::now();
     s.write_all(&client_frame(OpCode::Ping, true, b"abc")).unwrap();
     assert_eq!(read_frame(&mut s), (0xA, b"abc".to_vec()));
+    assert!(t.elapsed() < Duration::from_millis(500), "pong after {:?}", t.elapsed());
     s.write_all(&client_frame(OpCode::Text, true, b"still read")).unwrap();
     h.wait_for(|e| *e == Ev::Message(id, b"still read".to_vec(), false));
     assert!(inflow.has_pending(), "nobody took the batch");
