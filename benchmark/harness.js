@@ -302,6 +302,22 @@ async function connectFleet (ctx, server, mode, flags, { readyMs, label = 'conne
 }
 
 /**
+ * Runs `fn(server, track)` against a fresh server process. Load generators
+ * handed to `track` are killed if still running when `fn` ends, and the
+ * server is stopped whatever happened.
+ */
+async function withServer (ctx, name, fn) {
+  const server = await startServer(name, ctx.children, { verbose: ctx.verbose })
+  const lgs = []
+  try {
+    return await fn(server, (lg) => { lgs.push(lg); return lg })
+  } finally {
+    for (const lg of lgs) lg.kill()
+    await server.stop()
+  }
+}
+
+/**
  * Run the load generator: `mode` plus flags. Progress lines (stderr) go to
  * onProgress. Returns handles to await the ready line and the final report.
  */
@@ -385,7 +401,11 @@ function startLoadgen (lg, mode, flags, children, { onProgress, verbose = false,
       }
       return report
     },
-    kill: () => { try { process.kill(proc.pid, 'SIGKILL') } catch {} }
+    /** SIGKILL, unless it already exited (its PID may be someone else's by now). */
+    kill: () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return
+      try { process.kill(proc.pid, 'SIGKILL') } catch {}
+    }
   }
 }
 
@@ -443,6 +463,7 @@ function versions (lg) {
 
 module.exports = {
   connectFleet,
+  withServer,
   BENCH_DIR,
   ROOT,
   RESULTS_DIR,

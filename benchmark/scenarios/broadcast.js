@@ -7,24 +7,21 @@
 //   of the server's sending loop), both CLOCK_REALTIME on this machine.
 // CPU µs/delivery = server process CPU (all threads) from just before the
 //   broadcast command until every client got every message / deliveries.
-const { startServer, connectFleet } = require('../harness')
+const { withServer, connectFleet } = require('../harness')
 
 async function measure (ctx, name) {
   const p = ctx.params
-  const server = await startServer(name, ctx.children, { verbose: ctx.verbose })
-  let lg = null
-  try {
+  return withServer(ctx, name, async (server, track) => {
     const fleet = await connectFleet(ctx, server, 'receive', {
       connections: p.connections, expect: p.messages, hold: p.hold, rate: p.rate, concurrency: p.concurrency
     })
-    lg = fleet.lg
+    const lg = track(fleet.lg)
     const ready = fleet.ready
     const seen = await server.waitOpen(ready.connected)
     ctx.detail(`broadcasting ${p.messages} x ${p.bytes} B to ${ready.connected}`)
     const cpu0 = await server.cpu()
     const sent = await server.command(`broadcast ${p.messages} ${p.bytes}`, 'broadcast', 120000)
     const report = await lg.report((p.hold + 30) * 1000)
-    lg = null
     const cpu1 = await server.cpu()
     const received = report.received
     if (!(received > 0)) throw new Error(`no broadcast message arrived: ${JSON.stringify(report).slice(0, 500)}`)
@@ -56,10 +53,7 @@ async function measure (ctx, name) {
       },
       warnings
     }
-  } finally {
-    if (lg) lg.kill()
-    await server.stop()
-  }
+  })
 }
 
 module.exports = {

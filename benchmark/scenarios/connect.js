@@ -2,19 +2,16 @@
 // Connect storm: N connections, C handshakes in flight, no rate limit.
 // A connection counts once the WebSocket handshake completed (Socket.IO:
 // once the namespace CONNECT reply arrived).
-const { startServer, startLoadgen } = require('../harness')
+const { withServer, startLoadgen } = require('../harness')
 
 async function measure (ctx, name) {
   const p = ctx.params
-  const server = await startServer(name, ctx.children, { verbose: ctx.verbose })
-  let lg = null
-  try {
+  return withServer(ctx, name, async (server, track) => {
     const cpu0 = await server.cpu()
-    lg = startLoadgen(ctx.lg, 'connect', {
+    const lg = track(startLoadgen(ctx.lg, 'connect', {
       url: server.url(), connections: p.connections, rate: 0, concurrency: p.concurrency, timeout: 10
-    }, ctx.children, { protocol: server.protocol, verbose: ctx.verbose, onProgress: ctx.connectProgress('connecting', p.connections) })
+    }, ctx.children, { protocol: server.protocol, verbose: ctx.verbose, onProgress: ctx.connectProgress('connecting', p.connections) }))
     const report = await lg.report(p.connections / 100 * 1000 + 60000)
-    lg = null
     const cpu1 = await server.cpu()
     if (!(report.conn_per_s > 0)) throw new Error(`no connection: ${JSON.stringify(report).slice(0, 500)}`)
     const connected = report.connected ?? (p.connections - (report.failed || 0))
@@ -31,10 +28,7 @@ async function measure (ctx, name) {
       info: { impl: server.hello.impl, version: server.hello.version || null, loadgen: report },
       warnings
     }
-  } finally {
-    if (lg) lg.kill()
-    await server.stop()
-  }
+  })
 }
 
 module.exports = {

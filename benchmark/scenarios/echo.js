@@ -2,22 +2,19 @@
 // Echo through a JS handler: C clients, one message in flight each, for D
 // seconds. Round trips/s and latency from the load generator; server CPU
 // (all threads) per round trip from the server.
-const { startServer, connectFleet } = require('../harness')
+const { withServer, connectFleet } = require('../harness')
 
 async function measure (ctx, name) {
   const p = ctx.params
-  const server = await startServer(name, ctx.children, { verbose: ctx.verbose })
-  let lg = null
-  try {
+  return withServer(ctx, name, async (server, track) => {
     const fleet = await connectFleet(ctx, server, 'echo', {
       connections: p.connections, duration: p.duration, 'payload-bytes': p.bytes, rate: p.rate, concurrency: p.concurrency
     })
-    lg = fleet.lg
+    const lg = track(fleet.lg)
     const ready = fleet.ready
     const cpu0 = await server.cpu()
     ctx.detail(`echo for ${p.duration} s`, null, p.duration)
     const report = await lg.report((p.duration + 60) * 1000)
-    lg = null
     const cpu1 = await server.cpu()
     if (!(report.round_trips > 0)) throw new Error(`no round trip completed: ${JSON.stringify(report).slice(0, 500)}`)
     const warnings = []
@@ -32,10 +29,7 @@ async function measure (ctx, name) {
       info: { impl: server.hello.impl, version: server.hello.version || null, connected: ready.connected, failed: ready.failed, maxMs: report.max_us / 1000, loadgen: report },
       warnings
     }
-  } finally {
-    if (lg) lg.kill()
-    await server.stop()
-  }
+  })
 }
 
 module.exports = {

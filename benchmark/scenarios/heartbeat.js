@@ -4,22 +4,19 @@
 // message; Socket.IO: the `echo` event). Reports the worst latency and
 // how many pings got no answer. The target is max latency under 1 s and
 // zero misses.
-const { startServer, connectFleet } = require('../harness')
+const { withServer, connectFleet } = require('../harness')
 
 async function measure (ctx, name) {
   const p = ctx.params
-  const server = await startServer(name, ctx.children, { verbose: ctx.verbose })
-  let lg = null
-  try {
+  return withServer(ctx, name, async (server, track) => {
     const fleet = await connectFleet(ctx, server, 'heartbeat', {
       connections: p.connections, interval: p.interval, duration: p.duration, rate: p.rate, concurrency: p.concurrency
     })
-    lg = fleet.lg
+    const lg = track(fleet.lg)
     const ready = fleet.ready
     const cpu0 = await server.cpu()
     ctx.detail(`pinging every ${p.interval} s for ${p.duration} s`, null, p.duration)
     const report = await lg.report((p.duration + p.interval + 60) * 1000)
-    lg = null
     const cpu1 = await server.cpu()
     if (!(report.received > 0)) throw new Error(`no heartbeat answered: ${JSON.stringify(report).slice(0, 500)}`)
     const warnings = []
@@ -36,10 +33,7 @@ async function measure (ctx, name) {
       info: { impl: server.hello.impl, version: server.hello.version || null, connected: ready.connected, failed: ready.failed, sent: report.sent, received: report.received, loadgen: report },
       warnings
     }
-  } finally {
-    if (lg) lg.kill()
-    await server.stop()
-  }
+  })
 }
 
 module.exports = {
