@@ -288,10 +288,7 @@ impl Conn {
             }));
         }
         drop(st);
-        let mut framed = bytes::BytesMut::with_capacity(hl + payload.len());
-        framed.extend_from_slice(&head[..hl]);
-        framed.extend_from_slice(payload);
-        self.send_frame(server, framed.freeze())
+        self.send_frame(server, frame::encode_frame(opcode, payload))
     }
 
     /// Sends an already framed message. None when the connection is not open.

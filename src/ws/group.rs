@@ -28,6 +28,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::conn::Conn;
+use super::inflow::Inflow;
 use super::server::ServerCore;
 
 /// Ready sockets taken per `epoll_wait`.
@@ -119,23 +120,26 @@ impl Group {
         let _ = unsafe { libc::read(self.wake.as_raw_fd(), b.as_mut_ptr().cast(), b.len()) };
     }
 
-    /// Starts the group's thread inside `rt`'s context.
-    pub(crate) fn spawn(self: &Arc<Self>, server: Weak<ServerCore>, rt: tokio::runtime::Handle) -> io::Result<()> {
+    /// Starts the group's thread inside `rt`'s context; `inflow` is the
+    /// server's count of events handed up and not yet taken.
+    pub(crate) fn spawn(
+        self: &Arc<Self>,
+        server: Weak<ServerCore>,
+        inflow: Arc<Inflow>,
+        rt: tokio::runtime::Handle,
+    ) -> io::Result<()> {
         let g = self.clone();
         std::thread::Builder::new().name("ferrosocket-net".into()).spawn(move || {
             let _rt = rt.enter();
-            g.run(server);
+            g.run(server, &inflow);
         })?;
         Ok(())
     }
 
     /// The group's thread: runs until stopped or the server is dropped.
-    fn run(&self, server: Weak<ServerCore>) {
+    fn run(&self, server: Weak<ServerCore>, inflow: &Inflow) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; BATCH];
         while !self.stopped.load(Ordering::Acquire) {
-            let Some(inflow) = server.upgrade().map(|s| s.inflow_handle()) else {
-                return;
-            };
             if inflow.pending() >= COALESCE_FROM {
                 inflow.wait_taken(COALESCE);
             }
@@ -155,7 +159,6 @@ impl Group {
                 inflow.wait_taken(Duration::from_millis(100));
                 continue;
             }
-            drop(inflow);
             let Some(server) = server.upgrade() else {
                 return;
             };

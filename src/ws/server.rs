@@ -280,10 +280,6 @@ impl ServerCore {
         self.me.clone()
     }
 
-    pub(crate) fn inflow_handle(&self) -> Arc<super::inflow::Inflow> {
-        self.opts.inflow.clone()
-    }
-
     pub(crate) fn group(&self, idx: u16) -> &Group {
         &self.groups[idx as usize]
     }
@@ -313,7 +309,7 @@ impl ServerCore {
     pub(crate) fn start(self: &Arc<Self>) -> io::Result<()> {
         let rt = tokio::runtime::Handle::current();
         for g in &self.groups {
-            g.spawn(Arc::downgrade(self), rt.clone())?;
+            g.spawn(Arc::downgrade(self), self.opts.inflow.clone(), rt.clone())?;
         }
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
