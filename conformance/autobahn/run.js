@@ -19,7 +19,7 @@
 //                        (index.json, per-case JSON/HTML), and results.json
 //                        (default: ./reports here)
 //   --expected FILE      expected results file (default: ./expected.json here)
-// Env KOSOKU: the kosoku executable (default: `kosoku` on PATH, else python3's kosoku).
+// Env KOSOKU: the kosoku executable (default: the project's .venv, made on first use).
 //
 // kosoku itself has no per-case time limit (a server that accepts TCP but never
 // answers hangs it forever), so each section runs as its own kosoku process
@@ -38,7 +38,7 @@ const crypto = require('crypto')
 const fs = require('fs')
 const net = require('net')
 const path = require('path')
-const { spawn, spawnSync } = require('child_process')
+const { spawn } = require('child_process')
 
 const HERE = __dirname
 const DEFAULT_OUTDIR = path.join(HERE, 'reports')
@@ -50,7 +50,6 @@ const SERVER_START_MS = 30000
 const PROBE_MS = 5000
 const KILL_GRACE_MS = 3000
 const MAX_HUNG_PER_SECTION = 3
-const KOSOKU_VERSION = '0.1.0' // the version .ci/run installs; only used in messages
 
 function usage (msg) {
   if (msg) console.error(`run.js: ${msg}`)
@@ -229,25 +228,12 @@ function probe (port) {
   })
 }
 
-// How to start kosoku: $KOSOKU, else its console script on PATH, else its
-// entry point (kosoku._cli:main) through python3, for a PATH without the
-// interpreter's bin directory (e.g. pyenv before `pyenv rehash`).
+// How to start kosoku: $KOSOKU, else the project-local venv that
+// scripts/test-tools.js provisions (created on first use, then reused).
 let kosokuCommand = null
 function findKosoku () {
   if (process.env.KOSOKU) return [process.env.KOSOKU, []]
-  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
-    if (!dir) continue
-    try {
-      fs.accessSync(path.join(dir, 'kosoku'), fs.constants.X_OK)
-      return ['kosoku', []]
-    } catch (_) {}
-  }
-  const py = process.env.PYTHON || 'python3'
-  const r = spawnSync(py, ['-c', 'import kosoku'], { stdio: 'ignore' })
-  if (r.status !== 0) {
-    throw new Error(`kosoku is not installed: ${py} -m pip install kosoku==${KOSOKU_VERSION} (or set KOSOKU)`)
-  }
-  return [py, ['-c', 'import sys; from kosoku._cli import main; sys.argv[0] = "kosoku"; main()']]
+  return [require('../../scripts/test-tools.js').provision(), []]
 }
 
 // Run kosoku on `globs` into `outdir`, killed after `seconds`. Resolves with
