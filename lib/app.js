@@ -1,5 +1,5 @@
 'use strict'
-const binding = require('../binding.js')
+const binding = require('./native')
 const { dispatch } = require('./events')
 const { routeClass } = require('./websocket')
 const { HttpRequest } = require('./http-request')

@@ -1,7 +1,7 @@
 'use strict'
 const { EventEmitter } = require('node:events')
 const http = require('node:http')
-const binding = require('../../binding.js')
+const binding = require('../native')
 const { dispatch } = require('../events')
 const { Engine } = require('./engine')
 const { EngineSocket } = require('./socket')
