@@ -1,11 +1,15 @@
 // The prebuilt package: `npm pack` of the main and platform packages,
 // installed into a fresh directory with no Rust toolchain on PATH, must load
-// and serve a WebSocket echo round trip.
+// through every entry point (require, the factory, ESM named and default
+// imports) and serve a WebSocket echo round trip; without its platform
+// package it must fail with a message that says what is missing.
+// Installs fetch the dependencies (cors, socket.io-client) from the
+// registry, as a user's install does: no test relies on a warm npm cache.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname, delimiter } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -14,20 +18,48 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
 const { pack } = createRequire(import.meta.url)('../scripts/pack.js')
 
-test('packed tarballs install without cargo and echo over a real socket', { timeout: 180_000 }, () => {
+// No cargo or rustc reachable: the install must not try to build anything.
+const noRust = process.env.PATH.split(delimiter).filter((p) => !existsSync(join(p, 'cargo')) && !existsSync(join(p, 'rustc')))
+const env = { ...process.env, PATH: noRust.join(delimiter) }
+
+/** A consumer project in `work` with `tarballs` installed. */
+function consumer (work, name, tarballs, flags = []) {
+  const app = join(work, name)
+  execFileSync('mkdir', ['-p', app])
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', ...flags, ...tarballs], { cwd: app, env, stdio: 'pipe' })
+  return app
+}
+
+test('packed tarballs install without cargo and load through require, the factory and ESM', { timeout: 300_000 }, () => {
   assert.ok(existsSync(join(root, 'npm/linux-x64-gnu/ferrosocket.linux-x64-gnu.node')), 'run `npm run build` first')
+  assert.equal(spawnSync('cargo', ['--version'], { env }).error?.code, 'ENOENT', 'cargo still on PATH')
   const work = mkdtempSync(join(tmpdir(), 'ferrosocket-pkg-'))
   try {
     const { main, platform } = pack(work)
-    const app = join(work, 'app')
-    execFileSync('mkdir', ['-p', app])
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
-    // No cargo or rustc reachable: the install must not try to build anything.
-    const path = process.env.PATH.split(delimiter).filter((p) => !existsSync(join(p, 'cargo')) && !existsSync(join(p, 'rustc')))
-    const env = { ...process.env, PATH: path.join(delimiter) }
-    assert.equal(spawnSync('cargo', ['--version'], { env }).error?.code, 'ENOENT', 'cargo still on PATH')
-    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', platform, main], { cwd: app, env, stdio: 'pipe' })
+    const app = consumer(work, 'app', [platform, main])
     assert.ok(!existsSync(join(app, 'node_modules/ferrosocket/ferrosocket.linux-x64-gnu.node')), 'main package must not carry the binary')
+    const manifest = JSON.parse(readFileSync(join(app, 'node_modules/ferrosocket/package.json'), 'utf8'))
+    assert.deepEqual(Object.keys(manifest.optionalDependencies), ['ferrosocket-linux-x64-gnu'])
+
+    // ESM named and default imports, and the CommonJS factory form.
+    writeFileSync(join(app, 'entry.mjs'), `
+      import ferrosocket, { Server, Namespace, Socket, BroadcastOperator, RemoteSocket, App, SSLApp,
+        EngineServer, us_listen_socket_close, us_socket_local_port } from 'ferrosocket'
+      import { createRequire } from 'node:module'
+      const cjs = createRequire(import.meta.url)('ferrosocket')
+      const named = { Server, Namespace, Socket, BroadcastOperator, RemoteSocket, App, SSLApp, EngineServer,
+        us_listen_socket_close, us_socket_local_port }
+      for (const [k, v] of Object.entries(named)) if (typeof v !== 'function' || v !== cjs[k]) throw new Error(k)
+      if (ferrosocket !== cjs) throw new Error('default export is not the CommonJS module')
+      const io = cjs(0)
+      if (!(io instanceof Server) || !io.httpServer.listening) throw new Error('factory gave no listening Server')
+      await io.close()
+      process.stdout.write('entry points ok')
+    `)
+    const e = spawnSync(process.execPath, ['entry.mjs'], { cwd: app, env, encoding: 'utf8', timeout: 20_000 })
+    assert.equal(e.status, 0, e.stderr)
+    assert.equal(e.stdout, 'entry points ok')
 
     writeFileSync(join(app, 'echo.mjs'), `
       import { createRequire } from 'node:module'
@@ -62,6 +94,27 @@ test('packed tarballs install without cargo and echo over a real socket', { time
     const r = spawnSync(process.execPath, ['echo.mjs'], { cwd: app, env, encoding: 'utf8', timeout: 20_000 })
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout, 'round trip')
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+})
+
+test('without its platform package, require names the missing package and how to get it', { timeout: 300_000 }, () => {
+  const work = mkdtempSync(join(tmpdir(), 'ferrosocket-pkg-'))
+  try {
+    const { main } = pack(work)
+    const app = consumer(work, 'app', [main], ['--omit=optional'])
+    assert.ok(!existsSync(join(app, 'node_modules/ferrosocket-linux-x64-gnu')))
+    const r = spawnSync(process.execPath, ['-e', `
+      try { require('ferrosocket') } catch (e) { process.stdout.write(JSON.stringify({ code: e.code, message: e.message })) }
+    `], { cwd: app, env, encoding: 'utf8', timeout: 20_000 })
+    assert.equal(r.status, 0, r.stderr)
+    const err = JSON.parse(r.stdout)
+    assert.equal(err.code, 'FERROSOCKET_NO_BINARY')
+    assert.match(err.message, /platform package ferrosocket-linux-x64-gnu is not installed/)
+    assert.match(err.message, /--omit=optional/)
+    assert.match(err.message, /npm ci && npm run build/)
+    assert.doesNotMatch(err.message, /npm has a bug/)
   } finally {
     rmSync(work, { recursive: true, force: true })
   }

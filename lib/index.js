@@ -1,10 +1,11 @@
 'use strict'
-const binding = require('../binding.js')
+const binding = require('./native')
 const { App, SSLApp, us_listen_socket_close, us_socket_local_port } = require('./app') // eslint-disable-line camelcase
 const { Server } = require('./socketio/server')
 const { Namespace } = require('./socketio/namespace')
 const { Socket } = require('./socketio/socket')
 const { BroadcastOperator } = require('./socketio/broadcast-operator')
+const { RemoteSocket } = require('./socketio/remote-socket')
 const { EngineServer } = require('./engineio/server')
 const { EngineSocket } = require('./engineio/socket')
 
@@ -31,6 +32,7 @@ module.exports = Object.assign(ferrosocket, {
   Namespace,
   Socket,
   BroadcastOperator,
+  RemoteSocket,
   // Raw Engine.IO server (engine.io's Server, without Socket.IO)
   EngineServer,
   EngineSocket,

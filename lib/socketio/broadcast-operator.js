@@ -80,7 +80,9 @@ class BroadcastOperator {
       done = true
       clearTimeout(timer)
       for (const s of targets) s._ackMap().delete(id)
-      ack(err, responses)
+      // A RemoteSocket's emit answers as a single socket's would.
+      const single = this._flags.expectSingleResponse
+      ack(err, single ? (err ? null : responses[0]) : responses)
     }
     const timer = setTimeout(() => finish(new Error('operation has timed out')), this._flags.timeout)
     for (const s of targets) {
