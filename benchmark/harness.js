@@ -90,6 +90,27 @@ async function gcSettleRss (server, settle) {
   }
 }
 
+// Below this RSS growth a per-connection figure is noise, not memory: the
+// GC-settle loop takes two readings of a ~50 MB server within
+// `settle.tolerance` (1-2%) as equal, so 0.5-1 MB apart, and --quick (300
+// connections) has measured from -1.5 to +0.6 MB on servers that hold
+// 0.5-2 KB per connection. The default N grow RSS by 5 MB and more.
+const RSS_NOISE_FLOOR = 1048576
+
+/**
+ * Server RSS growth per connection, KB (1024 bytes). `kb` is null when the
+ * growth is under the noise floor (max of RSS_NOISE_FLOOR and the settle
+ * tolerance of the baseline); `noise` then keeps the raw figures for the JSON
+ * and for saying why in the tables.
+ */
+function rssPerConn (before, after, connections, settle) {
+  const growthBytes = after - before
+  const floorBytes = Math.max(RSS_NOISE_FLOOR, settle.tolerance * before)
+  const rawKB = growthBytes / connections / 1024
+  if (growthBytes >= floorBytes) return { kb: rawKB, noise: null }
+  return { kb: null, noise: { rawKB, growthBytes, floorBytes, connections } }
+}
+
 /** Child processes started by this run; all are ended by PID at the end. */
 class Children {
   constructor () { this.live = new Map() }
@@ -449,6 +470,12 @@ function machineInfo () {
   }
 }
 
+/** The version of a server's package as installed (ferrosocket: this checkout's). */
+function serverVersion (name) {
+  const pkg = SERVERS[name].pkg
+  return pkg ? pkgVersion(pkg) : require(path.join(ROOT, 'package.json')).version
+}
+
 function versions (lg) {
   return {
     ferrosocket: require(path.join(ROOT, 'package.json')).version,
@@ -477,6 +504,7 @@ module.exports = {
   readVmRss,
   settleRss,
   gcSettleRss,
+  rssPerConn,
   jsonLines,
   tail,
   waitExit,
@@ -487,5 +515,6 @@ module.exports = {
   progressField,
   median,
   machineInfo,
+  serverVersion,
   versions
 }

@@ -71,14 +71,18 @@ class Progress {
     if (this.tty) this.draw()
   }
 
-  /** A line that stays (above the bar on a terminal). */
-  log (line) {
+  /**
+   * A line that stays (above the bar on a terminal). `out` may be another
+   * stream (the run's tables go to stdout): on a terminal both end up on the
+   * same screen, so the bar is cleared around it all the same.
+   */
+  log (line, out = this.stream) {
     if (this.tty) {
       this.clear()
-      this.stream.write(line + '\n')
+      out.write(line + '\n')
       this.draw()
     } else {
-      this.stream.write(line + '\n')
+      out.write(line + '\n')
     }
   }
 

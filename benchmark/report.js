@@ -1,18 +1,21 @@
 'use strict'
 // Turning samples into numbers people read: per-table summaries (median,
 // min..max, ratios against socket.io and uWebSockets.js), console tables,
-// one hand-written SVG bar chart per table, the goal check from
-// shared/docs/DESIGN.md, and the markdown summary.
+// one hand-written SVG bar chart per table, the goal check, and the markdown
+// summary.
 const { SERVERS, median } = require('./harness')
 const { clock } = require('./progress')
 
-// Peers every ratio is taken against.
-const PEERS = [
-  { name: 'socketio', column: 'vs socket.io' },
-  { name: 'uws', column: 'vs uWS.js' }
-]
+// Console output fits a 100-column terminal; the markdown and JSON keep the
+// detail that does not (full server names and versions, min..max per row).
+const WIDTH = 100
 
-// DESIGN.md performance targets, checked on the same run.
+// Peers every ratio is taken against.
+const PEERS = ['socketio', 'uws'].map((name) => ({ name, column: `vs ${SERVERS[name].short}` }))
+
+// Performance targets, checked on the same run. benchmark/README.md
+// ("Goals") lists them for readers; __test__/bench-quick.spec.mjs checks
+// that every text here appears there.
 const GOALS = [
   { table: 'memory', server: 'ferrosocket-core', peer: 'uws', op: '<=', target: 1.0, text: 'core API idle RSS/conn <= 1.0x uWebSockets.js', minN: 5000 },
   { table: 'memory', server: 'ferrosocket-sio', peer: 'socketio', op: '<=', target: 0.2, text: 'Socket.IO API idle RSS/conn <= 0.2x socket.io', minN: 5000 },
@@ -40,12 +43,37 @@ function si (x) {
   return x.toFixed(a >= 100 ? 0 : 1)
 }
 
+/**
+ * `text` broken at spaces into lines of at most `width`, later lines
+ * indented; a word longer than a line (a path) stays whole.
+ */
+function wrap (text, width = WIDTH, indent = '') {
+  const lines = []
+  let rest = String(text)
+  while (rest.length > width) {
+    let cut = rest.lastIndexOf(' ', width)
+    if (cut <= indent.length) cut = rest.indexOf(' ', width)
+    if (cut < 0) break
+    lines.push(rest.slice(0, cut).trimEnd())
+    rest = indent + rest.slice(cut + 1).trimStart()
+  }
+  lines.push(rest)
+  return lines.join('\n')
+}
+
 /** One metric value as text, per its definition. */
 function fmtValue (def, v) {
   if (v == null || !Number.isFinite(v)) return '-'
   if (def.pct) return v >= 1 ? '100%' : `${(Math.floor(v * 10000) / 100).toFixed(2)}%`
   if (def.si) return si(v)
   return v.toFixed(def.digits ?? 2)
+}
+
+/** One sample's value of a metric, for the progress lines. */
+function fmtSample (def, sample) {
+  const z = sample.noise && sample.noise[def.key]
+  if (z) return `<noise (RSS grew ${mib(z.growthBytes)} MiB, floor ${mib(z.floorBytes)} MiB)`
+  return fmtValue(def, sample.metrics[def.key])
 }
 
 function fmtRatio (r) {
@@ -74,17 +102,31 @@ function summarizeScenario (sc, run, servers) {
       const mine = run.samples.filter((s) => s.server === name)
       const metrics = {}
       for (const def of t.metrics) {
-        const values = mine.map((s) => s.metrics[def.key]).filter((x) => x != null && Number.isFinite(x))
+        // One round under the noise floor (harness.rssPerConn) makes the
+        // whole row "below noise": a median of the rounds that happened to
+        // clear the floor would be biased upwards.
+        const noisy = mine.map((s) => s.noise && s.noise[def.key]).filter(Boolean)
+        const values = noisy.length ? [] : mine.map((s) => s.metrics[def.key]).filter((x) => x != null && Number.isFinite(x))
         metrics[def.key] = {
           values,
           value: aggregate(values, def.agg),
           median: median(values),
           min: values.length ? Math.min(...values) : null,
-          max: values.length ? Math.max(...values) : null
+          max: values.length ? Math.max(...values) : null,
+          noise: noisy.length
+            ? {
+                rounds: noisy.length,
+                connections: Math.min(...noisy.map((n) => n.connections)),
+                floorBytes: Math.max(...noisy.map((n) => n.floorBytes)),
+                growthBytes: noisy.map((n) => n.growthBytes),
+                rawKB: noisy.map((n) => n.rawKB)
+              }
+            : null
         }
       }
       rows[name] = {
         label: SERVERS[name].label,
+        short: SERVERS[name].short,
         version: mine[0] ? mine[0].info.version : null,
         rounds: mine.length,
         metrics,
@@ -99,7 +141,7 @@ function summarizeScenario (sc, run, servers) {
       for (const peer of PEERS) {
         const mine = row.metrics[t.primary].value
         const theirs = rows[peer.name] ? rows[peer.name].metrics[t.primary].value : null
-        // Ratios of noise (tiny N can measure memory below zero) are not shown.
+        // No ratio without a value on both sides (below noise, error, ...).
         row.ratios[peer.name] = mine > 0 && theirs > 0 ? mine / theirs : null
       }
     }
@@ -117,11 +159,32 @@ function summarizeScenario (sc, run, servers) {
   })
 }
 
-function statusText (row) {
-  if (row.unsupported) return `not supported: ${firstLine(row.unsupported, 70)}`
-  if (row.errors.length) return `${row.errors.length} error(s): ${firstLine(row.errors[0], 70)}`
-  if (row.warnings.length) return firstLine(row.warnings.join('; '), 90)
-  return ''
+const mib = (bytes) => (bytes / 1048576).toFixed(2)
+
+/** Why a row has no number, and what went wrong on the way: one string each. */
+function rowNotes (t, row, n = 90) {
+  const notes = []
+  if (row.unsupported) notes.push(`not supported: ${firstLine(row.unsupported, n)}`)
+  if (row.errors.length && !row.unsupported) notes.push(`${row.errors.length} error(s): ${firstLine(row.errors[0], n)}`)
+  for (const def of t.metrics) {
+    const z = row.metrics[def.key].noise
+    if (!z) continue
+    notes.push(`${def.label} <noise: RSS grew ${z.growthBytes.map(mib).join(', ')} MiB for ${z.connections} connections ` +
+      `(noise floor ${mib(z.floorBytes)} MiB)`)
+  }
+  if (row.warnings.length) notes.push(firstLine(row.warnings.join('; '), n))
+  return notes
+}
+
+const NOISE_HINT = '<noise = the server RSS grew by less than its noise floor: N is too small to ' +
+  'measure memory per connection; raise it with --connections (raw figures are in the JSON).'
+
+/** A metric's cell: its value, or in a word why there is none. */
+function cellText (def, m, row) {
+  if (m.noise) return '<noise'
+  if (m.value == null && row.unsupported) return 'n/a'
+  if (m.value == null && row.errors.length) return 'error'
+  return fmtValue(def, m.value)
 }
 
 function firstLine (s, n) {
@@ -129,7 +192,7 @@ function firstLine (s, n) {
   return l.length > n ? l.slice(0, n - 1) + '…' : l
 }
 
-/** Rows of cells for one table summary (shared by console and markdown). */
+/** Rows of cells for the markdown table: one row per server, every detail. */
 function tableCells (t, rounds) {
   const primary = t.metrics.find((m) => m.key === t.primary)
   const head = ['server', `${primary.label} (median)`, 'min..max', ...t.metrics.filter((m) => m.key !== t.primary).map((m) => m.label + (m.agg === 'min' ? ' (worst)' : m.agg === 'max' ? ' (worst)' : '')),
@@ -139,12 +202,12 @@ function tableCells (t, rounds) {
     const pm = r.metrics[t.primary]
     rows.push([
       r.label + (r.version ? ` ${r.version}` : ''),
-      fmtValue(primary, pm.value),
+      cellText(primary, pm, r),
       pm.min == null ? '-' : `${fmtValue(primary, pm.min)}..${fmtValue(primary, pm.max)}`,
-      ...t.metrics.filter((m) => m.key !== t.primary).map((m) => fmtValue(m, r.metrics[m.key].value)),
+      ...t.metrics.filter((m) => m.key !== t.primary).map((m) => cellText(m, r.metrics[m.key], r)),
       ...PEERS.map((p) => name === p.name ? '1x' : fmtRatio(r.ratios[p.name])),
       `${r.rounds}/${rounds}`,
-      statusText(r)
+      rowNotes(t, r).join('; ')
     ])
   }
   return rows
@@ -152,20 +215,53 @@ function tableCells (t, rounds) {
 
 function betterText (t) {
   const p = t.metrics.find((m) => m.key === t.primary)
-  return `${p.label}: ${t.better === 'lower' ? 'lower' : 'higher'} is better; ratios = this server's ${p.label} / the peer's`
+  return `${p.label}: ${t.better === 'lower' ? 'lower' : 'higher'} is better; vs X = this server's value divided by X's`
 }
 
+const worst = (def) => def.agg === 'min' || def.agg === 'max' ? ' (worst)' : ''
+
+/**
+ * A table for the terminal: one column per server (short names, see
+ * formatLegend), one line per metric, so the width depends on the number of
+ * servers (at most 5: ~85 columns) and not on how many metrics a scenario
+ * reports. Notes go on lines of their own under it.
+ */
 function formatConsoleTable (t, rounds) {
-  const rows = tableCells(t, rounds)
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)))
-  const line = (r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd()
+  const names = Object.keys(t.rows)
+  const rows = names.map((n) => t.rows[n])
+  const primary = t.metrics.find((m) => m.key === t.primary)
+  const lines = [[rounds > 1 ? `median of ${rounds} rounds` : '1 round', ...rows.map((r) => r.short)]]
+  lines.push([primary.label, ...rows.map((r) => cellText(primary, r.metrics[t.primary], r))])
+  if (rounds > 1) {
+    for (const k of ['min', 'max']) lines.push([`  ${k}`, ...rows.map((r) => fmtValue(primary, r.metrics[t.primary][k]))])
+  }
+  for (const p of PEERS) {
+    if (t.rows[p.name]) lines.push([`  ${p.column}`, ...names.map((n) => n === p.name ? '1x' : fmtRatio(t.rows[n].ratios[p.name]))])
+  }
+  for (const def of t.metrics) {
+    if (def.key !== t.primary) lines.push([def.label + worst(def), ...rows.map((r) => cellText(def, r.metrics[def.key], r))])
+  }
+  if (rows.some((r) => r.rounds !== rounds)) lines.push(['rounds', ...rows.map((r) => `${r.rounds}/${rounds}`)])
+  const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)))
+  const fmt = (l) => l.map((c, i) => i === 0 ? c.padEnd(widths[0]) : c.padStart(widths[i])).join('  ')
+
   const out = [`== ${t.title} ==`]
-  if (t.skipped) out.push(`skipped: ${t.skipped}`)
-  out.push(line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '))
-  for (const r of rows.slice(1)) out.push(line(r))
-  out.push(betterText(t))
-  out.push(t.note)
+  if (t.skipped) out.push(wrap(`skipped: ${t.skipped}`, WIDTH, '  '))
+  out.push(...lines.map(fmt), wrap(betterText(t)), wrap(t.note))
+  const notes = rows.flatMap((r) => rowNotes(t, r, 200).map((n) => wrap(`  ${r.short}: ${n}`, WIDTH, '    ')))
+  if (notes.length) out.push('notes:', ...notes)
+  if (rows.some((r) => Object.values(r.metrics).some((m) => m.noise))) out.push(wrap(NOISE_HINT))
   return out.join('\n')
+}
+
+/** What the console's short server names stand for, with versions. */
+function formatLegend (servers, versionOf) {
+  const parts = servers.map((n) => {
+    const s = SERVERS[n]
+    const v = versionOf(n)
+    return `${s.short === s.label ? '' : s.short + ' = '}${s.label}${v ? ' ' + v : ''}`
+  })
+  return wrap(`servers: ${parts.join('; ')}`, WIDTH, '  ')
 }
 
 function escapeXml (s) {
@@ -196,7 +292,7 @@ function svgChart (t, subtitle) {
     const ferro = name.startsWith('ferrosocket')
     out.push(`<text x="${labelW - 10}" y="${y + 21}" text-anchor="end" fill="#222"${ferro ? ' font-weight="600"' : ''}>${escapeXml(r.label)}</text>`)
     if (m.value == null) {
-      const why = r.unsupported ? 'not supported' : r.errors.length ? 'error' : 'no data'
+      const why = m.noise ? 'below noise: N too small' : r.unsupported ? 'not supported' : r.errors.length ? 'error' : 'no data'
       out.push(`<text x="${labelW + 6}" y="${y + 21}" fill="#999">${why}</text>`)
       return
     }
@@ -215,18 +311,31 @@ function svgChart (t, subtitle) {
   return out.join('\n') + '\n'
 }
 
+/**
+ * The goals this run can speak to (their table ran, with their server and
+ * peer), each with a verdict 'met' | 'not met' | 'no data' and a caveat when
+ * the verdict means less than it says (N too small). A value below the noise
+ * floor is no data, not a small number that meets a target.
+ */
 function evaluateGoals (tablesById) {
-  return GOALS.map((g) => {
+  const inRun = (g) => tablesById[g.table] && tablesById[g.table].rows[g.server] && (!g.peer || tablesById[g.table].rows[g.peer])
+  return GOALS.filter(inRun).map((g) => {
     const t = tablesById[g.table]
     const metric = g.metric || (t && t.primary)
     const row = t && t.rows[g.server]
     let measured = null
     let shown = '-'
+    let caveat = null
     if (row && row.metrics[metric]) {
       const m = row.metrics[metric]
       const v = g.agg === 'min' ? m.min : g.agg === 'max' ? m.max : m.median
-      if (g.peer) {
-        const peer = t.rows[g.peer] && t.rows[g.peer].metrics[metric]
+      const peer = g.peer && t.rows[g.peer] ? t.rows[g.peer].metrics[metric] : null
+      if (m.noise) {
+        shown = '<noise'
+        caveat = `N=${m.noise.connections} too small`
+      } else if (peer && peer.noise) {
+        caveat = `${SERVERS[g.peer].short} <noise at N=${peer.noise.connections}`
+      } else if (g.peer) {
         const pv = peer ? (g.agg === 'min' ? peer.min : g.agg === 'max' ? peer.max : peer.median) : null
         if (v > 0 && pv > 0) { measured = v / pv; shown = fmtRatio(measured) }
       } else if (v != null) {
@@ -235,14 +344,25 @@ function evaluateGoals (tablesById) {
       }
     }
     const ops = { '<=': (a, b) => a <= b, '>=': (a, b) => a >= b, '<': (a, b) => a < b }
-    let status = measured == null ? 'no data' : ops[g.op](measured, g.target) ? 'met' : 'not met'
-    if (g.minN && t && t.params && t.params.connections < g.minN && measured != null) status += ` (N=${t.params.connections}: harness check only)`
-    return { goal: g.text, table: g.table, measured, shown, status }
+    const verdict = measured == null ? 'no data' : ops[g.op](measured, g.target) ? 'met' : 'not met'
+    if (g.minN && t && t.params && t.params.connections < g.minN && measured != null) caveat = `N=${t.params.connections}: harness check only`
+    return { goal: g.text, table: g.table, measured, shown, verdict, caveat, status: verdict + (caveat ? ` (${caveat})` : '') }
   })
 }
 
+/** The goals for the terminal, one per line (wrapped under its text). */
+function formatGoals (goals) {
+  const tag = { met: 'met    ', 'not met': 'NOT MET', 'no data': 'no data' }
+  return ['== Goals (benchmark/README.md lists them) ==',
+    ...goals.map((g) => wrap(`${tag[g.verdict]}  ${g.goal}: ${g.shown}${g.caveat ? ` (${g.caveat})` : ''}`, WIDTH, ' '.repeat(9)))
+  ].join('\n')
+}
+
+// "<noise" must not read as the start of an HTML tag.
+const mdText = (s) => String(s).replace(/</g, '&lt;')
+
 function mdTable (rows) {
-  const esc = (c) => String(c).replace(/\|/g, '\\|')
+  const esc = (c) => mdText(c).replace(/\|/g, '\\|')
   return [
     `| ${rows[0].map(esc).join(' | ')} |`,
     `| ${rows[0].map((_, i) => (i === 0 || i === rows[0].length - 1 ? '---' : '---:')).join(' | ')} |`,
@@ -250,8 +370,13 @@ function mdTable (rows) {
   ].join('\n')
 }
 
-/** The markdown summary. `charts` maps table id -> SVG file name (relative). */
-function markdown (result, charts) {
+/**
+ * The markdown summary. `charts` maps table id -> SVG file name (relative);
+ * `readme` is benchmark/README.md as a link from where the file is written,
+ * or null when that is outside the repository.
+ */
+function markdown (result, charts, readme) {
+  const readmeRef = (anchor = '') => readme ? `[benchmark/README.md](${readme}${anchor})` : 'benchmark/README.md in the ferrosocket repository'
   const m = result.machine
   const v = result.versions
   const out = []
@@ -267,7 +392,9 @@ function markdown (result, charts) {
   out.push('')
   const goals = result.goals
   if (goals.length) {
-    out.push('## Goals (shared/docs/DESIGN.md)')
+    out.push('## Goals')
+    out.push('')
+    out.push(`The project's performance targets (${readmeRef('#goals')}), checked on this run.`)
     out.push('')
     out.push(mdTable([['goal', 'measured', 'status'], ...goals.map((g) => [g.goal, g.shown, g.status])]))
     out.push('')
@@ -284,6 +411,7 @@ function markdown (result, charts) {
       out.push('')
       out.push(`_${betterText(t)}._`)
       out.push('')
+      if (Object.values(t.rows).some((r) => Object.values(r.metrics).some((m) => m.noise))) out.push(`_${mdText(NOISE_HINT)}_`, '')
     }
     const errs = sc.errors.filter((e) => !e.unsupported)
     if (errs.length) {
@@ -301,8 +429,23 @@ function markdown (result, charts) {
   out.push('npm run bench -- --quick            # harness smoke test (small N, one round)')
   out.push('```')
   out.push('')
-  out.push('Method and parameters: [benchmark/README.md](../README.md). Raw samples: the JSON file next to this one.')
+  out.push(`Method and parameters: ${readmeRef()}. Raw samples: the JSON file next to this one.`)
   return out.join('\n') + '\n'
 }
 
-module.exports = { summarizeScenario, formatConsoleTable, svgChart, evaluateGoals, markdown, fmtValue, fmtRatio, GOALS, PEERS }
+module.exports = {
+  summarizeScenario,
+  formatConsoleTable,
+  formatLegend,
+  formatGoals,
+  svgChart,
+  evaluateGoals,
+  markdown,
+  fmtValue,
+  fmtSample,
+  fmtRatio,
+  wrap,
+  WIDTH,
+  GOALS,
+  PEERS
+}

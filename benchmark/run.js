@@ -123,6 +123,14 @@ function scenarioParams (sc, cli) {
   return p
 }
 
+const insideRepo = (p) => {
+  const rel = path.relative(H.ROOT, p)
+  return !rel.startsWith('..') && !path.isAbsolute(rel)
+}
+
+/** A path as the report shows it: relative to the repository root when inside it. */
+const shownPath = (p) => insideRepo(p) ? path.relative(H.ROOT, p) : p
+
 function stampOf (date) {
   return date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-')
 }
@@ -166,8 +174,12 @@ async function main (argv = process.argv.slice(2)) {
   const totalWeight = plans.reduce((a, p) => a + weightOf(p) * rounds * servers.length, 0)
   const progress = new Progress(totalWeight)
   const log = (m) => progress.log(m)
-  log(`bench: ${plans.map((p) => p.sc.name).join(', ')} x ${rounds} round(s); servers: ${servers.join(', ')}; ` +
-    `estimated ${clock(totalWeight)}${cli.quick ? ' (--quick)' : ''}`)
+  // Tables go to stdout once, as each scenario ends; progress and per-round
+  // lines to stderr. On a terminal that is one stream of text with each
+  // table in it once; `> file` gets the report alone.
+  const print = (m) => progress.log(m, process.stdout)
+  log(R.wrap(`bench: ${plans.map((p) => p.sc.name).join(', ')} x ${rounds} round(s); servers: ${servers.join(', ')}; ` +
+    `estimated ${clock(totalWeight)}${cli.quick ? ' (--quick)' : ''}`, R.WIDTH, '  '))
   if (loadavgBefore[0] > os.cpus().length * 0.25) {
     log(`note: load average ${loadavgBefore[0].toFixed(2)} before the run; compare ratios and CPU per operation, not absolute rates`)
   }
@@ -204,6 +216,7 @@ async function main (argv = process.argv.slice(2)) {
     scenarios: {},
     goals: []
   }
+  print(R.formatLegend(servers, H.serverVersion))
   const skipServer = new Map() // server -> reason, for servers that refuse to start at all
   let errorCount = 0
 
@@ -218,6 +231,9 @@ async function main (argv = process.argv.slice(2)) {
         log(`${sc.name}: skipped: ${run.skipped}`)
         errorCount++
         progress.doneWeight += weightOf({ sc, params }) * rounds * servers.length
+        // Empty tables all the same, so every server shows.
+        run.tables = R.summarizeScenario(sc, run, servers)
+        for (const t of run.tables) print('\n' + R.formatConsoleTable(t, rounds))
         continue
       }
       // Servers the harness cannot drive yet: an error, reported once.
@@ -269,7 +285,7 @@ async function main (argv = process.argv.slice(2)) {
         run.samples.push(s)
         const headline = sc.tables.map((t) => {
           const def = t.metrics.find((m) => m.key === t.primary)
-          return `${def.label} ${R.fmtValue(def, s.metrics[t.primary])}`
+          return `${def.label} ${R.fmtSample(def, s)}`
         }).join(', ')
         log(`  ${sc.name} r${round + 1} ${name}: ${headline}${s.warnings.length ? ' (' + s.warnings.join('; ') + ')' : ''}`)
       }
@@ -309,7 +325,7 @@ async function main (argv = process.argv.slice(2)) {
         }
       }
       run.tables = R.summarizeScenario(sc, run, servers)
-      for (const t of run.tables) log('\n' + R.formatConsoleTable(t, rounds) + '\n')
+      for (const t of run.tables) print('\n' + R.formatConsoleTable(t, rounds))
     }
   } finally {
     progress.close()
@@ -319,27 +335,17 @@ async function main (argv = process.argv.slice(2)) {
     process.off('exit', cleanup)
   }
 
-  // Scenarios skipped up front still get (empty) tables so every server shows.
-  for (const { sc } of plans) {
-    const run = result.scenarios[sc.name]
-    if (!run.tables) run.tables = R.summarizeScenario(sc, run, servers)
-  }
   const finished = new Date()
   result.finished = finished.toISOString()
   result.durationSecs = (finished - started) / 1000
   result.loadavgAfter = os.loadavg()
   const tablesById = {}
   for (const run of Object.values(result.scenarios)) for (const t of run.tables) tablesById[t.id] = t
-  result.goals = R.evaluateGoals(tablesById).filter((g) => tablesById[g.table])
+  result.goals = R.evaluateGoals(tablesById)
 
-  // Final tables on stdout, together.
-  const out = []
-  for (const run of Object.values(result.scenarios)) for (const t of run.tables) out.push(R.formatConsoleTable(t, rounds), '')
-  if (result.goals.length) {
-    out.push('== Goals (shared/docs/DESIGN.md) ==')
-    for (const g of result.goals) out.push(`${g.status.startsWith('met') ? 'met    ' : g.status === 'no data' ? 'no data' : 'NOT MET'}  ${g.goal}: ${g.shown}${g.status.includes('(') ? ' ' + g.status.slice(g.status.indexOf('(')) : ''}`)
-    out.push('')
-  }
+  // The tables are out already; the goals and where the files went close the report.
+  const out = ['']
+  if (result.goals.length) out.push(R.formatGoals(result.goals), '')
   out.push(`${errorCount} error(s); took ${clock(result.durationSecs)}; load average before ${loadavgBefore[0].toFixed(2)}, after ${result.loadavgAfter[0].toFixed(2)}`)
 
   if (cli.write) {
@@ -357,12 +363,12 @@ async function main (argv = process.argv.slice(2)) {
     }
     result.files = { json: `${stamp}.json`, markdown: `${stamp}.md`, charts }
     fs.writeFileSync(path.join(dir, `${stamp}.json`), JSON.stringify(result, null, 2) + '\n')
-    const md = R.markdown(result, charts)
+    const md = R.markdown(result, charts, insideRepo(dir) ? path.relative(dir, path.join(H.BENCH_DIR, 'README.md')) : null)
     fs.writeFileSync(path.join(dir, `${stamp}.md`), md)
     const full = !cli.quick && plans.length === SCENARIOS.length
     if (full || cli.latest) fs.writeFileSync(path.join(dir, 'latest.md'), md)
-    out.push(`results: ${path.relative(process.cwd(), path.join(dir, stamp))}.{json,md} and ${Object.keys(charts).length} SVG chart(s)` +
-      (full || cli.latest ? `; ${path.relative(process.cwd(), path.join(dir, 'latest.md'))} updated` : ' (latest.md untouched: partial or quick run; --latest to force)'))
+    out.push(R.wrap(`results: ${shownPath(path.join(dir, stamp))}.{json,md} and ${Object.keys(charts).length} SVG chart(s)` +
+      (full || cli.latest ? `; ${shownPath(path.join(dir, 'latest.md'))} updated` : ' (latest.md untouched: partial or quick run; --latest to force)'), R.WIDTH, '  '))
   }
   console.log(out.join('\n'))
   return errorCount ? 1 : 0

@@ -49,7 +49,7 @@ module.exports = {
       { key: 'roundTripsPerSec', label: 'round trips/s', better: 'higher', si: true },
       { key: 'p50ms', label: 'p50 ms', better: 'lower', digits: 2 },
       { key: 'p99ms', label: 'p99 ms', better: 'lower', digits: 2 },
-      { key: 'cpuUsPerRoundTrip', label: 'server CPU µs/rt', better: 'lower', digits: 1 }
+      { key: 'cpuUsPerRoundTrip', label: 'server CPU µs/round trip', better: 'lower', digits: 1 }
     ],
     note: (p) => `${p.connections} clients each with one ${p.bytes} B message in flight for ${p.duration} s, echoed by a JS handler ` +
       '(ws: the message; Socket.IO: socket.on(\'echo\') -> socket.emit(\'echo\')).'

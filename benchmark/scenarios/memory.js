@@ -5,12 +5,13 @@
 // (pages in code once per process: ~3.5 MB that would otherwise be divided
 // by N) -> GC-settled baseline RSS -> `loadgen idle` opens N connections ->
 // wait until the server counts them all and RSS settles (two samples 1 s
-// apart within 1%) -> GC-settled RSS -> (after - before) / connected.
+// apart within 1%) -> GC-settled RSS -> (after - before) / connected, or
+// "below noise" when the growth is under harness.rssPerConn's floor.
 // RSS is VmRSS from /proc/<pid>/status; KB = 1024 bytes. Socket.IO servers
 // are measured with Socket.IO clients (Engine.IO handshake + namespace
 // CONNECT), WebSocket servers with plain WebSocket clients; every
 // connection is subscribed to one topic / joined to one room (see servers/).
-const { startServer, startLoadgen, gcSettleRss, settleRss, readVmRss, tail, sleep } = require('../harness')
+const { startServer, startLoadgen, gcSettleRss, settleRss, rssPerConn, readVmRss, tail, sleep } = require('../harness')
 
 const SETTLE = { intervalMs: 1000, tolerance: 0.01, maxMs: 30000, gcIntervalMs: 2000, gcMinMs: 10000 }
 const QUICK_SETTLE = { intervalMs: 300, tolerance: 0.02, maxMs: 4000, gcIntervalMs: 300, gcMinMs: 600 }
@@ -63,13 +64,14 @@ async function measure (ctx, name) {
     try { loadgenRss = readVmRss(lg.pid) } catch {}
     const report = await lg.finish()
     lg = null
-    const perConnBytes = (after.rss - base.rss) / connected
+    const perConn = rssPerConn(base.rss, after.rss, connected, p.settle)
     const warnings = []
     if (own.open !== connected) warnings.push(`server counts ${own.open} open, loadgen ${connected}`)
     if (report && report.dropped) warnings.push(`${report.dropped} connections dropped during the hold`)
     if (!(base.settled && loaded.settled && after.settled)) warnings.push('RSS did not settle within the limit')
     return {
-      metrics: { perConnKB: perConnBytes / 1024, connected, rssAfterMiB: after.rss / 1048576 },
+      metrics: { perConnKB: perConn.kb, connected, rssAfterMiB: after.rss / 1048576 },
+      noise: perConn.noise ? { perConnKB: perConn.noise } : {},
       info: {
         impl: server.hello.impl,
         version: server.hello.version || null,

@@ -11,7 +11,7 @@
 // staggered: server i publishes at i*P/S into each period, far apart from
 // the others (a tick costs a few ms at these N). Connecting is done one
 // server at a time, in the round's order.
-const { startServer, connectFleet, gcSettleRss, settleRss, readVmRss, sleep } = require('../harness')
+const { startServer, connectFleet, gcSettleRss, settleRss, rssPerConn, readVmRss, sleep } = require('../harness')
 const { SETTLE, QUICK_SETTLE } = require('./memory')
 
 async function measureRound (ctx, names) {
@@ -94,10 +94,11 @@ async function measureRound (ctx, names) {
       if (x.seen.open !== connected) warnings.push(`server counts ${x.seen.open} open, loadgen ${connected}`)
       if (!(x.base.settled && x.loaded.settled && x.after.settled)) warnings.push('RSS did not settle within the limit')
       if (r.spread_max_ms > slot) warnings.push(`a tick took ${r.spread_max_ms.toFixed(0)} ms, longer than its ${slot.toFixed(0)} ms slot: ticks of neighbouring servers may have overlapped (lower N)`)
+      const perConn = rssPerConn(x.base.rss, x.after.rss, connected, p.settle)
       results[x.name] = {
         sample: {
           metrics: {
-            tlsPerConnKB: (x.after.rss - x.base.rss) / connected / 1024,
+            tlsPerConnKB: perConn.kb,
             delivered: r.received / expected,
             spreadP50ms: r.spread_p50_ms,
             spreadMaxMs: r.spread_max_ms,
@@ -116,6 +117,7 @@ async function measureRound (ctx, names) {
             maxSendLoopMs: x.maxSendMs,
             loadgen: r
           },
+          noise: perConn.noise ? { tlsPerConnKB: perConn.noise } : {},
           warnings
         }
       }
