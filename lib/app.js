@@ -6,7 +6,9 @@ const { HttpRequest } = require('./http-request')
 const { HttpResponse } = require('./http-response')
 const { ListenSocket } = require('./listen-socket')
 const { kApp, kNative, kId, kBehavior, kState } = require('./symbols')
-const { toBuffer, safeCall, reportHandlerError, keepAlive } = require('./util')
+const { toBuffer, safeApply, safeCall, reportHandlerError, keepAlive } = require('./util')
+const { appOptions, sslAppOptions, behaviorOptions, func, listenArgs, nativeOptions } = require('./options')
+const { listenError } = require('./listen-error')
 
 const HTTP_METHODS = ['get', 'post', 'put', 'del', 'patch', 'options', 'head', 'connect', 'trace', 'any']
 
@@ -15,13 +17,14 @@ const HTTP_METHODS = ['get', 'post', 'put', 'del', 'patch', 'options', 'head', '
  * this class routes the event batches to the user's handlers.
  */
 class TemplatedApp {
-  constructor (options = {}, ssl = null) {
+  constructor (options, ssl = null) {
+    options = appOptions(options)
     const native = new binding.NativeApp(
-      {
+      nativeOptions({
         workers: options.workers,
         maxConnections: options.maxConnections,
         ssl: ssl || undefined
-      },
+      }),
       (batch) => this._onEvents(batch)
     )
     this[kNative] = native
@@ -80,36 +83,33 @@ class TemplatedApp {
     }
   }
 
-  ws (pattern, behavior = {}) {
-    const route = this[kNative].addWs(String(pattern), {
+  ws (pattern, behavior) {
+    behavior = behaviorOptions(behavior)
+    const route = this[kNative].addWs(String(pattern), nativeOptions({
       idleTimeout: behavior.idleTimeout,
       maxPayloadLength: behavior.maxPayloadLength,
       maxBackpressure: behavior.maxBackpressure,
       closeOnBackpressureLimit: behavior.closeOnBackpressureLimit,
       sendPingsAutomatically: behavior.sendPingsAutomatically,
       hasUpgrade: typeof behavior.upgrade === 'function'
-    })
+    }))
     this._wsRoutes[route] = behavior
     this._wsClasses[route] = routeClass(this, behavior)
     return this
   }
 
+  /**
+   * `listen([host,] port[, options], cb)`. On failure `cb(false, error)`:
+   * false as in uWS.js, then the reason (not in uWS.js) in the shape of
+   * Node's listen errors (`code: 'EADDRINUSE'`, `errno`, `syscall`...).
+   */
   listen (...args) {
-    const cb = typeof args[args.length - 1] === 'function' ? args.pop() : () => {}
-    let host = '0.0.0.0'
-    let port
-    if (typeof args[0] === 'string') {
-      host = args[0]
-      port = args[1]
-    } else {
-      port = args[0]
-      // listen(port, options, cb): options (LIBUS_LISTEN_EXCLUSIVE_PORT) are ignored.
-    }
+    const { host = '0.0.0.0', port, cb } = listenArgs(args)
     let result
     try {
-      result = this[kNative].listen(host, Number(port) || 0, false)
+      result = this[kNative].listen(host, port, false)
     } catch (err) {
-      safeCall(cb, undefined, false)
+      safeCall(cb, undefined, false, listenError(err, host, port))
       return this
     }
     const ls = new ListenSocket(this, result.token, result.port)
@@ -218,18 +218,11 @@ class TemplatedApp {
     } else {
       handler = this._httpRoutes[route]
     }
-    // A handler that throws or rejects answers 500 rather than hanging the
-    // client (or crashing the process with an unhandled rejection).
-    const failed = (err) => {
-      reportHandlerError(err)
+    // A handler that throws or rejects is reported and answers 500 rather
+    // than hanging the client.
+    safeApply(handler, undefined, [res, req, { id }], () => {
       if (!res[kState].done && !res[kState].aborted) res.writeStatus('500 Internal Server Error').end()
-    }
-    try {
-      const r = handler(res, req, { id })
-      if (r && typeof r.then === 'function') r.then(undefined, failed)
-    } catch (err) {
-      failed(err)
-    }
+    })
   }
 
   _respond (id, status, headers, body) {
@@ -268,6 +261,7 @@ class TemplatedApp {
 
 for (const method of HTTP_METHODS) {
   TemplatedApp.prototype[method] = function (pattern, handler) {
+    func(`${method}() handler`, handler, { required: true })
     const m = method === 'del' ? 'delete' : method
     const route = this[kNative].addRoute(m, String(pattern))
     this._httpRoutes[route] = handler
@@ -276,19 +270,20 @@ for (const method of HTTP_METHODS) {
 }
 
 /** uWS.js factory: `App(options)`; also works with `new`. */
-function App (options = {}) {
+function App (options) {
   return new TemplatedApp(options, null)
 }
 
 /** uWS.js factory: `SSLApp({ key_file_name, cert_file_name })`; `key`/`cert` PEM buffers also accepted. */
-function SSLApp (options = {}) {
-  const ssl = {
+function SSLApp (options) {
+  options = sslAppOptions(options)
+  const ssl = nativeOptions({
     keyFileName: options.key_file_name,
     certFileName: options.cert_file_name,
-    key: options.key === undefined ? undefined : toBuffer(options.key),
-    cert: options.cert === undefined ? undefined : toBuffer(options.cert),
+    key: options.key == null ? undefined : toBuffer(options.key),
+    cert: options.cert == null ? undefined : toBuffer(options.cert),
     passphrase: options.passphrase
-  }
+  })
   return new TemplatedApp(options, ssl)
 }
 

@@ -27,20 +27,49 @@ function textArrayBuffer (text) {
 }
 
 /**
- * Runs a user handler; a throw never reaches the event bridge. The error is
- * reported as a process warning with code FERROSOCKET_HANDLER_ERROR (the
- * server and the connection carry on, as with uWS.js).
+ * Runs a user handler: every user callback of every API goes through here
+ * (or emitSafe). A throw, or a rejection of the promise it returns, is
+ * reported once as a process warning with code FERROSOCKET_HANDLER_ERROR and
+ * never reaches the event bridge; the server and the connection carry on.
+ * `onError(err)`, if given, runs after the report (e.g. answer 500, refuse
+ * the connection). Returns nothing: a caller handing the promise to another
+ * safeCall would report its rejection twice.
  */
-function safeCall (fn, thisArg, ...args) {
-  if (typeof fn !== 'function') return undefined
-  try {
-    const r = fn.apply(thisArg, args)
-    if (r && typeof r.then === 'function') r.then(undefined, reportHandlerError)
-    return r
-  } catch (err) {
+function safeApply (fn, thisArg, args, onError) {
+  if (typeof fn !== 'function') return
+  const failed = (err) => {
     reportHandlerError(err)
-    return undefined
+    if (onError) onError(err)
   }
+  try {
+    const r = Reflect.apply(fn, thisArg, args)
+    if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
+      r.then(undefined, failed)
+    }
+  } catch (err) {
+    failed(err)
+  }
+}
+
+function safeCall (fn, thisArg, ...args) {
+  safeApply(fn, thisArg, args)
+}
+
+/**
+ * EventEmitter#emit for user listeners: the one place Socket.IO, Engine.IO
+ * and `io.engine` events reach user code. Node's emit drops a listener's
+ * returned promise, and a sync throw there skips the later listeners and
+ * unwinds into our caller. `captureRejections` would catch the rejection
+ * only, a tick later, through `Symbol.for('nodejs.rejection')` or an 'error'
+ * event, and only on emitters constructed with it. So each listener runs
+ * through safeApply, as emit would call it (in order, on a copy of the list,
+ * `once` wrappers included, `this` = the emitter). Unlike emit, an 'error'
+ * event without listeners does not throw. Returns whether there were any.
+ */
+function emitSafe (emitter, event, ...args) {
+  const listeners = emitter.rawListeners(event)
+  for (let i = 0; i < listeners.length; i++) safeApply(listeners[i], emitter, args)
+  return listeners.length > 0
 }
 
 function reportHandlerError (err) {
@@ -61,4 +90,4 @@ function keepAlive (interval, busy) {
   return null
 }
 
-module.exports = { toBuffer, toText, textArrayBuffer, safeCall, reportHandlerError, keepAlive }
+module.exports = { toBuffer, toText, textArrayBuffer, safeApply, safeCall, emitSafe, reportHandlerError, keepAlive }

@@ -2,7 +2,7 @@
 const { EventEmitter } = require('node:events')
 const net = require('node:net')
 const cors = require('cors')
-const { reportHandlerError } = require('../util')
+const { safeApply, emitSafe, reportHandlerError } = require('../util')
 
 // engine.io's `Server.errorMessages`, by code.
 const ERRORS = [
@@ -32,7 +32,7 @@ class Engine extends EventEmitter {
     this._opts = opts
     this._transports = opts.transports || ['polling', 'websocket']
     this._maxBody = opts.maxHttpBufferSize ?? 1e6
-    this._cors = opts.cors ? cors(opts.cors) : null
+    this._cors = opts.cors ? cors(guardCors(opts.cors)) : null
     this._held = new Map()
     this._nextReq = 1
     this._posting = new Set()
@@ -99,27 +99,14 @@ class Engine extends EventEmitter {
       called = true
       done(err, ok)
     }
-    try {
-      fn(req, once)
-    } catch (err) {
-      reportHandlerError(err)
-      once('Forbidden', false)
-    }
-  }
-
-  /** Emits to user listeners; a throwing one is reported, never fatal. */
-  _emitSafe (...args) {
-    try {
-      this.emit(...args)
-    } catch (err) {
-      reportHandlerError(err)
-    }
+    // One that throws or rejects before answering is reported and refuses.
+    safeApply(fn, undefined, [req, once], () => once('Forbidden', false))
   }
 
   _abort (req, res, code, message) {
     if (res.headersSent || res.destroyed) return
     const msg = typeof message === 'string' && message ? message : ERRORS[code]
-    this._emitSafe('connection_error', { req, code, message: ERRORS[code], context: { message: msg } })
+    emitSafe(this, 'connection_error', { req, code, message: ERRORS[code], context: { message: msg } })
     res.writeHead(code === FORBIDDEN ? 403 : 400, { 'Content-Type': 'application/json' })
     res.end(JSON.stringify({ code, message: msg }))
   }
@@ -202,12 +189,12 @@ class Engine extends EventEmitter {
     if (status >= 400 && contentType === 'application/json') {
       try {
         const { code, message } = JSON.parse(body)
-        this._emitSafe('connection_error', { req, code, message, context: {} })
+        emitSafe(this, 'connection_error', { req, code, message, context: {} })
       } catch {}
     }
     const headers = { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) }
-    if (status === 200 && handshake) this._emitSafe('initial_headers', headers, req)
-    this._emitSafe('headers', headers, req)
+    if (status === 200 && handshake) emitSafe(this, 'initial_headers', headers, req)
+    emitSafe(this, 'headers', headers, req)
     res.writeHead(status, headers)
     res.end(body)
   }
@@ -217,7 +204,7 @@ class Engine extends EventEmitter {
     const q = query(req.url)
     const fail = (code, message, status) => {
       const msg = message || ERRORS[code]
-      this._emitSafe('connection_error', { req, code, message: ERRORS[code], context: { message: msg } })
+      emitSafe(this, 'connection_error', { req, code, message: ERRORS[code], context: { message: msg } })
       socket.on('error', () => {})
       if (socket.writable) {
         socket.write(`HTTP/1.1 ${status || 400} ${status === 403 ? 'Forbidden' : 'Bad Request'}\r\n` +
@@ -316,6 +303,33 @@ class Engine extends EventEmitter {
       if (body != null) this._send(req, res, 200, 'text/plain; charset=UTF-8', body)
       else if (!res.writableEnded) res.end()
     }
+  }
+}
+
+/**
+ * The `cors` option's functions (an options delegate, an `origin` function)
+ * are user callbacks too, and the `cors` package drops what they return:
+ * one that throws or rejects before answering is reported and gets no CORS
+ * headers (an upgrade with an Origin is then refused).
+ */
+function guardCors (o) {
+  if (typeof o === 'function') return guarded(o, (cb) => cb(null, { origin: false }))
+  if (o !== null && typeof o === 'object' && typeof o.origin === 'function') {
+    return { ...o, origin: guarded(o.origin, (cb) => cb(null, false)) }
+  }
+  return o
+}
+
+/** `fn(arg, cb)` whose `cb` counts once; a failed `fn` answers `deny(cb)`. */
+function guarded (fn, deny) {
+  return (arg, cb) => {
+    let answered = false
+    const once = (...args) => {
+      if (answered) return
+      answered = true
+      cb(...args)
+    }
+    safeApply(fn, undefined, [arg, once], () => deny(once))
   }
 }
 

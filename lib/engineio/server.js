@@ -5,7 +5,8 @@ const binding = require('../native')
 const { dispatch } = require('../events')
 const { Engine } = require('./engine')
 const { EngineSocket } = require('./socket')
-const { reportHandlerError, keepAlive } = require('../util')
+const { emitSafe, reportHandlerError, keepAlive } = require('../util')
+const { engineOptions, nativeOptions } = require('../options')
 
 /**
  * A raw Engine.IO v4 server (engine.io's `Server`, default path
@@ -14,17 +15,17 @@ const { reportHandlerError, keepAlive } = require('../util')
  * without Socket.IO, and for the official Engine.IO protocol test suite.
  */
 class EngineServer extends EventEmitter {
-  constructor (opts = {}) {
+  constructor (opts) {
     super()
-    this._opts = opts
-    this._path = (opts.path || '/engine.io').replace(/\/$/, '')
+    this._opts = engineOptions(opts)
+    this._path = (this._opts.path || '/engine.io').replace(/\/$/, '')
     this._nativeHandle = null
     this.clients = new Map()
     this._keys = new Map()
-    this._front = new Engine(this, opts)
-    this._front.on('connection_error', (e) => this.emit('connection_error', e))
-    this._front.on('headers', (h, req) => this.emit('headers', h, req))
-    this._front.on('initial_headers', (h, req) => this.emit('initial_headers', h, req))
+    this._front = new Engine(this, this._opts)
+    this._front.on('connection_error', (e) => emitSafe(this, 'connection_error', e))
+    this._front.on('headers', (h, req) => emitSafe(this, 'headers', h, req))
+    this._front.on('initial_headers', (h, req) => emitSafe(this, 'initial_headers', h, req))
     this._keepAlive = null
     this.httpServer = null
   }
@@ -36,7 +37,7 @@ class EngineServer extends EventEmitter {
   _native () {
     if (!this._nativeHandle) {
       const o = this._opts
-      this._nativeHandle = new binding.NativeEngineIo({
+      this._nativeHandle = new binding.NativeEngineIo(nativeOptions({
         workers: o.workers,
         path: this._path,
         pingInterval: o.pingInterval,
@@ -45,7 +46,7 @@ class EngineServer extends EventEmitter {
         upgradeTimeout: o.upgradeTimeout,
         allowUpgrades: o.allowUpgrades,
         transports: o.transports
-      }, (batch) => {
+      }), (batch) => {
         try {
           dispatch(batch, this._sink)
         } catch (err) {
@@ -58,24 +59,17 @@ class EngineServer extends EventEmitter {
 
   get _sink () {
     if (this._sinkObj) return this._sinkObj
-    const emit = (target, ...args) => {
-      try {
-        target.emit(...args)
-      } catch (err) {
-        reportHandlerError(err)
-      }
-    }
     this._sinkObj = {
       eioOpen: (key, sid, address) => {
         const socket = new EngineSocket(this, key, sid, address)
         this._keys.set(key, socket)
         this.clients.set(sid, socket)
         this._updateKeepAlive()
-        emit(this, 'connection', socket)
+        emitSafe(this, 'connection', socket)
       },
       eioMessage: (key, data) => {
         const socket = this._keys.get(key)
-        if (socket) emit(socket, 'message', data)
+        if (socket) emitSafe(socket, 'message', data)
       },
       eioClose: (key, reason) => {
         const socket = this._keys.get(key)
@@ -84,7 +78,7 @@ class EngineServer extends EventEmitter {
         this.clients.delete(socket.id)
         socket.readyState = 'closed'
         this._updateKeepAlive()
-        emit(socket, 'close', reason)
+        emitSafe(socket, 'close', reason)
       },
       pollReady: (reqId) => this._front._pollReady(reqId)
     }
@@ -93,7 +87,7 @@ class EngineServer extends EventEmitter {
 
   /** Serves Engine.IO on `server` (requests under the path and upgrades). */
   attach (server, opts) {
-    if (opts) Object.assign(this._opts, opts)
+    Object.assign(this._opts, engineOptions(opts))
     this._native()
     this.httpServer = server
     this._front.attach(server, this._path + '/')
@@ -103,6 +97,10 @@ class EngineServer extends EventEmitter {
 
   /** Creates an http.Server on `port` and attaches to it. */
   listen (port, opts, fn) {
+    if (typeof opts === 'function') {
+      fn = opts
+      opts = undefined
+    }
     const server = http.createServer((req, res) => {
       res.writeHead(501)
       res.end('Not Implemented')

@@ -1,5 +1,6 @@
 'use strict'
 const { EventEmitter } = require('node:events')
+const { safeCall } = require('../util')
 
 /**
  * One Engine.IO session of an `EngineServer` (engine.io's `Socket`):
@@ -25,7 +26,7 @@ class EngineSocket extends EventEmitter {
       const payload = typeof data === 'string' ? data : Buffer.isBuffer(data) ? data : Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data)
       this.server._native().send(this._key, payload)
     }
-    if (cb) process.nextTick(cb)
+    if (cb) process.nextTick(safeCall, cb)
     return this
   }
 

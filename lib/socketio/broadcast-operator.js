@@ -1,5 +1,6 @@
 'use strict'
 const { TYPE, RESERVED, dataPacket } = require('./packet')
+const { safeCall } = require('../util')
 
 /**
  * `io.to(room)`, `socket.broadcast`, `nsp.except(room)`…: who gets an emit.
@@ -82,7 +83,7 @@ class BroadcastOperator {
       for (const s of targets) s._ackMap().delete(id)
       // A RemoteSocket's emit answers as a single socket's would.
       const single = this._flags.expectSingleResponse
-      ack(err, single ? (err ? null : responses[0]) : responses)
+      safeCall(ack, this, err, single ? (err ? null : responses[0]) : responses)
     }
     const timer = setTimeout(() => finish(new Error('operation has timed out')), this._flags.timeout)
     for (const s of targets) {

@@ -3,7 +3,8 @@ const { EventEmitter } = require('node:events')
 const { Socket } = require('./socket')
 const { BroadcastOperator } = require('./broadcast-operator')
 const { Adapter } = require('./adapter')
-const { reportHandlerError } = require('../util')
+const { runMiddleware } = require('./middleware')
+const { safeCall, emitSafe } = require('../util')
 
 /** A namespace (`io.of('/chat')`): middleware, sockets, rooms, broadcasts. */
 class Namespace extends EventEmitter {
@@ -63,7 +64,7 @@ class Namespace extends EventEmitter {
   serverSideEmit (event, ...args) {
     if (typeof args[args.length - 1] === 'function') {
       const ack = args.pop()
-      process.nextTick(() => ack(null, []))
+      process.nextTick(safeCall, ack, this, null, [])
     }
     return true
   }
@@ -99,18 +100,12 @@ class Namespace extends EventEmitter {
   /** A client asked to connect: run the middleware, then accept or refuse. */
   _connect (client, auth) {
     const socket = new Socket(this, client, auth)
-    let i = 0
-    const next = (err) => {
-      if (err) return this._refuse(client, err)
-      const fn = this._fns[i++]
-      if (!fn) return this._accept(client, socket)
-      try {
-        fn(socket, next)
-      } catch (e) {
-        next(e)
-      }
-    }
-    next()
+    runMiddleware(this._fns, socket, (err, failed) => {
+      if (!err) return this._accept(client, socket)
+      // A middleware that threw or rejected is refused, not left hanging;
+      // its message is the server's business (reported), not the client's.
+      this._refuse(client, failed ? new Error('Internal server error') : err)
+    })
   }
 
   _refuse (client, err) {
@@ -130,12 +125,8 @@ class Namespace extends EventEmitter {
     client.set(this.name, socket)
     this.sockets.set(socket.id, socket)
     socket._joinOwn()
-    try {
-      EventEmitter.prototype.emit.call(this, 'connection', socket)
-      EventEmitter.prototype.emit.call(this, 'connect', socket)
-    } catch (err) {
-      reportHandlerError(err)
-    }
+    emitSafe(this, 'connection', socket)
+    emitSafe(this, 'connect', socket)
   }
 
   _remove (socket) {

@@ -10,7 +10,9 @@ const { Engine } = require('../engineio/engine')
 const { Client } = require('./client')
 const { serveClient } = require('./client-bundle')
 const { TYPE } = require('./packet')
-const { reportHandlerError, keepAlive } = require('../util')
+const { safeApply, reportHandlerError, keepAlive } = require('../util')
+const { serverOptions, attachPort, nativeOptions } = require('../options')
+const { listenError } = require('../listen-error')
 
 /**
  * socket.io's `Server`: `new Server(port?, opts?)`, `io.listen(port)`,
@@ -29,7 +31,7 @@ class Server extends EventEmitter {
       opts = srv
       srv = undefined
     }
-    this._opts = Object.assign({ serveClient: true }, opts)
+    this._opts = Object.assign({ serveClient: true }, serverOptions(opts))
     this._path = (this._opts.path || '/socket.io').replace(/\/$/, '')
     this._nsps = new Map()
     this._parents = []
@@ -45,17 +47,18 @@ class Server extends EventEmitter {
 
   _native () {
     if (!this._nativeHandle) {
-      this._nativeHandle = new binding.NativeSocketIo({
+      this._nativeHandle = new binding.NativeSocketIo(nativeOptions({
         workers: this._opts.workers,
         path: this._path,
         pingInterval: this._opts.pingInterval,
         pingTimeout: this._opts.pingTimeout,
         maxHttpBufferSize: this._opts.maxHttpBufferSize,
-        connectTimeout: this._opts.connectTimeout,
+        // 0 means the default, as in socket.io.
+        connectTimeout: this._opts.connectTimeout || undefined,
         upgradeTimeout: this._opts.upgradeTimeout,
         allowUpgrades: this._opts.allowUpgrades,
         transports: this._opts.transports
-      }, (batch) => {
+      }), (batch) => {
         try {
           dispatch(batch, this._sink())
         } catch (err) {
@@ -128,13 +131,12 @@ class Server extends EventEmitter {
       opts = srv
       srv = undefined
     }
-    if (opts) Object.assign(this._opts, opts)
-    let port
-    if (srv === undefined || typeof srv === 'number' || typeof srv === 'string') {
+    const port = attachPort(srv)
+    Object.assign(this._opts, serverOptions(opts))
+    if (port !== undefined) {
       // Standalone, as socket.io's `new Server(port)`: an http.Server for
       // everything but WebSocket upgrades, which the Rust listener serves
       // itself; it hands every other connection over unread (see _handoff).
-      port = srv === undefined ? 0 : Number(srv)
       srv = http.createServer((req, res) => {
         res.writeHead(404)
         res.end()
@@ -148,7 +150,16 @@ class Server extends EventEmitter {
     srv.on('close', () => this._closeNative())
     if (port !== undefined) {
       const host = this._opts.host || '::'
-      const r = native.listen(host, port, Boolean(this._opts.cors), typeof this._opts.allowRequest === 'function')
+      let r
+      try {
+        r = native.listen(host, port, Boolean(this._opts.cors), typeof this._opts.allowRequest === 'function')
+      } catch (err) {
+        // As socket.io's `httpServer.listen(port)` fails: 'error' on the
+        // http.Server, asynchronously (thrown if nobody listens).
+        const error = listenError(err, host, port)
+        process.nextTick(() => srv.emit('error', error))
+        return this
+      }
       this._port = r.port
       this._listening = true
       this._updateKeepAlive()
@@ -261,7 +272,10 @@ class Server extends EventEmitter {
     const next = (i) => {
       if (i >= parents.length) return done(null)
       const { match, parent } = parents[i]
+      let answered = false
       const onMatch = (err, ok) => {
+        if (answered) return
+        answered = true
         if (err || !ok) return next(i + 1)
         // Created on first match; later clients find it by name.
         const child = this._nsps.get(name) || this.of(name)
@@ -273,11 +287,8 @@ class Server extends EventEmitter {
         done(child)
       }
       if (match instanceof RegExp) return onMatch(null, match.test(name))
-      try {
-        match(name, auth, onMatch)
-      } catch (err) {
-        onMatch(err)
-      }
+      // A function that throws or rejects is reported and matches nothing.
+      safeApply(match, undefined, [name, auth, onMatch], onMatch)
     }
     next(0)
   }
@@ -312,15 +323,26 @@ class Server extends EventEmitter {
   socketsLeave (room) { return this.sockets.socketsLeave(room) }
   disconnectSockets (close) { return this.sockets.disconnectSockets(close) }
 
-  /** Closes every client ("server shutting down") and the HTTP server. */
+  /**
+   * Closes every client ("server shutting down") and the HTTP server; the
+   * promise resolves once that has closed. As in socket.io, an error closing
+   * it (it was not listening) goes to `fn` only: the promise never rejects,
+   * so the common unawaited `io.close()` cannot become an unhandled rejection.
+   */
   close (fn) {
     this._closeNative()
-    if (this.httpServer) {
-      this.httpServer.close(fn)
-      if (typeof this.httpServer.closeIdleConnections === 'function') this.httpServer.closeIdleConnections()
-    } else if (fn) {
-      process.nextTick(fn)
-    }
+    return new Promise((resolve) => {
+      const done = (...args) => {
+        safeApply(fn, undefined, args)
+        resolve()
+      }
+      if (this.httpServer) {
+        this.httpServer.close(done)
+        if (typeof this.httpServer.closeIdleConnections === 'function') this.httpServer.closeIdleConnections()
+      } else {
+        process.nextTick(done)
+      }
+    })
   }
 
   _closeNative () {

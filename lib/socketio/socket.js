@@ -4,9 +4,9 @@ const { randomFillSync } = require('node:crypto')
 const { TYPE, RESERVED, dataPacket, reconstruct } = require('./packet')
 const { BroadcastOperator } = require('./broadcast-operator')
 const { Handshake } = require('./handshake')
-const { reportHandlerError } = require('../util')
+const { runMiddleware } = require('./middleware')
+const { safeApply, safeCall, emitSafe, reportHandlerError } = require('../util')
 
-const dispatch = EventEmitter.prototype.emit
 const EMPTY = Object.freeze([])
 
 // Socket ids: 15 random bytes, base64url (20 chars), as socket.io makes
@@ -112,13 +112,8 @@ class Socket extends EventEmitter {
       id = this.nsp._ids++
       this._ackMap().set(id, args.pop())
     }
-    for (const fn of [...this._anyOutgoing]) {
-      try {
-        fn(event, ...args)
-      } catch (err) {
-        reportHandlerError(err)
-      }
-    }
+    const any = this._anyOutgoing // replaced, never changed, by onAnyOutgoing/offAnyOutgoing
+    for (let i = 0; i < any.length; i++) safeApply(any[i], this, [event, ...args])
     this._send(TYPE.EVENT, id, [event, ...args])
     return true
   }
@@ -143,13 +138,13 @@ class Socket extends EventEmitter {
         const timer = setTimeout(() => {
           if (done) return
           done = true
-          cb(new Error('operation has timed out'))
+          safeCall(cb, this, new Error('operation has timed out'))
         }, ms)
         return this.emit(event, ...args, (...res) => {
           if (done) return
           done = true
           clearTimeout(timer)
-          cb(null, ...res)
+          safeCall(cb, this, null, ...res)
         })
       },
       emitWithAck: (event, ...args) => new Promise((resolve, reject) => {
@@ -283,47 +278,36 @@ class Socket extends EventEmitter {
       const fn = this._acks && this._acks.get(id)
       if (!fn) return
       this._acks.delete(id)
-      try {
-        fn(...args)
-      } catch (err) {
-        reportHandlerError(err)
-      }
+      safeApply(fn, this, args)
     }
   }
 
   _dispatch (args) {
     if (this._fns.length === 0) return this._deliver(args)
-    let i = 0
-    const next = (err) => {
-      if (err) return this._emitReserved('error', err)
-      const fn = this._fns[i++]
-      if (!fn) return this._deliver(args)
-      try {
-        fn(args, next)
-      } catch (e) {
-        next(e)
-      }
-    }
-    next()
+    runMiddleware(this._fns, args, (err, failed) => {
+      if (!err) this._deliver(args)
+      // next(err) is for the app's 'error' listener; a middleware that
+      // threw was reported, and its packet is dropped.
+      else if (!failed) this._emitReserved('error', err)
+    })
   }
 
+  /**
+   * A client's event to the user: onAny listeners, then the event's. Each
+   * listener on its own, a failed one reported (emitSafe), so one failing
+   * listener neither costs the others nor the connection. A client-sent
+   * "error" with no listener is dropped, never thrown (CVE-2024-38355).
+   */
   _deliver (args) {
-    try {
-      for (const fn of [...this._any]) fn(...args)
-      // A client-sent "error" event must not become an unhandled 'error' (CVE-2024-38355).
-      if (args[0] === 'error' && this.listenerCount('error') === 0) return
-      dispatch.apply(this, args)
-    } catch (err) {
-      reportHandlerError(err)
-    }
+    const any = this._any // replaced, never changed, by onAny/offAny
+    for (let i = 0; i < any.length; i++) safeApply(any[i], this, args)
+    emitSafe(this, ...args)
   }
 
+  /** 'disconnecting', 'disconnect', and 'error' from `next(err)` in `socket.use`. */
   _emitReserved (event, ...args) {
-    try {
-      dispatch.call(this, event, ...args)
-    } catch (err) {
-      reportHandlerError(err)
-    }
+    // socket.io throws an 'error' nobody listens to; we report it instead.
+    if (!emitSafe(this, event, ...args) && event === 'error') reportHandlerError(args[0])
   }
 
   _onClose (reason) {

@@ -1,0 +1,287 @@
+'use strict'
+
+/**
+ * Options and arguments of every public constructor and `listen`, checked at
+ * the call. Unchecked, a bad value reached the native layer, which converts
+ * late and lossily: N-API wraps -5 to 4294967291 for a u32 and reports a
+ * string in its own terms ("rust type 'u32' on EngineOptions") only at
+ * listen time. Here it is a TypeError (wrong type) or a RangeError (wrong
+ * value) that names the option as the user wrote it, with Node's codes:
+ * ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ERR_INVALID_ARG_VALUE (a value
+ * of the right type that is not accepted) and ERR_SOCKET_BAD_PORT (what
+ * Node's own listen throws, so what socket.io's `new Server(70000)` throws).
+ *
+ * As in socket.io and uWS.js, unknown keys are ignored, and `undefined` or
+ * `null` mean "not given" (the default applies).
+ */
+
+// Native u32 options (src/napi): larger values would wrap.
+const U32 = 0xffffffff
+// setTimeout's largest delay; beyond it Node fires after 1 ms.
+const TIMER_MAX = 0x7fffffff
+// Each worker is two OS threads (a tokio worker and a connection group).
+const MAX_WORKERS = 1024
+
+const absent = (value) => value === undefined || value === null
+
+/** A short rendering of what the user passed, for the message. */
+function show (value) {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value.length > 40 ? value.slice(0, 37) + '...' : value)
+    case 'function':
+      return `function ${value.name || '(anonymous)'}`
+    case 'bigint':
+      return `${value}n`
+    case 'object':
+      if (value === null) return 'null'
+      if (Array.isArray(value)) return 'an array'
+      return value.constructor && value.constructor.name && value.constructor.name !== 'Object'
+        ? `an instance of ${value.constructor.name}`
+        : 'an object'
+    default:
+      return String(value)
+  }
+}
+
+/** `got`: what to say was received (default: the value shown). */
+function fail (Ctor, code, label, expected, value, got = show(value)) {
+  const err = new Ctor(`ferrosocket: ${label} must be ${expected}, got ${got}`)
+  err.code = code
+  return err
+}
+
+const typeError = (label, expected, value) => fail(TypeError, 'ERR_INVALID_ARG_TYPE', label, expected, value)
+
+/**
+ * An integer in [min, max] (`unit` only names it in the message); with
+ * `infinity`, Infinity too. Returns the value; absent passes through.
+ */
+function integer (label, value, { min = 0, max = U32, unit, infinity = false } = {}) {
+  if (absent(value)) return undefined
+  let expected = min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer from ${min}`
+  if (unit) expected += ` number of ${unit}`
+  if (max !== Infinity) expected += ` up to ${max}`
+  if (infinity) expected += ' or Infinity'
+  if (typeof value !== 'number') throw typeError(label, expected, value)
+  if (infinity && value === Infinity) return value
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw fail(RangeError, 'ERR_OUT_OF_RANGE', label, expected, value)
+  }
+  return value
+}
+
+function boolean (label, value) {
+  if (!absent(value) && typeof value !== 'boolean') throw typeError(label, 'true or false', value)
+  return value
+}
+
+function string (label, value) {
+  if (!absent(value) && typeof value !== 'string') throw typeError(label, 'a string', value)
+  return value
+}
+
+function func (label, value, { required = false } = {}) {
+  if ((required || !absent(value)) && typeof value !== 'function') throw typeError(label, 'a function', value)
+  return value
+}
+
+/** A non-empty array of `allowed` strings; `needed`: at least one of these. */
+function listOf (label, value, allowed, needed = allowed) {
+  if (absent(value)) return undefined
+  const expected = `a non-empty array of ${allowed.map((a) => `"${a}"`).join(', ')}`
+  if (!Array.isArray(value)) throw typeError(label, expected, value)
+  const bad = value.find((v) => !allowed.includes(v))
+  if (bad !== undefined) {
+    throw fail(RangeError, 'ERR_INVALID_ARG_VALUE', label, expected, value, `an array holding ${show(bad)}`)
+  }
+  if (!value.some((v) => needed.includes(v))) {
+    const one = needed.map((a) => `"${a}"`).join(' or ')
+    const got = value.length ? `[${value.map(show).join(', ')}]` : 'an empty array'
+    throw fail(RangeError, 'ERR_INVALID_ARG_VALUE', label, `an array holding ${one}`, value, got)
+  }
+  return value
+}
+
+/** A TCP port: an integer 0-65535 or a string of digits (as Node and socket.io take). */
+function port (label, value) {
+  const expected = 'a port number from 0 to 65535'
+  let n = value
+  if (typeof value === 'string' && /^\s*\d+\s*$/.test(value)) n = Number(value)
+  if (typeof n !== 'number') throw typeError(label, expected, value)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw fail(RangeError, 'ERR_SOCKET_BAD_PORT', label, expected, value)
+  return n
+}
+
+/** An HTTP path ('' means the default, as in socket.io). */
+function path (label, value) {
+  if (absent(value) || value === '') return value
+  if (typeof value !== 'string') throw typeError(label, 'a string starting with "/"', value)
+  if (!value.startsWith('/')) throw fail(RangeError, 'ERR_INVALID_ARG_VALUE', label, 'a string starting with "/"', value)
+  return value
+}
+
+function cors (label, value) {
+  const t = typeof value
+  if (!absent(value) && t !== 'boolean' && t !== 'function' && (t !== 'object' || Array.isArray(value))) {
+    throw typeError(label, 'an object of `cors` package options, a function or a boolean', value)
+  }
+  return value
+}
+
+function pem (label, value) {
+  if (!absent(value) && typeof value !== 'string' && !(value instanceof ArrayBuffer) && !ArrayBuffer.isView(value)) {
+    throw typeError(label, 'PEM text (a string or a Buffer)', value)
+  }
+  return value
+}
+
+// ---- what each API takes: option name -> check ---------------------------
+
+const ms = (min, max = U32) => (label, v) => integer(label, v, { min, max, unit: 'milliseconds' })
+const workers = (label, v) => integer(label, v, { min: 1, max: MAX_WORKERS })
+
+/** engine.io's options, shared by `Server` and `EngineServer`. */
+const ENGINE = {
+  path,
+  pingInterval: ms(1),
+  pingTimeout: ms(1),
+  upgradeTimeout: ms(1),
+  // 1 GiB and beyond (Infinity included) is capped at 1 GiB (src/napi/http.rs).
+  maxHttpBufferSize: (label, v) => integer(label, v, { min: 1, max: Infinity, unit: 'bytes', infinity: true }),
+  allowUpgrades: boolean,
+  // "webtransport" is accepted and never offered: its clients fall back.
+  transports: (label, v) => listOf(label, v, ['polling', 'websocket', 'webtransport'], ['polling', 'websocket']),
+  cors,
+  allowRequest: func,
+  destroyUpgrade: boolean,
+  // 0 means the default (1000), as in engine.io.
+  destroyUpgradeTimeout: ms(0, TIMER_MAX),
+  workers
+}
+
+/**
+ * socket.io options for features ferrosocket lacks. Ignoring them would be
+ * silent breakage: another adapter (Redis…) means broadcasts that never
+ * leave this node, a custom parser or allowEIO3 means clients that cannot
+ * connect. So they are refused at construction. Connection state recovery
+ * is best-effort in socket.io too (a client may always come back as a new
+ * session), so an app still works without it: a warning, not an error.
+ */
+function unsupported (label, value) {
+  if (absent(value) || value === false) return
+  const err = new Error(`ferrosocket: ${label} is not supported yet; remove it ` +
+    '(see "Not supported" in the README)')
+  err.code = 'FERROSOCKET_UNSUPPORTED'
+  throw err
+}
+
+function recovery (label, value) {
+  if (absent(value) || value === false) return
+  process.emitWarning(`ferrosocket: ${label} is not supported yet and is ignored; ` +
+    'reconnecting clients get a new session (socket.recovered is false)', { code: 'FERROSOCKET_UNSUPPORTED' })
+}
+
+/** socket.io's `Server` options (engine.io's plus its own). */
+const SERVER = {
+  ...ENGINE,
+  // 0 means the default (45000), as in socket.io.
+  connectTimeout: ms(0),
+  serveClient: boolean,
+  host: string,
+  adapter: unsupported,
+  parser: unsupported,
+  allowEIO3: unsupported,
+  connectionStateRecovery: recovery
+}
+
+const APP = {
+  workers,
+  maxConnections: (label, v) => integer(label, v, { min: 1 })
+}
+
+const SSL_APP = {
+  ...APP,
+  key_file_name: string,
+  cert_file_name: string,
+  key: pem,
+  cert: pem,
+  passphrase: string
+}
+
+const HANDLERS = ['upgrade', 'open', 'message', 'drain', 'dropped', 'close', 'ping', 'pong', 'subscription']
+
+const BEHAVIOR = {
+  idleTimeout: (label, v) => integer(label, v, { unit: 'seconds' }),
+  // Beyond 1 GiB (Infinity included) is capped at 1 GiB (src/napi/app.rs).
+  maxPayloadLength: (label, v) => integer(label, v, { max: Infinity, unit: 'bytes', infinity: true }),
+  maxBackpressure: (label, v) => integer(label, v, { max: Infinity, unit: 'bytes', infinity: true }),
+  closeOnBackpressureLimit: boolean,
+  sendPingsAutomatically: boolean,
+  // Accepted and ignored (no permessage-deflate, no lifetime limit); uWS.js's ranges.
+  compression: (label, v) => integer(label, v),
+  maxLifetime: (label, v) => integer(label, v, { max: 240, unit: 'minutes' }),
+  ...Object.fromEntries(HANDLERS.map((h) => [h, func]))
+}
+
+/** Checks `opts` against `schema`; returns it, or `{}` when absent. */
+function checkOptions (schema, opts, label = 'options') {
+  if (absent(opts)) return {}
+  if (typeof opts !== 'object' || Array.isArray(opts)) throw typeError(label, 'an object', opts)
+  for (const key of Object.keys(schema)) schema[key](`option "${key}"`, opts[key])
+  return opts
+}
+
+/**
+ * `obj` (an options literal for the native layer) without its null values:
+ * null means "not given" here, but a native option field refuses it.
+ */
+function nativeOptions (obj) {
+  for (const key of Object.keys(obj)) if (obj[key] === null) obj[key] = undefined
+  return obj
+}
+
+/**
+ * What `io.attach(srv)` was given: the port to listen on (absent: 0), or
+ * undefined for an http(s).Server (an object with `listen`).
+ */
+function attachPort (srv) {
+  if (srv === undefined) return 0
+  if (typeof srv === 'function') {
+    // As socket.io refuses it: an Express app is a function with `listen`.
+    throw typeError('the server', 'an http(s).Server, not a request handler function ' +
+      '(an Express app? pass http.createServer(app))', srv)
+  }
+  if (typeof srv === 'object' && srv !== null && typeof srv.listen === 'function') return undefined
+  return port('port', srv)
+}
+
+/**
+ * uWS.js's `listen([host,] port[, options], cb)`; the callback is required
+ * (uWS.js requires it too, and it is the only way a failure is reported).
+ */
+function listenArgs (args) {
+  const rest = args.slice()
+  const cb = func('listen() callback (the last argument)', rest.pop(), { required: true })
+  const host = typeof rest[0] === 'string' && rest.length >= 2 ? rest.shift() : undefined
+  if (rest.length === 0) throw typeError('listen() port', 'a port number from 0 to 65535', undefined)
+  return {
+    host,
+    port: port('listen() port', rest[0]),
+    // uWS.js's LIBUS_LISTEN_* flags: accepted and ignored.
+    options: integer('listen() options', rest[1]),
+    cb
+  }
+}
+
+module.exports = {
+  func,
+  attachPort,
+  nativeOptions,
+  serverOptions: (opts) => checkOptions(SERVER, opts),
+  engineOptions: (opts) => checkOptions(ENGINE, opts),
+  appOptions: (opts) => checkOptions(APP, opts),
+  sslAppOptions: (opts) => checkOptions(SSL_APP, opts),
+  behaviorOptions: (b) => checkOptions(BEHAVIOR, b, '.ws() behavior'),
+  listenArgs
+}
