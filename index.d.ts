@@ -22,6 +22,17 @@ export interface SSLAppOptions extends AppOptions {
   passphrase?: string
 }
 
+/** Why `listen` failed, as Node words its own listen errors (e.g. `code: 'EADDRINUSE'`). */
+export interface ListenError extends Error {
+  code?: string
+  errno?: number
+  syscall?: string
+  address?: string
+  port?: number
+}
+
+export type ListenCallback = (listenSocket: us_listen_socket | false, error?: ListenError) => unknown
+
 export interface us_listen_socket {
   readonly port: number
 }
@@ -121,9 +132,14 @@ export interface TemplatedApp {
   connect(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
   trace(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
   any(pattern: RecognizedString, handler: RouteHandler): TemplatedApp
-  listen(host: RecognizedString, port: number, cb: (listenSocket: us_listen_socket | false) => unknown): TemplatedApp
-  listen(port: number, cb: (listenSocket: us_listen_socket | false) => unknown): TemplatedApp
-  listen(port: number, options: number, cb: (listenSocket: us_listen_socket | false) => unknown): TemplatedApp
+  /**
+   * As uWS.js: the callback gets the listen socket, or `false` on failure;
+   * then (ferrosocket extension) also the reason, shaped like Node's own
+   * listen errors.
+   */
+  listen(host: RecognizedString, port: number | string, cb: ListenCallback): TemplatedApp
+  listen(port: number | string, cb: ListenCallback): TemplatedApp
+  listen(port: number | string, options: number, cb: ListenCallback): TemplatedApp
   /** Publishes to every subscriber of `topic`; true when at least one got it. */
   publish(topic: RecognizedString, message: RecognizedString, isBinary?: boolean, compress?: boolean): boolean
   numSubscribers(topic: RecognizedString): number
@@ -141,8 +157,52 @@ export const DEDICATED_COMPRESSOR_3KB: number
 export function version(): string
 
 // ---- Socket.IO server (Engine.IO long-polling and WebSocket) --------------
+// Declared as socket.io 4.8 declares its server (the same generic
+// parameters, typed emits, listeners and acks), so that code typed against
+// socket.io compiles against ferrosocket. Members socket.io has and this
+// runtime lacks are left out: using one is a compile error, not a surprise.
 
 import type { EventEmitter } from 'node:events'
+import type { IncomingHttpHeaders, IncomingMessage, Server as HttpServer } from 'node:http'
+import type { Server as HttpsServer } from 'node:https'
+import type { ParsedUrlQuery } from 'node:querystring'
+import type {
+  AllButLast, DecorateAcknowledgements, DecorateAcknowledgementsWithMultipleResponses,
+  DecorateAcknowledgementsWithTimeoutAndMultipleResponses, DefaultEventsMap, EventNames, EventNamesWithAck,
+  EventNamesWithError, EventNamesWithoutAck, EventParams, EventsMap, FirstNonErrorArg, Last,
+  RemoveAcknowledgements, StrictEventEmitter, TypedEventBroadcaster
+} from './lib/socketio/typed-events.js'
+
+export type {
+  AllButLast, DecorateAcknowledgements, DecorateAcknowledgementsWithMultipleResponses,
+  DecorateAcknowledgementsWithTimeoutAndMultipleResponses, DefaultEventsMap, EventNames, EventNamesWithAck,
+  EventNamesWithError, EventNamesWithoutAck, EventParams, EventsMap, FirstNonErrorArg, FirstNonErrorTuple, Last,
+  MultiplyArray, RemoveAcknowledgements, ReservedOrUserEventNames, ReservedOrUserListener, StrictEventEmitter,
+  TypedEventBroadcaster
+} from './lib/socketio/typed-events.js'
+
+/** socket.io-adapter's names: a room, and a socket id (also the name of the socket's own room). */
+export type Room = string
+export type SocketId = string
+
+export type DisconnectReason =
+  | 'transport error'
+  | 'transport close'
+  | 'forced close'
+  | 'ping timeout'
+  | 'parse error'
+  | 'server shutting down'
+  | 'forced server close'
+  | 'client namespace disconnect'
+  | 'server namespace disconnect'
+
+/** What packet middleware (`socket.use`) sees: the event name, then its arguments. */
+export type Event = [string, ...any[]]
+
+/** Refuses a connection in middleware; `data` reaches the client's connect_error. */
+export interface ExtendedError extends Error {
+  data?: any
+}
 
 /** The `cors` package's options (declared here so no @types package is needed). */
 export interface CorsOptions {
@@ -176,7 +236,7 @@ export interface ServerOptions {
   /** Options of the `cors` package; also applied to the Origin of WebSocket upgrades. */
   cors?: CorsOptions
   /** Decides each handshake request (polling and WebSocket): `cb(errorMessage, allowed)`. */
-  allowRequest?: (req: import('node:http').IncomingMessage, cb: (err: string | null | undefined, success: boolean) => void) => void
+  allowRequest?: (req: IncomingMessage, cb: (err: string | null | undefined, success: boolean) => void) => void
   /** Serve /socket.io/socket.io.js and friends (default true). */
   serveClient?: boolean
   /** Close upgrade requests for other paths after destroyUpgradeTimeout ms (default true, 1000). */
@@ -188,122 +248,253 @@ export interface ServerOptions {
   workers?: number
 }
 
+/** `socket.handshake`: the request that opened the client's session. */
 export interface Handshake {
-  headers: Record<string, string>
+  /** Repeated headers arrive joined with ', ', as Node joins them. */
+  headers: IncomingHttpHeaders
+  /** Creation date, as a string. */
   time: string
   address: string
   xdomain: boolean
   secure: boolean
+  /** Creation date, in ms since the epoch. */
   issued: number
   url: string
-  query: Record<string, string>
-  auth: Record<string, unknown>
+  query: ParsedUrlQuery
+  /** What the client passed as `auth` (`{}` when nothing). */
+  auth: { [key: string]: any }
 }
 
-export declare class BroadcastOperator {
-  to(room: string | string[]): BroadcastOperator
-  in(room: string | string[]): BroadcastOperator
-  except(room: string | string[]): BroadcastOperator
-  compress(compress: boolean): BroadcastOperator
-  readonly volatile: BroadcastOperator
-  readonly local: BroadcastOperator
-  /** Acks of a broadcast arrive as (err, responses) within `ms`. */
-  timeout(ms: number): BroadcastOperator
-  /** Encoded once, framed once in Rust for every recipient; a trailing function gets (err, responses). */
-  emit(event: string, ...args: unknown[]): boolean
-  emitWithAck(event: string, ...args: unknown[]): Promise<unknown[]>
-  send(...args: unknown[]): boolean
-  fetchSockets(): Promise<Socket[]>
-  socketsJoin(room: string | string[]): void
-  socketsLeave(room: string): void
+export interface SocketReservedEventsMap {
+  disconnect: (reason: DisconnectReason, description?: any) => void
+  disconnecting: (reason: DisconnectReason, description?: any) => void
+  /** A packet middleware (`socket.use`) called `next(err)`. */
+  error: (err: Error) => void
+}
+
+export interface NamespaceReservedEventsMap<ListenEvents extends EventsMap, EmitEvents extends EventsMap,
+  ServerSideEvents extends EventsMap, SocketData> {
+  connect: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void
+  connection: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void
+}
+
+// socket.io's map also has 'new_namespace', which this server never emits.
+export interface ServerReservedEventsMap<ListenEvents extends EventsMap, EmitEvents extends EventsMap,
+  ServerSideEvents extends EventsMap, SocketData>
+  extends NamespaceReservedEventsMap<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {}
+
+type HttpServerLike = HttpServer | HttpsServer
+
+/** Decides whether a dynamic namespace named `name` may be created for a client. */
+type ParentNspNameMatchFn = (name: string, auth: { [key: string]: any },
+  fn: (err: Error | null, success: boolean) => void) => void
+
+/**
+ * `io.to(room)`, `socket.broadcast`, `nsp.except(room)`…: who gets an emit.
+ * Immutable: every modifier returns a new operator.
+ */
+export declare class BroadcastOperator<EmitEvents extends EventsMap, SocketData>
+  implements TypedEventBroadcaster<EmitEvents> {
+  // Made by the server and its sockets, never by user code.
+  private constructor()
+  to(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>
+  in(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>
+  except(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>
+  compress(compress: boolean): BroadcastOperator<EmitEvents, SocketData>
+  readonly volatile: BroadcastOperator<EmitEvents, SocketData>
+  readonly local: BroadcastOperator<EmitEvents, SocketData>
+  /** Acks of a broadcast arrive as (err, responses) within `timeout` ms. */
+  timeout(timeout: number): BroadcastOperator<DecorateAcknowledgements<EmitEvents>, SocketData>
+  /** Encoded once, framed once in Rust for every recipient. */
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean
+  emitWithAck<Ev extends EventNamesWithError<EmitEvents>>(ev: Ev, ...args: AllButLast<EventParams<EmitEvents, Ev>>):
+    Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>>
+  /** `emit('message', ...args)` (ferrosocket extension). */
+  send(...args: EventParams<EmitEvents, 'message'>): boolean
+  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]>
+  socketsJoin(room: Room | Room[]): void
+  socketsLeave(room: Room): void
   disconnectSockets(close?: boolean): void
 }
 
-export declare class Socket extends EventEmitter {
-  readonly id: string
-  readonly nsp: Namespace
-  readonly server: Server
+/**
+ * What `fetchSockets()` gives: a socket known by its details. Sockets of this
+ * node come back as their Socket objects (as in socket.io), so only what both
+ * have is declared.
+ */
+export declare class RemoteSocket<EmitEvents extends EventsMap, SocketData> implements TypedEventBroadcaster<EmitEvents> {
+  // Made by fetchSockets(), never by user code.
+  private constructor()
+  readonly id: SocketId
   readonly handshake: Handshake
-  readonly rooms: Set<string>
+  readonly rooms: Set<Room>
+  readonly data: SocketData
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean
+  timeout(timeout: number): AckEmitter<DecorateAcknowledgements<EmitEvents>>
+  join(room: Room | Room[]): void
+  leave(room: Room): void
+  disconnect(close?: boolean): this
+}
+
+/**
+ * `timeout(ms)` of one socket: the ack gets (err, ...response), err after
+ * the timeout. Unlike socket.io only events with an ack are accepted: a
+ * Socket's timeout() calls the last argument as the ack.
+ */
+interface AckEmitter<EmitEvents extends EventsMap> {
+  emit<Ev extends EventNamesWithAck<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean
+  emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(ev: Ev, ...args: AllButLast<EventParams<EmitEvents, Ev>>):
+    Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>>
+}
+
+/**
+ * One client's presence in one namespace: `on` listens to what the client
+ * emits (`ListenEvents`), `emit` sends to it (`EmitEvents`).
+ */
+export declare class Socket<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any
+> extends StrictEventEmitter<ListenEvents, EmitEvents, SocketReservedEventsMap> {
+  // Made by a namespace when a client connects, never by user code.
+  private constructor()
+  readonly id: SocketId
+  readonly nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
+  readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
+  readonly handshake: Handshake
+  /** Free for the application (`{}` until set). */
+  data: SocketData
+  readonly rooms: Set<Room>
   readonly connected: boolean
   readonly disconnected: boolean
-  /** The Engine.IO session: its current transport ('polling' until upgraded). */
-  readonly conn: { readonly transport: { readonly name: 'polling' | 'websocket' }, readonly readyState: string }
-  data: Record<string, unknown>
-  /** Sends to this client (binary values anywhere in the args travel as attachments); a trailing function receives the client's ack. */
-  emit(event: string, ...args: unknown[]): boolean
-  send(...args: unknown[]): boolean
-  emitWithAck(event: string, ...args: unknown[]): Promise<unknown>
-  timeout(ms: number): { emit(event: string, ...args: unknown[]): boolean; emitWithAck(event: string, ...args: unknown[]): Promise<unknown> }
-  join(rooms: string | string[]): void
-  leave(room: string): void
-  to(room: string | string[]): BroadcastOperator
-  in(room: string | string[]): BroadcastOperator
-  except(room: string | string[]): BroadcastOperator
-  readonly broadcast: BroadcastOperator
+  /**
+   * Typed as socket.io types it, but not a real IncomingMessage (no stream,
+   * no rawHeaders): a plain object with `method` ('GET'), `url`, `headers`
+   * (those of `handshake`) and `socket`/`connection` holding only
+   * `remoteAddress` and `encrypted`. The handshake request is parsed in
+   * Rust, so there is no Node request to keep; these are the fields apps read.
+   */
+  readonly request: IncomingMessage
+  /** The Engine.IO session, reduced to its transport ('polling' until upgraded) and state. */
+  readonly conn: { readonly transport: { readonly name: 'polling' | 'websocket' }, readonly readyState: 'open' | 'closed' }
+  /** A trailing function receives the client's ack; binary values anywhere travel as attachments. */
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean
+  emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(ev: Ev, ...args: AllButLast<EventParams<EmitEvents, Ev>>):
+    Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>>
+  timeout(timeout: number): AckEmitter<DecorateAcknowledgements<EmitEvents>>
+  send(...args: EventParams<EmitEvents, 'message'>): boolean
+  join(rooms: Room | Room[]): void
+  leave(room: Room): void
+  to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  /** Every other socket of the namespace. */
+  readonly broadcast: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  /** Leaves the namespace; with `close`, closes the whole connection. */
   disconnect(close?: boolean): this
-  onAny(listener: (event: string, ...args: unknown[]) => void): this
-  prependAny(listener: (event: string, ...args: unknown[]) => void): this
-  offAny(listener?: (event: string, ...args: unknown[]) => void): this
-  listenersAny(): Array<(event: string, ...args: unknown[]) => void>
-  onAnyOutgoing(listener: (event: string, ...args: unknown[]) => void): this
-  prependAnyOutgoing(listener: (event: string, ...args: unknown[]) => void): this
-  offAnyOutgoing(listener?: (event: string, ...args: unknown[]) => void): this
-  listenersAnyOutgoing(): Array<(event: string, ...args: unknown[]) => void>
   /** Packet middleware; `next(err)` emits 'error' on the socket instead of delivering. */
-  use(fn: (packet: [string, ...unknown[]], next: (err?: Error) => void) => void): this
+  use(fn: (event: Event, next: (err?: Error) => void) => void): this
+  onAny(listener: (...args: any[]) => void): this
+  prependAny(listener: (...args: any[]) => void): this
+  offAny(listener?: (...args: any[]) => void): this
+  listenersAny(): ((...args: any[]) => void)[]
+  onAnyOutgoing(listener: (...args: any[]) => void): this
+  prependAnyOutgoing(listener: (...args: any[]) => void): this
+  offAnyOutgoing(listener?: (...args: any[]) => void): this
+  listenersAnyOutgoing(): ((...args: any[]) => void)[]
 }
 
-/** Room targeting shared by a namespace and the server (which targets `/`). */
-export interface RoomTargets {
-  to(room: string | string[]): BroadcastOperator
-  in(room: string | string[]): BroadcastOperator
-  except(room: string | string[]): BroadcastOperator
-  fetchSockets(): Promise<Socket[]>
-  socketsJoin(room: string | string[]): void
-  socketsLeave(room: string): void
-  disconnectSockets(close?: boolean): void
-  timeout(ms: number): BroadcastOperator
-  emitWithAck(event: string, ...args: unknown[]): Promise<unknown[]>
-  /** Other servers of a cluster: none on a single node (acks get []). */
-  serverSideEmit(event: string, ...args: unknown[]): boolean
-  serverSideEmitWithAck(event: string, ...args: unknown[]): Promise<unknown[]>
-}
-
-export interface Namespace extends RoomTargets {}
-export declare class Namespace extends EventEmitter {
+/** A namespace (`io.of('/chat')`): middleware, sockets, rooms, broadcasts. */
+export declare class Namespace<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any
+> extends StrictEventEmitter<ServerSideEvents, RemoveAcknowledgements<EmitEvents>,
+  NamespaceReservedEventsMap<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> {
+  // Made by `io.of()`, never by user code.
+  private constructor()
   readonly name: string
-  readonly server: Server
-  readonly sockets: Map<string, Socket>
-  readonly adapter: { rooms: Map<string, Set<string>>, sids: Map<string, Set<string>> }
-  use(fn: (socket: Socket, next: (err?: Error & { data?: unknown }) => void) => void): this
-  /** Broadcast to every socket of the namespace. */
-  emit(event: string, ...args: unknown[]): boolean
+  readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
+  readonly sockets: Map<SocketId, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>
+  /** socket.io's in-memory adapter as apps read it (rooms -> socket ids, socket id -> rooms); read-only. */
+  readonly adapter: { readonly rooms: Map<Room, Set<SocketId>>, readonly sids: Map<SocketId, Set<Room>> }
+  use(fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
+    next: (err?: ExtendedError) => void) => void): this
+  to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  /** Broadcast to every socket of the namespace (acks need `timeout(ms)` first). */
+  emit<Ev extends EventNamesWithoutAck<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean
+  send(...args: EventParams<EmitEvents, 'message'>): boolean
+  /** Other servers of a cluster: none on a single node, so an ack gets (null, []). */
+  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev,
+    ...args: EventParams<DecorateAcknowledgementsWithTimeoutAndMultipleResponses<ServerSideEvents>, Ev>): boolean
+  /** Resolves to [] on a single node. */
+  serverSideEmitWithAck<Ev extends EventNamesWithAck<ServerSideEvents>>(ev: Ev,
+    ...args: AllButLast<EventParams<ServerSideEvents, Ev>>): Promise<FirstNonErrorArg<Last<EventParams<ServerSideEvents, Ev>>>[]>
+  compress(compress: boolean): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  readonly volatile: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  readonly local: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  timeout(timeout: number):
+    BroadcastOperator<DecorateAcknowledgements<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>>, SocketData>
+  /** Every socket's ack (ferrosocket extension); without `timeout(ms)` first the acks time out at once, as socket.io's broadcast acks do. */
+  emitWithAck: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>['emitWithAck']
+  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]>
+  socketsJoin(room: Room | Room[]): void
+  socketsLeave(room: Room): void
+  disconnectSockets(close?: boolean): void
 }
 
-export interface Server extends RoomTargets {}
 /** socket.io's Server: long-polling and WebSocket, on a Node http(s) server given or created. */
-export declare class Server extends EventEmitter {
-  constructor(port?: number, opts?: ServerOptions)
+export declare class Server<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any
+> extends StrictEventEmitter<ServerSideEvents, RemoveAcknowledgements<EmitEvents>,
+  ServerReservedEventsMap<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> {
   constructor(opts?: ServerOptions)
-  constructor(srv: import('node:http').Server | import('node:https').Server, opts?: ServerOptions)
-  readonly sockets: Namespace
+  constructor(srv?: HttpServerLike | number, opts?: ServerOptions)
+  constructor(srv: undefined | ServerOptions | HttpServerLike | number, opts?: ServerOptions)
+  /** The main namespace, `/`, which the server's own broadcast methods target. */
+  readonly sockets: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
   /** The Engine.IO side: open sessions, and 'connection_error' / 'headers' / 'initial_headers' events. */
   readonly engine: EventEmitter & { readonly clientsCount: number }
   /** The Node HTTP server in use (created by `listen(port)` when not given). */
-  readonly httpServer: import('node:http').Server | import('node:https').Server | null
+  readonly httpServer: HttpServerLike | null
   /** The port listened on (useful after `listen(0)`; ferrosocket extension). */
   readonly port: number | undefined
-  listen(srv?: number | import('node:http').Server | import('node:https').Server, opts?: ServerOptions): this
-  attach(srv?: number | import('node:http').Server | import('node:https').Server, opts?: ServerOptions): this
+  listen(srv?: HttpServerLike | number, opts?: ServerOptions): this
+  attach(srv?: HttpServerLike | number, opts?: ServerOptions): this
   /** A namespace, or a dynamic parent (RegExp, or a function deciding by name and auth). */
-  of(name: string | RegExp | ((name: string, auth: Record<string, unknown>, next: (err: Error | null, ok: boolean) => void) => void)): Namespace
-  use(fn: (socket: Socket, next: (err?: Error & { data?: unknown }) => void) => void): this
-  on(event: 'connection' | 'connect', listener: (socket: Socket) => void): this
-  on(event: string, listener: (...args: any[]) => void): this
-  /** Broadcast to every socket of `/`. */
-  emit(event: string, ...args: unknown[]): boolean
-  close(fn?: () => void): void
+  of(name: string | RegExp | ParentNspNameMatchFn): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
+  /** Resolves once the HTTP server has closed; an error closing it goes to `fn` only, never rejects. */
+  close(fn?: (err?: Error) => void): Promise<void>
+  use(fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
+    next: (err?: ExtendedError) => void) => void): this
+  to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  send(...args: EventParams<EmitEvents, 'message'>): boolean
+  /** Other servers of a cluster: none on a single node, so an ack gets (null, []). */
+  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev,
+    ...args: EventParams<DecorateAcknowledgementsWithTimeoutAndMultipleResponses<ServerSideEvents>, Ev>): boolean
+  /** Resolves to [] on a single node. */
+  serverSideEmitWithAck<Ev extends EventNamesWithAck<ServerSideEvents>>(ev: Ev,
+    ...args: AllButLast<EventParams<ServerSideEvents, Ev>>): Promise<FirstNonErrorArg<Last<EventParams<ServerSideEvents, Ev>>>[]>
+  compress(compress: boolean): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  readonly volatile: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  readonly local: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  timeout(timeout: number):
+    BroadcastOperator<DecorateAcknowledgements<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>>, SocketData>
+  /** Every socket's ack (ferrosocket extension); without `timeout(ms)` first the acks time out at once, as socket.io's broadcast acks do. */
+  emitWithAck: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>['emitWithAck']
+  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]>
+  socketsJoin(room: Room | Room[]): void
+  socketsLeave(room: Room): void
+  disconnectSockets(close?: boolean): void
 }
 
 export interface EngineServerOptions {
@@ -341,3 +532,6 @@ export declare class EngineServer extends EventEmitter {
   on(event: string, listener: (...args: any[]) => void): this
   close(): this
 }
+
+// Only what is exported above is public (HttpServerLike and friends are not).
+export {}
