@@ -313,7 +313,7 @@ export declare class BroadcastOperator<EmitEvents extends EventsMap, SocketData>
   send(...args: EventParams<EmitEvents, 'message'>): boolean
   fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]>
   socketsJoin(room: Room | Room[]): void
-  socketsLeave(room: Room): void
+  socketsLeave(room: Room | Room[]): void
   disconnectSockets(close?: boolean): void
 }
 
@@ -338,11 +338,10 @@ export declare class RemoteSocket<EmitEvents extends EventsMap, SocketData> impl
 
 /**
  * `timeout(ms)` of one socket: the ack gets (err, ...response), err after
- * the timeout. Unlike socket.io only events with an ack are accepted: a
- * Socket's timeout() calls the last argument as the ack.
+ * the timeout; an event without an ack is emitted as usual.
  */
 interface AckEmitter<EmitEvents extends EventsMap> {
-  emit<Ev extends EventNamesWithAck<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean
   emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(ev: Ev, ...args: AllButLast<EventParams<EmitEvents, Ev>>):
     Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>>
 }
@@ -383,7 +382,7 @@ export declare class Socket<
   emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(ev: Ev, ...args: AllButLast<EventParams<EmitEvents, Ev>>):
     Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>>
   timeout(timeout: number): AckEmitter<DecorateAcknowledgements<EmitEvents>>
-  send(...args: EventParams<EmitEvents, 'message'>): boolean
+  send(...args: EventParams<EmitEvents, 'message'>): this
   join(rooms: Room | Room[]): void
   leave(room: Room): void
   to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
@@ -427,7 +426,7 @@ export declare class Namespace<
   except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
   /** Broadcast to every socket of the namespace (acks need `timeout(ms)` first). */
   emit<Ev extends EventNamesWithoutAck<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean
-  send(...args: EventParams<EmitEvents, 'message'>): boolean
+  send(...args: EventParams<EmitEvents, 'message'>): this
   /** Other servers of a cluster: none on a single node, so an ack gets (null, []). */
   serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev,
     ...args: EventParams<DecorateAcknowledgementsWithTimeoutAndMultipleResponses<ServerSideEvents>, Ev>): boolean
@@ -443,7 +442,7 @@ export declare class Namespace<
   emitWithAck: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>['emitWithAck']
   fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]>
   socketsJoin(room: Room | Room[]): void
-  socketsLeave(room: Room): void
+  socketsLeave(room: Room | Room[]): void
   disconnectSockets(close?: boolean): void
 }
 
@@ -477,7 +476,7 @@ export declare class Server<
   to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
   in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
   except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
-  send(...args: EventParams<EmitEvents, 'message'>): boolean
+  send(...args: EventParams<EmitEvents, 'message'>): this
   /** Other servers of a cluster: none on a single node, so an ack gets (null, []). */
   serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev,
     ...args: EventParams<DecorateAcknowledgementsWithTimeoutAndMultipleResponses<ServerSideEvents>, Ev>): boolean
@@ -493,7 +492,7 @@ export declare class Server<
   emitWithAck: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>['emitWithAck']
   fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]>
   socketsJoin(room: Room | Room[]): void
-  socketsLeave(room: Room): void
+  socketsLeave(room: Room | Room[]): void
   disconnectSockets(close?: boolean): void
 }
 

@@ -338,3 +338,33 @@ test('this-node operators: fetchSockets, socketsJoin/Leave, disconnectSockets; d
   assert.deepEqual(seenRooms, [['a'], ['a']])
   assert.equal(io.of('/').sockets.size, 1)
 })
+
+test('socket.io API details: timeout() without an ack, socketsLeave with an array, send() chains, io.off/listeners', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const listener = () => {}
+  assert.equal(io.on('connection', listener), io)
+  assert.ok(io.listeners('connection').includes(listener))
+  assert.equal(io.of('/').listenerCount('connection'), io.listenerCount('connection'))
+  io.off('connection', listener)
+  assert.ok(!io.listeners('connection').includes(listener))
+
+  const c = client()
+  const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
+  // As socket.io: with no ack the timeout does not apply and every argument is sent.
+  const plain = once(c, 'plain')
+  socket.timeout(1000).emit('plain', 1, 2)
+  assert.deepEqual(await plain, [1, 2])
+
+  socket.join(['a', 'b', 'c'])
+  io.socketsLeave(['a', 'b'])
+  assert.deepEqual([...socket.rooms].sort(), [socket.id, 'c'].sort())
+
+  const msgs = []
+  c.on('message', (m) => msgs.push(m))
+  const all = new Promise((resolve) => c.on('message', () => msgs.length === 3 && resolve()))
+  assert.equal(socket.send('one'), socket)
+  assert.equal(io.send('two'), io)
+  assert.equal(io.of('/').send('three'), io.of('/'))
+  await all
+  assert.deepEqual(msgs, ['one', 'two', 'three'])
+})

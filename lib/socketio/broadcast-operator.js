@@ -129,7 +129,8 @@ class BroadcastOperator {
   }
 
   socketsLeave (room) {
-    for (const s of this._matching()) s.leave(room)
+    const rooms = [].concat(room)
+    for (const s of this._matching()) for (const r of rooms) s.leave(r)
   }
 
   disconnectSockets (close = false) {

@@ -42,7 +42,8 @@ class Namespace extends EventEmitter {
   }
 
   send (...args) {
-    return this.emit('message', ...args)
+    this.emit('message', ...args)
+    return this
   }
 
   get local () {

@@ -298,19 +298,15 @@ class Server extends EventEmitter {
     return this
   }
 
-  on (event, fn) {
-    if (event === 'connection' || event === 'connect') {
-      this.sockets.on(event, fn)
-      return this
-    }
-    return super.on(event, fn)
-  }
 
   to (room) { return this.sockets.to(room) }
   in (room) { return this.sockets.in(room) }
   except (room) { return this.sockets.except(room) }
   emit (event, ...args) { return this.sockets.emit(event, ...args) }
-  send (...args) { return this.sockets.send(...args) }
+  send (...args) {
+    this.sockets.send(...args)
+    return this
+  }
   get local () { return this.sockets.local }
   timeout (ms) { return this.sockets.timeout(ms) }
   emitWithAck (...args) { return this.sockets.emitWithAck(...args) }
@@ -363,6 +359,16 @@ class Server extends EventEmitter {
   _updateKeepAlive () {
     const busy = this._listening || this._clients.size > 0
     this._keepAlive = keepAlive(this._keepAlive, busy)
+  }
+}
+
+// As socket.io: the server's EventEmitter methods are the main namespace's
+// (`io.on('connection')`, `io.off`, `io.listeners`…); `emit` broadcasts.
+for (const method of Object.keys(EventEmitter.prototype)) {
+  if (typeof EventEmitter.prototype[method] !== 'function' || method === 'emit') continue
+  Server.prototype[method] = function (...args) {
+    const r = this.sockets[method](...args)
+    return r === this.sockets ? this : r
   }
 }
 

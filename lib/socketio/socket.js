@@ -126,13 +126,16 @@ class Socket extends EventEmitter {
   }
 
   send (...args) {
-    return this.emit('message', ...args)
+    this.emit('message', ...args)
+    return this
   }
 
   /** `socket.timeout(ms).emit(ev, ..., (err, ...res) => {})`. */
   timeout (ms) {
     return {
       emit: (event, ...args) => {
+        // As socket.io: the timeout applies to an ack; without one it is a plain emit.
+        if (typeof args[args.length - 1] !== 'function') return this.emit(event, ...args)
         const cb = args.pop()
         let done = false
         const timer = setTimeout(() => {
