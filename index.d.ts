@@ -376,6 +376,8 @@ export declare class Socket<
    */
   readonly request: IncomingMessage
   /** The Engine.IO session, reduced to its transport ('polling' until upgraded) and state. */
+  /** Always false: connection state recovery is not supported, so every connection is a new session. */
+  readonly recovered: boolean
   readonly conn: { readonly transport: { readonly name: 'polling' | 'websocket' }, readonly readyState: 'open' | 'closed' }
   /** A trailing function receives the client's ack; binary values anywhere travel as attachments. */
   emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean

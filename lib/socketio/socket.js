@@ -95,6 +95,14 @@ class Socket extends EventEmitter {
     return { method: 'GET', url: h.url, headers: h.headers, socket, connection: socket }
   }
 
+  /**
+   * socket.io sets this when connection state recovery restored the
+   * socket; without recovery every connection is a new session.
+   */
+  get recovered () {
+    return false
+  }
+
   /** socket.io's `socket.conn` (the Engine.IO session), reduced to what is readable. */
   get conn () {
     const native = this.server._native()
