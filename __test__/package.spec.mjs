@@ -61,6 +61,25 @@ test('packed tarballs install without cargo and load through require, the factor
     assert.equal(e.status, 0, e.stderr)
     assert.equal(e.stdout, 'entry points ok')
 
+    // The installed types resolve through the exports map, for ESM and CommonJS.
+    writeFileSync(join(app, 'typed.mts'), `
+      import { Server, type DefaultEventsMap, type RemoteSocket } from 'ferrosocket'
+      const io = new Server<DefaultEventsMap, { tick: (n: number) => void }>()
+      io.emit('tick', 1)
+      // @ts-expect-error tick takes a number
+      io.emit('tick', 'one')
+      export type R = RemoteSocket<DefaultEventsMap, unknown>
+    `)
+    writeFileSync(join(app, 'typed.cts'), `
+      import { App } from 'ferrosocket'
+      App().ws('/*', {}).listen(0, (ls, err) => { if (!ls) throw err })
+    `)
+    const tsc = join(root, 'node_modules/typescript/bin/tsc')
+    const types = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext',
+      '--moduleResolution', 'nodenext', '--typeRoots', join(root, 'node_modules/@types'), '--types', 'node',
+      'typed.mts', 'typed.cts'], { cwd: app, env, encoding: 'utf8' })
+    assert.equal(types.status, 0, types.stdout + types.stderr)
+
     writeFileSync(join(app, 'echo.mjs'), `
       import { createRequire } from 'node:module'
       const require = createRequire(import.meta.url)
