@@ -39,6 +39,12 @@ test('packed tarballs install without cargo and load through require, the factor
     const { main, platform } = pack(work)
     const app = consumer(work, 'app', [platform, main])
     assert.ok(!existsSync(join(app, 'node_modules/ferrosocket/ferrosocket.linux-x64-gnu.node')), 'main package must not carry the binary')
+    // Only what users run or read: no tests, sources, benchmark or internal type stubs.
+    const shipped = execFileSync('find', ['.', '-type', 'f'], { cwd: join(app, 'node_modules/ferrosocket'), encoding: 'utf8' })
+      .split('\n').filter(Boolean).map((f) => f.slice(2)).sort()
+    assert.deepEqual(shipped.filter((f) => !f.startsWith('lib/')),
+      ['LICENSE', 'README.md', 'binding.js', 'index.d.ts', 'index.js', 'index.mjs', 'package.json'])
+    assert.ok(shipped.every((f) => !f.startsWith('lib/') || /\.(js|d\.ts)$/.test(f)), shipped.join(' '))
     const manifest = JSON.parse(readFileSync(join(app, 'node_modules/ferrosocket/package.json'), 'utf8'))
     assert.deepEqual(Object.keys(manifest.optionalDependencies), ['ferrosocket-linux-x64-gnu'])
 

@@ -36,7 +36,7 @@ function pack (outDir) {
     delete pkg.scripts
     pkg.optionalDependencies = { [platformPkg.name]: platformPkg.version }
     fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify(pkg, null, 2) + '\n')
-    for (const f of ['README.md']) fs.copyFileSync(path.join(root, f), path.join(stage, f))
+    for (const f of ['README.md', 'LICENSE']) fs.copyFileSync(path.join(root, f), path.join(stage, f))
     return { main: npmPack(stage, outDir), platform }
   } finally {
     fs.rmSync(stage, { recursive: true, force: true })
