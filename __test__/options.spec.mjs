@@ -183,6 +183,29 @@ test('a Server built with edge options serves clients (Infinity, null, 0, reorde
   assert.equal((await client.timeout(5000).emitWithAck('echo', big)).length, big.length)
 })
 
+test('options given to attach(srv, opts) take effect: path, transports, maxHttpBufferSize', { timeout: 10000 }, async (t) => {
+  for (const [name, make] of [['Server', () => new Server()], ['EngineServer', () => new EngineServer()]]) {
+    const httpServer = http.createServer((req, res) => res.writeHead(404).end())
+    const io = make()
+    io.attach(httpServer, { path: '/rt', transports: ['websocket'], maxHttpBufferSize: 64 })
+    await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve))
+    t.after(() => { io.close(); httpServer.close() })
+    const base = `http://127.0.0.1:${httpServer.address().port}`
+    // Polling is off: engine.io's "Transport unknown" (code 0), on the new path.
+    const res = await fetch(`${base}/rt/?EIO=4&transport=polling`)
+    assert.equal(res.status, 400, name)
+    assert.deepEqual(await res.json(), { code: 0, message: 'Transport unknown' }, name)
+    assert.equal((await fetch(`${base}/socket.io/?EIO=4&transport=polling`)).status, 404, name)
+    // WebSocket on the new path works, and a message over 64 bytes closes it.
+    const eio = new EioSocket(base, { path: '/rt/', transports: ['websocket'] })
+    t.after(() => eio.close())
+    await once(eio, 'open')
+    const closed = once(eio, 'close')
+    eio.send('x'.repeat(200))
+    assert.equal((await closed)[0], 'transport close', name)
+  }
+})
+
 test('connectTimeout: 0 means the default (45 s), as in socket.io', { timeout: 10000 }, async (t) => {
   const io = new Server({ connectTimeout: 0 })
   io.listen(0)

@@ -29,10 +29,10 @@ class Engine extends EventEmitter {
   constructor (owner, opts) {
     super()
     this._io = owner
+    // The owner's options object: `attach(srv, opts)` merges into it before
+    // calling our attach, which derives what it needs from it then.
     this._opts = opts
-    this._transports = opts.transports || ['polling', 'websocket']
-    this._maxBody = opts.maxHttpBufferSize ?? 1e6
-    this._cors = opts.cors ? cors(guardCors(opts.cors)) : null
+    this._configure()
     this._held = new Map()
     this._nextReq = 1
     this._posting = new Set()
@@ -44,8 +44,16 @@ class Engine extends EventEmitter {
     return this._io._nativeHandle ? this._io._nativeHandle.clientsCount() : 0
   }
 
+  _configure () {
+    const opts = this._opts
+    this._transports = opts.transports || ['polling', 'websocket']
+    this._maxBody = opts.maxHttpBufferSize ?? 1e6
+    this._cors = opts.cors ? cors(guardCors(opts.cors)) : null
+  }
+
   /** Serves `path` on `server` (requests and upgrades), as engine.io's attach. */
   attach (server, path) {
+    this._configure()
     this._path = path
     const check = (req) => req.url.slice(0, path.length) === path
     const listeners = server.listeners('request').slice(0)

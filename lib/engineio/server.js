@@ -18,7 +18,6 @@ class EngineServer extends EventEmitter {
   constructor (opts) {
     super()
     this._opts = engineOptions(opts)
-    this._path = (this._opts.path || '/engine.io').replace(/\/$/, '')
     this._nativeHandle = null
     this.clients = new Map()
     this._keys = new Map()
@@ -32,6 +31,11 @@ class EngineServer extends EventEmitter {
 
   get clientsCount () {
     return this._nativeHandle ? this._nativeHandle.clientsCount() : 0
+  }
+
+  /** Derived, not stored: `attach(srv, { path })` may change the option. */
+  get _path () {
+    return (this._opts.path || '/engine.io').replace(/\/$/, '')
   }
 
   _native () {

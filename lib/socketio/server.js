@@ -32,7 +32,6 @@ class Server extends EventEmitter {
       srv = undefined
     }
     this._opts = Object.assign({ serveClient: true }, serverOptions(opts))
-    this._path = (this._opts.path || '/socket.io').replace(/\/$/, '')
     this._nsps = new Map()
     this._parents = []
     this._clients = new Map()
@@ -43,6 +42,11 @@ class Server extends EventEmitter {
     this.engine = new Engine(this, this._opts)
     this.httpServer = null
     if (srv !== undefined && srv !== null) this.attach(srv)
+  }
+
+  /** Derived, not stored: `attach(srv, { path })` may change the option. */
+  get _path () {
+    return (this._opts.path || '/socket.io').replace(/\/$/, '')
   }
 
   _native () {
