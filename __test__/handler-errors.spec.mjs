@@ -681,16 +681,25 @@ kind('ws dropped handler', async (t, mode, err) => {
   await coreServed(await client())
 }, { skip: ferroOnly('uWS.js v20.30 has no dropped handler') })
 
-kind('listen callback', async (t, mode, err) => {
+// The listen callback runs inside the caller's listen() (as in uWS.js): a
+// sync throw reaches the caller (so `if (!ls) throw` stops a program); only
+// a rejection, which has no caller left, becomes the warning.
+kind('listen callback: a throw reaches the caller of listen(), a rejection is a warning', async (t, mode, err) => {
   const w = watchWarnings(t)
   const app = uWS.App().ws('/*', { message: (ws, m, isBinary) => { ws.send(m, isBinary) } })
   t.after(() => app.close())
   let port
-  app.listen('127.0.0.1', 0, (ls) => {
+  const listen = () => app.listen('127.0.0.1', 0, (ls) => {
     port = uWS.us_socket_local_port(ls)
     return boom(mode, err)
   })
-  await w.exactly(err)
+  if (mode === 'sync') {
+    assert.throws(listen, (e) => e === err)
+    await w.none()
+  } else {
+    listen()
+    await w.exactly(err)
+  }
   const a = await connect(`ws://127.0.0.1:${port}/`)
   const b = await connect(`ws://127.0.0.1:${port}/`)
   t.after(() => { a.terminate(); b.terminate() })

@@ -109,13 +109,13 @@ class TemplatedApp {
     try {
       result = this[kNative].listen(host, port, false)
     } catch (err) {
-      safeCall(cb, undefined, false, listenError(err, host, port))
+      callListen(cb, false, listenError(err, host, port))
       return this
     }
     const ls = new ListenSocket(this, result.token, result.port)
     this._listeners.add(ls)
     this._updateKeepAlive()
-    safeCall(cb, undefined, ls)
+    callListen(cb, ls)
     return this
   }
 
@@ -267,6 +267,17 @@ for (const method of HTTP_METHODS) {
     this._httpRoutes[route] = handler
     return this
   }
+}
+
+/**
+ * The listen callback runs inside the caller's own `listen()` (as in
+ * uWS.js), so a throw reaches the caller: `if (!ls) throw …` must stop the
+ * program, not become a warning. A rejected promise has no caller left and
+ * is reported like any handler's.
+ */
+function callListen (cb, ...args) {
+  const r = cb(...args)
+  if (r !== null && typeof r === 'object' && typeof r.then === 'function') r.then(undefined, reportHandlerError)
 }
 
 /** uWS.js factory: `App(options)`; also works with `new`. */
