@@ -141,11 +141,39 @@ function pem (label, value) {
 const ms = (min, max = U32) => (label, v) => integer(label, v, { min, max, unit: 'milliseconds' })
 const workers = (label, v) => integer(label, v, { min: 1, max: MAX_WORKERS })
 
+/**
+ * Options for features ferrosocket lacks. Ignoring them would be silent
+ * breakage: another adapter (Redis…) means broadcasts that never leave this
+ * node, a custom parser means clients that cannot connect. So they are
+ * refused at construction.
+ */
+function unsupported (label, value) {
+  if (absent(value) || value === false) return
+  const err = new Error(`ferrosocket: ${label} is not supported yet; remove it ` +
+    '(see "Not supported" in the README)')
+  err.code = 'FERROSOCKET_UNSUPPORTED'
+  throw err
+}
+
+/**
+ * Options for missing features that an app can do without: accepted with a
+ * warning that says what the app gets instead. `allowEIO3: true` is still
+ * carried by many apps from their socket.io v2 -> v3 migration, and with v4
+ * clients it changes nothing; connection state recovery is best-effort in
+ * socket.io too (a client may always come back as a new session).
+ */
+const degraded = (instead) => (label, value) => {
+  if (absent(value) || value === false) return
+  process.emitWarning(`ferrosocket: ${label} is not supported yet and is ignored; ${instead}`,
+    { code: 'FERROSOCKET_UNSUPPORTED' })
+}
+
 /** engine.io's options, shared by `Server` and `EngineServer`. */
 const ENGINE = {
   path,
-  pingInterval: ms(1),
-  pingTimeout: ms(1),
+  // The client arms one timer for pingInterval + pingTimeout (see heartbeat()).
+  pingInterval: ms(1, TIMER_MAX),
+  pingTimeout: ms(1, TIMER_MAX),
   upgradeTimeout: ms(1),
   // 1 GiB and beyond (Infinity included) is capped at 1 GiB (src/napi/http.rs).
   maxHttpBufferSize: (label, v) => integer(label, v, { min: 1, max: Infinity, unit: 'bytes', infinity: true }),
@@ -157,29 +185,21 @@ const ENGINE = {
   destroyUpgrade: boolean,
   // 0 means the default (1000), as in engine.io.
   destroyUpgradeTimeout: ms(0, TIMER_MAX),
-  workers
+  workers,
+  allowEIO3: degraded('Engine.IO v3 (socket.io-client v2) clients are refused, v4 clients are served')
 }
 
 /**
- * socket.io options for features ferrosocket lacks. Ignoring them would be
- * silent breakage: another adapter (Redis…) means broadcasts that never
- * leave this node, a custom parser or allowEIO3 means clients that cannot
- * connect. So they are refused at construction. Connection state recovery
- * is best-effort in socket.io too (a client may always come back as a new
- * session), so an app still works without it: a warning, not an error.
+ * socket.io-client waits pingInterval + pingTimeout on one setTimeout;
+ * beyond setTimeout's limit it fires at once and every client drops out
+ * with "ping timeout".
  */
-function unsupported (label, value) {
-  if (absent(value) || value === false) return
-  const err = new Error(`ferrosocket: ${label} is not supported yet; remove it ` +
-    '(see "Not supported" in the README)')
-  err.code = 'FERROSOCKET_UNSUPPORTED'
-  throw err
-}
-
-function recovery (label, value) {
-  if (absent(value) || value === false) return
-  process.emitWarning(`ferrosocket: ${label} is not supported yet and is ignored; ` +
-    'reconnecting clients get a new session (socket.recovered is false)', { code: 'FERROSOCKET_UNSUPPORTED' })
+function heartbeat (opts) {
+  const total = (opts.pingInterval ?? 25000) + (opts.pingTimeout ?? 20000)
+  if (total > TIMER_MAX) {
+    throw fail(RangeError, 'ERR_OUT_OF_RANGE', 'options "pingInterval" + "pingTimeout"',
+      `at most ${TIMER_MAX} milliseconds together (the client's timer limit)`, total)
+  }
 }
 
 /** socket.io's `Server` options (engine.io's plus its own). */
@@ -191,8 +211,7 @@ const SERVER = {
   host: string,
   adapter: unsupported,
   parser: unsupported,
-  allowEIO3: unsupported,
-  connectionStateRecovery: recovery
+  connectionStateRecovery: degraded('reconnecting clients get a new session (socket.recovered is false)')
 }
 
 const APP = {
@@ -224,11 +243,15 @@ const BEHAVIOR = {
   ...Object.fromEntries(HANDLERS.map((h) => [h, func]))
 }
 
-/** Checks `opts` against `schema`; returns it, or `{}` when absent. */
-function checkOptions (schema, opts, label = 'options') {
+/**
+ * Checks `opts` against `schema`, then the whole with `across` (rules that
+ * tie options together); returns it, or `{}` when absent.
+ */
+function checkOptions (schema, opts, label = 'options', across) {
   if (absent(opts)) return {}
   if (typeof opts !== 'object' || Array.isArray(opts)) throw typeError(label, 'an object', opts)
   for (const key of Object.keys(schema)) schema[key](`option "${key}"`, opts[key])
+  if (across) across(opts)
   return opts
 }
 
@@ -278,8 +301,8 @@ module.exports = {
   func,
   attachPort,
   nativeOptions,
-  serverOptions: (opts) => checkOptions(SERVER, opts),
-  engineOptions: (opts) => checkOptions(ENGINE, opts),
+  serverOptions: (opts) => checkOptions(SERVER, opts, undefined, heartbeat),
+  engineOptions: (opts) => checkOptions(ENGINE, opts, undefined, heartbeat),
   appOptions: (opts) => checkOptions(APP, opts),
   sslAppOptions: (opts) => checkOptions(SSL_APP, opts),
   behaviorOptions: (b) => checkOptions(BEHAVIOR, b, '.ws() behavior'),
