@@ -217,35 +217,62 @@ export interface CorsOptions {
   optionsSuccessStatus?: number
 }
 
-export interface ServerOptions {
-  /** Default '/socket.io'. */
+/** The `cors` package's per-request delegate: options decided from the request. */
+export type CorsOptionsDelegate = (req: IncomingMessage, cb: (err: Error | null, options?: CorsOptions) => void) => void
+
+/** engine.io's options: those of `EngineServer`, and the base of `ServerOptions`. */
+export interface EngineServerOptions {
+  /** Default '/engine.io' ('/socket.io' for `Server`). */
   path?: string
-  /** Engine.IO heartbeat, in ms (defaults 25000 / 20000), run in Rust. */
+  /** Engine.IO heartbeat, in ms (defaults 25000 / 20000), run in Rust; together at most 2^31-1. */
   pingInterval?: number
   pingTimeout?: number
   /** Largest message accepted, in bytes (default 1e6). */
   maxHttpBufferSize?: number
-  /** ms a client may stay connected without joining a namespace (default 45000). */
-  connectTimeout?: number
   /** ms a WebSocket probe may take to complete the upgrade from polling (default 10000). */
   upgradeTimeout?: number
   /** Let polling clients upgrade to WebSocket (default true). */
   allowUpgrades?: boolean
-  /** Default ['polling', 'websocket']. */
-  transports?: Array<'polling' | 'websocket'>
-  /** Options of the `cors` package; also applied to the Origin of WebSocket upgrades. */
-  cors?: CorsOptions
+  /** Default ['polling', 'websocket']; 'webtransport' is accepted and never offered. */
+  transports?: Array<'polling' | 'websocket' | 'webtransport'>
+  /** The `cors` package's options or delegate; also applied to the Origin of WebSocket upgrades. */
+  cors?: CorsOptions | CorsOptionsDelegate | boolean
   /** Decides each handshake request (polling and WebSocket): `cb(errorMessage, allowed)`. */
   allowRequest?: (req: IncomingMessage, cb: (err: string | null | undefined, success: boolean) => void) => void
-  /** Serve /socket.io/socket.io.js and friends (default true). */
-  serveClient?: boolean
   /** Close upgrade requests for other paths after destroyUpgradeTimeout ms (default true, 1000). */
   destroyUpgrade?: boolean
   destroyUpgradeTimeout?: number
-  /** Interface to listen on when given a port (default: all; ferrosocket extension). */
-  host?: string
   /** I/O worker threads (default: one per core; ferrosocket extension). */
   workers?: number
+  /** Accepted and ignored: nothing is compressed (no per-message deflate, no HTTP compression). */
+  perMessageDeflate?: boolean | object
+  httpCompression?: boolean | object
+  /** Accepted and ignored: the WebSocket server is ferrosocket's own. */
+  wsEngine?: unknown
+  /** Accepted and ignored: no cookie is set. */
+  cookie?: boolean | object
+  /** Accepted and ignored. */
+  initialPacket?: unknown
+  /** `true` warns and is ignored: Engine.IO v3 (socket.io-client v2) clients are refused. */
+  allowEIO3?: boolean
+}
+
+export interface ServerOptions extends EngineServerOptions {
+  /** ms a client may stay connected without joining a namespace (default 45000; 0 = default). */
+  connectTimeout?: number
+  /** Serve /socket.io/socket.io.js and friends (default true). */
+  serveClient?: boolean
+  /** Interface to listen on when given a port (default: all; ferrosocket extension). */
+  host?: string
+  /** Accepted and ignored. */
+  addTrailingSlash?: boolean
+  cleanupEmptyChildNamespaces?: boolean
+  /** Warns and is ignored: every connection is a new session (`socket.recovered` is false). */
+  connectionStateRecovery?: object
+  /** Refused at runtime (FERROSOCKET_UNSUPPORTED): only the built-in in-memory adapter exists. */
+  adapter?: never
+  /** Refused at runtime (FERROSOCKET_UNSUPPORTED): only the default parser exists. */
+  parser?: never
 }
 
 /** `socket.handshake`: the request that opened the client's session. */
@@ -496,20 +523,6 @@ export declare class Server<
   socketsJoin(room: Room | Room[]): void
   socketsLeave(room: Room | Room[]): void
   disconnectSockets(close?: boolean): void
-}
-
-export interface EngineServerOptions {
-  /** Default '/engine.io'. */
-  path?: string
-  pingInterval?: number
-  pingTimeout?: number
-  maxHttpBufferSize?: number
-  upgradeTimeout?: number
-  allowUpgrades?: boolean
-  transports?: Array<'polling' | 'websocket'>
-  cors?: CorsOptions
-  allowRequest?: (req: import('node:http').IncomingMessage, cb: (err: string | null | undefined, success: boolean) => void) => void
-  workers?: number
 }
 
 /** One Engine.IO session: 'message' (string | Buffer) and 'close' (reason) events. */
