@@ -119,6 +119,16 @@ test('packed tarballs install without cargo and load through require, the factor
     const r = spawnSync(process.execPath, ['echo.mjs'], { cwd: app, env, encoding: 'utf8', timeout: 20_000 })
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout, 'round trip')
+
+    // A platform package that is there but cannot load (a broken or foreign
+    // binary) is named as such, with the loader's reason.
+    writeFileSync(join(app, 'node_modules/ferrosocket-linux-x64-gnu/ferrosocket.linux-x64-gnu.node'), 'not an ELF file')
+    const broken = spawnSync(process.execPath, ['-e', `
+      try { require('ferrosocket') } catch (e) { process.stdout.write(JSON.stringify({ code: e.code, message: e.message })) }
+    `], { cwd: app, env, encoding: 'utf8', timeout: 20_000 })
+    const b = JSON.parse(broken.stdout)
+    assert.equal(b.code, 'FERROSOCKET_NO_BINARY')
+    assert.match(b.message, /ferrosocket-linux-x64-gnu is installed but did not load \(.*(ELF|invalid|too short)/)
   } finally {
     rmSync(work, { recursive: true, force: true })
   }

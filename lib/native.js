@@ -18,16 +18,36 @@ function loadError (cause) {
   const prebuilt = Object.keys(pkg.optionalDependencies || {})
   const supported = prebuilt.length ? prebuilt.map((p) => p.replace(`${pkg.name}-`, '')) : targets
   const platformPkg = `${pkg.name}-${here}`
-  const missing = prebuilt.includes(platformPkg)
-    ? `its platform package ${platformPkg} is not installed (was it omitted with --omit=optional or --no-optional? ` +
-      'then reinstall without it).'
-    : `there is no prebuilt binary for ${here} (Node ${process.version}); prebuilt: ${supported.join(', ')}.`
+  let installed = false
+  try {
+    installed = Boolean(require.resolve(platformPkg))
+  } catch (_) {}
+  const missing = installed
+    ? `its platform package ${platformPkg} is installed but did not load (${packageError(cause, platformPkg)}).`
+    : prebuilt.includes(platformPkg)
+      ? `its platform package ${platformPkg} is not installed (was it omitted with --omit=optional or ` +
+        '--no-optional? then reinstall without it).'
+      : `there is no prebuilt binary for ${here} (Node ${process.version}); prebuilt: ${supported.join(', ')}.`
   const err = new Error(`ferrosocket could not load its native addon: ${missing} ` +
     `To build from source (needs Rust stable and Node >= 20.17): clone ${pkg.repository.url.replace(/^git\+/, '')}, then ` +
     '`npm ci && npm run build` there and install that directory.')
   err.code = 'FERROSOCKET_NO_BINARY'
   err.cause = cause
   return err
+}
+
+/**
+ * Why the installed platform package did not load: binding.js chains the
+ * error of every place it tried under `cause` (local file, platform
+ * package, WASI fallback); the one that names the package's binary and is
+ * not "Cannot find module" is the loader's reason (a dlopen error).
+ */
+function packageError (err, platformPkg) {
+  for (let e = err; e; e = e.cause) {
+    const m = String(e.message)
+    if (m.includes(platformPkg) && !m.startsWith('Cannot find module')) return m.split('\n')[0]
+  }
+  return String(err && err.message).split('\n')[0]
 }
 
 let binding
