@@ -368,3 +368,33 @@ test('socket.io API details: timeout() without an ack, socketsLeave with an arra
   await all
   assert.deepEqual(msgs, ['one', 'two', 'three'])
 })
+
+test('socket.use: onAny sees events first (as socket.io), and an event whose async middleware outlives the socket is dropped', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const seenByAny = []
+  const delivered = []
+  let release
+  const held = new Promise((resolve) => { release = resolve })
+  io.on('connection', (socket) => {
+    socket.onAny((event) => seenByAny.push(event))
+    socket.use(([event], next) => {
+      if (event === 'refused') return next(new Error('no'))
+      if (event === 'slow') return held.then(() => next())
+      next()
+    })
+    socket.on('error', () => {})
+    for (const ev of ['refused', 'slow', 'fast']) socket.on(ev, () => delivered.push(ev))
+  })
+  const c = client()
+  const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
+  c.emit('refused')
+  c.emit('fast')
+  c.emit('slow')
+  await new Promise((resolve) => socket.on('fast', resolve))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.deepEqual(seenByAny, ['refused', 'fast', 'slow'])
+  socket.disconnect()
+  release()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.deepEqual(delivered, ['fast'])
+})

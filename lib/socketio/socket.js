@@ -293,26 +293,25 @@ class Socket extends EventEmitter {
     }
   }
 
-  _dispatch (args) {
-    if (this._fns.length === 0) return this._deliver(args)
-    runMiddleware(this._fns, args, (err, failed) => {
-      if (!err) this._deliver(args)
-      // next(err) is for the app's 'error' listener; a middleware that
-      // threw was reported, and its packet is dropped.
-      else if (!failed) this._emitReserved('error', err)
-    })
-  }
-
   /**
-   * A client's event to the user: onAny listeners, then the event's. Each
-   * listener on its own, a failed one reported (emitSafe), so one failing
-   * listener neither costs the others nor the connection. A client-sent
-   * "error" with no listener is dropped, never thrown (CVE-2024-38355).
+   * A client's event to the user, in socket.io's order: onAny listeners
+   * (they see every event, before `socket.use` middleware), then the
+   * middleware, then the event's listeners, unless the socket disconnected
+   * while an async middleware ran. Each listener on its own, a failed one
+   * reported (safeApply/emitSafe), so one failing listener neither costs the
+   * others nor the connection. A client-sent "error" with no listener is
+   * dropped, never thrown (CVE-2024-38355).
    */
-  _deliver (args) {
+  _dispatch (args) {
     const any = this._any // replaced, never changed, by onAny/offAny
     for (let i = 0; i < any.length; i++) safeApply(any[i], this, args)
-    emitSafe(this, ...args)
+    if (this._fns.length === 0) return emitSafe(this, ...args)
+    runMiddleware(this._fns, args, (err, failed) => {
+      // next(err) is for the app's 'error' listener; a middleware that
+      // threw was reported, and its packet is dropped.
+      if (err) return failed || this._emitReserved('error', err)
+      if (this.connected) emitSafe(this, ...args)
+    })
   }
 
   /** 'disconnecting', 'disconnect', and 'error' from `next(err)` in `socket.use`. */
