@@ -51,6 +51,16 @@ function safeApply (fn, thisArg, args, onError) {
   }
 }
 
+/** `fn` for its first call only: a user calling back twice gets one outcome. */
+function once (fn) {
+  let called = false
+  return (...args) => {
+    if (called) return
+    called = true
+    fn(...args)
+  }
+}
+
 function safeCall (fn, thisArg, ...args) {
   safeApply(fn, thisArg, args)
 }
@@ -90,4 +100,4 @@ function keepAlive (interval, busy) {
   return null
 }
 
-module.exports = { toBuffer, toText, textArrayBuffer, safeApply, safeCall, emitSafe, reportHandlerError, keepAlive }
+module.exports = { toBuffer, toText, textArrayBuffer, once, safeApply, safeCall, emitSafe, reportHandlerError, keepAlive }

@@ -2,7 +2,7 @@
 const { EventEmitter } = require('node:events')
 const net = require('node:net')
 const cors = require('cors')
-const { safeApply, emitSafe, reportHandlerError } = require('../util')
+const { once, safeApply, emitSafe, reportHandlerError } = require('../util')
 
 // engine.io's `Server.errorMessages`, by code.
 const ERRORS = [
@@ -97,18 +97,14 @@ class Engine extends EventEmitter {
     })
   }
 
-  /** Runs `allowRequest`; `done` is called exactly once, whatever it does. */
+  /**
+   * Runs `allowRequest`; `done` is called exactly once, whatever it does:
+   * one that throws or rejects before answering is reported and refuses.
+   */
   _allow (req, done) {
     const fn = this._opts.allowRequest
     if (typeof fn !== 'function') return done(null, true)
-    let called = false
-    const once = (err, ok) => {
-      if (called) return
-      called = true
-      done(err, ok)
-    }
-    // One that throws or rejects before answering is reported and refuses.
-    safeApply(fn, undefined, [req, once], () => once('Forbidden', false))
+    guarded(fn, (cb) => cb('Forbidden', false))(req, done)
   }
 
   _abort (req, res, code, message) {
@@ -239,12 +235,7 @@ class Engine extends EventEmitter {
   _originAllowed (req, done) {
     if (!this._cors || req.headers.origin === undefined) return done(true)
     const headers = {}
-    let answered = false
-    const answer = (allowed) => {
-      if (answered) return
-      answered = true
-      done(allowed)
-    }
+    const answer = once(done)
     const fake = {
       setHeader (k, v) { headers[k.toLowerCase()] = v },
       getHeader (k) { return headers[k.toLowerCase()] },
@@ -331,13 +322,8 @@ function guardCors (o) {
 /** `fn(arg, cb)` whose `cb` counts once; a failed `fn` answers `deny(cb)`. */
 function guarded (fn, deny) {
   return (arg, cb) => {
-    let answered = false
-    const once = (...args) => {
-      if (answered) return
-      answered = true
-      cb(...args)
-    }
-    safeApply(fn, undefined, [arg, once], () => deny(once))
+    const answer = once(cb)
+    safeApply(fn, undefined, [arg, answer], () => deny(answer))
   }
 }
 

@@ -1,6 +1,6 @@
 'use strict'
 const { TYPE, RESERVED, dataPacket } = require('./packet')
-const { safeCall } = require('../util')
+const { once, safeCall } = require('../util')
 
 /**
  * `io.to(room)`, `socket.broadcast`, `nsp.except(room)`…: who gets an emit.
@@ -75,16 +75,13 @@ class BroadcastOperator {
     const id = this._nsp._ids++
     const targets = this._matching()
     const responses = []
-    let done = false
-    const finish = (err) => {
-      if (done) return
-      done = true
+    const finish = once((err) => {
       clearTimeout(timer)
       for (const s of targets) s._ackMap().delete(id)
       // A RemoteSocket's emit answers as a single socket's would.
       const single = this._flags.expectSingleResponse
       safeCall(ack, this, err, single ? (err ? null : responses[0]) : responses)
-    }
+    })
     const timer = setTimeout(() => finish(new Error('operation has timed out')), this._flags.timeout)
     for (const s of targets) {
       s._ackMap().set(id, (res) => {

@@ -1,5 +1,5 @@
 'use strict'
-const { safeApply } = require('../util')
+const { once, safeApply } = require('../util')
 
 /**
  * socket.io's middleware chain, for `io.use`/`nsp.use` (arg: the socket) and
@@ -16,18 +16,9 @@ function runMiddleware (fns, arg, done) {
   const list = fns.slice()
   const step = (i) => {
     if (i === list.length) return done()
-    let settled = false
-    const next = (err) => {
-      if (settled) return
-      settled = true
-      if (err) done(err, false)
-      else step(i + 1)
-    }
-    safeApply(list[i], undefined, [arg, next], (err) => {
-      if (settled) return
-      settled = true
-      done(err, true)
-    })
+    // One outcome per step: next(), next(err), or the middleware failing.
+    const outcome = once((err, failed) => (err || failed ? done(err, failed) : step(i + 1)))
+    safeApply(list[i], undefined, [arg, (err) => outcome(err, false)], (err) => outcome(err, true))
   }
   step(0)
 }

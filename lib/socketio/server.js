@@ -10,7 +10,7 @@ const { Engine } = require('../engineio/engine')
 const { Client } = require('./client')
 const { serveClient } = require('./client-bundle')
 const { TYPE } = require('./packet')
-const { safeApply, reportHandlerError, keepAlive } = require('../util')
+const { once, safeApply, reportHandlerError, keepAlive } = require('../util')
 const { serverOptions, attachPort, nativeOptions } = require('../options')
 const { listenError } = require('../listen-error')
 
@@ -276,10 +276,7 @@ class Server extends EventEmitter {
     const next = (i) => {
       if (i >= parents.length) return done(null)
       const { match, parent } = parents[i]
-      let answered = false
-      const onMatch = (err, ok) => {
-        if (answered) return
-        answered = true
+      const onMatch = once((err, ok) => {
         if (err || !ok) return next(i + 1)
         // Created on first match; later clients find it by name.
         const child = this._nsps.get(name) || this.of(name)
@@ -289,7 +286,7 @@ class Server extends EventEmitter {
           for (const ev of ['connection', 'connect']) for (const l of parent.listeners(ev)) child.on(ev, l)
         }
         done(child)
-      }
+      })
       if (match instanceof RegExp) return onMatch(null, match.test(name))
       // A function that throws or rejects is reported and matches nothing.
       safeApply(match, undefined, [name, auth, onMatch], onMatch)

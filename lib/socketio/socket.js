@@ -5,7 +5,7 @@ const { TYPE, RESERVED, dataPacket, reconstruct } = require('./packet')
 const { BroadcastOperator } = require('./broadcast-operator')
 const { Handshake } = require('./handshake')
 const { runMiddleware } = require('./middleware')
-const { safeApply, safeCall, emitSafe, reportHandlerError } = require('../util')
+const { once, safeApply, safeCall, emitSafe, reportHandlerError } = require('../util')
 
 const EMPTY = Object.freeze([])
 
@@ -145,18 +145,12 @@ class Socket extends EventEmitter {
         // As socket.io: the timeout applies to an ack; without one it is a plain emit.
         if (typeof args[args.length - 1] !== 'function') return this.emit(event, ...args)
         const cb = args.pop()
-        let done = false
-        const timer = setTimeout(() => {
-          if (done) return
-          done = true
-          safeCall(cb, this, new Error('operation has timed out'))
-        }, ms)
-        return this.emit(event, ...args, (...res) => {
-          if (done) return
-          done = true
+        const finish = once((err, ...res) => {
           clearTimeout(timer)
-          safeCall(cb, this, null, ...res)
+          safeCall(cb, this, err, ...res)
         })
+        const timer = setTimeout(() => finish(new Error('operation has timed out')), ms)
+        return this.emit(event, ...args, (...res) => finish(null, ...res))
       },
       emitWithAck: (event, ...args) => new Promise((resolve, reject) => {
         this.timeout(ms).emit(event, ...args, (err, res) => (err ? reject(err) : resolve(res)))
@@ -277,12 +271,7 @@ class Socket extends EventEmitter {
     if (attachments.length) args = reconstruct(args, attachments)
     if (type === TYPE.EVENT) {
       if (id !== undefined) {
-        let sent = false
-        args.push((...res) => {
-          if (sent) return
-          sent = true
-          this._send(TYPE.ACK, id, res)
-        })
+        args.push(once((...res) => this._send(TYPE.ACK, id, res)))
       }
       this._dispatch(args)
     } else if (type === TYPE.ACK) {
