@@ -344,7 +344,8 @@ test('socket.io API details: timeout() without an ack, socketsLeave with an arra
   const listener = () => {}
   assert.equal(io.on('connection', listener), io)
   assert.ok(io.listeners('connection').includes(listener))
-  assert.equal(io.of('/').listenerCount('connection'), io.listenerCount('connection'))
+  // The listener lives on the main namespace, where connections are emitted.
+  assert.ok(io.of('/').listeners('connection').includes(listener))
   io.off('connection', listener)
   assert.ok(!io.listeners('connection').includes(listener))
 
