@@ -7,7 +7,7 @@ const { HttpResponse } = require('./http-response')
 const { ListenSocket } = require('./listen-socket')
 const { kApp, kNative, kId, kBehavior, kState } = require('./symbols')
 const { toBuffer, safeApply, safeCall, reportHandlerError, keepAlive } = require('./util')
-const { appOptions, sslAppOptions, behaviorOptions, func, listenArgs, nativeOptions } = require('./options')
+const { appOptions, sslAppOptions, behaviorOptions, func, listenArgs } = require('./options')
 const { listenError } = require('./listen-error')
 
 const HTTP_METHODS = ['get', 'post', 'put', 'del', 'patch', 'options', 'head', 'connect', 'trace', 'any']
@@ -20,11 +20,11 @@ class TemplatedApp {
   constructor (options, ssl = null) {
     options = appOptions(options)
     const native = new binding.NativeApp(
-      nativeOptions({
+      {
         workers: options.workers,
         maxConnections: options.maxConnections,
         ssl: ssl || undefined
-      }),
+      },
       (batch) => this._onEvents(batch)
     )
     this[kNative] = native
@@ -85,14 +85,14 @@ class TemplatedApp {
 
   ws (pattern, behavior) {
     behavior = behaviorOptions(behavior)
-    const route = this[kNative].addWs(String(pattern), nativeOptions({
+    const route = this[kNative].addWs(String(pattern), {
       idleTimeout: behavior.idleTimeout,
       maxPayloadLength: behavior.maxPayloadLength,
       maxBackpressure: behavior.maxBackpressure,
       closeOnBackpressureLimit: behavior.closeOnBackpressureLimit,
       sendPingsAutomatically: behavior.sendPingsAutomatically,
       hasUpgrade: typeof behavior.upgrade === 'function'
-    }))
+    })
     this._wsRoutes[route] = behavior
     this._wsClasses[route] = routeClass(this, behavior)
     return this
@@ -288,13 +288,13 @@ function App (options) {
 /** uWS.js factory: `SSLApp({ key_file_name, cert_file_name })`; `key`/`cert` PEM buffers also accepted. */
 function SSLApp (options) {
   options = sslAppOptions(options)
-  const ssl = nativeOptions({
+  const ssl = {
     keyFileName: options.key_file_name,
     certFileName: options.cert_file_name,
-    key: options.key == null ? undefined : toBuffer(options.key),
-    cert: options.cert == null ? undefined : toBuffer(options.cert),
+    key: options.key === undefined ? undefined : toBuffer(options.key),
+    cert: options.cert === undefined ? undefined : toBuffer(options.cert),
     passphrase: options.passphrase
-  })
+  }
   return new TemplatedApp(options, ssl)
 }
 

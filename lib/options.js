@@ -245,23 +245,17 @@ const BEHAVIOR = {
 
 /**
  * Checks `opts` against `schema`, then the whole with `across` (rules that
- * tie options together); returns it, or `{}` when absent.
+ * tie options together). Returns a copy without its null values (`{}` when
+ * absent): null means "not given", and a native option field refuses it.
  */
 function checkOptions (schema, opts, label = 'options', across) {
   if (absent(opts)) return {}
   if (typeof opts !== 'object' || Array.isArray(opts)) throw typeError(label, 'an object', opts)
   for (const key of Object.keys(schema)) schema[key](`option "${key}"`, opts[key])
   if (across) across(opts)
-  return opts
-}
-
-/**
- * `obj` (an options literal for the native layer) without its null values:
- * null means "not given" here, but a native option field refuses it.
- */
-function nativeOptions (obj) {
-  for (const key of Object.keys(obj)) if (obj[key] === null) obj[key] = undefined
-  return obj
+  const given = {}
+  for (const key of Object.keys(opts)) if (opts[key] !== null) given[key] = opts[key]
+  return given
 }
 
 /**
@@ -288,19 +282,14 @@ function listenArgs (args) {
   const cb = func('listen() callback (the last argument)', rest.pop(), { required: true })
   const host = typeof rest[0] === 'string' && rest.length >= 2 ? rest.shift() : undefined
   if (rest.length === 0) throw typeError('listen() port', 'a port number from 0 to 65535', undefined)
-  return {
-    host,
-    port: port('listen() port', rest[0]),
-    // uWS.js's LIBUS_LISTEN_* flags: accepted and ignored.
-    options: integer('listen() options', rest[1]),
-    cb
-  }
+  // uWS.js's LIBUS_LISTEN_* flags: checked, then ignored.
+  integer('listen() options', rest[1])
+  return { host, port: port('listen() port', rest[0]), cb }
 }
 
 module.exports = {
   func,
   attachPort,
-  nativeOptions,
   serverOptions: (opts) => checkOptions(SERVER, opts, undefined, heartbeat),
   engineOptions: (opts) => checkOptions(ENGINE, opts, undefined, heartbeat),
   appOptions: (opts) => checkOptions(APP, opts),

@@ -6,7 +6,7 @@ const { dispatch } = require('../events')
 const { Engine } = require('./engine')
 const { EngineSocket } = require('./socket')
 const { emitSafe, reportHandlerError, keepAlive } = require('../util')
-const { engineOptions, nativeOptions } = require('../options')
+const { engineOptions } = require('../options')
 
 /**
  * A raw Engine.IO v4 server (engine.io's `Server`, default path
@@ -41,7 +41,7 @@ class EngineServer extends EventEmitter {
   _native () {
     if (!this._nativeHandle) {
       const o = this._opts
-      this._nativeHandle = new binding.NativeEngineIo(nativeOptions({
+      this._nativeHandle = new binding.NativeEngineIo({
         workers: o.workers,
         path: this._path,
         pingInterval: o.pingInterval,
@@ -50,7 +50,7 @@ class EngineServer extends EventEmitter {
         upgradeTimeout: o.upgradeTimeout,
         allowUpgrades: o.allowUpgrades,
         transports: o.transports
-      }), (batch) => {
+      }, (batch) => {
         try {
           dispatch(batch, this._sink)
         } catch (err) {

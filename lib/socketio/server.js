@@ -11,7 +11,7 @@ const { Client } = require('./client')
 const { serveClient } = require('./client-bundle')
 const { TYPE } = require('./packet')
 const { once, safeApply, reportHandlerError, keepAlive } = require('../util')
-const { serverOptions, attachPort, nativeOptions } = require('../options')
+const { serverOptions, attachPort } = require('../options')
 const { listenError } = require('../listen-error')
 
 /**
@@ -51,7 +51,7 @@ class Server extends EventEmitter {
 
   _native () {
     if (!this._nativeHandle) {
-      this._nativeHandle = new binding.NativeSocketIo(nativeOptions({
+      this._nativeHandle = new binding.NativeSocketIo({
         workers: this._opts.workers,
         path: this._path,
         pingInterval: this._opts.pingInterval,
@@ -62,7 +62,7 @@ class Server extends EventEmitter {
         upgradeTimeout: this._opts.upgradeTimeout,
         allowUpgrades: this._opts.allowUpgrades,
         transports: this._opts.transports
-      }), (batch) => {
+      }, (batch) => {
         try {
           dispatch(batch, this._sink())
         } catch (err) {
