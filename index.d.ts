@@ -433,28 +433,22 @@ export declare class Socket<
   listenersAnyOutgoing(): ((...args: any[]) => void)[]
 }
 
-/** A namespace (`io.of('/chat')`): middleware, sockets, rooms, broadcasts. */
-export declare class Namespace<
+/**
+ * What a namespace and the server (for its main namespace) share: middleware,
+ * room targeting, broadcasts, server-side events and the socket operators.
+ * Merged into both classes below (same type parameters, as merging needs).
+ */
+interface NamespaceOperations<
   ListenEvents extends EventsMap = DefaultEventsMap,
   EmitEvents extends EventsMap = ListenEvents,
   ServerSideEvents extends EventsMap = DefaultEventsMap,
   SocketData = any
-> extends StrictEventEmitter<ServerSideEvents, RemoveAcknowledgements<EmitEvents>,
-  NamespaceReservedEventsMap<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> {
-  // Made by `io.of()`, never by user code.
-  private constructor()
-  readonly name: string
-  readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
-  readonly sockets: Map<SocketId, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>
-  /** socket.io's in-memory adapter as apps read it (rooms -> socket ids, socket id -> rooms); read-only. */
-  readonly adapter: { readonly rooms: Map<Room, Set<SocketId>>, readonly sids: Map<SocketId, Set<Room>> }
+> {
   use(fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
     next: (err?: ExtendedError) => void) => void): this
   to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
   in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
   except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
-  /** Broadcast to every socket of the namespace (acks need `timeout(ms)` first). */
-  emit<Ev extends EventNamesWithoutAck<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean
   send(...args: EventParams<EmitEvents, 'message'>): this
   /** Other servers of a cluster: none on a single node, so an ack gets (null, []). */
   serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev,
@@ -474,6 +468,33 @@ export declare class Namespace<
   socketsLeave(room: Room | Room[]): void
   disconnectSockets(close?: boolean): void
 }
+
+/** A namespace (`io.of('/chat')`): middleware, sockets, rooms, broadcasts. */
+export declare class Namespace<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any
+> extends StrictEventEmitter<ServerSideEvents, RemoveAcknowledgements<EmitEvents>,
+  NamespaceReservedEventsMap<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> {
+  // Made by `io.of()`, never by user code.
+  private constructor()
+  readonly name: string
+  readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
+  readonly sockets: Map<SocketId, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>
+  /** socket.io's in-memory adapter as apps read it (rooms -> socket ids, socket id -> rooms); read-only. */
+  readonly adapter: { readonly rooms: Map<Room, Set<SocketId>>, readonly sids: Map<SocketId, Set<Room>> }
+  /** Broadcast to every socket of the namespace (acks need `timeout(ms)` first). */
+  emit<Ev extends EventNamesWithoutAck<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean
+}
+
+export interface Namespace<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any
+>
+  extends NamespaceOperations<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {}
 
 /** socket.io's Server: long-polling and WebSocket, on a Node http(s) server given or created. */
 export declare class Server<
@@ -500,30 +521,15 @@ export declare class Server<
   of(name: string | RegExp | ParentNspNameMatchFn): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
   /** Resolves once the HTTP server has closed; an error closing it goes to `fn` only, never rejects. */
   close(fn?: (err?: Error) => void): Promise<void>
-  use(fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
-    next: (err?: ExtendedError) => void) => void): this
-  to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
-  in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
-  except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
-  send(...args: EventParams<EmitEvents, 'message'>): this
-  /** Other servers of a cluster: none on a single node, so an ack gets (null, []). */
-  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev,
-    ...args: EventParams<DecorateAcknowledgementsWithTimeoutAndMultipleResponses<ServerSideEvents>, Ev>): boolean
-  /** Resolves to [] on a single node. */
-  serverSideEmitWithAck<Ev extends EventNamesWithAck<ServerSideEvents>>(ev: Ev,
-    ...args: AllButLast<EventParams<ServerSideEvents, Ev>>): Promise<FirstNonErrorArg<Last<EventParams<ServerSideEvents, Ev>>>[]>
-  compress(compress: boolean): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
-  readonly volatile: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
-  readonly local: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
-  timeout(timeout: number):
-    BroadcastOperator<DecorateAcknowledgements<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>>, SocketData>
-  /** Every socket's ack (ferrosocket extension); without `timeout(ms)` first the acks time out at once, as socket.io's broadcast acks do. */
-  emitWithAck: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>['emitWithAck']
-  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]>
-  socketsJoin(room: Room | Room[]): void
-  socketsLeave(room: Room | Room[]): void
-  disconnectSockets(close?: boolean): void
 }
+
+export interface Server<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any
+>
+  extends NamespaceOperations<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {}
 
 /** One Engine.IO session: 'message' (string | Buffer) and 'close' (reason) events. */
 export declare class EngineSocket extends EventEmitter {
