@@ -1,15 +1,17 @@
-//! ferrosocket: a WebSocket (and, later, Socket.IO) server core for Node.js.
+//! ferrosocket: the Rust core of a WebSocket, Engine.IO and Socket.IO server
+//! for Node.js.
 //!
 //! Layers, each depending only on those below it:
 //!
 //! | module          | job                                                               |
 //! |-----------------|-------------------------------------------------------------------|
-//! | [`napi`]        | the only N-API code: `NativeApp`, options, batched events to JS    |
-//! | [`socketio`]    | Socket.IO v5 packet codec (pure); namespaces, acks: #3            |
-//! | [`engineio`]    | Engine.IO v4 packet codec (pure); sessions and transports: #3     |
-//! | [`ws`]          | handshake + frame codecs (pure), connections, server, fan-out     |
+//! | [`napi`]        | the only N-API code: `NativeApp`, `NativeSocketIo`, `NativeEngineIo`, options, batched events to JS, polling requests and fd hand-over |
+//! | [`socketio`]    | Socket.IO v5: packet codec (pure), namespaces, binary attachments, rooms, broadcast framed once |
+//! | [`engineio`]    | Engine.IO v4: packet codec (pure), sessions over polling or WebSocket, upgrade, heartbeat |
+//! | [`ws`]          | handshake + frame codecs (pure), connections in epoll groups, server, fan-out |
 //! | [`pubsub`]      | the topic tree (topic <-> subscribers), beside `ws`               |
 //! | [`net`]         | runtime, listeners (SO_REUSEPORT, IPv4/IPv6), rustls config       |
+//! | [`json`]        | the one JSON string writer the codecs share                       |
 //!
 //! `cargo test` runs without Node: nothing below `napi` knows N-API exists.
 //! The `node` feature (default) builds that layer; fuzzing builds without it,

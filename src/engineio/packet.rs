@@ -221,7 +221,9 @@ pub fn encode_text(packet: &Packet) -> Bytes {
 }
 
 /// Decodes a polling request body: records split on [`SEPARATOR`]. All or
-/// nothing; [`PayloadDecoder`] yields the packets before a bad record too.
+/// nothing, for tests and the fuzzer; the engine uses [`PayloadDecoder`],
+/// which yields the packets before a bad record too.
+#[cfg(any(test, fuzzing))]
 pub fn decode_payload(body: &[u8]) -> Result<Vec<Packet>, DecodeError> {
     PayloadDecoder::new(body).collect()
 }
@@ -494,8 +496,6 @@ pub enum HttpErrorCode {
     SessionIdUnknown = 1,
     BadHandshakeMethod = 2,
     BadRequest = 3,
-    /// `allowRequest` refused the request.
-    Forbidden = 4,
     UnsupportedProtocolVersion = 5,
 }
 
@@ -512,36 +512,23 @@ impl HttpErrorCode {
             HttpErrorCode::SessionIdUnknown => "Session ID unknown",
             HttpErrorCode::BadHandshakeMethod => "Bad handshake method",
             HttpErrorCode::BadRequest => "Bad request",
-            HttpErrorCode::Forbidden => "Forbidden",
             HttpErrorCode::UnsupportedProtocolVersion => "Unsupported protocol version",
-        }
-    }
-
-    /// 403 for Forbidden, 400 for everything else (`abortRequest`).
-    pub fn status(self) -> u16 {
-        match self {
-            HttpErrorCode::Forbidden => 403,
-            _ => 400,
         }
     }
 }
 
 /// Status and `application/json` body of a refused polling request, as
 /// engine.io's `abortRequest` writes them: `{"code":N,"message":"..."}`.
+/// Always 400: code 4, Forbidden (403), is `allowRequest`'s, which runs in
+/// JS with the user's function.
 pub fn error_body(code: HttpErrorCode) -> (u16, String) {
-    error_body_with_message(code, code.message())
-}
-
-/// The same with a custom message: engine.io uses the one `allowRequest`
-/// passes to its callback (when truthy) in place of "Forbidden".
-pub fn error_body_with_message(code: HttpErrorCode, message: &str) -> (u16, String) {
-    let mut body = String::with_capacity(24 + message.len());
+    let mut body = String::with_capacity(48);
     body.push_str("{\"code\":");
     body.push_str(&code.code().to_string());
     body.push_str(",\"message\":");
-    push_json_string(&mut body, message);
+    push_json_string(&mut body, code.message());
     body.push('}');
-    (code.status(), body)
+    (400, body)
 }
 
 #[cfg(test)]
@@ -934,16 +921,11 @@ mod tests {
             (HttpErrorCode::SessionIdUnknown, 400, r#"{"code":1,"message":"Session ID unknown"}"#),
             (HttpErrorCode::BadHandshakeMethod, 400, r#"{"code":2,"message":"Bad handshake method"}"#),
             (HttpErrorCode::BadRequest, 400, r#"{"code":3,"message":"Bad request"}"#),
-            (HttpErrorCode::Forbidden, 403, r#"{"code":4,"message":"Forbidden"}"#),
             (HttpErrorCode::UnsupportedProtocolVersion, 400, r#"{"code":5,"message":"Unsupported protocol version"}"#),
         ];
         for (code, status, body) in cases {
             assert_eq!(error_body(code), (status, body.to_string()));
         }
-        assert_eq!(
-            error_body_with_message(HttpErrorCode::Forbidden, "no \"guests\"\n"),
-            (403, r#"{"code":4,"message":"no \"guests\"\n"}"#.to_string())
-        );
     }
 
     #[test]

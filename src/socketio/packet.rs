@@ -145,13 +145,6 @@ pub enum ParseError {
     UnreferencedAttachment(u32),
 }
 
-impl ParseError {
-    /// The Socket.IO disconnect reason for every decoding failure.
-    pub fn reason(&self) -> &'static str {
-        "parse error"
-    }
-}
-
 /// Decoder limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -272,9 +265,7 @@ fn check_payload(kind: PacketType, data: &str, attachments: u32) -> Result<(), P
         _ => {}
     }
     if kind.is_binary() {
-        let mut sink = Placeholders::new(attachments);
-        scan(data, &mut sink)?;
-        sink.finish()?;
+        validate_placeholders(data, attachments)?;
     } else {
         scan(data, &mut NoSink)?;
     }
@@ -327,7 +318,7 @@ fn check_event_name(kind: PacketType, data: &str) -> Result<(), ParseError> {
 /// The payload is returned unchanged to JS, which replaces each placeholder
 /// object with its Buffer after `JSON.parse`; after this check it can trust
 /// `num` without re-validating.
-pub fn validate_placeholders(data: &str, attachments: u32) -> Result<(), ParseError> {
+fn validate_placeholders(data: &str, attachments: u32) -> Result<(), ParseError> {
     let mut sink = Placeholders::new(attachments);
     scan(data, &mut sink)?;
     sink.finish()
@@ -338,8 +329,8 @@ pub fn validate_placeholders(data: &str, attachments: u32) -> Result<(), ParseEr
 ///
 /// `data` is JSON text (from `JSON.stringify`) or `""`. `attachments` is
 /// written only for binary types. The namespace is omitted when it is `"/"` or
-/// empty; it must not contain `,` (check once with [`is_valid_namespace`] when
-/// the namespace is created, rather than on every send).
+/// empty; it must not contain `,` (socket.io-parser's encoder throws
+/// "invalid namespace: must not contain a comma"; the caller names it).
 pub fn encode(kind: PacketType, nsp: &str, id: Option<u64>, attachments: u32, data: &str) -> String {
     // type + "NN-" + nsp + ',' + 20-digit id + data
     let mut out = String::with_capacity(1 + 11 + nsp.len() + 1 + 20 + data.len());
@@ -364,13 +355,6 @@ pub fn encode_into(out: &mut String, kind: PacketType, nsp: &str, id: Option<u64
     out.push_str(data);
 }
 
-/// Whether `nsp` survives an encode/decode round trip: it starts with `/`
-/// and has no `,` (the encoder in packages/socket.io-parser/lib/index.ts
-/// throws "invalid namespace: must not contain a comma").
-pub fn is_valid_namespace(nsp: &str) -> bool {
-    nsp.starts_with('/') && !nsp.contains(',')
-}
-
 /// The CONNECT reply payload, `{"sid":"<sid>"}`.
 pub fn connect_payload(sid: &str) -> String {
     let mut out = String::with_capacity(sid.len() + 10);
@@ -392,33 +376,6 @@ pub fn connect_error_payload(message: &str, data: Option<&str>) -> String {
     }
     out.push('}');
     out
-}
-
-/// Length of a socket id: 15 bytes in base64 without padding.
-pub const SOCKET_ID_LEN: usize = 20;
-
-/// A socket id from 15 random bytes, base64url (`-` and `_`, as socket.io's
-/// ids), 20 characters. Pure so tests can pin the bytes.
-pub fn socket_id_from_bytes(bytes: &[u8; 15]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(SOCKET_ID_LEN);
-    for chunk in bytes.chunks_exact(3) {
-        let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
-        for shift in [18, 12, 6, 0] {
-            out.push(char::from(ALPHABET[(n >> shift & 63) as usize]));
-        }
-    }
-    out
-}
-
-/// A fresh socket id from the kernel's CSPRNG. The one function here that does
-/// I/O: ids must be unguessable (they name a socket in rooms and acks), and
-/// reading `/dev/urandom` needs no extra crate.
-pub fn new_socket_id() -> std::io::Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; 15];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(socket_id_from_bytes(&bytes))
 }
 
 fn push_u64(out: &mut String, mut n: u64) {
@@ -993,9 +950,6 @@ mod tests {
         // a namespace must start with '/': otherwise the text is payload, and not JSON
         assert_eq!(dec(r#"2admin,["a"]"#), Err(ParseError::InvalidPayload { kind: Event, reason: "must be an array" }));
         assert!(matches!(dec(r#"0admin,{}"#), Err(ParseError::InvalidPayload { .. })));
-        assert!(is_valid_namespace("/admin"));
-        assert!(!is_valid_namespace("/a,b"));
-        assert!(!is_valid_namespace("admin"));
     }
 
     #[test]
@@ -1730,22 +1684,6 @@ mod tests {
     }
 
     #[test]
-    fn socket_ids_are_base64url_of_15_bytes() {
-        assert_eq!(socket_id_from_bytes(&[0; 15]), "AAAAAAAAAAAAAAAAAAAA");
-        assert_eq!(socket_id_from_bytes(&[0xff; 15]), "____________________");
-        assert_eq!(socket_id_from_bytes(b"Many hands make"), "TWFueSBoYW5kcyBtYWtl");
-        let bytes: [u8; 15] = std::array::from_fn(|i| 240 + i as u8);
-        assert_eq!(socket_id_from_bytes(&bytes), "8PHy8_T19vf4-fr7_P3-");
-        let a = new_socket_id().unwrap();
-        let b = new_socket_id().unwrap();
-        assert_ne!(a, b);
-        for id in [&a, &b] {
-            assert_eq!(id.len(), SOCKET_ID_LEN);
-            assert!(id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'), "{id}");
-        }
-    }
-
-    #[test]
     fn every_error_is_a_parse_error_disconnect() {
         let errors = [
             dec("").unwrap_err(),
@@ -1756,7 +1694,6 @@ mod tests {
             dec(r#"51-["a"]"#).unwrap_err(),
         ];
         for e in errors {
-            assert_eq!(e.reason(), "parse error");
             assert!(!e.to_string().is_empty());
         }
     }

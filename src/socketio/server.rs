@@ -63,6 +63,8 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// The socket id in `nsp`, for tests to check what `accept`/`leave` recorded.
+    #[cfg(test)]
     pub(crate) fn socket_id(&self, nsp: &str) -> Option<String> {
         self.nsps.lock().get(nsp).map(str::to_string)
     }

@@ -230,9 +230,9 @@ pub fn encode_header(opcode: OpCode, fin: bool, payload_len: usize, out: &mut [u
 
 /// Encodes a masked (client-to-server) frame header; returns its length: 6, 8 or 14.
 /// The payload must be masked separately with [`apply_mask`] at offset 0.
-// Only clients mask and this crate is a server, so inside it the only callers are
-// tests; it exists for them and for client-side tools such as a load generator.
-#[cfg_attr(not(test), allow(dead_code))]
+// Only clients mask and this crate is a server: the callers are tests, which
+// play the client.
+#[cfg(test)]
 pub fn encode_header_masked(opcode: OpCode, fin: bool, payload_len: usize, mask: [u8; 4], out: &mut [u8; 14]) -> usize {
     let n = write_header(opcode, fin, payload_len, 0x80, out);
     out[n..n + 4].copy_from_slice(&mask);

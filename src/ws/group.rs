@@ -11,10 +11,11 @@
 //! every socket that becomes ready in the set (each one re-signals the set's
 //! fd), so under load a worker slept and woke for every ~2 messages (echo
 //! profile: 0.8 `epoll_wait` and 0.2 context switches per round trip). This
-//! thread decides itself when to look: while the layer above holds events it
-//! has not taken yet (`Inflow::has_pending`), it waits for that batch to be
-//! taken (at most `COALESCE`), then reads everything that became ready
-//! meanwhile in one round. Handlers may still spawn tokio tasks: the thread
+//! thread decides itself when to look: while the layer above holds a batch
+//! of at least `COALESCE_FROM` bytes it has not taken yet
+//! (`Inflow::pending`), it waits for that batch to be taken (at most
+//! `COALESCE`), then reads everything that became ready meanwhile in one
+//! round; behind a smaller batch it reads at once. Handlers may still spawn tokio tasks: the thread
 //! runs inside the runtime's context.
 //!
 //! Level-triggered on purpose: a socket is read at most once per round (one

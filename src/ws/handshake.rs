@@ -73,17 +73,6 @@ impl Request {
     pub fn query(&self) -> &str {
         self.url.split_once('?').map_or("", |(_, query)| query)
     }
-
-    /// Whether the connection may stay open after the response (RFC 9112 9.3):
-    /// HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
-    #[allow(dead_code)] // Engine.IO long-polling keeps connections alive (#3)
-    pub fn keep_alive(&self) -> bool {
-        if self.version >= 1 {
-            !self.has_token("connection", "close")
-        } else {
-            self.has_token("connection", "keep-alive")
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -701,14 +690,6 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
         let info = validate_upgrade(&req).unwrap();
         assert_eq!(info.protocols.as_deref(), Some("graphql-ws"));
         assert_eq!(info.extensions.as_deref(), Some("permessage-deflate; client_max_window_bits"));
-    }
-
-    #[test]
-    fn keep_alive_follows_version_and_connection() {
-        assert!(parse(b"GET / HTTP/1.1\r\n\r\n").keep_alive());
-        assert!(!parse(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive());
-        assert!(!parse(b"GET / HTTP/1.0\r\n\r\n").keep_alive());
-        assert!(parse(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive());
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! connection groups (group.rs) look at this count before each read round:
 //! - above `limit` bytes they stop reading (so TCP flow control pushes back
 //!   on peers sending faster than JS handlers run) until the buffer is taken;
-//! - with anything pending at all they first wait, briefly, for it to be
-//!   taken, so that one read round collects every socket that became ready
-//!   meanwhile instead of waking for each.
+//! - with a large enough batch pending (group.rs, `COALESCE_FROM`) they
+//!   first wait, briefly, for it to be taken, so that one read round
+//!   collects every socket that became ready meanwhile instead of waking
+//!   for each.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
