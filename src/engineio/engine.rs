@@ -20,6 +20,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use super::packet::{self, HttpErrorCode, OpenInfo, Packet, Payload};
+use crate::ws::frame::{self, OpCode};
 use crate::ws::{Conn, Request, ServerCore, WsHandler};
 
 #[derive(Debug, Clone)]
@@ -202,6 +203,23 @@ pub(crate) struct Session {
     pub(crate) handshake: Handshake,
 }
 
+/// A packet built once for many sessions (a broadcast), in the form each
+/// transport sends: the WebSocket frame, shared by every WebSocket session,
+/// and the packet itself for polling sessions. The layer above hands
+/// packets over; framing them stays here.
+pub(crate) struct SharedMessage {
+    framed: Bytes,
+    packet: Packet,
+}
+
+impl SharedMessage {
+    pub(crate) fn new(packet: Packet) -> SharedMessage {
+        let (binary, bytes) = packet::encode_ws(&packet);
+        let framed = frame::encode_frame(if binary { OpCode::Binary } else { OpCode::Text }, &bytes);
+        SharedMessage { framed, packet }
+    }
+}
+
 impl Session {
     /// Sends one Engine.IO packet on the session's transport. False when the
     /// transport is gone.
@@ -215,8 +233,8 @@ impl Session {
     /// Sends a message built once for many sessions (broadcast): a WebSocket
     /// session queues the shared frame for the server's next `flush` (one
     /// `writev` for a burst of broadcasts), a polling one the shared packet.
-    pub(crate) fn send_shared(&self, framed: &Bytes, packet: &Packet) -> bool {
-        self.deliver(packet, |server, conn| server.queue_shared(conn, framed))
+    pub(crate) fn send_shared(&self, message: &SharedMessage) -> bool {
+        self.deliver(&message.packet, |server, conn| server.queue_shared(conn, &message.framed))
     }
 
     /// Polling: queue `packet`. WebSocket: `ws` with the connection, called

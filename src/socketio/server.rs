@@ -16,10 +16,9 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::packet::{self, Limits, PacketType};
-use crate::engineio::engine::{CloseReason, EngineHandler, Session};
+use crate::engineio::engine::{CloseReason, EngineHandler, Session, SharedMessage};
 use crate::engineio::packet::{Packet as EioPacket, Payload};
 use crate::pubsub::TopicTree;
-use crate::ws::frame::{self, OpCode};
 
 /// What the layer above (the N-API handle) is told.
 pub(crate) trait SioHandler: Send + Sync + 'static {
@@ -269,22 +268,15 @@ impl SioServer {
                 }
             }
         }
-        // Framed once: "4" + packet as one WebSocket text frame, attachments
-        // as binary frames; every recipient queues the same bytes.
-        let mut message = String::with_capacity(text.len() + 1);
-        message.push('4');
-        message.push_str(text);
-        // Polling sessions queue the same packet text instead.
-        let framed = frame::encode_frame(OpCode::Text, message.as_bytes());
-        let packet = EioPacket::Message(Payload::Text(Bytes::copy_from_slice(&message.as_bytes()[1..])));
-        let attached: Vec<(Bytes, EioPacket)> = attachments
-            .iter()
-            .map(|a| (frame::encode_frame(OpCode::Binary, a), EioPacket::Message(Payload::Binary(a.clone()))))
-            .collect();
+        // Built once (Engine.IO frames each for its transports); every
+        // recipient queues the same bytes.
+        let message = SharedMessage::new(EioPacket::Message(Payload::Text(Bytes::copy_from_slice(text.as_bytes()))));
+        let attached: Vec<SharedMessage> =
+            attachments.iter().map(|a| SharedMessage::new(EioPacket::Message(Payload::Binary(a.clone())))).collect();
         for c in &targets {
-            c.session.send_shared(&framed, &packet);
-            for (framed, packet) in &attached {
-                c.session.send_shared(framed, packet);
+            c.session.send_shared(&message);
+            for a in &attached {
+                c.session.send_shared(a);
             }
         }
         targets.len()
