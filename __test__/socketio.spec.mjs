@@ -399,3 +399,34 @@ test('socket.use: onAny sees events first (as socket.io), and an event whose asy
   await new Promise((resolve) => setTimeout(resolve, 50))
   assert.deepEqual(delivered, ['fast'])
 })
+
+test('operators select the sockets broadcasts reach: rooms, except, socket-id rooms, the sender skipped, per namespace', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const sockets = {}
+  io.on('connection', (s) => { sockets[s.handshake.auth.name] = s })
+  io.of('/other').on('connection', () => {})
+  const clients = {}
+  for (const name of ['a', 'b', 'c']) {
+    clients[name] = client('/', { auth: { name } })
+    await once(clients[name], 'connect')
+  }
+  const { a, b, c } = sockets
+  a.join('r1')
+  b.join(['r1', 'r2'])
+  c.join('r2')
+  const ids = async (op) => (await op.fetchSockets()).map((s) => s.handshake.auth.name).sort()
+  assert.deepEqual(await ids(io.in('r1')), ['a', 'b'])
+  assert.deepEqual(await ids(io.in(['r1', 'r2'])), ['a', 'b', 'c'])
+  assert.deepEqual(await ids(io.except('r2')), ['a'])
+  assert.deepEqual(await ids(io.in('r1').except('r2')), ['a'])
+  assert.deepEqual(await ids(io.in(c.id)), ['c'])
+  assert.deepEqual(await ids(io.in('r2').except(b.id)), ['c'])
+  assert.deepEqual(await ids(io.of('/other').in(a.id)), [])
+  // The sender is skipped, as its broadcast would skip it.
+  assert.deepEqual(await ids(a.to('r1')), ['b'])
+  io.in('r2').socketsJoin('r3')
+  assert.deepEqual(await ids(io.in('r3')), ['b', 'c'])
+  io.except('r1').disconnectSockets()
+  await once(clients.c, 'disconnect')
+  assert.deepEqual(await ids(io.of('/')), ['a', 'b'])
+})

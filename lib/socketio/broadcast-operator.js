@@ -104,15 +104,19 @@ class BroadcastOperator {
     return this.emit('message', ...args)
   }
 
-  /** The matching sockets of this node. */
+  /**
+   * The matching sockets of this node: Rust selects them by the rule its
+   * broadcasts use (rooms are topics there), JS maps client keys to sockets.
+   */
   _matching () {
+    const nsp = this._nsp
+    const server = nsp.server
+    if (!server._nativeHandle) return [] // never attached: no clients yet
+    const keys = server._native().select(nsp.name, [...this._rooms], [...this._except], this._skipKey)
     const out = []
-    for (const socket of this._nsp.sockets.values()) {
-      if (this._skipKey !== undefined && socket.client.key === this._skipKey) continue
-      const rooms = socket.rooms
-      if (this._rooms.size && ![...this._rooms].some((r) => rooms.has(r))) continue
-      if ([...this._except].some((r) => rooms.has(r))) continue
-      out.push(socket)
+    for (const key of keys) {
+      const socket = server._clients.get(key)?.get(nsp.name)
+      if (socket) out.push(socket)
     }
     return out
   }

@@ -217,19 +217,19 @@ impl SioServer {
         self.rooms.lock().unsubscribe(key, &topic(nsp, room))
     }
 
-    /// One encoded packet to every socket of `nsp` in any of `rooms` (all of
-    /// the namespace when empty), minus those in any of `except` and minus
-    /// `skip` (the sender, for `socket.to(...)`/`socket.broadcast`). The
-    /// packet is encoded once by the caller and shared. Returns recipients.
-    pub(crate) fn broadcast(
+    /// The clients with a socket of `nsp` in any of `rooms` (all of the
+    /// namespace when empty), minus those in any of `except_rooms` and minus
+    /// `skip` (the sender, for `socket.to(...)`/`socket.broadcast`). The one
+    /// selection rule: broadcasts use it, and so do the operators that act on
+    /// the same sockets (broadcast acks, fetchSockets, socketsJoin/Leave,
+    /// disconnectSockets), through the N-API `select`.
+    pub(crate) fn select(
         &self,
         nsp: &str,
         rooms: &[&str],
         except_rooms: &[&str],
         skip: Option<u64>,
-        text: &str,
-        attachments: &[Bytes],
-    ) -> usize {
+    ) -> Vec<Arc<Client>> {
         let topics: Vec<String> =
             if rooms.is_empty() { vec![topic(nsp, "")] } else { rooms.iter().map(|r| topic(nsp, r)).collect() };
         let except: Vec<String> = except_rooms.iter().map(|r| topic(nsp, r)).collect();
@@ -268,6 +268,22 @@ impl SioServer {
                 }
             }
         }
+        targets
+    }
+
+    /// One encoded packet to every client [`select`](Self::select) picks.
+    /// The packet is encoded once by the caller and shared. Returns
+    /// recipients.
+    pub(crate) fn broadcast(
+        &self,
+        nsp: &str,
+        rooms: &[&str],
+        except_rooms: &[&str],
+        skip: Option<u64>,
+        text: &str,
+        attachments: &[Bytes],
+    ) -> usize {
+        let targets = self.select(nsp, rooms, except_rooms, skip);
         // Built once (Engine.IO frames each for its transports); every
         // recipient queues the same bytes.
         let message = SharedMessage::new(EioPacket::Message(Payload::Text(Bytes::copy_from_slice(text.as_bytes()))));
