@@ -51,36 +51,13 @@ export declare class NativeApp {
   close(): void
 }
 
-export declare class NativeEngineIo {
-  constructor(opts: EngineOptions, onEvents: (arg: Buffer) => void)
-  /** Sends a text (string) or binary (Buffer) message to one session. */
-  send(key: number, data: string | Buffer): boolean
-  /** Server-side close of one session ("forced close"). */
-  closeSession(key: number): boolean
-  /** "polling" or "websocket" (None: gone). */
-  transportName(key: number): string | null
-  clientsCount(): number
-  adopt(fd: number, req: HttpRequestInfo, head: Buffer): void
-  bridge(req: HttpRequestInfo, head: Buffer): number
-  poll(reqId: number, req: HttpRequestInfo, body?: Buffer | undefined | null): PollAnswer | null
-  /** Whether a POST body for `sid` should be read at all. */
-  pollAcceptsPost(sid: string): boolean
-  pollDrain(reqId: number): string | null
-  pollAbort(reqId: number): void
-  failSession(sid: string): void
-  closeSessions(): void
-  close(): void
-}
-
-export declare class NativeSocketIo {
-  constructor(opts: EngineOptions, onEvents: (arg: Buffer) => void)
-  /**
-   * Listens in Rust: WebSocket upgrades are served here, every other
-   * connection is handed to JS (HANDOFF events) for the Node HTTP server;
-   * so are upgrades with an Origin when `check_origin` (CORS), and
-   * handshakes when `check_handshake` (allowRequest).
-   */
-  listen(host: string, port: number, checkOrigin: boolean, checkHandshake: boolean): ListenResult
+/**
+ * The native half of the Engine.IO HTTP front (lib/engineio/engine.js),
+ * one class for both handles that carry an engine (`NativeSocketIo`,
+ * `NativeEngineIo`, each handing one out with `front()`): polls, upgraded
+ * sockets moving into Rust, and session-wide operations.
+ */
+export declare class NativeEngineFront {
   /**
    * Takes over the socket `fd` of an upgrade request that Node's HTTP
    * server read (`head`: bytes read past it). The fd is duplicated: the
@@ -104,6 +81,41 @@ export declare class NativeSocketIo {
   pollDrain(reqId: number): string | null
   /** A held GET's client went away. */
   pollAbort(reqId: number): void
+  /**
+   * A second POST for `sid` while one is being read: the session ends
+   * ("transport error"), as engine.io's "data request overlap".
+   */
+  failSession(sid: string): void
+  /** Ends every session ("1" to each; held GETs become ready to drain). */
+  closeSessions(): void
+  /** Open Engine.IO sessions (`clientsCount`). */
+  clientsCount(): number
+}
+
+export declare class NativeEngineIo {
+  constructor(opts: EngineOptions, onEvents: (arg: Buffer) => void)
+  /** Sends a text (string) or binary (Buffer) message to one session. */
+  send(key: number, data: string | Buffer): boolean
+  /** Server-side close of one session ("forced close"). */
+  closeSession(key: number): boolean
+  /** The Engine.IO HTTP front's native half (polls, upgrades, sessions). */
+  front(): NativeEngineFront
+  /** "polling" or "websocket" (None: gone). */
+  transportName(key: number): string | null
+  close(): void
+}
+
+export declare class NativeSocketIo {
+  constructor(opts: EngineOptions, onEvents: (arg: Buffer) => void)
+  /**
+   * Listens in Rust: WebSocket upgrades are served here, every other
+   * connection is handed to JS (HANDOFF events) for the Node HTTP server;
+   * so are upgrades with an Origin when `check_origin` (CORS), and
+   * handshakes when `check_handshake` (allowRequest).
+   */
+  listen(host: string, port: number, checkOrigin: boolean, checkHandshake: boolean): ListenResult
+  /** The Engine.IO HTTP front's native half (polls, upgrades, sessions). */
+  front(): NativeEngineFront
   /** The client's current transport, "polling" or "websocket" (None: gone). */
   transportName(key: number): string | null
   /**
@@ -116,8 +128,6 @@ export declare class NativeSocketIo {
    * handshake need not stay readable any more.
    */
   release(key: number): void
-  /** Open Engine.IO sessions (`io.engine.clientsCount`). */
-  clientsCount(): number
   /** Middleware passed: `key` joins `nsp` as `socket_id`. */
   accept(key: number, nsp: string, socketId: string): boolean
   /** Middleware refused: CONNECT_ERROR with `message` and optional JSON `data`. */
@@ -152,13 +162,6 @@ export declare class NativeSocketIo {
   disconnect(key: number, nsp: string): boolean
   /** Closes the whole client (`socket.disconnect(true)`). */
   closeClient(key: number): boolean
-  /** Ends every session ("1" to each; held GETs become ready to drain). */
-  closeSessions(): void
-  /**
-   * A second POST for `sid` while one is being read: the session ends
-   * ("transport error"), as engine.io's "data request overlap".
-   */
-  failSession(sid: string): void
   close(): void
 }
 

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeApp = nativeBinding.NativeApp
+module.exports.NativeEngineFront = nativeBinding.NativeEngineFront
 module.exports.NativeEngineIo = nativeBinding.NativeEngineIo
 module.exports.NativeSocketIo = nativeBinding.NativeSocketIo
 module.exports.version = nativeBinding.version

@@ -18,7 +18,7 @@ const FORBIDDEN = 4
 /**
  * `io.engine` (and the HTTP side of `EngineServer`): Engine.IO's HTTP front
  * for the Rust engine. `owner` is the Socket.IO or raw Engine.IO server
- * holding the native handle (`_native()`).
+ * holding the native handle (`_native()`), whose `front()` is our native half.
  * Node's HTTP server parses requests; this class applies CORS and
  * `allowRequest`, hands long-polling requests to Rust (which answers them or
  * holds the GET), and hands WebSocket upgrades over by file descriptor, so
@@ -39,9 +39,22 @@ class Engine extends EventEmitter {
     this._closed = false
   }
 
+  /**
+   * The native half of this front (`NativeEngineFront`) of the owner's
+   * current native handle; a new handle (listen after close) gets a new one.
+   */
+  _native () {
+    const handle = this._io._native()
+    if (this._frontOf !== handle) {
+      this._frontOf = handle
+      this._nativeFront = handle.front()
+    }
+    return this._nativeFront
+  }
+
   /** Open Engine.IO sessions (whether or not they joined a namespace). */
   get clientsCount () {
-    return this._io._nativeHandle ? this._io._nativeHandle.clientsCount() : 0
+    return this._io._nativeHandle ? this._native().clientsCount() : 0
   }
 
   _configure () {
@@ -119,7 +132,7 @@ class Engine extends EventEmitter {
   _poll (req, res, sid) {
     if (req.method !== 'POST') return this._answer(req, res, null, !sid)
     // Unknown or upgraded sessions are answered without reading the body.
-    if (sid && !this._io._native().pollAcceptsPost(sid)) return this._answer(req, res, null, false)
+    if (sid && !this._native().pollAcceptsPost(sid)) return this._answer(req, res, null, false)
     const declared = Number(req.headers['content-length'])
     if (declared > this._maxBody) {
       res.writeHead(413).end()
@@ -127,13 +140,13 @@ class Engine extends EventEmitter {
     }
     if (this._posting.has(sid)) {
       // A second POST while one is being read: 400, and the session ends.
-      this._io._native().failSession(sid)
+      this._native().failSession(sid)
       res.writeHead(400).end()
       return
     }
     if (sid && req.headers['content-type'] === 'application/octet-stream') {
       // v4 sends binary as base64 text; a binary body is "invalid content".
-      this._io._native().failSession(sid)
+      this._native().failSession(sid)
       res.writeHead(400).end()
       return
     }
@@ -165,7 +178,7 @@ class Engine extends EventEmitter {
   }
 
   _answer (req, res, body, handshake) {
-    const native = this._io._native()
+    const native = this._native()
     const reqId = this._nextReq++
     const a = native.poll(reqId, info(req), body)
     if (a) return this._send(req, res, a.status, a.contentType, a.body, handshake)
@@ -183,7 +196,7 @@ class Engine extends EventEmitter {
     const held = this._held.get(reqId)
     if (!held) return
     this._held.delete(reqId)
-    const body = this._io._native().pollDrain(reqId)
+    const body = this._native().pollDrain(reqId)
     if (body != null) this._send(held.req, held.res, 200, 'text/plain; charset=UTF-8', body)
   }
 
@@ -257,7 +270,7 @@ class Engine extends EventEmitter {
   _adopt (req, socket, head) {
     // Gone while allowRequest or the origin check ran asynchronously.
     if (socket.destroyed) return
-    const native = this._io._native()
+    const native = this._native()
     const request = info(req)
     const fd = socket._handle && socket._handle.fd
     if (!socket.encrypted && typeof fd === 'number' && fd >= 0) {
@@ -295,7 +308,7 @@ class Engine extends EventEmitter {
   /** After the sessions were ended: each held GET gets its last body ("1"). */
   close () {
     this._closed = true
-    const native = this._io._nativeHandle
+    const native = this._io._nativeHandle && this._native()
     for (const [reqId, { req, res }] of [...this._held]) {
       this._held.delete(reqId)
       const body = native ? native.pollDrain(reqId) : null

@@ -30,7 +30,7 @@ class EngineServer extends EventEmitter {
   }
 
   get clientsCount () {
-    return this._nativeHandle ? this._nativeHandle.clientsCount() : 0
+    return this._front.clientsCount
   }
 
   /** Derived, not stored: `attach(srv, { path })` may change the option. */
@@ -123,7 +123,7 @@ class EngineServer extends EventEmitter {
   _closeNative () {
     if (!this._nativeHandle || this._closed) return
     this._closed = true
-    this._nativeHandle.closeSessions()
+    this._front._native().closeSessions()
     this._front.close()
     this._nativeHandle.close()
     this._updateKeepAlive()

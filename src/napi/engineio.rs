@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 
 use super::core::Core;
 use super::events::EventSink;
-use super::http::{self, EngineOptions, HttpRequestInfo, PollAnswer};
+use super::http::{self, EngineOptions, NativeEngineFront};
 use crate::engineio::engine::{CloseReason, Engine, EngineHandler, Session};
 use crate::engineio::packet::{Packet, Payload};
 
@@ -53,7 +53,7 @@ impl EngineHandler for RawSessions {
 
 #[napi]
 pub struct NativeEngineIo {
-    core: Core,
+    core: Arc<Core>,
     engine: Arc<Engine>,
     raw: Arc<RawSessions>,
 }
@@ -62,7 +62,7 @@ pub struct NativeEngineIo {
 impl NativeEngineIo {
     #[napi(constructor)]
     pub fn new(opts: EngineOptions, on_events: Function<Buffer, ()>) -> Result<Self> {
-        let core = Core::new(opts.workers, None, on_events)?;
+        let core = Arc::new(Core::new(opts.workers, None, on_events)?);
         let cfg = http::engine_config(&opts);
         let max_payload = cfg.max_payload;
         let raw = Arc::new(RawSessions {
@@ -94,56 +94,16 @@ impl NativeEngineIo {
         true
     }
 
+    /// The Engine.IO HTTP front's native half (polls, upgrades, sessions).
+    #[napi]
+    pub fn front(&self) -> NativeEngineFront {
+        NativeEngineFront::new(&self.core, &self.engine)
+    }
+
     /// "polling" or "websocket" (None: gone).
     #[napi]
     pub fn transport_name(&self, key: i64) -> Option<String> {
         self.raw.sessions.lock().get(&(key as u64)).map(|s| s.transport_name().to_string())
-    }
-
-    #[napi]
-    pub fn clients_count(&self) -> u32 {
-        self.engine.session_count() as u32
-    }
-
-    #[napi]
-    pub fn adopt(&self, fd: i32, req: HttpRequestInfo, head: Buffer) -> Result<()> {
-        http::adopt(&self.core, fd, &req, &head)
-    }
-
-    #[napi]
-    pub fn bridge(&self, req: HttpRequestInfo, head: Buffer) -> Result<i32> {
-        http::bridge(&self.core, &req, &head)
-    }
-
-    #[napi]
-    pub fn poll(&self, req_id: f64, req: HttpRequestInfo, body: Option<Buffer>) -> Option<PollAnswer> {
-        http::poll(&self.engine, req_id, &req, body.as_deref())
-    }
-
-    /// Whether a POST body for `sid` should be read at all.
-    #[napi]
-    pub fn poll_accepts_post(&self, sid: String) -> bool {
-        self.engine.accepts_post(&sid)
-    }
-
-    #[napi]
-    pub fn poll_drain(&self, req_id: f64) -> Option<String> {
-        self.engine.poll_drain(req_id as u64).map(|b| String::from_utf8_lossy(&b).into_owned())
-    }
-
-    #[napi]
-    pub fn poll_abort(&self, req_id: f64) {
-        self.engine.poll_abort(req_id as u64)
-    }
-
-    #[napi]
-    pub fn fail_session(&self, sid: String) {
-        self.engine.fail(&sid);
-    }
-
-    #[napi]
-    pub fn close_sessions(&self) {
-        self.engine.close_all();
     }
 
     #[napi]

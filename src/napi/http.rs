@@ -7,6 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
+use napi::bindgen_prelude::Buffer;
 use napi::Result;
 use napi_derive::napi;
 
@@ -94,42 +95,102 @@ pub(crate) fn mount(core: &Core, engine: &Arc<Engine>, path: &str, max_payload: 
     Ok(())
 }
 
-/// Takes over the socket `fd` of an upgrade request that Node's HTTP server
-/// read (`head`: bytes read past it). The fd is duplicated: the caller closes
-/// its own copy afterwards.
-pub(crate) fn adopt(core: &Core, fd: i32, req: &HttpRequestInfo, head: &[u8]) -> Result<()> {
-    // SAFETY: fcntl on a descriptor the caller owns; returns a new one or -1.
-    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if dup < 0 {
-        return Err(err(format!("adopt: {}", std::io::Error::last_os_error())));
+/// The native half of the Engine.IO HTTP front (lib/engineio/engine.js),
+/// one class for both handles that carry an engine (`NativeSocketIo`,
+/// `NativeEngineIo`, each handing one out with `front()`): polls, upgraded
+/// sockets moving into Rust, and session-wide operations.
+#[napi]
+pub struct NativeEngineFront {
+    core: Arc<Core>,
+    engine: Arc<Engine>,
+}
+
+impl NativeEngineFront {
+    pub(crate) fn new(core: &Arc<Core>, engine: &Arc<Engine>) -> NativeEngineFront {
+        NativeEngineFront { core: core.clone(), engine: engine.clone() }
     }
-    // SAFETY: `dup` is a fresh descriptor owned by nobody else.
-    let sock = std::net::TcpStream::from(unsafe { OwnedFd::from_raw_fd(dup) });
-    let (request, remote) = request_of(req);
-    core.enter(|| core.server.adopt(sock, request, head.to_vec(), remote, req.secure))
 }
 
-/// For an upgrade whose bytes live in Node (TLS terminated by an https
-/// server): a socket pair whose one end becomes the connection; the returned
-/// fd is the other end, which JS pipes to and from its socket.
-pub(crate) fn bridge(core: &Core, req: &HttpRequestInfo, head: &[u8]) -> Result<i32> {
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(err)?;
-    let sock = std::net::TcpStream::from(OwnedFd::from(ours));
-    let (request, remote) = request_of(req);
-    core.enter(|| core.server.adopt(sock, request, head.to_vec(), remote, req.secure))?;
-    Ok(std::os::fd::IntoRawFd::into_raw_fd(theirs))
-}
+#[napi]
+impl NativeEngineFront {
+    /// Takes over the socket `fd` of an upgrade request that Node's HTTP
+    /// server read (`head`: bytes read past it). The fd is duplicated: the
+    /// caller closes its own copy afterwards.
+    #[napi]
+    pub fn adopt(&self, fd: i32, req: HttpRequestInfo, head: Buffer) -> Result<()> {
+        // SAFETY: fcntl on a descriptor the caller owns; returns a new one or -1.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(err(format!("adopt: {}", std::io::Error::last_os_error())));
+        }
+        // SAFETY: `dup` is a fresh descriptor owned by nobody else.
+        let sock = std::net::TcpStream::from(unsafe { OwnedFd::from_raw_fd(dup) });
+        let (request, remote) = request_of(&req);
+        self.core.enter(|| self.core.server.adopt(sock, request, head.to_vec(), remote, req.secure))
+    }
 
-/// One long-polling request: an answer now, or none (the GET is held until
-/// a POLL_READY event for `req_id`).
-pub(crate) fn poll(engine: &Engine, req_id: f64, req: &HttpRequestInfo, body: Option<&[u8]>) -> Option<PollAnswer> {
-    let (request, remote) = request_of(req);
-    match engine.handle_poll(req_id as u64, &request, body.unwrap_or(&[]), req.secure, remote) {
-        PollReply::Held => None,
-        PollReply::Now(a) => Some(PollAnswer {
-            status: a.status as u32,
-            content_type: a.content_type.to_string(),
-            body: String::from_utf8_lossy(&a.body).into_owned(),
-        }),
+    /// For an upgrade whose bytes live in Node (TLS terminated by an https
+    /// server): a socket pair whose one end becomes the connection; the
+    /// returned fd is the other end, which JS pipes to and from its socket.
+    #[napi]
+    pub fn bridge(&self, req: HttpRequestInfo, head: Buffer) -> Result<i32> {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(err)?;
+        let sock = std::net::TcpStream::from(OwnedFd::from(ours));
+        let (request, remote) = request_of(&req);
+        self.core.enter(|| self.core.server.adopt(sock, request, head.to_vec(), remote, req.secure))?;
+        Ok(std::os::fd::IntoRawFd::into_raw_fd(theirs))
+    }
+
+    /// One long-polling request (`body`: the POST body). An answer now, or
+    /// none: the GET is held until a POLL_READY event for `req_id`.
+    #[napi]
+    pub fn poll(&self, req_id: f64, req: HttpRequestInfo, body: Option<Buffer>) -> Option<PollAnswer> {
+        let (request, remote) = request_of(&req);
+        let body = body.as_deref().unwrap_or(&[]);
+        match self.engine.handle_poll(req_id as u64, &request, body, req.secure, remote) {
+            PollReply::Held => None,
+            PollReply::Now(a) => Some(PollAnswer {
+                status: a.status as u32,
+                content_type: a.content_type.to_string(),
+                body: String::from_utf8_lossy(&a.body).into_owned(),
+            }),
+        }
+    }
+
+    /// Whether a POST body for `sid` should be read at all.
+    #[napi]
+    pub fn poll_accepts_post(&self, sid: String) -> bool {
+        self.engine.accepts_post(&sid)
+    }
+
+    /// The body for a held GET after its POLL_READY (None: no longer held).
+    #[napi]
+    pub fn poll_drain(&self, req_id: f64) -> Option<String> {
+        self.engine.poll_drain(req_id as u64).map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// A held GET's client went away.
+    #[napi]
+    pub fn poll_abort(&self, req_id: f64) {
+        self.engine.poll_abort(req_id as u64)
+    }
+
+    /// A second POST for `sid` while one is being read: the session ends
+    /// ("transport error"), as engine.io's "data request overlap".
+    #[napi]
+    pub fn fail_session(&self, sid: String) {
+        self.engine.fail(&sid);
+    }
+
+    /// Ends every session ("1" to each; held GETs become ready to drain).
+    #[napi]
+    pub fn close_sessions(&self) {
+        self.engine.close_all();
+    }
+
+    /// Open Engine.IO sessions (`clientsCount`).
+    #[napi]
+    pub fn clients_count(&self) -> u32 {
+        self.engine.session_count() as u32
     }
 }

@@ -11,13 +11,13 @@ use napi::Result;
 use napi_derive::napi;
 
 use super::core::{Core, ListenResult};
-use super::http::{self, EngineOptions, HttpRequestInfo, PollAnswer};
+use super::http::{self, EngineOptions, NativeEngineFront};
 use crate::engineio::engine::Engine;
 use crate::socketio::server::SioServer;
 
 #[napi]
 pub struct NativeSocketIo {
-    core: Core,
+    core: Arc<Core>,
     engine: Arc<Engine>,
     sio: Arc<SioServer>,
 }
@@ -26,7 +26,7 @@ pub struct NativeSocketIo {
 impl NativeSocketIo {
     #[napi(constructor)]
     pub fn new(opts: EngineOptions, on_events: Function<Buffer, ()>) -> Result<Self> {
-        let core = Core::new(opts.workers, None, on_events)?;
+        let core = Arc::new(Core::new(opts.workers, None, on_events)?);
         let cfg = http::engine_config(&opts);
         let max_payload = cfg.max_payload;
         let connect_timeout = Duration::from_millis(opts.connect_timeout.unwrap_or(45_000) as u64);
@@ -46,45 +46,10 @@ impl NativeSocketIo {
         self.core.listen(host, port, None, None)
     }
 
-    /// Takes over the socket `fd` of an upgrade request that Node's HTTP
-    /// server read (`head`: bytes read past it). The fd is duplicated: the
-    /// caller closes its own copy afterwards.
+    /// The Engine.IO HTTP front's native half (polls, upgrades, sessions).
     #[napi]
-    pub fn adopt(&self, fd: i32, req: HttpRequestInfo, head: Buffer) -> Result<()> {
-        http::adopt(&self.core, fd, &req, &head)
-    }
-
-    /// For an upgrade whose bytes live in Node (TLS terminated by an https
-    /// server): a socket pair whose one end becomes the connection; the
-    /// returned fd is the other end, which JS pipes to and from its socket.
-    #[napi]
-    pub fn bridge(&self, req: HttpRequestInfo, head: Buffer) -> Result<i32> {
-        http::bridge(&self.core, &req, &head)
-    }
-
-    /// One long-polling request (`body`: the POST body). An answer now, or
-    /// none: the GET is held until a POLL_READY event for `req_id`.
-    #[napi]
-    pub fn poll(&self, req_id: f64, req: HttpRequestInfo, body: Option<Buffer>) -> Option<PollAnswer> {
-        http::poll(&self.engine, req_id, &req, body.as_deref())
-    }
-
-    /// Whether a POST body for `sid` should be read at all.
-    #[napi]
-    pub fn poll_accepts_post(&self, sid: String) -> bool {
-        self.engine.accepts_post(&sid)
-    }
-
-    /// The body for a held GET after its POLL_READY (None: no longer held).
-    #[napi]
-    pub fn poll_drain(&self, req_id: f64) -> Option<String> {
-        self.engine.poll_drain(req_id as u64).map(|b| String::from_utf8_lossy(&b).into_owned())
-    }
-
-    /// A held GET's client went away.
-    #[napi]
-    pub fn poll_abort(&self, req_id: f64) {
-        self.engine.poll_abort(req_id as u64)
+    pub fn front(&self) -> NativeEngineFront {
+        NativeEngineFront::new(&self.core, &self.engine)
     }
 
     /// The client's current transport, "polling" or "websocket" (None: gone).
@@ -114,12 +79,6 @@ impl NativeSocketIo {
     #[napi]
     pub fn release(&self, key: i64) {
         self.sio.release(key as u64)
-    }
-
-    /// Open Engine.IO sessions (`io.engine.clientsCount`).
-    #[napi]
-    pub fn clients_count(&self) -> u32 {
-        self.engine.session_count() as u32
     }
 
     /// Middleware passed: `key` joins `nsp` as `socket_id`.
@@ -205,19 +164,6 @@ impl NativeSocketIo {
     #[napi]
     pub fn close_client(&self, key: i64) -> bool {
         self.sio.disconnect_all(key as u64)
-    }
-
-    /// Ends every session ("1" to each; held GETs become ready to drain).
-    #[napi]
-    pub fn close_sessions(&self) {
-        self.engine.close_all();
-    }
-
-    /// A second POST for `sid` while one is being read: the session ends
-    /// ("transport error"), as engine.io's "data request overlap".
-    #[napi]
-    pub fn fail_session(&self, sid: String) {
-        self.engine.fail(&sid);
     }
 
     #[napi]
