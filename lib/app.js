@@ -1,12 +1,12 @@
 'use strict'
 const binding = require('./native')
-const { dispatch } = require('./events')
 const { routeClass } = require('./websocket')
 const { HttpRequest } = require('./http-request')
 const { HttpResponse } = require('./http-response')
 const { ListenSocket } = require('./listen-socket')
 const { kApp, kNative, kId, kBehavior, kState } = require('./symbols')
-const { toBuffer, safeApply, safeCall, reportHandlerError, keepAlive } = require('./util')
+const { toBuffer, safeApply, safeCall, reportHandlerError } = require('./util')
+const { NativeHost } = require('./native-host')
 const { appOptions, sslAppOptions, behaviorOptions, func, listenArgs } = require('./options')
 const { listenError } = require('./listen-error')
 
@@ -19,13 +19,14 @@ const HTTP_METHODS = ['get', 'post', 'put', 'del', 'patch', 'options', 'head', '
 class TemplatedApp {
   constructor (options, ssl = null) {
     options = appOptions(options)
+    this._host = new NativeHost(() => this._sink)
     const native = new binding.NativeApp(
       {
         workers: options.workers,
         maxConnections: options.maxConnections,
         ssl: ssl || undefined
       },
-      (batch) => this._onEvents(batch)
+      this._host.onBatch
     )
     this[kNative] = native
     this._wsRoutes = []
@@ -37,13 +38,7 @@ class TemplatedApp {
     this._socketCount = 0
     this._pending = new Map()
     this._listeners = new Set()
-    this._keepAlive = null
     this._closedApp = false
-    this._flushScheduled = false
-    this._flush = () => {
-      this._flushScheduled = false
-      native.flush()
-    }
     const socket = (id) => {
       const ws = this._sockets[id % 0x100000000]
       return ws !== undefined && ws[kId] === id ? ws : undefined
@@ -160,11 +155,8 @@ class TemplatedApp {
     const n = typeof message === 'string'
       ? native.publishText(topic, message, !!isBinary, skipId)
       : native.publish(topic, toBuffer(message), !!isBinary, skipId)
-    if (n > 0 && !this._flushScheduled) {
-      // Publishes in one tick share one write per subscriber.
-      this._flushScheduled = true
-      queueMicrotask(this._flush)
-    }
+    // Publishes in one tick share one write per subscriber.
+    if (n > 0) this._host.scheduleFlush(native)
     return n > 0
   }
 
@@ -244,18 +236,9 @@ class TemplatedApp {
     }
   }
 
-  _onEvents (batch) {
-    try {
-      dispatch(batch, this._sink)
-    } catch (err) {
-      reportHandlerError(err)
-    }
-  }
-
   /** Node stays alive while we listen or hold sockets, and not after. */
   _updateKeepAlive () {
-    const busy = this._listeners.size > 0 || this._socketCount > 0 || this._pending.size > 0
-    this._keepAlive = keepAlive(this._keepAlive, busy)
+    this._host.busy(this._listeners.size > 0 || this._socketCount > 0 || this._pending.size > 0)
   }
 }
 

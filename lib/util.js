@@ -90,14 +90,4 @@ function reportHandlerError (err) {
   process.emitWarning(warning)
 }
 
-/**
- * Native handles do not keep Node running; a ref'd idle interval does while
- * `busy`. Pass the current interval (or null); returns the one to keep.
- */
-function keepAlive (interval, busy) {
-  if (busy) return interval || setInterval(() => {}, 0x7fffffff)
-  if (interval) clearInterval(interval)
-  return null
-}
-
-module.exports = { toBuffer, toText, textArrayBuffer, once, safeApply, safeCall, emitSafe, reportHandlerError, keepAlive }
+module.exports = { toBuffer, toText, textArrayBuffer, once, safeApply, safeCall, emitSafe, reportHandlerError }

@@ -2,10 +2,10 @@
 const { EventEmitter } = require('node:events')
 const http = require('node:http')
 const binding = require('../native')
-const { dispatch } = require('../events')
 const { Engine } = require('./engine')
 const { EngineSocket } = require('./socket')
-const { emitSafe, reportHandlerError, keepAlive } = require('../util')
+const { emitSafe } = require('../util')
+const { NativeHost } = require('../native-host')
 const { engineOptions } = require('../options')
 
 /**
@@ -25,7 +25,7 @@ class EngineServer extends EventEmitter {
     this._front.on('connection_error', (e) => emitSafe(this, 'connection_error', e))
     this._front.on('headers', (h, req) => emitSafe(this, 'headers', h, req))
     this._front.on('initial_headers', (h, req) => emitSafe(this, 'initial_headers', h, req))
-    this._keepAlive = null
+    this._host = new NativeHost(() => this._sink)
     this.httpServer = null
   }
 
@@ -50,13 +50,7 @@ class EngineServer extends EventEmitter {
         upgradeTimeout: o.upgradeTimeout,
         allowUpgrades: o.allowUpgrades,
         transports: o.transports
-      }, (batch) => {
-        try {
-          dispatch(batch, this._sink)
-        } catch (err) {
-          reportHandlerError(err)
-        }
-      })
+      }, this._host.onBatch)
     }
     return this._nativeHandle
   }
@@ -130,8 +124,7 @@ class EngineServer extends EventEmitter {
   }
 
   _updateKeepAlive () {
-    const busy = !this._closed && this._keys.size > 0
-    this._keepAlive = keepAlive(this._keepAlive, busy)
+    this._host.busy(!this._closed && this._keys.size > 0)
   }
 }
 

@@ -4,13 +4,13 @@ const http = require('node:http')
 const net = require('node:net')
 const fs = require('node:fs')
 const binding = require('../native')
-const { dispatch } = require('../events')
 const { Namespace } = require('./namespace')
 const { Engine } = require('../engineio/engine')
 const { Client } = require('./client')
 const { serveClient } = require('./client-bundle')
 const { TYPE } = require('./packet')
-const { once, safeApply, reportHandlerError, keepAlive } = require('../util')
+const { once, safeApply, reportHandlerError } = require('../util')
+const { NativeHost } = require('../native-host')
 const { serverOptions, attachPort } = require('../options')
 const { listenError } = require('../listen-error')
 
@@ -36,7 +36,7 @@ class Server extends EventEmitter {
     this._parents = []
     this._clients = new Map()
     this._nativeHandle = null
-    this._keepAlive = null
+    this._host = new NativeHost(() => this._sink())
     this._listening = false
     this.sockets = this.of('/')
     this.engine = new Engine(this, this._opts)
@@ -62,13 +62,7 @@ class Server extends EventEmitter {
         upgradeTimeout: this._opts.upgradeTimeout,
         allowUpgrades: this._opts.allowUpgrades,
         transports: this._opts.transports
-      }, (batch) => {
-        try {
-          dispatch(batch, this._sink())
-        } catch (err) {
-          reportHandlerError(err)
-        }
-      })
+      }, this._host.onBatch)
     }
     return this._nativeHandle
   }
@@ -235,12 +229,7 @@ class Server extends EventEmitter {
    * broadcast of this tick reaches a socket in one `writev`.
    */
   _scheduleFlush () {
-    if (this._flushScheduled) return
-    this._flushScheduled = true
-    queueMicrotask(() => {
-      this._flushScheduled = false
-      if (this._nativeHandle) this._nativeHandle.flush()
-    })
+    this._host.scheduleFlush(this._native())
   }
 
   /** The port listened on (ferrosocket extension; useful with port 0). */
@@ -358,8 +347,7 @@ class Server extends EventEmitter {
   }
 
   _updateKeepAlive () {
-    const busy = this._listening || this._clients.size > 0
-    this._keepAlive = keepAlive(this._keepAlive, busy)
+    this._host.busy(this._listening || this._clients.size > 0)
   }
 }
 

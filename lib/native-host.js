@@ -1,0 +1,50 @@
+'use strict'
+const { dispatch } = require('./events')
+const { reportHandlerError } = require('./util')
+
+/**
+ * What every owner of a native handle (App, the Socket.IO Server,
+ * EngineServer) does alike, once:
+ * - `onBatch`, the handle's event callback: decodes a batch into the
+ *   owner's sink (lib/events.js); a throw that escapes it is reported and
+ *   never returned to N-API;
+ * - `busy(yes)`: native handles do not keep Node running, so a ref'd idle
+ *   interval does while the owner listens or holds sockets, and not after
+ *   (the process exits by itself once the owner is closed);
+ * - `scheduleFlush(handle)`: sends that Rust queued (publishes, broadcasts)
+ *   are written once per tick, so a burst reaches each socket in one writev.
+ */
+class NativeHost {
+  /** `sink()`: the owner's event handlers, asked for at each batch. */
+  constructor (sink) {
+    this._keepAlive = null
+    this._flushScheduled = false
+    this.onBatch = (batch) => {
+      try {
+        dispatch(batch, sink())
+      } catch (err) {
+        reportHandlerError(err)
+      }
+    }
+  }
+
+  busy (yes) {
+    if (yes) {
+      if (!this._keepAlive) this._keepAlive = setInterval(() => {}, 0x7fffffff)
+    } else if (this._keepAlive) {
+      clearInterval(this._keepAlive)
+      this._keepAlive = null
+    }
+  }
+
+  scheduleFlush (handle) {
+    if (this._flushScheduled) return
+    this._flushScheduled = true
+    queueMicrotask(() => {
+      this._flushScheduled = false
+      handle.flush()
+    })
+  }
+}
+
+module.exports = { NativeHost }
