@@ -3,6 +3,7 @@
 //! and the server (server.rs): namespaces, binary attachments, rooms and
 //! broadcast framed once.
 
+mod json_shape;
 pub(crate) mod packet;
 pub(crate) mod server;
 #[cfg(test)]
