@@ -115,6 +115,14 @@ test('allowRequest refusing: 403 {"code":4} on polling, connect_error for the cl
   assert.deepEqual(await res.json(), { code: 4, message: 'no entry' })
   const pass = await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`, { headers: { 'x-pass': 'yes' } })
   assert.equal(pass.status, 200)
+  // A WebSocket handshake on the Rust listener is handed to allowRequest too
+  // (refused as engine.io's abortUpgrade answers: 400), and passes with it.
+  const ws = `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
+  const [, refused] = await once(new WebSocket(ws), 'unexpected-response')
+  assert.equal(refused.statusCode, 400)
+  const allowed = new WebSocket(ws, { headers: { 'x-pass': 'yes' } })
+  assert.match(String((await once(allowed, 'message'))[0]), /^0\{"sid":/)
+  allowed.close()
   const c = ioc(`http://127.0.0.1:${port}`, { reconnection: false, forceNew: true })
   t.after(() => c.close())
   await once(c, 'connect_error')

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -353,6 +354,11 @@ pub(crate) struct Engine {
     /// Polling sessions closed by the server with packets still queued,
     /// until the client's next GET takes them (or pingTimeout passes).
     closing: Mutex<HashMap<Arc<str>, Lingering>>,
+    /// Upgrades the HTTP front above must see first, on a listener that
+    /// hands it what Rust does not serve: ones with an Origin (its CORS
+    /// policy) and handshakes without a `sid` (its `allowRequest`).
+    front_checks_origin: AtomicBool,
+    front_checks_handshake: AtomicBool,
 }
 
 impl Engine {
@@ -365,7 +371,16 @@ impl Engine {
             by_sid: RwLock::new(HashMap::new()),
             polls: Mutex::new(HashMap::new()),
             closing: Mutex::new(HashMap::new()),
+            front_checks_origin: AtomicBool::new(false),
+            front_checks_handshake: AtomicBool::new(false),
         })
+    }
+
+    /// What the HTTP front checks in JS (see `front_checks_origin`); set
+    /// before listening.
+    pub(crate) fn set_front_checks(&self, origin: bool, handshake: bool) {
+        self.front_checks_origin.store(origin, Ordering::Relaxed);
+        self.front_checks_handshake.store(handshake, Ordering::Relaxed);
     }
 
     pub(crate) fn session(&self, sid: &str) -> Option<Arc<Session>> {
@@ -801,6 +816,12 @@ fn error_response(code: HttpErrorCode) -> Vec<u8> {
 }
 
 impl WsHandler for Engine {
+    fn hand_off_upgrade(&self, req: &Request) -> bool {
+        (self.front_checks_origin.load(Ordering::Relaxed) && req.header("origin").is_some())
+            || (self.front_checks_handshake.load(Ordering::Relaxed)
+                && packet::parse_query(req.query()).sid.as_deref().is_none_or(str::is_empty))
+    }
+
     /// The WebSocket upgrade must name Engine.IO v4 and the websocket
     /// transport; with a `sid` it is an upgrade of a polling session.
     fn accept(&self, req: &Request) -> Result<(), Vec<u8>> {

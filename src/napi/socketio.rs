@@ -42,7 +42,8 @@ impl NativeSocketIo {
     /// handshakes when `check_handshake` (allowRequest).
     #[napi]
     pub fn listen(&self, host: String, port: u32, check_origin: bool, check_handshake: bool) -> Result<ListenResult> {
-        self.core.server.set_handoff_http(true, check_origin, check_handshake);
+        self.engine.set_front_checks(check_origin, check_handshake);
+        self.core.server.set_handoff_http(true);
         self.core.listen(host, port, None, None)
     }
 

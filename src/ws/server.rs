@@ -63,6 +63,12 @@ pub(crate) trait WsHandler: Send + Sync + 'static {
     /// were only peeked at), for someone else's HTTP server. Dropping it
     /// closes it.
     fn handoff(&self, _sock: std::net::TcpStream, _remote: SocketAddr) {}
+    /// Only route handlers get this, on a hand-off listener: whether this
+    /// upgrade goes to `handoff` (an HTTP server above must see it first)
+    /// rather than being served here.
+    fn hand_off_upgrade(&self, _req: &Request) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,15 +243,11 @@ pub(crate) struct ServerCore {
     pending: Mutex<HashMap<u64, oneshot::Sender<Decision>>>,
     listeners: Mutex<Slab<Listening>>,
     shutting_down: AtomicBool,
-    /// Plain-TCP listeners serve only WebSocket upgrades themselves and hand
-    /// every other connection to `WsHandler::handoff` (Socket.IO's Node HTTP
-    /// server).
+    /// Plain-TCP listeners serve only WebSocket upgrades themselves (those
+    /// their route's handler does not hand off, `WsHandler::hand_off_upgrade`)
+    /// and hand every other connection to `WsHandler::handoff` (an HTTP
+    /// server above, such as Socket.IO's Node one).
     handoff_http: AtomicBool,
-    /// On such a listener, also hand over upgrades that carry an Origin
-    /// header (JS applies its CORS policy) and upgrades without a `sid` in
-    /// the query (JS runs `allowRequest` on handshakes).
-    handoff_origin: AtomicBool,
-    handoff_handshake: AtomicBool,
     /// Established connections live in these epoll groups (see group.rs).
     groups: Vec<Arc<Group>>,
     next_group: AtomicU32,
@@ -268,8 +270,6 @@ impl ServerCore {
             listeners: Mutex::new(Slab::new()),
             shutting_down: AtomicBool::new(false),
             handoff_http: AtomicBool::new(false),
-            handoff_origin: AtomicBool::new(false),
-            handoff_handshake: AtomicBool::new(false),
             groups,
             next_group: AtomicU32::new(0),
         }))
@@ -393,17 +393,8 @@ impl ServerCore {
     }
 
     /// See `handoff_http`. Set before listening.
-    pub(crate) fn set_handoff_http(&self, on: bool, origin: bool, handshake: bool) {
+    pub(crate) fn set_handoff_http(&self, on: bool) {
         self.handoff_http.store(on, Ordering::Relaxed);
-        self.handoff_origin.store(origin, Ordering::Relaxed);
-        self.handoff_handshake.store(handshake, Ordering::Relaxed);
-    }
-
-    /// Whether JS must see this upgrade first (see `handoff_origin`).
-    fn upgrade_needs_js(&self, req: &Request) -> bool {
-        (self.handoff_origin.load(Ordering::Relaxed) && req.header("origin").is_some())
-            || (self.handoff_handshake.load(Ordering::Relaxed)
-                && !req.query().split('&').any(|kv| kv.starts_with("sid=") && kv.len() > 4))
     }
 
     pub(crate) fn close_listener(&self, token: u32) -> bool {
@@ -521,9 +512,11 @@ impl ServerCore {
                 seen = n;
                 match handshake::parse_request(&buf[..n], &self.opts.limits) {
                     Ok(Some(req)) => {
-                        let ours = handshake::is_upgrade_request(&req) && !self.upgrade_needs_js(&req) && {
+                        let ours = handshake::is_upgrade_request(&req) && {
                             let routes = self.routes.read();
-                            best(routes.ws.iter().enumerate().map(|(i, r)| (i, r, &r.pattern)), req.path()).is_some()
+                            best(routes.ws.iter().enumerate().map(|(i, r)| (i, r, &r.pattern)), req.path()).is_some_and(
+                                |(_, r)| !r.behavior.handler.as_deref().is_some_and(|h| h.hand_off_upgrade(&req)),
+                            )
                         };
                         if !ours {
                             break;
