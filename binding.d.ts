@@ -75,6 +75,21 @@ export declare class NativeEngineFront {
    * none: the GET is held until a POLL_READY event for `req_id`.
    */
   poll(reqId: number, req: HttpRequestInfo, body?: Buffer | undefined | null): PollAnswer | null
+  /**
+   * engine.io's `verify`, before `allowRequest` runs: the refusal of a
+   * request whose transport or handshake is wrong, or None.
+   */
+  verify(req: HttpRequestInfo): PollAnswer | null
+  /**
+   * The answer when `allowRequest` refused a polling request (`message`:
+   * the one it passed, if any).
+   */
+  forbidden(message?: string | undefined | null): PollAnswer
+  /**
+   * The HTTP response refusing a WebSocket upgrade: the `cors` policy's
+   * (`origin`) or allowRequest's (with its `message`, if any).
+   */
+  refuseUpgrade(origin: boolean, message?: string | undefined | null): Buffer
   /** Whether a POST body for `sid` should be read at all. */
   pollAcceptsPost(sid: string): boolean
   /** The body for a held GET after its POLL_READY (None: no longer held). */
@@ -218,6 +233,12 @@ export interface PollAnswer {
   status: number
   contentType: string
   body: string
+  /**
+   * For a refusal: engine.io's error code and its own message (the body
+   * may carry allowRequest's instead), for the `connection_error` event.
+   */
+  errorCode?: number
+  errorMessage?: string
 }
 
 export interface SslOptions {

@@ -108,11 +108,16 @@ test('allowRequest refusing: 403 {"code":4} on polling, connect_error for the cl
   io.listen(0)
   const port = await listening(io.httpServer)
   const errors = []
-  io.engine.on('connection_error', (e) => errors.push(e.code))
+  const events = []
+  io.engine.on('connection_error', (e) => { errors.push(e.code); events.push(e) })
   t.after(() => io.close())
   const res = await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`)
   assert.equal(res.status, 403)
   assert.deepEqual(await res.json(), { code: 4, message: 'no entry' })
+  // As engine.io: the code's own message, allowRequest's in the context.
+  assert.equal(events[0].code, 4)
+  assert.equal(events[0].message, 'Forbidden')
+  assert.deepEqual(events[0].context, { message: 'no entry' })
   const pass = await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`, { headers: { 'x-pass': 'yes' } })
   assert.equal(pass.status, 200)
   // A WebSocket handshake on the Rust listener is handed to allowRequest too
@@ -120,6 +125,9 @@ test('allowRequest refusing: 403 {"code":4} on polling, connect_error for the cl
   const ws = `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
   const [, refused] = await once(new WebSocket(ws), 'unexpected-response')
   assert.equal(refused.statusCode, 400)
+  let text = ''
+  for await (const chunk of refused) text += chunk
+  assert.equal(text, 'no entry')
   const allowed = new WebSocket(ws, { headers: { 'x-pass': 'yes' } })
   assert.match(String((await once(allowed, 'message'))[0]), /^0\{"sid":/)
   allowed.close()

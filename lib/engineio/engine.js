@@ -4,17 +4,6 @@ const net = require('node:net')
 const cors = require('cors')
 const { once, safeApply, emitSafe, reportHandlerError } = require('../util')
 
-// engine.io's `Server.errorMessages`, by code.
-const ERRORS = [
-  'Transport unknown',
-  'Session ID unknown',
-  'Bad handshake method',
-  'Bad request',
-  'Forbidden',
-  'Unsupported protocol version'
-]
-const FORBIDDEN = 4
-
 /**
  * `io.engine` (and the HTTP side of `EngineServer`): Engine.IO's HTTP front
  * for the Rust engine. `owner` is the Socket.IO or raw Engine.IO server
@@ -97,15 +86,18 @@ class Engine extends EventEmitter {
     this._cors(req, res, () => this._verify(req, res))
   }
 
+  /**
+   * engine.io's order: Rust verifies (transport, handshake method), then a
+   * handshake goes through `allowRequest`, then Rust answers the poll. Every
+   * answer, refusals included, is Rust's; JS only writes it.
+   */
   _verify (req, res) {
-    const q = query(req.url)
-    const transport = q.get('transport')
-    const sid = q.get('sid')
-    if (!this._transports.includes(transport)) return this._abort(req, res, 0)
+    const refused = this._native().verify(info(req))
+    if (refused) return this._reply(req, res, refused)
+    const sid = query(req.url).get('sid')
     if (sid) return this._poll(req, res, sid)
-    if (req.method !== 'GET') return this._abort(req, res, 2)
     this._allow(req, (err, ok) => {
-      if (!ok) return this._abort(req, res, FORBIDDEN, err)
+      if (!ok) return this._reply(req, res, this._native().forbidden(typeof err === 'string' ? err : undefined))
       this._poll(req, res, null)
     })
   }
@@ -118,14 +110,6 @@ class Engine extends EventEmitter {
     const fn = this._opts.allowRequest
     if (typeof fn !== 'function') return done(null, true)
     guarded(fn, (cb) => cb('Forbidden', false))(req, done)
-  }
-
-  _abort (req, res, code, message) {
-    if (res.headersSent || res.destroyed) return
-    const msg = typeof message === 'string' && message ? message : ERRORS[code]
-    emitSafe(this, 'connection_error', { req, code, message: ERRORS[code], context: { message: msg } })
-    res.writeHead(code === FORBIDDEN ? 403 : 400, { 'Content-Type': 'application/json' })
-    res.end(JSON.stringify({ code, message: msg }))
   }
 
   /** `sid`: null for a handshake. */
@@ -181,7 +165,7 @@ class Engine extends EventEmitter {
     const native = this._native()
     const reqId = this._nextReq++
     const a = native.poll(reqId, info(req), body)
-    if (a) return this._send(req, res, a.status, a.contentType, a.body, handshake)
+    if (a) return this._reply(req, res, a, handshake)
     this._held.set(reqId, { req, res })
     res.on('close', () => {
       if (this._held.get(reqId)?.res === res) {
@@ -201,14 +185,19 @@ class Engine extends EventEmitter {
   }
 
   /** `handshake`: the request that opened a session ('initial_headers'). */
+  /** A Rust answer (`PollAnswer`); a refusal is also a `connection_error`. */
+  _reply (req, res, a, handshake = false) {
+    if (a.errorCode != null) this._connectionError(req, a.errorCode, a.errorMessage, JSON.parse(a.body).message)
+    this._send(req, res, a.status, a.contentType, a.body, handshake)
+  }
+
+  /** engine.io's event: its own message, and allowRequest's in the context. */
+  _connectionError (req, code, message, given) {
+    emitSafe(this, 'connection_error', { req, code, message, context: given !== message ? { message: given } : {} })
+  }
+
   _send (req, res, status, contentType, body, handshake = false) {
     if (res.writableEnded || res.destroyed) return
-    if (status >= 400 && contentType === 'application/json') {
-      try {
-        const { code, message } = JSON.parse(body)
-        emitSafe(this, 'connection_error', { req, code, message, context: {} })
-      } catch {}
-    }
     const headers = { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) }
     if (status === 200 && handshake) emitSafe(this, 'initial_headers', headers, req)
     emitSafe(this, 'headers', headers, req)
@@ -218,23 +207,19 @@ class Engine extends EventEmitter {
 
   handleUpgrade (req, socket, head) {
     if (this._closed) return socket.destroy()
-    const q = query(req.url)
-    const fail = (code, message, status) => {
-      const msg = message || ERRORS[code]
-      emitSafe(this, 'connection_error', { req, code, message: ERRORS[code], context: { message: msg } })
+    // Refused by the cors policy or allowRequest: Rust writes the answer.
+    const fail = (origin, message) => {
+      const answer = this._native().forbidden(message)
+      this._connectionError(req, answer.errorCode, answer.errorMessage, origin ? 'Origin not allowed' : JSON.parse(answer.body).message)
       socket.on('error', () => {})
-      if (socket.writable) {
-        socket.write(`HTTP/1.1 ${status || 400} ${status === 403 ? 'Forbidden' : 'Bad Request'}\r\n` +
-          'Connection: close\r\nContent-type: text/html\r\n' +
-          `Content-Length: ${Buffer.byteLength(msg)}\r\n\r\n${msg}`)
-      }
+      if (socket.writable) socket.write(this._native().refuseUpgrade(origin, message))
       socket.destroy()
     }
     this._originAllowed(req, (allowed) => {
-      if (!allowed) return fail(FORBIDDEN, 'Origin not allowed', 403)
-      if (q.get('sid')) return this._adopt(req, socket, head)
+      if (!allowed) return fail(true)
+      if (query(req.url).get('sid')) return this._adopt(req, socket, head)
       this._allow(req, (err, ok) => {
-        if (!ok) return fail(FORBIDDEN, typeof err === 'string' ? err : undefined)
+        if (!ok) return fail(false, typeof err === 'string' ? err : undefined)
         this._adopt(req, socket, head)
       })
     })

@@ -313,6 +313,8 @@ pub(crate) struct PollAnswer {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Bytes,
+    /// Set when the answer refuses the request (the body is its JSON).
+    pub error: Option<HttpErrorCode>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,12 +327,37 @@ pub(crate) enum PollReply {
 const TEXT: &str = "text/plain; charset=UTF-8";
 
 fn answer(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> PollReply {
-    PollReply::Now(PollAnswer { status, content_type, body: body.into() })
+    PollReply::Now(PollAnswer { status, content_type, body: body.into(), error: None })
 }
 
 fn http_error(code: HttpErrorCode) -> PollReply {
-    let (status, body) = packet::error_body(code);
-    answer(status, "application/json", body)
+    PollReply::Now(refusal(code, None))
+}
+
+/// engine.io's `abortRequest` answer for `code` (`message`: allowRequest's
+/// own, in place of the code's).
+pub(crate) fn refusal(code: HttpErrorCode, message: Option<&str>) -> PollAnswer {
+    let (status, body) = packet::error_body(code, message);
+    PollAnswer { status, content_type: "application/json", body: body.into(), error: Some(code) }
+}
+
+/// The answer to a refused WebSocket upgrade: engine.io's `abortUpgrade`
+/// (400, the message as text/html) when `allowRequest` refused, or 403
+/// "Origin not allowed" when the `cors` policy did (ferrosocket applies it
+/// to upgrades; engine.io does not).
+pub(crate) fn upgrade_refusal(origin: bool, message: Option<&str>) -> Vec<u8> {
+    if origin {
+        let text = "Origin not allowed";
+        return crate::ws::handshake::simple_response(
+            403,
+            "Forbidden",
+            &[("Content-type", "text/html")],
+            text.as_bytes(),
+            false,
+        );
+    }
+    let text = message.unwrap_or(HttpErrorCode::Forbidden.message());
+    crate::ws::handshake::simple_response(400, "Bad Request", &[("Content-type", "text/html")], text.as_bytes(), false)
 }
 
 /// The query part of a request target.
@@ -589,6 +616,32 @@ impl Engine {
 
     /// One long-polling request, already read whole (Node's HTTP server
     /// parses it; CORS and `allowRequest` ran there). `body` is the POST body.
+    /// engine.io's `verify`, which runs before `allowRequest`: the transport
+    /// must be one we serve, and a handshake (no `sid`) must be a GET on
+    /// the polling transport. Requests with a `sid` are decided by
+    /// `handle_poll` itself.
+    pub(crate) fn verify(&self, req: &Request) -> Option<HttpErrorCode> {
+        self.verify_query(&packet::parse_query(query_of(&req.url)), &req.method)
+    }
+
+    fn verify_query(&self, q: &packet::Query, method: &str) -> Option<HttpErrorCode> {
+        let polling = q.transport.as_deref() == Some("polling") && self.cfg.polling;
+        let websocket = q.transport.as_deref() == Some("websocket") && self.cfg.websocket;
+        if !polling && !websocket {
+            return Some(HttpErrorCode::TransportUnknown);
+        }
+        if q.sid.is_none() {
+            if method != "GET" {
+                return Some(HttpErrorCode::BadHandshakeMethod);
+            }
+            if websocket {
+                // A websocket handshake that is not an upgrade request.
+                return Some(HttpErrorCode::BadRequest);
+            }
+        }
+        None
+    }
+
     pub(crate) fn handle_poll(
         &self,
         req_id: u64,
@@ -598,19 +651,11 @@ impl Engine {
         remote: SocketAddr,
     ) -> PollReply {
         let q = packet::parse_query(query_of(&req.url));
-        let polling = q.transport.as_deref() == Some("polling") && self.cfg.polling;
-        let websocket = q.transport.as_deref() == Some("websocket") && self.cfg.websocket;
-        if !polling && !websocket {
-            return http_error(HttpErrorCode::TransportUnknown);
+        if let Some(code) = self.verify_query(&q, &req.method) {
+            return http_error(code);
         }
+        let websocket = q.transport.as_deref() == Some("websocket");
         let Some(sid) = q.sid else {
-            if req.method != "GET" {
-                return http_error(HttpErrorCode::BadHandshakeMethod);
-            }
-            if websocket {
-                // A websocket handshake that is not an upgrade request.
-                return http_error(HttpErrorCode::BadRequest);
-            }
             if !q.is_eio4() {
                 return http_error(HttpErrorCode::UnsupportedProtocolVersion);
             }

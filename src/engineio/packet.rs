@@ -496,6 +496,8 @@ pub enum HttpErrorCode {
     SessionIdUnknown = 1,
     BadHandshakeMethod = 2,
     BadRequest = 3,
+    /// `allowRequest` (run in JS with the user's function) refused.
+    Forbidden = 4,
     UnsupportedProtocolVersion = 5,
 }
 
@@ -512,23 +514,25 @@ impl HttpErrorCode {
             HttpErrorCode::SessionIdUnknown => "Session ID unknown",
             HttpErrorCode::BadHandshakeMethod => "Bad handshake method",
             HttpErrorCode::BadRequest => "Bad request",
+            HttpErrorCode::Forbidden => "Forbidden",
             HttpErrorCode::UnsupportedProtocolVersion => "Unsupported protocol version",
         }
     }
 }
 
 /// Status and `application/json` body of a refused polling request, as
-/// engine.io's `abortRequest` writes them: `{"code":N,"message":"..."}`.
-/// Always 400: code 4, Forbidden (403), is `allowRequest`'s, which runs in
-/// JS with the user's function.
-pub fn error_body(code: HttpErrorCode) -> (u16, String) {
-    let mut body = String::with_capacity(48);
+/// engine.io's `abortRequest` writes them: `{"code":N,"message":"..."}`,
+/// 403 for Forbidden and 400 otherwise. `message` replaces the code's own
+/// (engine.io uses the one `allowRequest` passes to its callback).
+pub fn error_body(code: HttpErrorCode, message: Option<&str>) -> (u16, String) {
+    let message = message.unwrap_or(code.message());
+    let mut body = String::with_capacity(24 + message.len());
     body.push_str("{\"code\":");
     body.push_str(&code.code().to_string());
     body.push_str(",\"message\":");
-    push_json_string(&mut body, code.message());
+    push_json_string(&mut body, message);
     body.push('}');
-    (400, body)
+    (if code == HttpErrorCode::Forbidden { 403 } else { 400 }, body)
 }
 
 #[cfg(test)]
@@ -921,11 +925,16 @@ mod tests {
             (HttpErrorCode::SessionIdUnknown, 400, r#"{"code":1,"message":"Session ID unknown"}"#),
             (HttpErrorCode::BadHandshakeMethod, 400, r#"{"code":2,"message":"Bad handshake method"}"#),
             (HttpErrorCode::BadRequest, 400, r#"{"code":3,"message":"Bad request"}"#),
+            (HttpErrorCode::Forbidden, 403, r#"{"code":4,"message":"Forbidden"}"#),
             (HttpErrorCode::UnsupportedProtocolVersion, 400, r#"{"code":5,"message":"Unsupported protocol version"}"#),
         ];
         for (code, status, body) in cases {
-            assert_eq!(error_body(code), (status, body.to_string()));
+            assert_eq!(error_body(code, None), (status, body.to_string()));
         }
+        assert_eq!(
+            error_body(HttpErrorCode::Forbidden, Some("no \"guests\"\n")),
+            (403, r#"{"code":4,"message":"no \"guests\"\n"}"#.to_string())
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ use napi::Result;
 use napi_derive::napi;
 
 use super::core::{err, Core};
-use crate::engineio::engine::{Engine, EngineConfig, PollReply};
+use crate::engineio::engine::{self, Engine, EngineConfig, PollReply};
+use crate::engineio::packet::HttpErrorCode;
 use crate::ws::{Behavior, Pattern, Request, WsRoute};
 
 /// A polling request answered at once.
@@ -21,6 +22,22 @@ pub struct PollAnswer {
     pub status: u32,
     pub content_type: String,
     pub body: String,
+    /// For a refusal: engine.io's error code and its own message (the body
+    /// may carry allowRequest's instead), for the `connection_error` event.
+    pub error_code: Option<u32>,
+    pub error_message: Option<String>,
+}
+
+impl From<engine::PollAnswer> for PollAnswer {
+    fn from(a: engine::PollAnswer) -> PollAnswer {
+        PollAnswer {
+            status: a.status as u32,
+            content_type: a.content_type.to_string(),
+            body: String::from_utf8_lossy(&a.body).into_owned(),
+            error_code: a.error.map(|c| u32::from(c.code())),
+            error_message: a.error.map(|c| c.message().to_string()),
+        }
+    }
 }
 
 /// A request read by Node's HTTP server, for the Rust engine.
@@ -149,12 +166,30 @@ impl NativeEngineFront {
         let body = body.as_deref().unwrap_or(&[]);
         match self.engine.handle_poll(req_id as u64, &request, body, req.secure, remote) {
             PollReply::Held => None,
-            PollReply::Now(a) => Some(PollAnswer {
-                status: a.status as u32,
-                content_type: a.content_type.to_string(),
-                body: String::from_utf8_lossy(&a.body).into_owned(),
-            }),
+            PollReply::Now(a) => Some(a.into()),
         }
+    }
+
+    /// engine.io's `verify`, before `allowRequest` runs: the refusal of a
+    /// request whose transport or handshake is wrong, or None.
+    #[napi]
+    pub fn verify(&self, req: HttpRequestInfo) -> Option<PollAnswer> {
+        let (request, _) = request_of(&req);
+        self.engine.verify(&request).map(|code| engine::refusal(code, None).into())
+    }
+
+    /// The answer when `allowRequest` refused a polling request (`message`:
+    /// the one it passed, if any).
+    #[napi]
+    pub fn forbidden(&self, message: Option<String>) -> PollAnswer {
+        engine::refusal(HttpErrorCode::Forbidden, message.as_deref().filter(|m| !m.is_empty())).into()
+    }
+
+    /// The HTTP response refusing a WebSocket upgrade: the `cors` policy's
+    /// (`origin`) or allowRequest's (with its `message`, if any).
+    #[napi]
+    pub fn refuse_upgrade(&self, origin: bool, message: Option<String>) -> Buffer {
+        engine::upgrade_refusal(origin, message.as_deref().filter(|m| !m.is_empty())).into()
     }
 
     /// Whether a POST body for `sid` should be read at all.
