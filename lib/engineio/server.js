@@ -2,7 +2,7 @@
 const { EventEmitter } = require('node:events')
 const http = require('node:http')
 const binding = require('../native')
-const { Engine } = require('./engine')
+const { HttpFront } = require('./http-front')
 const { EngineSocket } = require('./socket')
 const { emitSafe } = require('../util')
 const { NativeHost } = require('../native-host')
@@ -21,7 +21,7 @@ class EngineServer extends EventEmitter {
     this._nativeHandle = null
     this.clients = new Map()
     this._keys = new Map()
-    this._front = new Engine(this, this._opts)
+    this._front = new HttpFront(this, this._opts)
     this._front.on('connection_error', (e) => emitSafe(this, 'connection_error', e))
     this._front.on('headers', (h, req) => emitSafe(this, 'headers', h, req))
     this._front.on('initial_headers', (h, req) => emitSafe(this, 'initial_headers', h, req))

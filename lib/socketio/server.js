@@ -5,7 +5,7 @@ const net = require('node:net')
 const fs = require('node:fs')
 const binding = require('../native')
 const { Namespace } = require('./namespace')
-const { Engine } = require('../engineio/engine')
+const { HttpFront } = require('../engineio/http-front')
 const { Client } = require('./client')
 const { serveClient } = require('./client-bundle')
 const { TYPE } = require('./packet')
@@ -39,7 +39,7 @@ class Server extends EventEmitter {
     this._host = new NativeHost(() => this._sink())
     this._listening = false
     this.sockets = this.of('/')
-    this.engine = new Engine(this, this._opts)
+    this.engine = new HttpFront(this, this._opts)
     this.httpServer = null
     if (srv !== undefined && srv !== null) this.attach(srv)
   }

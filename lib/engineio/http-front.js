@@ -14,7 +14,7 @@ const { once, safeApply, emitSafe, reportHandlerError } = require('../util')
  * the connection then lives in Rust alone. With TLS in Node (an https
  * server) the upgraded bytes are bridged through a socket pair instead.
  */
-class Engine extends EventEmitter {
+class HttpFront extends EventEmitter {
   constructor (owner, opts) {
     super()
     this._io = owner
@@ -348,4 +348,4 @@ function info (req) {
   }
 }
 
-module.exports = { Engine }
+module.exports = { HttpFront }
