@@ -81,6 +81,11 @@ export declare class NativeEngineFront {
    */
   verify(req: HttpRequestInfo): PollAnswer | null
   /**
+   * The `sid` the engine reads in this request (None: a handshake, which
+   * `allowRequest` must see).
+   */
+  sidOf(req: HttpRequestInfo): string | null
+  /**
    * The answer when `allowRequest` refused a polling request (`message`:
    * the one it passed, if any).
    */

@@ -128,6 +128,13 @@ test('allowRequest refusing: 403 {"code":4} on polling, connect_error for the cl
   let text = ''
   for await (const chunk of refused) text += chunk
   assert.equal(text, 'no entry')
+  // A request whose sid the engine reads as none is a handshake for
+  // allowRequest too, however the query spells it (`sid=abc&sid=`: the
+  // engine takes the last, empty, value).
+  const twice = await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling&sid=abc&sid=`)
+  assert.equal(twice.status, 403)
+  const [, twiceWs] = await once(new WebSocket(`${ws}&sid=abc&sid=`), 'unexpected-response')
+  assert.equal(twiceWs.statusCode, 400)
   const allowed = new WebSocket(ws, { headers: { 'x-pass': 'yes' } })
   assert.match(String((await once(allowed, 'message'))[0]), /^0\{"sid":/)
   allowed.close()

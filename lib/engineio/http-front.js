@@ -94,7 +94,7 @@ class HttpFront extends EventEmitter {
   _verify (req, res) {
     const refused = this._native().verify(info(req))
     if (refused) return this._reply(req, res, refused)
-    const sid = query(req.url).get('sid')
+    const sid = this._native().sidOf(info(req))
     if (sid) return this._poll(req, res, sid)
     this._allow(req, (err, ok) => {
       if (!ok) return this._reply(req, res, this._native().forbidden(typeof err === 'string' ? err : undefined))
@@ -184,8 +184,10 @@ class HttpFront extends EventEmitter {
     if (body != null) this._send(held.req, held.res, 200, 'text/plain; charset=UTF-8', body)
   }
 
-  /** `handshake`: the request that opened a session ('initial_headers'). */
-  /** A Rust answer (`PollAnswer`); a refusal is also a `connection_error`. */
+  /**
+   * A Rust answer (`PollAnswer`); a refusal is also a `connection_error`.
+   * `handshake`: the request that opened a session ('initial_headers').
+   */
   _reply (req, res, a, handshake = false) {
     if (a.errorCode != null) this._connectionError(req, a.errorCode, a.errorMessage, JSON.parse(a.body).message)
     this._send(req, res, a.status, a.contentType, a.body, handshake)
@@ -217,7 +219,7 @@ class HttpFront extends EventEmitter {
     }
     this._originAllowed(req, (allowed) => {
       if (!allowed) return fail(true)
-      if (query(req.url).get('sid')) return this._adopt(req, socket, head)
+      if (this._native().sidOf(info(req)) != null) return this._adopt(req, socket, head)
       this._allow(req, (err, ok) => {
         if (!ok) return fail(false, typeof err === 'string' ? err : undefined)
         this._adopt(req, socket, head)
@@ -323,11 +325,6 @@ function guarded (fn, deny) {
     const answer = once(cb)
     safeApply(fn, undefined, [arg, answer], () => deny(answer))
   }
-}
-
-function query (url) {
-  const i = url.indexOf('?')
-  return new URLSearchParams(i < 0 ? '' : url.slice(i + 1))
 }
 
 function info (req) {

@@ -614,8 +614,6 @@ impl Engine {
         })
     }
 
-    /// One long-polling request, already read whole (Node's HTTP server
-    /// parses it; CORS and `allowRequest` ran there). `body` is the POST body.
     /// engine.io's `verify`, which runs before `allowRequest`: the transport
     /// must be one we serve, and a handshake (no `sid`) must be a GET on
     /// the polling transport. Requests with a `sid` are decided by
@@ -642,6 +640,16 @@ impl Engine {
         None
     }
 
+    /// The session a request names, as every decision here reads it (the
+    /// last non-empty `sid`), or None for a handshake. The HTTP front asks
+    /// this rather than parse the query itself: two parsers that disagree
+    /// on `sid=abc&sid=` would let a handshake skip `allowRequest`.
+    pub(crate) fn sid_of(&self, req: &Request) -> Option<String> {
+        packet::parse_query(query_of(&req.url)).sid
+    }
+
+    /// One long-polling request, already read whole (Node's HTTP server
+    /// parses it; CORS and `allowRequest` ran there). `body` is the POST body.
     pub(crate) fn handle_poll(
         &self,
         req_id: u64,
@@ -863,8 +871,7 @@ fn error_response(code: HttpErrorCode) -> Vec<u8> {
 impl WsHandler for Engine {
     fn hand_off_upgrade(&self, req: &Request) -> bool {
         (self.front_checks_origin.load(Ordering::Relaxed) && req.header("origin").is_some())
-            || (self.front_checks_handshake.load(Ordering::Relaxed)
-                && packet::parse_query(req.query()).sid.as_deref().is_none_or(str::is_empty))
+            || (self.front_checks_handshake.load(Ordering::Relaxed) && packet::parse_query(req.query()).sid.is_none())
     }
 
     /// The WebSocket upgrade must name Engine.IO v4 and the websocket

@@ -178,6 +178,13 @@ impl NativeEngineFront {
         self.engine.verify(&request).map(|code| engine::refusal(code, None).into())
     }
 
+    /// The `sid` the engine reads in this request (None: a handshake, which
+    /// `allowRequest` must see).
+    #[napi]
+    pub fn sid_of(&self, req: HttpRequestInfo) -> Option<String> {
+        self.engine.sid_of(&request_of(&req).0)
+    }
+
     /// The answer when `allowRequest` refused a polling request (`message`:
     /// the one it passed, if any).
     #[napi]
