@@ -168,12 +168,6 @@ export declare class NativeSocketIo {
    */
   broadcast(nsp: string, rooms: Array<string>, except: Array<string>, skip: number | undefined | null, packet: string, attachments?: Array<Buffer> | undefined | null): number
   /**
-   * The client keys `broadcast` with the same arguments would reach: what
-   * JS acts on for broadcast acks, fetchSockets, socketsJoin/Leave and
-   * disconnectSockets, so the selection rule exists once.
-   */
-  select(nsp: string, rooms: Array<string>, except: Array<string>, skip?: number | undefined | null): Array<number>
-  /**
    * Writes what broadcasts queued (JS calls this once per tick after
    * broadcasting, so a burst reaches each socket in one `writev`).
    */

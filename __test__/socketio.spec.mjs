@@ -414,6 +414,8 @@ test('operators select the sockets broadcasts reach: rooms, except, socket-id ro
   a.join('r1')
   b.join(['r1', 'r2'])
   c.join('r2')
+  // In connection order, as socket.io returns them.
+  assert.deepEqual((await io.fetchSockets()).map((s) => s.handshake.auth.name), ['a', 'b', 'c'])
   const ids = async (op) => (await op.fetchSockets()).map((s) => s.handshake.auth.name).sort()
   assert.deepEqual(await ids(io.in('r1')), ['a', 'b'])
   assert.deepEqual(await ids(io.in(['r1', 'r2'])), ['a', 'b', 'c'])

@@ -105,18 +105,20 @@ class BroadcastOperator {
   }
 
   /**
-   * The matching sockets of this node: Rust selects them by the rule its
-   * broadcasts use (rooms are topics there), JS maps client keys to sockets.
+   * The matching sockets of this node, in connection order, from the room
+   * mirror. Not Rust's selection (SioServer::select), which broadcasts use:
+   * Rust drops a socket before its 'disconnecting' handlers run and does not
+   * yet take joins made in middleware, both of which socket.io's operators
+   * see (docs/decisions.md, issue #10).
    */
   _matching () {
-    const nsp = this._nsp
-    const server = nsp.server
-    if (!server._nativeHandle) return [] // never attached: no clients yet
-    const keys = server._native().select(nsp.name, [...this._rooms], [...this._except], this._skipKey)
     const out = []
-    for (const key of keys) {
-      const socket = server._clients.get(key)?.get(nsp.name)
-      if (socket) out.push(socket)
+    for (const socket of this._nsp.sockets.values()) {
+      if (this._skipKey !== undefined && socket.client.key === this._skipKey) continue
+      const rooms = socket.rooms
+      if (this._rooms.size && ![...this._rooms].some((r) => rooms.has(r))) continue
+      if ([...this._except].some((r) => rooms.has(r))) continue
+      out.push(socket)
     }
     return out
   }

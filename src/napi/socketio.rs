@@ -138,16 +138,6 @@ impl NativeSocketIo {
         self.sio.broadcast(&nsp, &rooms, &except, skip.map(|k| k as u64), &packet, &attachments) as u32
     }
 
-    /// The client keys `broadcast` with the same arguments would reach: what
-    /// JS acts on for broadcast acks, fetchSockets, socketsJoin/Leave and
-    /// disconnectSockets, so the selection rule exists once.
-    #[napi]
-    pub fn select(&self, nsp: String, rooms: Vec<String>, except: Vec<String>, skip: Option<i64>) -> Vec<i64> {
-        let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
-        let except: Vec<&str> = except.iter().map(String::as_str).collect();
-        self.sio.select(&nsp, &rooms, &except, skip.map(|k| k as u64)).iter().map(|c| c.key as i64).collect()
-    }
-
     /// Writes what broadcasts queued (JS calls this once per tick after
     /// broadcasting, so a burst reaches each socket in one `writev`).
     #[napi]

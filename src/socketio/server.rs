@@ -219,17 +219,8 @@ impl SioServer {
 
     /// The clients with a socket of `nsp` in any of `rooms` (all of the
     /// namespace when empty), minus those in any of `except_rooms` and minus
-    /// `skip` (the sender, for `socket.to(...)`/`socket.broadcast`). The one
-    /// selection rule: broadcasts use it, and so do the operators that act on
-    /// the same sockets (broadcast acks, fetchSockets, socketsJoin/Leave,
-    /// disconnectSockets), through the N-API `select`.
-    pub(crate) fn select(
-        &self,
-        nsp: &str,
-        rooms: &[&str],
-        except_rooms: &[&str],
-        skip: Option<u64>,
-    ) -> Vec<Arc<Client>> {
+    /// `skip` (the sender, for `socket.to(...)`/`socket.broadcast`).
+    fn select(&self, nsp: &str, rooms: &[&str], except_rooms: &[&str], skip: Option<u64>) -> Vec<Arc<Client>> {
         let topics: Vec<String> =
             if rooms.is_empty() { vec![topic(nsp, "")] } else { rooms.iter().map(|r| topic(nsp, r)).collect() };
         let except: Vec<String> = except_rooms.iter().map(|r| topic(nsp, r)).collect();
