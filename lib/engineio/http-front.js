@@ -29,15 +29,11 @@ class HttpFront extends EventEmitter {
   }
 
   /**
-   * The native half of this front (`NativeEngineFront`) of the owner's
-   * current native handle; a new handle (listen after close) gets a new one.
+   * The native half of this front (`NativeEngineFront`), made once from the
+   * owner's native handle (which the owner creates lazily).
    */
   _native () {
-    const handle = this._io._native()
-    if (this._frontOf !== handle) {
-      this._frontOf = handle
-      this._nativeFront = handle.front()
-    }
+    if (!this._nativeFront) this._nativeFront = this._io._native().front()
     return this._nativeFront
   }
 

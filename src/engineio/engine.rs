@@ -356,8 +356,7 @@ pub(crate) fn upgrade_refusal(origin: bool, message: Option<&str>) -> Vec<u8> {
             false,
         );
     }
-    let text = message.unwrap_or(HttpErrorCode::Forbidden.message());
-    crate::ws::handshake::simple_response(400, "Bad Request", &[("Content-type", "text/html")], text.as_bytes(), false)
+    abort_upgrade(message.unwrap_or(HttpErrorCode::Forbidden.message()))
 }
 
 /// The query part of a request target.
@@ -859,11 +858,15 @@ impl Engine {
 /// A refused upgrade, as engine.io's `abortUpgrade`: always 400, the bare
 /// message as text/html.
 fn error_response(code: HttpErrorCode) -> Vec<u8> {
+    abort_upgrade(code.message())
+}
+
+fn abort_upgrade(message: &str) -> Vec<u8> {
     crate::ws::handshake::simple_response(
         400,
         "Bad Request",
         &[("Content-type", "text/html")],
-        code.message().as_bytes(),
+        message.as_bytes(),
         false,
     )
 }
