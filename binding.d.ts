@@ -52,7 +52,7 @@ export declare class NativeApp {
 }
 
 /**
- * The native half of the Engine.IO HTTP front (lib/engineio/engine.js),
+ * The native half of the Engine.IO HTTP front (lib/engineio/http-front.js),
  * one class for both handles that carry an engine (`NativeSocketIo`,
  * `NativeEngineIo`, each handing one out with `front()`): polls, upgraded
  * sockets moving into Rust, and session-wide operations.
