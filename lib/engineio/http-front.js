@@ -288,10 +288,11 @@ class HttpFront extends EventEmitter {
     socket.resume()
   }
 
-  /** After the sessions were ended: each held GET gets its last body ("1"). */
+  /** Ends every session; each held GET gets its last body ("1"). */
   close () {
     this._closed = true
     const native = this._io._nativeHandle && this._native()
+    if (native) native.closeSessions()
     for (const [reqId, { req, res }] of [...this._held]) {
       this._held.delete(reqId)
       const body = native ? native.pollDrain(reqId) : null

@@ -117,7 +117,6 @@ class EngineServer extends EventEmitter {
   _closeNative () {
     if (!this._nativeHandle || this._closed) return
     this._closed = true
-    this._front._native().closeSessions()
     this._front.close()
     this._nativeHandle.close()
     this._updateKeepAlive()

@@ -339,7 +339,6 @@ class Server extends EventEmitter {
       for (const socket of client.list()) socket._onClose('server shutting down')
     }
     this._clients.clear()
-    if (this._nativeHandle) this.engine._native().closeSessions()
     this.engine.close()
     if (this._nativeHandle) this._nativeHandle.close()
     this._listening = false
