@@ -8,7 +8,7 @@
 //! | [`napi`]        | the only N-API code: `NativeApp`, `NativeSocketIo`, `NativeEngineIo`, options, batched events to JS, polling requests and fd hand-over |
 //! | [`socketio`]    | Socket.IO v5: packet codec (pure), namespaces, binary attachments, rooms, broadcast framed once |
 //! | [`engineio`]    | Engine.IO v4: packet codec (pure), sessions over polling or WebSocket, upgrade, heartbeat |
-//! | [`ws`]          | handshake + frame codecs (pure), connections in epoll groups, server, fan-out |
+//! | [`ws`]          | handshake + frame codecs (pure), connections (reporting to a `ConnHost`) in epoll groups, routes, registry, accept, fan-out |
 //! | [`pubsub`]      | the topic tree (topic <-> subscribers), beside `ws`               |
 //! | [`net`]         | runtime, listeners (SO_REUSEPORT, IPv4/IPv6), rustls config       |
 //! | [`json`]        | the one JSON string writer the codecs share                       |

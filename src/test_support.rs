@@ -58,16 +58,9 @@ pub(crate) struct EngineServer {
     pub(crate) addr: std::net::SocketAddr,
 }
 
-/// The JS-facing default handler; unused on an Engine.IO route.
+/// The server's requests upward (JS decisions, hand-offs): none here.
 struct NoJs;
-impl crate::ws::WsHandler for NoJs {
-    fn open(&self, _: &crate::ws::ServerCore, _: &std::sync::Arc<crate::ws::Conn>) {}
-    fn message(&self, _: &crate::ws::ServerCore, _: &crate::ws::Conn, _: &[u8], _: bool) {}
-    fn ping(&self, _: &crate::ws::ServerCore, _: &crate::ws::Conn, _: &[u8]) {}
-    fn pong(&self, _: &crate::ws::ServerCore, _: &crate::ws::Conn, _: &[u8]) {}
-    fn drain(&self, _: &crate::ws::ServerCore, _: &crate::ws::Conn) {}
-    fn close(&self, _: &crate::ws::ServerCore, _: &crate::ws::Conn, _: u16, _: &[u8]) {}
-}
+impl crate::ws::RequestSink for NoJs {}
 
 pub(crate) fn engine_server(
     cfg: crate::engineio::engine::EngineConfig,
@@ -81,16 +74,15 @@ pub(crate) fn engine_server(
     let server = ServerCore::new(Arc::new(NoJs), ServerOptions::default()).unwrap();
     let _guard = rt.enter();
     server.start().unwrap();
-    engine.start();
+    engine.start(&server);
     server.add_ws_route(WsRoute {
         pattern: Pattern::parse("/engine.io/*"),
         // Engine.IO's heartbeat replaces WebSocket-level idle pings.
         behavior: Arc::new(Behavior {
-            handler: Some(engine.clone()),
             idle_timeout_secs: 0,
             send_pings: false,
             max_payload,
-            ..Behavior::default()
+            ..Behavior::new(engine.clone())
         }),
         js_upgrade: false,
     });

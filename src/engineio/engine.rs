@@ -22,7 +22,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::packet::{self, HttpErrorCode, OpenInfo, Packet, Payload};
 use crate::ws::frame::{self, OpCode};
-use crate::ws::{Conn, Request, ServerCore, WsHandler};
+use crate::ws::{Conn, ConnHost, Request, ServerCore, WsHandler};
 
 #[derive(Debug, Clone)]
 pub(crate) struct EngineConfig {
@@ -385,6 +385,9 @@ pub(crate) struct Engine {
     /// policy) and handshakes without a `sid` (its `allowRequest`).
     front_checks_origin: AtomicBool,
     front_checks_handshake: AtomicBool,
+    /// The WebSocket server whose route this engine serves (set by `start`);
+    /// sessions on a WebSocket send through it.
+    server: std::sync::OnceLock<Weak<ServerCore>>,
 }
 
 impl Engine {
@@ -399,6 +402,7 @@ impl Engine {
             closing: Mutex::new(HashMap::new()),
             front_checks_origin: AtomicBool::new(false),
             front_checks_handshake: AtomicBool::new(false),
+            server: std::sync::OnceLock::new(),
         })
     }
 
@@ -422,7 +426,9 @@ impl Engine {
     /// Deadlines are kept on the nominal schedule (a late tick does not push
     /// them back), and a request for an expired session is refused at once.
     /// Call once, inside the runtime.
-    pub(crate) fn start(self: &Arc<Self>) {
+    /// Starts the heartbeat; `server` is the one whose route leads here.
+    pub(crate) fn start(self: &Arc<Self>, server: &Arc<ServerCore>) {
+        let _ = self.server.set(Arc::downgrade(server));
         let tick = (self.cfg.ping_interval.min(self.cfg.ping_timeout).min(self.cfg.upgrade_timeout) / 20)
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
         let weak = Arc::downgrade(self);
@@ -437,6 +443,10 @@ impl Engine {
                 engine.handler.tick(now);
             }
         });
+    }
+
+    fn server(&self) -> Weak<ServerCore> {
+        self.server.get().cloned().unwrap_or_default()
     }
 
     fn heartbeat(&self, now: Instant) {
@@ -500,7 +510,7 @@ impl Engine {
     fn drop_probe(&self, conn: &Arc<Conn>, server: &Weak<ServerCore>) {
         self.by_conn.lock().remove(&conn.id);
         if let Some(server) = server.upgrade() {
-            conn.end(&server, 1000, b"");
+            conn.end(&*server, 1000, b"");
         }
     }
 
@@ -517,7 +527,7 @@ impl Engine {
                 self.by_conn.lock().remove(&conn.id);
                 if close_transport {
                     if let Some(server) = server.upgrade() {
-                        conn.end(&server, 1000, b"");
+                        conn.end(&*server, 1000, b"");
                     }
                 }
             }
@@ -796,11 +806,11 @@ impl Engine {
 
     /// A message on a probing WebSocket: `2probe` -> `3probe` (and a noop to
     /// release the held GET), `5` -> the session moves to the WebSocket.
-    fn on_probe(&self, server: &ServerCore, s: &Arc<Session>, conn: &Arc<Conn>, p: Result<Packet, ()>) {
+    fn on_probe(&self, host: &dyn ConnHost, s: &Arc<Session>, conn: &Arc<Conn>, p: Result<Packet, ()>) {
         match p {
             Ok(Packet::Ping(Some(data))) if &data[..] == b"probe" => {
                 let (_, pong) = packet::encode_ws(&Packet::Pong(Some(Bytes::from_static(b"probe"))));
-                conn.send(server, &pong, false);
+                conn.send(host, &pong, false);
                 if let Transport::Polling(p) = &mut *s.transport.lock() {
                     // One noop per probe releases the held GET; repeats get
                     // their 3probe and nothing more.
@@ -816,12 +826,12 @@ impl Engine {
                 if !p.probed {
                     p.take_probe();
                     drop(t);
-                    return self.drop_probe(conn, &server.weak());
+                    return self.drop_probe(conn, &self.server());
                 }
                 let queued = std::mem::take(&mut p.queue);
                 p.queued_bytes = 0;
                 let waiter = p.waiter.take();
-                *t = Transport::Ws { conn: conn.clone(), server: server.weak() };
+                *t = Transport::Ws { conn: conn.clone(), server: self.server() };
                 drop(t);
                 if let Some(req) = waiter {
                     // Answered with a noop by poll_drain.
@@ -838,7 +848,7 @@ impl Engine {
                 if let Transport::Polling(p) = &mut *s.transport.lock() {
                     p.take_probe();
                 }
-                self.drop_probe(conn, &server.weak());
+                self.drop_probe(conn, &self.server());
             }
         }
     }
@@ -901,19 +911,19 @@ impl WsHandler for Engine {
         }
     }
 
-    fn open(&self, server: &ServerCore, conn: &Arc<Conn>) {
+    fn open(&self, host: &dyn ConnHost, conn: &Arc<Conn>) {
         // Always reached through open_request on this route.
-        conn.terminate(server);
+        conn.terminate(host);
     }
 
-    fn open_request(&self, server: &ServerCore, conn: &Arc<Conn>, req: &Request, secure: bool) {
+    fn open_request(&self, host: &dyn ConnHost, conn: &Arc<Conn>, req: &Request, secure: bool) {
         let q = packet::parse_query(req.query());
         if let Some(sid) = q.sid {
             // The probe of an upgrade (accept() checked the session).
-            let Some(s) = self.session(&sid) else { return conn.terminate(server) };
+            let Some(s) = self.session(&sid) else { return conn.terminate(host) };
             let attached = match &mut *s.transport.lock() {
                 Transport::Polling(p) if p.probe.is_none() && !p.closed => {
-                    p.probe = Some(Probe { conn: conn.clone(), server: server.weak(), since: Instant::now() });
+                    p.probe = Some(Probe { conn: conn.clone(), server: self.server(), since: Instant::now() });
                     true
                 }
                 _ => false,
@@ -921,15 +931,15 @@ impl WsHandler for Engine {
             if attached {
                 self.by_conn.lock().insert(conn.id, s);
             } else {
-                conn.terminate(server);
+                conn.terminate(host);
             }
             return;
         }
         let Ok(sid) = packet::generate_sid() else {
-            conn.terminate(server);
+            conn.terminate(host);
             return;
         };
-        let transport = Transport::Ws { conn: conn.clone(), server: server.weak() };
+        let transport = Transport::Ws { conn: conn.clone(), server: self.server() };
         let session = self.new_session(sid.clone(), transport, Handshake::new(req, secure, conn.remote));
         // Opened directly over WebSocket: nothing to upgrade to.
         let open = self.open_info(&sid, false);
@@ -939,7 +949,7 @@ impl WsHandler for Engine {
         self.handler.open(&session);
     }
 
-    fn message(&self, server: &ServerCore, conn: &Conn, payload: &[u8], binary: bool) {
+    fn message(&self, host: &dyn ConnHost, conn: &Conn, payload: &[u8], binary: bool) {
         let Some(s) = self.by_conn.lock().get(&conn.id).cloned() else { return };
         let p = if binary {
             Ok(Packet::Message(Payload::Binary(Bytes::copy_from_slice(payload))))
@@ -947,8 +957,8 @@ impl WsHandler for Engine {
             packet::decode_text(payload).map_err(|_| ())
         };
         if Self::is_probe(&s, conn) {
-            let Some(conn) = server.get(conn.id) else { return };
-            return self.on_probe(server, &s, &conn, p);
+            let Some(conn) = self.server().upgrade().and_then(|server| server.get(conn.id)) else { return };
+            return self.on_probe(host, &s, &conn, p);
         }
         match p {
             Ok(p) => self.on_packet(&s, p),
@@ -956,11 +966,11 @@ impl WsHandler for Engine {
         }
     }
 
-    fn ping(&self, _: &ServerCore, _: &Conn, _: &[u8]) {}
-    fn pong(&self, _: &ServerCore, _: &Conn, _: &[u8]) {}
-    fn drain(&self, _: &ServerCore, _: &Conn) {}
+    fn ping(&self, _: &dyn ConnHost, _: &Conn, _: &[u8]) {}
+    fn pong(&self, _: &dyn ConnHost, _: &Conn, _: &[u8]) {}
+    fn drain(&self, _: &dyn ConnHost, _: &Conn) {}
 
-    fn close(&self, _: &ServerCore, conn: &Conn, _code: u16, _reason: &[u8]) {
+    fn close(&self, _: &dyn ConnHost, conn: &Conn, _code: u16, _reason: &[u8]) {
         let Some(s) = self.by_conn.lock().remove(&conn.id) else { return };
         let was_probe = match &mut *s.transport.lock() {
             Transport::Polling(p) => {

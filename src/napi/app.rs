@@ -75,9 +75,10 @@ impl NativeApp {
 
     #[napi]
     pub fn add_ws(&self, pattern: String, b: BehaviorOptions) -> u32 {
-        let d = Behavior::default();
+        // The route's connection events go to JS, through the event sink.
+        let d = Behavior::new(self.core.sink.clone());
         let behavior = Behavior {
-            handler: None,
+            handler: d.handler.clone(),
             idle_timeout_secs: b.idle_timeout.unwrap_or(d.idle_timeout_secs),
             max_payload: to_usize(b.max_payload_length, d.max_payload, MAX_PAYLOAD_CAP),
             max_backpressure: to_usize(b.max_backpressure, d.max_backpressure, usize::MAX / 2),
@@ -134,13 +135,13 @@ impl NativeApp {
 
     #[napi]
     pub fn ping(&self, id: i64, data: BufferSlice) -> bool {
-        self.core.server.get(id as u64).is_some_and(|c| c.ping(&self.core.server, &data))
+        self.core.server.get(id as u64).is_some_and(|c| c.ping(&*self.core.server, &data))
     }
 
     #[napi]
     pub fn cork(&self, id: i64, corked: bool) {
         if let Some(c) = self.core.server.get(id as u64) {
-            c.set_corked(&self.core.server, corked);
+            c.set_corked(&*self.core.server, corked);
         }
     }
 

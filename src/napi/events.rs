@@ -22,7 +22,7 @@ use bytes::Bytes;
 use crate::engineio::engine::CloseReason;
 use crate::socketio::packet::PacketType;
 use crate::socketio::server::{Client, SioHandler};
-use crate::ws::{Conn, Inflow, Request, RequestKind, ServerCore, WsHandler};
+use crate::ws::{Conn, ConnHost, Inflow, Request, RequestKind, RequestSink, WsHandler};
 
 pub(crate) const OPEN: u8 = 1;
 pub(crate) const MESSAGE: u8 = 2;
@@ -94,39 +94,41 @@ fn remote_text(addr: &SocketAddr) -> String {
 }
 
 impl WsHandler for EventSink {
-    fn handoff(&self, sock: std::net::TcpStream, _remote: SocketAddr) {
-        let fd = std::os::fd::IntoRawFd::into_raw_fd(sock);
-        self.push(HANDOFF, fd as u64, |_| {});
-    }
-
-    fn open(&self, _: &ServerCore, conn: &Arc<Conn>) {
+    fn open(&self, _: &dyn ConnHost, conn: &Arc<Conn>) {
         self.push(OPEN, conn.id, |b| b.extend_from_slice(&conn.route.to_le_bytes()));
     }
 
-    fn message(&self, _: &ServerCore, conn: &Conn, payload: &[u8], binary: bool) {
+    fn message(&self, _: &dyn ConnHost, conn: &Conn, payload: &[u8], binary: bool) {
         self.push(MESSAGE, conn.id, |b| {
             b.push(binary as u8);
             put_bytes(b, payload);
         });
     }
 
-    fn ping(&self, _: &ServerCore, conn: &Conn, payload: &[u8]) {
+    fn ping(&self, _: &dyn ConnHost, conn: &Conn, payload: &[u8]) {
         self.push(PING, conn.id, |b| put_bytes(b, payload));
     }
 
-    fn pong(&self, _: &ServerCore, conn: &Conn, payload: &[u8]) {
+    fn pong(&self, _: &dyn ConnHost, conn: &Conn, payload: &[u8]) {
         self.push(PONG, conn.id, |b| put_bytes(b, payload));
     }
 
-    fn drain(&self, _: &ServerCore, conn: &Conn) {
+    fn drain(&self, _: &dyn ConnHost, conn: &Conn) {
         self.push(DRAIN, conn.id, |_| {});
     }
 
-    fn close(&self, _: &ServerCore, conn: &Conn, code: u16, reason: &[u8]) {
+    fn close(&self, _: &dyn ConnHost, conn: &Conn, code: u16, reason: &[u8]) {
         self.push(CLOSE, conn.id, |b| {
             b.extend_from_slice(&code.to_le_bytes());
             put_bytes(b, reason);
         });
+    }
+}
+
+impl RequestSink for EventSink {
+    fn handoff(&self, sock: std::net::TcpStream, _remote: SocketAddr) {
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(sock);
+        self.push(HANDOFF, fd as u64, |_| {});
     }
 
     fn request(&self, id: u64, kind: RequestKind, route: u16, req: &Request, remote: SocketAddr) {

@@ -94,18 +94,17 @@ pub(crate) fn engine_config(opts: &EngineOptions) -> EngineConfig {
 
 /// Starts `engine` and routes WebSocket upgrades under `path` to it.
 pub(crate) fn mount(core: &Core, engine: &Arc<Engine>, path: &str, max_payload: usize) -> Result<()> {
-    core.enter(|| engine.start())?;
+    core.enter(|| engine.start(&core.server))?;
     core.server.add_ws_route(WsRoute {
         pattern: Pattern::parse(&format!("{}/*", path.trim_end_matches('/'))),
         // Engine.IO heartbeats replace WebSocket-level idle pings.
         behavior: Arc::new(Behavior {
-            handler: Some(engine.clone()),
             idle_timeout_secs: 0,
             send_pings: false,
             max_payload,
             // A slow client queues, as with engine.io; bounded.
             max_backpressure: 16 << 20,
-            ..Behavior::default()
+            ..Behavior::new(engine.clone())
         }),
         js_upgrade: false,
     });

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::frame::{self, FrameError, Incoming, MessageAssembler, OpCode};
-use super::server::ServerCore;
+use super::handshake::Request;
 
 /// Size of the per-thread read buffer. 64 KiB reads a full loopback burst in
 /// one syscall; the buffer is per thread, not per socket.
@@ -41,12 +41,56 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH_SIZE].into_boxed_slice());
 }
 
+/// What a connection asks of the server that owns it: the clock, readiness
+/// watching, and word of its close. Given to every call that may need it, so
+/// a connection knows nothing of the server above it.
+pub(crate) trait ConnHost {
+    /// The sweeper's clock, in ticks (one a second).
+    fn tick(&self) -> u32;
+    /// Starts watching the socket (for writability too with `want_write`).
+    fn watch(&self, conn: &Conn, want_write: bool) -> io::Result<()>;
+    /// Watches for writability as well (`on`), or no longer.
+    fn want_write(&self, conn: &Conn, on: bool);
+    /// The connection closed (exactly once per connection): the host forgets
+    /// it and tells the route's handler.
+    fn closed(&self, conn: &Conn, code: u16, reason: &[u8]);
+}
+
+/// A route's connection events, and its say over the upgrades that make them.
+/// Callbacks get the host so a handler can answer on the same connection
+/// (`conn.send(host, ..)`); they run on I/O threads or the JS thread and must
+/// not block. The server's own requests (JS decisions, hand-offs) go to a
+/// separate sink (`sink.rs`).
+pub(crate) trait WsHandler: Send + Sync + 'static {
+    /// May refuse an upgrade with a full HTTP response.
+    fn accept(&self, _req: &Request) -> Result<(), Vec<u8>> {
+        Ok(())
+    }
+    /// On a listener that hands plain HTTP to a server above: whether this
+    /// upgrade goes there too (that server must see it first) rather than
+    /// being served here.
+    fn hand_off_upgrade(&self, _req: &Request) -> bool {
+        false
+    }
+    fn open(&self, host: &dyn ConnHost, conn: &Arc<Conn>);
+    /// `open` with the upgrade request that made the connection (handlers
+    /// that need its URL or headers override this one).
+    fn open_request(&self, host: &dyn ConnHost, conn: &Arc<Conn>, _req: &Request, _secure: bool) {
+        self.open(host, conn)
+    }
+    fn message(&self, host: &dyn ConnHost, conn: &Conn, payload: &[u8], binary: bool);
+    fn ping(&self, host: &dyn ConnHost, conn: &Conn, payload: &[u8]);
+    fn pong(&self, host: &dyn ConnHost, conn: &Conn, payload: &[u8]);
+    fn drain(&self, host: &dyn ConnHost, conn: &Conn);
+    fn close(&self, host: &dyn ConnHost, conn: &Conn, code: u16, reason: &[u8]);
+}
+
 /// Per-route limits and switches, fixed when the route is registered.
 #[derive(Clone)]
 pub(crate) struct Behavior {
-    /// Who gets this route's connection events: None = the server's own
-    /// handler (the N-API sink); Some = a Rust layer such as Engine.IO.
-    pub handler: Option<Arc<dyn super::server::WsHandler>>,
+    /// Who gets this route's connection events: the N-API sink, or a Rust
+    /// layer such as Engine.IO.
+    pub handler: Arc<dyn WsHandler>,
     /// Close after this many seconds without receiving anything; 0 = never.
     pub idle_timeout_secs: u32,
     pub max_payload: usize,
@@ -55,11 +99,11 @@ pub(crate) struct Behavior {
     pub send_pings: bool,
 }
 
-impl Default for Behavior {
-    fn default() -> Self {
+impl Behavior {
+    /// uWS.js's defaults, so ported apps behave the same.
+    pub(crate) fn new(handler: Arc<dyn WsHandler>) -> Self {
         Self {
-            handler: None,
-            // uWS.js defaults, so ported apps behave the same.
+            handler,
             idle_timeout_secs: 120,
             max_payload: 16 * 1024,
             max_backpressure: 64 * 1024,
@@ -230,9 +274,9 @@ impl Conn {
     /// Joins the epoll group. Under the state lock, so a send that already
     /// hit a full kernel buffer (before the socket was registered, when the
     /// write-interest change could not apply) registers write interest too.
-    pub(crate) fn register(&self, server: &ServerCore) -> io::Result<()> {
+    pub(crate) fn register(&self, host: &dyn ConnHost) -> io::Result<()> {
         let st = self.state.lock();
-        server.group(self.group).add(self.fd(), self.id, st.want_write)
+        host.watch(self, st.want_write)
     }
 
     #[cfg(test)]
@@ -259,7 +303,7 @@ impl Conn {
     /// Sends one data message. Called from the JS thread: writes straight to
     /// the socket when nothing is queued (no cross-thread hop on the echo
     /// path), else queues behind what is there so per-socket order holds.
-    pub(crate) fn send(&self, server: &ServerCore, payload: &[u8], binary: bool) -> Option<SendStatus> {
+    pub(crate) fn send(&self, host: &dyn ConnHost, payload: &[u8], binary: bool) -> Option<SendStatus> {
         let opcode = if binary { OpCode::Binary } else { OpCode::Text };
         let mut head = [0u8; frame::MAX_HEADER_LEN];
         let hl = frame::encode_header(opcode, true, payload.len(), &mut head);
@@ -278,7 +322,7 @@ impl Conn {
             } else {
                 send_now(self.fd(), &[IoSlice::new(&head[..hl]), IoSlice::new(payload)])
             };
-            return Some(self.after_direct(server, &mut st, r, hl + payload.len(), |n| {
+            return Some(self.after_direct(host, &mut st, r, hl + payload.len(), |n| {
                 let mut rest = Vec::with_capacity(hl + payload.len() - n);
                 if n < hl {
                     rest.extend_from_slice(&head[n..hl]);
@@ -288,23 +332,23 @@ impl Conn {
             }));
         }
         drop(st);
-        self.send_frame(server, frame::encode_frame(opcode, payload))
+        self.send_frame(host, frame::encode_frame(opcode, payload))
     }
 
     /// Sends an already framed message. None when the connection is not open.
-    pub(crate) fn send_frame(&self, server: &ServerCore, framed: Bytes) -> Option<SendStatus> {
+    pub(crate) fn send_frame(&self, host: &dyn ConnHost, framed: Bytes) -> Option<SendStatus> {
         let mut st = self.state.lock();
         if st.phase != Phase::Open {
             return None;
         }
         if self.can_write_now(&st) {
             let r = send_now(self.fd(), &[IoSlice::new(&framed)]);
-            return Some(self.after_direct(server, &mut st, r, framed.len(), |n| framed.slice(n..)));
+            return Some(self.after_direct(host, &mut st, r, framed.len(), |n| framed.slice(n..)));
         }
         if st.out_bytes > self.behavior.max_backpressure {
             if self.behavior.close_on_backpressure_limit {
                 drop(st);
-                self.end(server, 1009, b"backpressure limit");
+                self.end(host, 1009, b"backpressure limit");
             }
             return Some(SendStatus::Dropped);
         }
@@ -316,7 +360,7 @@ impl Conn {
         }
         // Flushes anything a publish queued too (order is kept; the dirty-list
         // flush then finds nothing left to do).
-        Some(self.flush_or_park(server, &mut st))
+        Some(self.flush_or_park(host, &mut st))
     }
 
     /// A plain socket with nothing queued and not corked: a send may go
@@ -330,7 +374,7 @@ impl Conn {
     /// report writability, as for a queued send.
     fn after_direct(
         &self,
-        server: &ServerCore,
+        host: &dyn ConnHost,
         st: &mut State,
         r: io::Result<usize>,
         total: usize,
@@ -349,7 +393,7 @@ impl Conn {
         let rest = rest(n);
         st.out_bytes += rest.len();
         st.out.push_back(rest);
-        self.flush_or_park(server, st)
+        self.flush_or_park(host, st)
     }
 
     /// Queues a published frame without writing: the caller flushes all dirty
@@ -373,32 +417,32 @@ impl Conn {
     }
 
     /// Flush after a publish batch.
-    pub(crate) fn flush_dirty(&self, server: &ServerCore) {
+    pub(crate) fn flush_dirty(&self, host: &dyn ConnHost) {
         let mut st = self.state.lock();
         st.dirty = false;
         if !st.corked && st.phase != Phase::Closed {
-            self.flush_or_park(server, &mut st);
+            self.flush_or_park(host, &mut st);
         }
     }
 
-    pub(crate) fn set_corked(&self, server: &ServerCore, corked: bool) {
+    pub(crate) fn set_corked(&self, host: &dyn ConnHost, corked: bool) {
         let mut st = self.state.lock();
         st.corked = corked;
         if !corked && st.phase != Phase::Closed {
-            self.flush_or_park(server, &mut st);
+            self.flush_or_park(host, &mut st);
         }
     }
 
     /// Tries to write everything queued; on a full kernel buffer, asks the
     /// group to report writability.
-    fn flush_or_park(&self, server: &ServerCore, st: &mut State) -> SendStatus {
+    fn flush_or_park(&self, host: &dyn ConnHost, st: &mut State) -> SendStatus {
         match self.flush(st) {
             Ok(true) => SendStatus::Success,
             Ok(false) => {
                 st.want_drain = true;
                 if !st.want_write {
                     st.want_write = true;
-                    server.group(self.group).want_write(self.fd(), self.id, true);
+                    host.want_write(self, true);
                 }
                 SendStatus::Backpressure
             }
@@ -476,28 +520,28 @@ impl Conn {
 
     /// Queues a control frame, bypassing the backpressure limit (a pong or a
     /// close must go out even to a slow reader; they are at most 127 bytes).
-    fn send_control(&self, server: &ServerCore, st: &mut State, opcode: OpCode, payload: &[u8]) {
+    fn send_control(&self, host: &dyn ConnHost, st: &mut State, opcode: OpCode, payload: &[u8]) {
         let framed = frame::encode_frame(opcode, payload);
         st.out_bytes += framed.len();
         st.out.push_back(framed);
         if !st.corked {
-            self.flush_or_park(server, st);
+            self.flush_or_park(host, st);
         }
     }
 
-    pub(crate) fn ping(&self, server: &ServerCore, payload: &[u8]) -> bool {
+    pub(crate) fn ping(&self, host: &dyn ConnHost, payload: &[u8]) -> bool {
         let mut st = self.state.lock();
         if st.phase != Phase::Open {
             return false;
         }
         let p = &payload[..payload.len().min(125)];
-        self.send_control(server, &mut st, OpCode::Ping, p);
+        self.send_control(host, &mut st, OpCode::Ping, p);
         true
     }
 
     /// Graceful close: send a close frame, wait (bounded) for the peer's.
     /// The close event is reported now, with this code and reason.
-    pub(crate) fn end(&self, server: &ServerCore, code: u16, reason: &[u8]) {
+    pub(crate) fn end(&self, host: &dyn ConnHost, code: u16, reason: &[u8]) {
         let mut st = self.state.lock();
         if st.phase != Phase::Open {
             return;
@@ -507,21 +551,21 @@ impl Conn {
         // status, which the peer (and our close handler) sees as 1005.
         let (payload, code) = if code == 0 { (Vec::new(), 1005) } else { (frame::close_payload(code, &reason), code) };
         st.corked = false;
-        self.send_control(server, &mut st, OpCode::Close, &payload);
+        self.send_control(host, &mut st, OpCode::Close, &payload);
         if st.phase == Phase::Open {
             st.phase = Phase::Closing;
-            st.closing_since = server.tick();
+            st.closing_since = host.tick();
         }
         let report = !st.close_reported;
         st.close_reported = true;
         drop(st);
         if report {
-            server.conn_closed(self, code, reason.as_bytes());
+            host.closed(self, code, reason.as_bytes());
         }
     }
 
     /// Abrupt close (uWS `close()`): no close frame; reported as 1006.
-    pub(crate) fn terminate(&self, server: &ServerCore) {
+    pub(crate) fn terminate(&self, host: &dyn ConnHost) {
         let mut st = self.state.lock();
         if st.phase == Phase::Closed {
             return;
@@ -533,13 +577,13 @@ impl Conn {
         st.close_reported = true;
         drop(st);
         if report {
-            server.conn_closed(self, 1006, b"");
+            host.closed(self, 1006, b"");
         }
     }
 
     /// Called by the sweeper once per tick. Sends the automatic ping, closes
     /// idle connections and ends close handshakes that got no answer.
-    pub(crate) fn on_tick(&self, server: &ServerCore, now: u32) {
+    pub(crate) fn on_tick(&self, host: &dyn ConnHost, now: u32) {
         let b = &self.behavior;
         let idle = now.wrapping_sub(self.last_rx.load(Ordering::Relaxed));
         let mut st = self.state.lock();
@@ -559,10 +603,10 @@ impl Conn {
                 if idle >= b.idle_timeout_secs {
                     drop(st);
                     // uWS.js reports an idle timeout as an abnormal closure.
-                    self.terminate(server);
+                    self.terminate(host);
                 } else if b.send_pings && !st.pinged && idle >= b.idle_timeout_secs.div_ceil(2) {
                     st.pinged = true;
-                    self.send_control(server, &mut st, OpCode::Ping, b"");
+                    self.send_control(host, &mut st, OpCode::Ping, b"");
                 }
             }
             Phase::Open => {}
@@ -571,7 +615,7 @@ impl Conn {
 
     /// Removal bookkeeping, once: returns false if already retired. The
     /// close is reported (1006) if nothing reported it before.
-    pub(crate) fn retire(&self, server: &ServerCore) -> bool {
+    pub(crate) fn retire(&self, host: &dyn ConnHost) -> bool {
         let mut st = self.state.lock();
         if st.retired {
             return false;
@@ -586,14 +630,14 @@ impl Conn {
         st.close_reported = true;
         drop(st);
         if report {
-            server.conn_closed(self, 1006, b"");
+            host.closed(self, 1006, b"");
         }
         true
     }
 
     /// The group saw the socket writable: flush, stop watching when empty,
     /// and report `drain` if a send saw backpressure.
-    pub(crate) fn on_writable(&self, server: &ServerCore) {
+    pub(crate) fn on_writable(&self, host: &dyn ConnHost) {
         let mut st = self.state.lock();
         if st.phase == Phase::Closed {
             return;
@@ -602,12 +646,12 @@ impl Conn {
             Ok(true) => {
                 if st.want_write {
                     st.want_write = false;
-                    server.group(self.group).want_write(self.fd(), self.id, false);
+                    host.want_write(self, false);
                 }
                 if st.want_drain && st.phase == Phase::Open {
                     st.want_drain = false;
                     drop(st);
-                    server.handler_for(self).drain(server, self);
+                    self.behavior.handler.drain(host, self);
                 }
             }
             Ok(false) => {}
@@ -618,22 +662,22 @@ impl Conn {
     /// Processes what the handshake already received (frames sent in the
     /// same segment as the upgrade, plaintext rustls already decrypted).
     /// Returns true when the connection is done.
-    pub(crate) fn start(&self, server: &ServerCore, mut early: Vec<u8>) -> bool {
-        if !early.is_empty() && matches!(self.on_bytes(server, &mut early), Flow::Stop) {
+    pub(crate) fn start(&self, host: &dyn ConnHost, mut early: Vec<u8>) -> bool {
+        if !early.is_empty() && matches!(self.on_bytes(host, &mut early), Flow::Stop) {
             return true;
         }
         let is_tls = matches!(self.state.lock().transport, Transport::Tls(_));
-        is_tls && self.drain_tls_plaintext(server)
+        is_tls && self.drain_tls_plaintext(host)
     }
 
     /// The group saw the socket readable: read one round. Returns true when
     /// the connection is done (EOF, error, close handshake finished).
-    pub(crate) fn on_readable(&self, server: &ServerCore) -> bool {
+    pub(crate) fn on_readable(&self, host: &dyn ConnHost) -> bool {
         if self.is_closed() {
             return true;
         }
         let is_tls = matches!(self.state.lock().transport, Transport::Tls(_));
-        let done = if is_tls { self.read_tls(server) } else { self.read_plain(server) };
+        let done = if is_tls { self.read_tls(host) } else { self.read_plain(host) };
         if done {
             let mut st = self.state.lock();
             self.mark_closed(&mut st);
@@ -641,7 +685,7 @@ impl Conn {
         done
     }
 
-    fn read_plain(&self, server: &ServerCore) -> bool {
+    fn read_plain(&self, host: &dyn ConnHost) -> bool {
         {
             let mut rs = self.read.lock();
             if let Some(remaining) = self.frame_remaining(&rs.partial) {
@@ -657,8 +701,8 @@ impl Conn {
                     Ok(n) => {
                         rs.partial.truncate(len + n);
                         drop(rs);
-                        self.last_rx.store(server.tick(), Ordering::Relaxed);
-                        return matches!(self.process_partial(server), Flow::Stop);
+                        self.last_rx.store(host.tick(), Ordering::Relaxed);
+                        return matches!(self.process_partial(host), Flow::Stop);
                     }
                     Err(e) => {
                         rs.partial.truncate(len);
@@ -671,7 +715,7 @@ impl Conn {
             let mut s = s.borrow_mut();
             match (&self.sock).read(&mut s[..]) {
                 Ok(0) => true,
-                Ok(n) => matches!(self.on_bytes(server, &mut s[..n]), Flow::Stop),
+                Ok(n) => matches!(self.on_bytes(host, &mut s[..n]), Flow::Stop),
                 Err(e) => !would_block(&e),
             }
         })
@@ -679,7 +723,7 @@ impl Conn {
 
     /// Reads TLS records from the socket, then hands the plaintext to the
     /// frame parser.
-    fn read_tls(&self, server: &ServerCore) -> bool {
+    fn read_tls(&self, host: &dyn ConnHost) -> bool {
         {
             let mut st = self.state.lock();
             let Transport::Tls(tls) = &mut st.transport else {
@@ -698,15 +742,15 @@ impl Conn {
             }
             if tls.wants_write() {
                 // A read may produce records to send (alerts, key updates).
-                self.flush_or_park(server, &mut st);
+                self.flush_or_park(host, &mut st);
             }
         }
-        self.drain_tls_plaintext(server)
+        self.drain_tls_plaintext(host)
     }
 
     /// Moves all plaintext rustls holds through the frame parser. Returns
     /// true when the connection is done.
-    fn drain_tls_plaintext(&self, server: &ServerCore) -> bool {
+    fn drain_tls_plaintext(&self, host: &dyn ConnHost) -> bool {
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             loop {
@@ -729,7 +773,7 @@ impl Conn {
                         }
                     }
                 }
-                if n > 0 && matches!(self.on_bytes(server, &mut s[..n]), Flow::Stop) {
+                if n > 0 && matches!(self.on_bytes(host, &mut s[..n]), Flow::Stop) {
                     return true;
                 }
                 if eof {
@@ -743,16 +787,16 @@ impl Conn {
     }
 
     /// Feeds freshly read plaintext bytes through the frame parser.
-    fn on_bytes(&self, server: &ServerCore, data: &mut [u8]) -> Flow {
-        self.last_rx.store(server.tick(), Ordering::Relaxed);
+    fn on_bytes(&self, host: &dyn ConnHost, data: &mut [u8]) -> Flow {
+        self.last_rx.store(host.tick(), Ordering::Relaxed);
         self.state.lock().pinged = false;
         let mut rs = self.read.lock();
         if !rs.partial.is_empty() {
             rs.partial.extend_from_slice(data);
             drop(rs);
-            return self.process_partial(server);
+            return self.process_partial(host);
         }
-        match self.process(server, &mut rs.asm, data) {
+        match self.process(host, &mut rs.asm, data) {
             Ok((used, Flow::Continue)) => {
                 if used < data.len() {
                     rs.partial = data[used..].to_vec();
@@ -762,16 +806,16 @@ impl Conn {
             Ok((_, Flow::Stop)) => Flow::Stop,
             Err(e) => {
                 drop(rs);
-                self.protocol_error(server, e);
+                self.protocol_error(host, e);
                 Flow::Stop
             }
         }
     }
 
-    fn process_partial(&self, server: &ServerCore) -> Flow {
+    fn process_partial(&self, host: &dyn ConnHost) -> Flow {
         let mut rs = self.read.lock();
         let mut buf = std::mem::take(&mut rs.partial);
-        match self.process(server, &mut rs.asm, &mut buf) {
+        match self.process(host, &mut rs.asm, &mut buf) {
             Ok((used, flow)) => {
                 if used < buf.len() && matches!(flow, Flow::Continue) {
                     buf.drain(..used);
@@ -783,7 +827,7 @@ impl Conn {
             }
             Err(e) => {
                 drop(rs);
-                self.protocol_error(server, e);
+                self.protocol_error(host, e);
                 Flow::Stop
             }
         }
@@ -806,7 +850,7 @@ impl Conn {
     /// state lock, so they may send on this connection.
     fn process(
         &self,
-        server: &ServerCore,
+        host: &dyn ConnHost,
         asm: &mut MessageAssembler,
         buf: &mut [u8],
     ) -> Result<(usize, Flow), FrameError> {
@@ -819,7 +863,7 @@ impl Conn {
             match asm.push(&h, payload, max)? {
                 None => {}
                 Some(Incoming::Message { binary, payload }) => {
-                    server.handler_for(self).message(server, self, &payload, binary)
+                    self.behavior.handler.message(host, self, &payload, binary)
                 }
                 Some(Incoming::Ping(p)) => {
                     let mut st = self.state.lock();
@@ -827,14 +871,14 @@ impl Conn {
                     // queue with pongs: over maxBackpressure, pings go
                     // unanswered (RFC 6455 5.5.3 lets us skip all but the last).
                     if st.phase == Phase::Open && st.out_bytes <= self.behavior.max_backpressure {
-                        self.send_control(server, &mut st, OpCode::Pong, p);
+                        self.send_control(host, &mut st, OpCode::Pong, p);
                     }
                     drop(st);
-                    server.handler_for(self).ping(server, self, p);
+                    self.behavior.handler.ping(host, self, p);
                 }
-                Some(Incoming::Pong(p)) => server.handler_for(self).pong(server, self, p),
+                Some(Incoming::Pong(p)) => self.behavior.handler.pong(host, self, p),
                 Some(Incoming::Close { code, reason }) => {
-                    self.on_close_frame(server, code, reason.as_bytes());
+                    self.on_close_frame(host, code, reason.as_bytes());
                     return Ok((pos, Flow::Stop));
                 }
             }
@@ -842,12 +886,12 @@ impl Conn {
         Ok((pos, Flow::Continue))
     }
 
-    fn on_close_frame(&self, server: &ServerCore, code: Option<u16>, reason: &[u8]) {
+    fn on_close_frame(&self, host: &dyn ConnHost, code: Option<u16>, reason: &[u8]) {
         let mut st = self.state.lock();
         if st.phase == Phase::Open {
             // Echo the peer's code (RFC 6455 5.5.1), then close the TCP side.
             let payload = code.map_or_else(Vec::new, |c| frame::close_payload(c, ""));
-            self.send_control(server, &mut st, OpCode::Close, &payload);
+            self.send_control(host, &mut st, OpCode::Close, &payload);
         }
         self.mark_closed(&mut st);
         let report = !st.close_reported;
@@ -855,12 +899,12 @@ impl Conn {
         drop(st);
         if report {
             // No status code in the frame is reported as 1005, as browsers do.
-            server.conn_closed(self, code.unwrap_or(1005), reason);
+            host.closed(self, code.unwrap_or(1005), reason);
         }
     }
 
-    fn protocol_error(&self, server: &ServerCore, e: FrameError) {
-        self.end(server, e.close_code(), e.to_string().as_bytes());
+    fn protocol_error(&self, host: &dyn ConnHost, e: FrameError) {
+        self.end(host, e.close_code(), e.to_string().as_bytes());
         let mut st = self.state.lock();
         self.mark_closed(&mut st);
     }

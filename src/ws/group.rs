@@ -28,9 +28,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::conn::Conn;
+use super::conn::{Conn, ConnHost};
 use super::inflow::Inflow;
-use super::server::ServerCore;
+
+/// What a group's thread needs of the server that owns its sockets: their
+/// connections by id, and retiring the finished ones.
+pub(crate) trait GroupHost: ConnHost + Send + Sync + 'static {
+    fn conn(&self, id: u64) -> Option<Arc<Conn>>;
+    /// Takes a finished connection out of its group and the registry.
+    fn retire(&self, conn: &Arc<Conn>);
+}
 
 /// Ready sockets taken per `epoll_wait`.
 const BATCH: usize = 256;
@@ -123,9 +130,9 @@ impl Group {
 
     /// Starts the group's thread inside `rt`'s context; `inflow` is the
     /// server's count of events handed up and not yet taken.
-    pub(crate) fn spawn(
+    pub(crate) fn spawn<H: GroupHost>(
         self: &Arc<Self>,
-        server: Weak<ServerCore>,
+        server: Weak<H>,
         inflow: Arc<Inflow>,
         rt: tokio::runtime::Handle,
     ) -> io::Result<()> {
@@ -138,7 +145,7 @@ impl Group {
     }
 
     /// The group's thread: runs until stopped or the server is dropped.
-    fn run(&self, server: Weak<ServerCore>, inflow: &Inflow) {
+    fn run<H: GroupHost>(&self, server: Weak<H>, inflow: &Inflow) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; BATCH];
         while !self.stopped.load(Ordering::Acquire) {
             if inflow.pending() >= COALESCE_FROM {
@@ -168,16 +175,16 @@ impl Group {
                     self.clear_wake();
                     continue;
                 }
-                let Some(conn) = server.get(ev.u64) else {
+                let Some(conn) = server.conn(ev.u64) else {
                     continue;
                 };
-                on_event(&server, &conn, ev.events);
+                on_event(&*server, &conn, ev.events);
             }
         }
     }
 }
 
-fn on_event(server: &ServerCore, conn: &Arc<Conn>, events: u32) {
+fn on_event<H: GroupHost>(server: &H, conn: &Arc<Conn>, events: u32) {
     let mut done = false;
     if events & libc::EPOLLOUT as u32 != 0 {
         conn.on_writable(server);

@@ -4,13 +4,13 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use super::frame::{self, OpCode};
-use super::{Behavior, Conn, Pattern, Request, RequestKind, ServerCore, ServerOptions, WsHandler, WsRoute};
+use super::{Behavior, Conn, ConnHost, Pattern, RequestSink, ServerCore, ServerOptions, WsHandler, WsRoute};
 use crate::test_support::{client_frame, read_frame, read_head};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -20,29 +20,36 @@ enum Ev {
     Close(u64, u16),
 }
 
+/// Records events; with a nonzero size, sends that many bytes on open.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<Ev>>, OnceLock<Weak<ServerCore>>, usize);
+struct Recorder(Mutex<Vec<Ev>>, usize);
 
 impl WsHandler for Recorder {
-    fn open(&self, _: &ServerCore, conn: &Arc<Conn>) {
+    fn open(&self, host: &dyn ConnHost, conn: &Arc<Conn>) {
         self.0.lock().push(Ev::Open(conn.id));
-        if self.2 > 0 {
+        if self.1 > 0 {
             // Like a JS `open` handler sending at once, before the socket is in its group.
-            let server = self.1.get().and_then(Weak::upgrade).unwrap();
-            conn.send(&server, &vec![7u8; self.2], true);
+            conn.send(host, &vec![7u8; self.1], true);
         }
     }
-    fn message(&self, _: &ServerCore, conn: &Conn, payload: &[u8], binary: bool) {
+    fn message(&self, _: &dyn ConnHost, conn: &Conn, payload: &[u8], binary: bool) {
         self.0.lock().push(Ev::Message(conn.id, payload.to_vec(), binary));
     }
-    fn ping(&self, _: &ServerCore, _: &Conn, _: &[u8]) {}
-    fn pong(&self, _: &ServerCore, _: &Conn, _: &[u8]) {}
-    fn drain(&self, _: &ServerCore, _: &Conn) {}
-    fn close(&self, _: &ServerCore, conn: &Conn, code: u16, _: &[u8]) {
+    fn ping(&self, _: &dyn ConnHost, _: &Conn, _: &[u8]) {}
+    fn pong(&self, _: &dyn ConnHost, _: &Conn, _: &[u8]) {}
+    fn drain(&self, _: &dyn ConnHost, _: &Conn) {}
+    fn close(&self, _: &dyn ConnHost, conn: &Conn, code: u16, _: &[u8]) {
         self.0.lock().push(Ev::Close(conn.id, code));
     }
-    fn request(&self, _: u64, _: RequestKind, _: u16, _: &Request, _: SocketAddr) {}
-    fn aborted(&self, _: u64) {}
+}
+
+/// The tests' routes make no requests upward.
+struct NoRequests;
+impl RequestSink for NoRequests {}
+
+/// The route settings under test; the harness puts its recorder in.
+fn settings() -> Behavior {
+    Behavior::new(Arc::new(Recorder::default()))
 }
 
 struct Harness {
@@ -64,10 +71,10 @@ impl Harness {
     fn with_options(behavior: Behavior, recorder: Recorder, opts: ServerOptions) -> Self {
         let rt = crate::net::build_runtime(2).unwrap();
         let events = Arc::new(recorder);
-        let server = ServerCore::new(events.clone(), opts).unwrap();
-        events.1.set(Arc::downgrade(&server)).unwrap();
+        let server = ServerCore::new(Arc::new(NoRequests), opts).unwrap();
         let _guard = rt.enter();
         server.start().unwrap();
+        let behavior = Behavior { handler: events.clone(), ..behavior };
         server.add_ws_route(WsRoute { pattern: Pattern::parse("/*"), behavior: Arc::new(behavior), js_upgrade: false });
         let opts = crate::net::ListenOptions { host: "127.0.0.1".into(), port: 0, reuse_port: false, backlog: 128 };
         let (_, addr) = server.listen(crate::net::bind(&opts).unwrap(), None).unwrap();
@@ -107,7 +114,7 @@ impl Harness {
 
 #[test]
 fn message_reaches_the_handler_and_send_reaches_the_client() {
-    let h = Harness::new(Behavior::default());
+    let h = Harness::new(settings());
     let (mut s, id) = h.connect(b"");
     s.write_all(&client_frame(OpCode::Text, true, b"hello")).unwrap();
     h.wait_for(|e| *e == Ev::Message(id, b"hello".to_vec(), false));
@@ -117,14 +124,14 @@ fn message_reaches_the_handler_and_send_reaches_the_client() {
 
 #[test]
 fn frames_in_the_upgrade_segment_are_processed() {
-    let h = Harness::new(Behavior::default());
+    let h = Harness::new(settings());
     let (_s, id) = h.connect(&client_frame(OpCode::Binary, true, &[1, 2, 3]));
     h.wait_for(|e| *e == Ev::Message(id, vec![1, 2, 3], true));
 }
 
 #[test]
 fn ping_is_answered_with_the_same_payload() {
-    let h = Harness::new(Behavior::default());
+    let h = Harness::new(settings());
     let (mut s, _) = h.connect(b"");
     s.write_all(&client_frame(OpCode::Ping, true, b"abc")).unwrap();
     assert_eq!(read_frame(&mut s), (0xA, b"abc".to_vec()));
@@ -132,7 +139,7 @@ fn ping_is_answered_with_the_same_payload() {
 
 #[test]
 fn a_message_split_across_many_writes_is_reassembled() {
-    let h = Harness::new(Behavior { max_payload: 1 << 20, ..Behavior::default() });
+    let h = Harness::new(Behavior { max_payload: 1 << 20, ..settings() });
     let (mut s, id) = h.connect(b"");
     let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     for chunk in client_frame(OpCode::Binary, true, &payload).chunks(7_001) {
@@ -143,7 +150,7 @@ fn a_message_split_across_many_writes_is_reassembled() {
 
 #[test]
 fn unmasked_frame_closes_with_1002() {
-    let h = Harness::new(Behavior::default());
+    let h = Harness::new(settings());
     let (mut s, id) = h.connect(b"");
     s.write_all(&[0x81, 0x02, b'h', b'i']).unwrap();
     let (op, p) = read_frame(&mut s);
@@ -156,7 +163,7 @@ fn unmasked_frame_closes_with_1002() {
 
 #[test]
 fn oversized_declared_length_closes_with_1009_before_the_payload() {
-    let h = Harness::new(Behavior { max_payload: 1024, ..Behavior::default() });
+    let h = Harness::new(Behavior { max_payload: 1024, ..settings() });
     let (mut s, id) = h.connect(b"");
     // Header only: 1 MiB declared, nothing sent after it.
     let mut hdr = [0u8; 14];
@@ -169,7 +176,7 @@ fn oversized_declared_length_closes_with_1009_before_the_payload() {
 
 #[test]
 fn publish_frames_once_and_skips_the_sender() {
-    let h = Harness::new(Behavior::default());
+    let h = Harness::new(settings());
     let (mut a, ida) = h.connect(b"");
     let (mut b, idb) = h.connect(b"");
     for id in [ida, idb] {
@@ -189,7 +196,7 @@ fn publish_frames_once_and_skips_the_sender() {
 
 #[test]
 fn idle_connection_is_pinged_then_closed() {
-    let h = Harness::new(Behavior { idle_timeout_secs: 2, ..Behavior::default() });
+    let h = Harness::new(Behavior { idle_timeout_secs: 2, ..settings() });
     let (mut s, id) = h.connect(b"");
     // Half the idle timeout without traffic: an automatic ping.
     assert_eq!(read_frame(&mut s).0, 0x9);
@@ -202,8 +209,8 @@ fn idle_connection_is_pinged_then_closed() {
 fn a_blocking_send_from_open_is_still_delivered_in_full() {
     // Larger than loopback's socket buffers on both ends, so the send blocks.
     const N: usize = 32 << 20;
-    let recorder = Recorder(Mutex::default(), OnceLock::new(), N);
-    let h = Harness::with_recorder(Behavior { max_backpressure: 64 << 20, ..Behavior::default() }, recorder);
+    let recorder = Recorder(Mutex::default(), N);
+    let h = Harness::with_recorder(Behavior { max_backpressure: 64 << 20, ..settings() }, recorder);
     let (mut s, _) = h.connect(b"");
     let mut got = 0usize;
     let mut buf = vec![0u8; 1 << 16];
@@ -218,7 +225,7 @@ fn a_blocking_send_from_open_is_still_delivered_in_full() {
 
 #[test]
 fn subscribing_while_the_peer_closes_never_leaves_a_subscription_behind() {
-    let h = Harness::new(Behavior::default());
+    let h = Harness::new(settings());
     for _ in 0..300 {
         let (mut s, id) = h.connect(b"");
         let conn = h.server.get(id).unwrap();
@@ -247,7 +254,7 @@ fn subscribing_while_the_peer_closes_never_leaves_a_subscription_behind() {
 
 #[test]
 fn pings_from_a_peer_that_never_reads_do_not_grow_the_queue() {
-    let h = Harness::new(Behavior { max_backpressure: 64 * 1024, ..Behavior::default() });
+    let h = Harness::new(Behavior { max_backpressure: 64 * 1024, ..settings() });
     let (mut s, id) = h.connect(b"");
     let ping = client_frame(OpCode::Ping, true, &[0u8; 125]);
     let burst: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 2000).collect();
@@ -265,7 +272,7 @@ fn pings_from_a_peer_that_never_reads_do_not_grow_the_queue() {
 
 #[test]
 fn a_declared_length_reserves_nothing_until_bytes_arrive() {
-    let h = Harness::new(Behavior { max_payload: 1 << 30, ..Behavior::default() });
+    let h = Harness::new(Behavior { max_payload: 1 << 30, ..settings() });
     let (mut s, id) = h.connect(b"");
     let mut hdr = [0u8; 14];
     let n = frame::encode_header_masked(OpCode::Binary, true, 1 << 30, [1, 2, 3, 4], &mut hdr);
@@ -282,7 +289,7 @@ fn sends_the_kernel_only_partly_takes_keep_every_byte_in_order() {
     // rest is queued behind them. Small sends (copied into one buffer), large
     // sends (header and payload as two parts) and sends behind a queue must
     // all arrive whole and in order once the peer reads.
-    let h = Harness::new(Behavior { max_backpressure: 256 << 20, ..Behavior::default() });
+    let h = Harness::new(Behavior { max_backpressure: 256 << 20, ..settings() });
     let (mut s, id) = h.connect(b"");
     let mut sent = Vec::new();
     let mut i = 0u32;
@@ -316,7 +323,7 @@ fn a_batch_the_layer_above_never_takes_delays_reading_only_briefly() {
     // Large enough that the groups coalesce behind it (COALESCE_FROM).
     inflow.add(64 << 10);
     let h = Harness::with_options(
-        Behavior::default(),
+        settings(),
         Recorder::default(),
         ServerOptions { inflow: inflow.clone(), ..ServerOptions::default() },
     );

@@ -1,0 +1,442 @@
+//! Accepting: listeners, the TLS and upgrade handshakes, JS decisions on
+//! requests, and the hand-off of plain HTTP to a server above. Ends in a
+//! registered connection (or an HTTP answer and close).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+use super::conn::{Behavior, Conn, ConnHost, ConnInit, Transport};
+use super::handshake::{self, Limits, Request};
+use super::server::{Listening, ServerCore};
+use super::sink::{Decision, RequestKind};
+
+/// Slowloris guard: TLS + request head must complete within this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A JS `upgrade`/route handler that never answers must not pin the socket forever.
+const DECISION_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl ServerCore {
+    /// Binds and starts accepting. Returns (listener token, local address).
+    pub(crate) fn listen(
+        self: &Arc<Self>,
+        std_listener: std::net::TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<(u32, SocketAddr)> {
+        let listener = TcpListener::from_std(std_listener)?;
+        let addr = listener.local_addr()?;
+        let server = self.clone();
+        let (done, closed) = std::sync::mpsc::channel();
+        let task = tokio::spawn(async move {
+            let owned = OwnedListener { listener, _done: done };
+            server.accept_loop(&owned.listener, tls).await
+        });
+        let token = self.listeners.lock().insert(Listening { task, closed }) as u32;
+        Ok((token, addr))
+    }
+
+    pub(crate) fn close_listener(&self, token: u32) -> bool {
+        let removed = self.listeners.lock().try_remove(token as usize);
+        match removed {
+            Some(l) => {
+                l.stop();
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: &TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            match listener.accept().await {
+                Ok((tcp, remote)) => {
+                    backoff = Duration::from_millis(5);
+                    if self.registry.len() >= self.opts.max_connections {
+                        continue; // dropped: over the connection cap
+                    }
+                    let _ = tcp.set_nodelay(true);
+                    let server = self.clone();
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        // Boxed: the handshake's large state machine lives on
+                        // the heap only while it runs.
+                        Box::pin(server.handshake(tcp, remote, acceptor)).await
+                    });
+                }
+                Err(_) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    async fn handshake(
+        self: Arc<Self>,
+        tcp: TcpStream,
+        remote: SocketAddr,
+        acceptor: Option<tokio_rustls::TlsAcceptor>,
+    ) {
+        let id = self.registry.reserve();
+        let outcome = match acceptor {
+            None if self.handoff_http.load(Ordering::Relaxed) => self.clone().serve_or_handoff(id, tcp, remote).await,
+            None => self.clone().serve_request(id, tcp, remote, false).await,
+            Some(acc) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acc.accept(tcp)).await {
+                Ok(Ok(tls)) => self.clone().serve_request(id, tls, remote, true).await,
+                _ => Ok(()),
+            },
+        };
+        let _ = outcome;
+        self.registry.release_unless_taken(id);
+    }
+
+    /// Takes over a socket whose upgrade request was already read by someone
+    /// else (Node's HTTP server): `rest` is what was read past the head.
+    /// Answers it exactly as if it had arrived on our own listener. Call
+    /// inside the runtime.
+    pub(crate) fn adopt(
+        self: &Arc<Self>,
+        sock: std::net::TcpStream,
+        req: Request,
+        rest: Vec<u8>,
+        remote: SocketAddr,
+        secure: bool,
+    ) {
+        let server = self.clone();
+        tokio::spawn(async move {
+            let id = server.registry.reserve();
+            if sock.set_nonblocking(true).is_ok() {
+                if let Ok(tcp) = TcpStream::from_std(sock) {
+                    let _ = tcp.set_nodelay(true);
+                    let serve = server.clone().serve_upgrade(id, tcp, req, rest, remote, secure);
+                    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(serve)).await;
+                }
+            }
+            server.registry.release_unless_taken(id);
+        });
+    }
+
+    /// Peeks at the request head without consuming it: a WebSocket upgrade
+    /// for one of our routes is read and served here; anything else (polling,
+    /// other routes, malformed heads) goes to `handoff` with every byte still
+    /// unread, for Node's HTTP server to parse as if it had accepted it.
+    async fn serve_or_handoff(self: Arc<Self>, id: u64, mut tcp: TcpStream, remote: SocketAddr) -> io::Result<()> {
+        // Small until a head needs more; peeked bytes stay in the kernel.
+        let max = self.opts.limits.max_head_bytes;
+        let mut buf = vec![0u8; max.min(1024)];
+        let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        let mut seen = 0;
+        let mut backoff = Duration::from_millis(2);
+        let mut partial_since: Option<tokio::time::Instant> = None;
+        loop {
+            let Ok(n) = tokio::time::timeout_at(deadline, tcp.peek(&mut buf)).await else { return Ok(()) };
+            let n = n?;
+            if n == 0 {
+                return Ok(());
+            }
+            if n > seen {
+                seen = n;
+                match handshake::parse_request(&buf[..n], &self.opts.limits) {
+                    Ok(Some(req)) => {
+                        let ours = handshake::is_upgrade_request(&req)
+                            && self
+                                .routes
+                                .read()
+                                .ws_for(req.path())
+                                .is_some_and(|(_, r)| !r.behavior.handler.hand_off_upgrade(&req));
+                        if !ours {
+                            break;
+                        }
+                        buf.truncate(req.head_len);
+                        tcp.read_exact(&mut buf).await?;
+                        drop(buf);
+                        return self.serve_upgrade(id, tcp, req, Vec::new(), remote, false).await;
+                    }
+                    // The buffer is full: look at more of the head.
+                    Ok(None) if n == buf.len() && buf.len() < max => {
+                        buf.resize(max, 0);
+                        continue;
+                    }
+                    Ok(None) if n < buf.len() => {}
+                    // Too large or malformed: Node's parser answers it.
+                    _ => break,
+                }
+            }
+            // The head is still arriving (clients send it in one segment, so
+            // this is rare or hostile). Unread bytes keep the socket readable,
+            // so wait rather than re-peek at once; after a short while let
+            // Node's HTTP server, with its own header timeouts, have it.
+            let since = *partial_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() >= Duration::from_millis(500) {
+                break;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(100));
+        }
+        let sock = tcp.into_std()?;
+        self.sink.handoff(sock, remote);
+        Ok(())
+    }
+
+    /// Reads one request head and answers it: 101 and a connection, or an
+    /// HTTP response and close.
+    async fn serve_request<S>(
+        self: Arc<Self>,
+        id: u64,
+        mut stream: S,
+        remote: SocketAddr,
+        secure: bool,
+    ) -> io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + IntoParts,
+    {
+        let head = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_head(&mut stream, &self.opts.limits)).await;
+        let (req, rest) = match head {
+            Err(_) => return Ok(()), // slowloris: just drop
+            Ok(Err(HeadError::Io(e))) => return Err(e),
+            Ok(Err(HeadError::Http(e))) => {
+                let status = e.status();
+                let resp = handshake::simple_response(status, handshake::status_reason(status), &[], b"", false);
+                return write_and_close(&mut stream, &resp).await;
+            }
+            Ok(Ok(r)) => r,
+        };
+
+        if !handshake::is_upgrade_request(&req) {
+            return self.serve_http(id, stream, req, remote).await;
+        }
+        self.serve_upgrade(id, stream, req, rest, remote, secure).await
+    }
+
+    /// Answers an upgrade request: 101 and a connection, or an HTTP error.
+    async fn serve_upgrade<S>(
+        self: Arc<Self>,
+        id: u64,
+        mut stream: S,
+        req: Request,
+        rest: Vec<u8>,
+        remote: SocketAddr,
+        secure: bool,
+    ) -> io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + IntoParts,
+    {
+        let routed = self.routes.read().ws_for(req.path()).map(|(i, r)| (i, r.behavior.clone(), r.js_upgrade));
+        let Some((route, behavior, js_upgrade)) = routed else {
+            let resp = handshake::simple_response(404, "Not Found", &[], b"", false);
+            return write_and_close(&mut stream, &resp).await;
+        };
+        let info = match handshake::validate_upgrade(&req) {
+            Ok(info) => info,
+            Err(reject) => return write_and_close(&mut stream, &reject.to_response()).await,
+        };
+        if let Err(resp) = behavior.handler.accept(&req) {
+            return write_and_close(&mut stream, &resp).await;
+        }
+        let protocol = if js_upgrade {
+            match self.await_decision(id, RequestKind::Upgrade, route, &req, remote, &stream).await {
+                Some(Decision::Upgrade { protocol }) => protocol,
+                Some(Decision::Respond(resp)) => return write_and_close(&mut stream, &resp).await,
+                None => return Ok(()),
+            }
+        } else {
+            None
+        };
+        let upgrade = Upgraded { route, behavior, key: info.key, protocol, remote, rest, secure };
+        let opened = self.clone().open_upgraded(id, upgrade, &req, stream).await;
+        if js_upgrade && !matches!(opened, Ok(true)) {
+            // JS accepted this upgrade and waits for its `open`: say it will not come.
+            self.sink.aborted(id);
+        }
+        opened.map(|_| ())
+    }
+
+    /// Writes the 101 and turns the stream into a registered connection.
+    /// Ok(true) when the connection opened.
+    async fn open_upgraded<S>(self: Arc<Self>, id: u64, up: Upgraded, req: &Request, mut stream: S) -> io::Result<bool>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + IntoParts,
+    {
+        let Upgraded { route, behavior, key, protocol, remote, rest, secure } = up;
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let accept = handshake::accept_key(&key);
+        let resp = handshake::response_101(&accept, protocol.as_deref(), &[]);
+        stream.write_all(&resp).await?;
+        stream.flush().await?;
+        let (tcp, transport) = stream.into_parts();
+        let sock = tcp.into_std()?;
+        let group = self.next_group();
+        let init = ConnInit { id, route, group, behavior, remote, transport, tick: self.tick() };
+        let conn = Arc::new(Conn::new(init, sock));
+        if !self.registry.fill(&conn) {
+            return Ok(false);
+        }
+        conn.behavior.handler.open_request(&*self, &conn, req, secure);
+        if conn.start(&*self, rest) || conn.register(&*self).is_err() {
+            self.retire(&conn);
+        } else if self.shutting_down.load(Ordering::Relaxed) {
+            // `shutdown()` ran while this handshake finished and did not see it.
+            conn.end(&*self, 1001, b"server shutting down");
+        }
+        Ok(true)
+    }
+
+    async fn serve_http<S>(self: Arc<Self>, id: u64, mut stream: S, req: Request, remote: SocketAddr) -> io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + IntoParts,
+    {
+        let method = req.method.to_ascii_lowercase();
+        let routed = self.routes.read().http_for(&method, req.path());
+        let resp = match routed {
+            None => {
+                handshake::simple_response(404, "Not Found", &[("content-type", "text/plain")], b"Not Found", false)
+            }
+            Some(route) => match self.await_decision(id, RequestKind::Http, route, &req, remote, &stream).await {
+                Some(Decision::Respond(resp)) => resp,
+                Some(Decision::Upgrade { .. }) => {
+                    handshake::simple_response(500, "Internal Server Error", &[], b"", false)
+                }
+                None => return Ok(()),
+            },
+        };
+        write_and_close(&mut stream, &resp).await
+    }
+
+    /// Asks JS and waits for `decide`, watching for the client going away.
+    async fn await_decision<S: IntoParts>(
+        &self,
+        id: u64,
+        kind: RequestKind,
+        route: u16,
+        req: &Request,
+        remote: SocketAddr,
+        stream: &S,
+    ) -> Option<Decision> {
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().insert(id, tx);
+        self.sink.request(id, kind, route, req, remote);
+        let tcp = stream.tcp();
+        let aborted = async {
+            loop {
+                if tcp.readable().await.is_err() {
+                    return;
+                }
+                let mut b = [0u8; 1];
+                match tcp.peek(&mut b).await {
+                    Ok(0) | Err(_) => return,
+                    // The client sent more (pipelined bytes): not an abort;
+                    // stop watching, leave the bytes for later.
+                    Ok(_) => std::future::pending::<()>().await,
+                }
+            }
+        };
+        let result = tokio::select! {
+            d = rx => d.ok(),
+            _ = aborted => None,
+            _ = tokio::time::sleep(DECISION_TIMEOUT) => None,
+        };
+        if self.pending.lock().remove(&id).is_some() {
+            self.sink.aborted(id);
+        }
+        result
+    }
+
+    /// The answer from above to a pending request. False when it is gone.
+    pub(crate) fn decide(&self, id: u64, decision: Decision) -> bool {
+        match self.pending.lock().remove(&id) {
+            Some(tx) => tx.send(decision).is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// Fields drop in order: the socket closes before `_done` says so.
+struct OwnedListener {
+    listener: TcpListener,
+    _done: std::sync::mpsc::Sender<()>,
+}
+
+/// An accepted upgrade on its way to becoming a connection.
+struct Upgraded {
+    route: u16,
+    behavior: Arc<Behavior>,
+    key: String,
+    protocol: Option<String>,
+    remote: SocketAddr,
+    rest: Vec<u8>,
+    secure: bool,
+}
+
+pub(crate) trait IntoParts {
+    fn tcp(&self) -> &TcpStream;
+    fn into_parts(self) -> (TcpStream, Transport);
+}
+
+impl IntoParts for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+    fn into_parts(self) -> (TcpStream, Transport) {
+        (self, Transport::Plain)
+    }
+}
+
+impl IntoParts for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+    fn into_parts(self) -> (TcpStream, Transport) {
+        let (tcp, session) = self.into_inner();
+        (tcp, Transport::Tls(Box::new(session)))
+    }
+}
+
+enum HeadError {
+    Io(io::Error),
+    Http(handshake::HttpError),
+}
+
+/// Reads until a complete request head; returns it and any bytes after it
+/// (frames the client sent in the same segment as the upgrade).
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, limits: &Limits) -> Result<(Request, Vec<u8>), HeadError> {
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.len().min(limits.max_head_bytes + 1));
+        }
+        let n = stream.read_buf(&mut buf).await.map_err(HeadError::Io)?;
+        if n == 0 {
+            return Err(HeadError::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        match handshake::parse_request(&buf, limits) {
+            Ok(Some(req)) => {
+                let rest = buf.split_off(req.head_len);
+                return Ok((req, rest));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(HeadError::Http(e)),
+        }
+    }
+}
+
+/// Bounded: a client that never reads must not pin the task, its slot and
+/// the response body forever.
+async fn write_and_close<S: AsyncWrite + Unpin>(stream: &mut S, resp: &[u8]) -> io::Result<()> {
+    let write = async {
+        stream.write_all(resp).await?;
+        stream.flush().await?;
+        stream.shutdown().await
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, write).await.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+}
