@@ -6,20 +6,25 @@ const { once, safeApply, emitSafe, reportHandlerError } = require('../util')
 
 /**
  * `io.engine` (and the HTTP side of `EngineServer`): Engine.IO's HTTP front
- * for the Rust engine. `owner` is the Socket.IO or raw Engine.IO server
- * holding the native handle (`_native()`), whose `front()` is our native half.
- * Node's HTTP server parses requests; this class applies CORS and
+ * for the Rust engine. Node's HTTP server parses requests; this class applies CORS and
  * `allowRequest`, hands long-polling requests to Rust (which answers them or
  * holds the GET), and hands WebSocket upgrades over by file descriptor, so
  * the connection then lives in Rust alone. With TLS in Node (an https
  * server) the upgraded bytes are bridged through a socket pair instead.
  */
 class HttpFront extends EventEmitter {
-  constructor (owner, opts) {
+  /**
+   * `opts`: the owner's options object (`attach(srv, opts)` merges into it
+   * before calling our attach, which derives what it needs from it then).
+   * The owner (the Socket.IO or raw Engine.IO server) holds the native
+   * handle and, when it makes it, hands us its `front()`, our native half
+   * (`_bind`): `_nativeFront` is set exactly while the owner has a handle.
+   * `open()` has the owner make it, for a request before the owner's attach.
+   */
+  constructor (opts, open) {
     super()
-    this._io = owner
-    // The owner's options object: `attach(srv, opts)` merges into it before
-    // calling our attach, which derives what it needs from it then.
+    this._open = open
+    this._nativeFront = null
     this._opts = opts
     this._configure()
     this._held = new Map()
@@ -28,18 +33,20 @@ class HttpFront extends EventEmitter {
     this._closed = false
   }
 
-  /**
-   * The native half of this front (`NativeEngineFront`), made once from the
-   * owner's native handle (which the owner creates lazily).
-   */
-  _native () {
-    if (!this._nativeFront) this._nativeFront = this._io._native().front()
+  /** The owner made its native handle: `nativeFront` is its `front()`. */
+  _bind (nativeFront) {
+    this._nativeFront = nativeFront
+  }
+
+  /** The native half (`NativeEngineFront`); the owner makes its handle if need be. */
+  _nativeHalf () {
+    if (!this._nativeFront) this._open()
     return this._nativeFront
   }
 
   /** Open Engine.IO sessions (whether or not they joined a namespace). */
   get clientsCount () {
-    return this._io._nativeHandle ? this._native().clientsCount() : 0
+    return this._nativeFront ? this._nativeFront.clientsCount() : 0
   }
 
   _configure () {
@@ -88,12 +95,12 @@ class HttpFront extends EventEmitter {
    * answer, refusals included, is Rust's; JS only writes it.
    */
   _verify (req, res) {
-    const refused = this._native().verify(info(req))
+    const refused = this._nativeHalf().verify(info(req))
     if (refused) return this._reply(req, res, refused)
-    const sid = this._native().sidOf(info(req))
+    const sid = this._nativeHalf().sidOf(info(req))
     if (sid) return this._poll(req, res, sid)
     this._allow(req, (err, ok) => {
-      if (!ok) return this._reply(req, res, this._native().forbidden(typeof err === 'string' ? err : undefined))
+      if (!ok) return this._reply(req, res, this._nativeHalf().forbidden(typeof err === 'string' ? err : undefined))
       this._poll(req, res, null)
     })
   }
@@ -112,7 +119,7 @@ class HttpFront extends EventEmitter {
   _poll (req, res, sid) {
     if (req.method !== 'POST') return this._answer(req, res, null, !sid)
     // Unknown or upgraded sessions are answered without reading the body.
-    if (sid && !this._native().pollAcceptsPost(sid)) return this._answer(req, res, null, false)
+    if (sid && !this._nativeHalf().pollAcceptsPost(sid)) return this._answer(req, res, null, false)
     const declared = Number(req.headers['content-length'])
     if (declared > this._maxBody) {
       res.writeHead(413).end()
@@ -120,13 +127,13 @@ class HttpFront extends EventEmitter {
     }
     if (this._posting.has(sid)) {
       // A second POST while one is being read: 400, and the session ends.
-      this._native().failSession(sid)
+      this._nativeHalf().failSession(sid)
       res.writeHead(400).end()
       return
     }
     if (sid && req.headers['content-type'] === 'application/octet-stream') {
       // v4 sends binary as base64 text; a binary body is "invalid content".
-      this._native().failSession(sid)
+      this._nativeHalf().failSession(sid)
       res.writeHead(400).end()
       return
     }
@@ -158,7 +165,7 @@ class HttpFront extends EventEmitter {
   }
 
   _answer (req, res, body, handshake) {
-    const native = this._native()
+    const native = this._nativeHalf()
     const reqId = this._nextReq++
     const a = native.poll(reqId, info(req), body)
     if (a) return this._reply(req, res, a, handshake)
@@ -176,7 +183,7 @@ class HttpFront extends EventEmitter {
     const held = this._held.get(reqId)
     if (!held) return
     this._held.delete(reqId)
-    const body = this._native().pollDrain(reqId)
+    const body = this._nativeHalf().pollDrain(reqId)
     if (body != null) this._send(held.req, held.res, 200, 'text/plain; charset=UTF-8', body)
   }
 
@@ -207,15 +214,15 @@ class HttpFront extends EventEmitter {
     if (this._closed) return socket.destroy()
     // Refused by the cors policy or allowRequest: Rust writes the answer.
     const fail = (origin, message) => {
-      const answer = this._native().forbidden(message)
+      const answer = this._nativeHalf().forbidden(message)
       this._connectionError(req, answer.errorCode, answer.errorMessage, origin ? 'Origin not allowed' : JSON.parse(answer.body).message)
       socket.on('error', () => {})
-      if (socket.writable) socket.write(this._native().refuseUpgrade(origin, message))
+      if (socket.writable) socket.write(this._nativeHalf().refuseUpgrade(origin, message))
       socket.destroy()
     }
     this._originAllowed(req, (allowed) => {
       if (!allowed) return fail(true)
-      if (this._native().sidOf(info(req)) != null) return this._adopt(req, socket, head)
+      if (this._nativeHalf().sidOf(info(req)) != null) return this._adopt(req, socket, head)
       this._allow(req, (err, ok) => {
         if (!ok) return fail(false, typeof err === 'string' ? err : undefined)
         this._adopt(req, socket, head)
@@ -253,7 +260,7 @@ class HttpFront extends EventEmitter {
   _adopt (req, socket, head) {
     // Gone while allowRequest or the origin check ran asynchronously.
     if (socket.destroyed) return
-    const native = this._native()
+    const native = this._nativeHalf()
     const request = info(req)
     const fd = socket._handle && socket._handle.fd
     if (!socket.encrypted && typeof fd === 'number' && fd >= 0) {
@@ -291,7 +298,7 @@ class HttpFront extends EventEmitter {
   /** Ends every session; each held GET gets its last body ("1"). */
   close () {
     this._closed = true
-    const native = this._io._nativeHandle && this._native()
+    const native = this._nativeFront
     if (native) native.closeSessions()
     for (const [reqId, { req, res }] of [...this._held]) {
       this._held.delete(reqId)

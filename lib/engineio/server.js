@@ -4,6 +4,7 @@ const http = require('node:http')
 const binding = require('../native')
 const { HttpFront } = require('./http-front')
 const { EngineSocket } = require('./socket')
+const { EngineSessions } = require('./sessions')
 const { emitSafe } = require('../util')
 const { NativeHost } = require('../native-host')
 const { engineOptions } = require('../options')
@@ -21,7 +22,9 @@ class EngineServer extends EventEmitter {
     this._nativeHandle = null
     this.clients = new Map()
     this._keys = new Map()
-    this._front = new HttpFront(this, this._opts)
+    // What sockets may do to their sessions; the handle itself stays here.
+    this._sessions = new EngineSessions(() => this._native())
+    this._front = new HttpFront(this._opts, () => this._native())
     this._front.on('connection_error', (e) => emitSafe(this, 'connection_error', e))
     this._front.on('headers', (h, req) => emitSafe(this, 'headers', h, req))
     this._front.on('initial_headers', (h, req) => emitSafe(this, 'initial_headers', h, req))
@@ -51,6 +54,7 @@ class EngineServer extends EventEmitter {
         allowUpgrades: o.allowUpgrades,
         transports: o.transports
       }, this._host.onBatch)
+      this._front._bind(this._nativeHandle.front())
     }
     return this._nativeHandle
   }
@@ -59,7 +63,7 @@ class EngineServer extends EventEmitter {
     if (this._sinkObj) return this._sinkObj
     this._sinkObj = {
       eioOpen: (key, sid, address) => {
-        const socket = new EngineSocket(this, key, sid, address)
+        const socket = new EngineSocket(this, this._sessions, key, sid, address)
         this._keys.set(key, socket)
         this.clients.set(sid, socket)
         this._updateKeepAlive()

@@ -7,24 +7,26 @@ const { safeCall } = require('../util')
  * 'message' (string or Buffer), 'close' (reason), `send()`, `close()`.
  */
 class EngineSocket extends EventEmitter {
-  constructor (server, key, id, address) {
+  /** `sessions`: the server's (sessions.js); `key`: this session's there. */
+  constructor (server, sessions, key, id, address) {
     super()
     this.server = server
     this.id = id
     this.remoteAddress = address
     this.readyState = 'open'
+    this._sessions = sessions
     this._key = key
   }
 
   get transport () {
-    return { name: this.server._native().transportName(this._key) || 'websocket' }
+    return { name: this._sessions.transportName(this._key) || 'websocket' }
   }
 
   send (data, opts, cb) {
     if (typeof opts === 'function') cb = opts
     if (this.readyState === 'open') {
       const payload = typeof data === 'string' ? data : Buffer.isBuffer(data) ? data : Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data)
-      this.server._native().send(this._key, payload)
+      this._sessions.send(this._key, payload)
     }
     if (cb) process.nextTick(safeCall, cb)
     return this
@@ -37,7 +39,7 @@ class EngineSocket extends EventEmitter {
   close () {
     if (this.readyState !== 'open') return
     this.readyState = 'closing'
-    this.server._native().closeSession(this._key)
+    this._sessions.closeSession(this._key)
   }
 }
 

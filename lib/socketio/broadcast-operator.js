@@ -58,10 +58,8 @@ class BroadcastOperator {
 
   _broadcast (id, values) {
     const { text, attachments } = dataPacket(TYPE.EVENT, this._nsp.name, id, values)
-    const native = this._nsp.server._native()
-    native.broadcast(this._nsp.name, [...this._rooms], [...this._except], this._skipKey, text,
+    this._nsp._sessions.broadcast(this._nsp.name, [...this._rooms], [...this._except], this._skipKey, text,
       attachments.length ? attachments : undefined)
-    this._nsp.server._scheduleFlush()
   }
 
   /**

@@ -7,8 +7,9 @@
  * Read once per client, then cached on the client.
  */
 class Handshake {
-  constructor (server, client, auth) {
-    this._server = server
+  /** `sessions`: the server's (sessions.js), which holds the record. */
+  constructor (sessions, client, auth) {
+    this._sessions = sessions
     this._client = client
     this.auth = auth || {}
   }
@@ -16,7 +17,7 @@ class Handshake {
   _raw () {
     const c = this._client
     if (!c.handshake) {
-      const r = this._server._native().handshake(c.key)
+      const r = this._sessions.handshake(c.key)
       // [url, issued ms, secure, transport, headers text, address]; a client
       // already gone leaves an empty record.
       c.handshake = r ? parse(r) : parse(['/', String(Date.now()), '0', '', '', ''])

@@ -8,12 +8,14 @@ const { safeCall, emitSafe } = require('../util')
 
 /** A namespace (`io.of('/chat')`): middleware, sockets, rooms, broadcasts. */
 class Namespace extends EventEmitter {
-  constructor (server, name) {
+  /** `sessions`: the server's (sessions.js), for this namespace's sockets and operators too. */
+  constructor (server, name, sessions) {
     super()
     // Ack ids, shared by socket emits and broadcasts (as socket.io does).
     this._ids = 0
     this.server = server
     this.name = name
+    this._sessions = sessions
     this.sockets = new Map()
     this._fns = []
     // socket.io's in-memory adapter view, for API compatibility.
@@ -112,12 +114,12 @@ class Namespace extends EventEmitter {
   _refuse (client, err) {
     const message = err instanceof Error ? err.message : String(err)
     const data = err && err.data !== undefined ? JSON.stringify(err.data) : undefined
-    this.server._native().reject(client.key, this.name, message, data)
+    this._sessions.reject(client.key, this.name, message, data)
   }
 
   _accept (client, socket) {
     if (!client.open) return
-    this.server._native().accept(client.key, this.name, socket.id)
+    this._sessions.accept(client.key, this.name, socket.id)
     // A repeated CONNECT (still in the middleware when it came) replaces the
     // earlier socket of this namespace, which is then gone.
     const prev = client.get(this.name)

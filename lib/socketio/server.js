@@ -7,6 +7,7 @@ const binding = require('../native')
 const { Namespace } = require('./namespace')
 const { HttpFront } = require('../engineio/http-front')
 const { Client } = require('./client')
+const { Sessions } = require('./sessions')
 const { serveClient } = require('./client-bundle')
 const { TYPE } = require('./packet')
 const { once, safeApply } = require('../util')
@@ -37,9 +38,12 @@ class Server extends EventEmitter {
     this._clients = new Map()
     this._nativeHandle = null
     this._host = new NativeHost(() => this._sink())
+    // What namespaces, sockets and operators may do to the sessions; the
+    // handle itself stays here.
+    this._sessions = new Sessions(() => this._native(), this._host)
     this._listening = false
     this.sockets = this.of('/')
-    this.engine = new HttpFront(this, this._opts)
+    this.engine = new HttpFront(this._opts, () => this._native())
     this.httpServer = null
     if (srv !== undefined && srv !== null) this.attach(srv)
   }
@@ -63,6 +67,7 @@ class Server extends EventEmitter {
         allowUpgrades: this._opts.allowUpgrades,
         transports: this._opts.transports
       }, this._host.onBatch)
+      this.engine._bind(this._nativeHandle.front())
     }
     return this._nativeHandle
   }
@@ -86,7 +91,7 @@ class Server extends EventEmitter {
         if (namespace) return namespace._connect(client, parsed)
         this._matchParent(nsp, parsed || {}, (child) => {
           if (child) child._connect(client, parsed)
-          else this._native().reject(key, nsp, 'Invalid namespace', undefined)
+          else this._sessions.reject(key, nsp, 'Invalid namespace', undefined)
         })
       },
       sioPacket: (key, type, nsp, id, data, attachments) => {
@@ -99,7 +104,7 @@ class Server extends EventEmitter {
       },
       sioClose: (key, reason) => {
         const client = this._clients.get(key)
-        if (!client) return this._native().release(key)
+        if (!client) return this._sessions.release(key)
         client.open = false
         this._clients.delete(key)
         // engine.io's "transport close" from a client that left reads as
@@ -108,7 +113,7 @@ class Server extends EventEmitter {
           for (const socket of client.list()) socket._onClose(reason)
         } finally {
           // Rust kept the handshake readable for those handlers.
-          this._native().release(key)
+          this._sessions.release(key)
         }
         this._updateKeepAlive()
       },
@@ -224,14 +229,6 @@ class Server extends EventEmitter {
     })
   }
 
-  /**
-   * Broadcasts are queued in Rust and written once per tick: every
-   * broadcast of this tick reaches a socket in one `writev`.
-   */
-  _scheduleFlush () {
-    this._host.scheduleFlush(this._native())
-  }
-
   /** The port listened on (ferrosocket extension; useful with port 0). */
   get port () {
     if (this._port !== undefined) return this._port
@@ -247,14 +244,14 @@ class Server extends EventEmitter {
    */
   of (name) {
     if (name instanceof RegExp || typeof name === 'function') {
-      const parent = new Namespace(this, typeof name === 'function' ? '/_fn' : String(name))
+      const parent = new Namespace(this, typeof name === 'function' ? '/_fn' : String(name), this._sessions)
       this._parents.push({ match: name, parent })
       return parent
     }
     const n = String(name).startsWith('/') ? String(name) : '/' + name
     let nsp = this._nsps.get(n)
     if (!nsp) {
-      nsp = new Namespace(this, n)
+      nsp = new Namespace(this, n, this._sessions)
       this._nsps.set(n, nsp)
     }
     return nsp

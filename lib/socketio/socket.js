@@ -50,7 +50,7 @@ class Socket extends EventEmitter {
 
   /** `socket.handshake`, made when first read (see handshake.js). */
   get handshake () {
-    if (!this._hs) this._hs = new Handshake(this.nsp.server, this.client, this._auth)
+    if (!this._hs) this._hs = new Handshake(this.nsp._sessions, this.client, this._auth)
     return this._hs
   }
 
@@ -105,11 +105,11 @@ class Socket extends EventEmitter {
 
   /** socket.io's `socket.conn` (the Engine.IO session), reduced to what is readable. */
   get conn () {
-    const native = this.server._native()
+    const sessions = this.nsp._sessions
     const key = this.client.key
     return {
-      get transport () { return { name: native.transportName(key) || 'websocket' } },
-      get readyState () { return native.transportName(key) ? 'open' : 'closed' }
+      get transport () { return { name: sessions.transportName(key) || 'websocket' } },
+      get readyState () { return sessions.transportName(key) ? 'open' : 'closed' }
     }
   }
 
@@ -128,9 +128,7 @@ class Socket extends EventEmitter {
 
   _send (type, id, values) {
     const { text, attachments } = dataPacket(type, this.nsp.name, id, values)
-    const native = this.server._native()
-    if (attachments.length) native.emitBinary(this.client.key, text, attachments)
-    else native.emit(this.client.key, text)
+    this.nsp._sessions.send(this.client.key, text, attachments)
   }
 
   send (...args) {
@@ -167,7 +165,7 @@ class Socket extends EventEmitter {
       const r = String(room)
       if (this.rooms.has(r)) continue
       this.rooms.add(r)
-      this.server._native().join(this.client.key, this.nsp.name, r)
+      this.nsp._sessions.join(this.client.key, this.nsp.name, r)
       this.nsp._adapterAdd(this.id, r)
     }
   }
@@ -181,7 +179,7 @@ class Socket extends EventEmitter {
   leave (room) {
     const r = String(room)
     if (!this.rooms.delete(r)) return
-    this.server._native().leave(this.client.key, this.nsp.name, r)
+    this.nsp._sessions.leave(this.client.key, this.nsp.name, r)
     this.nsp._adapterDel(this.id, r)
   }
 
@@ -206,10 +204,10 @@ class Socket extends EventEmitter {
     if (!this.connected) return this
     if (close) {
       // Every namespace of the client gets its 41, then the connection closes.
-      this.server._native().closeClient(this.client.key)
+      this.nsp._sessions.closeClient(this.client.key)
       for (const s of this.client.list()) s._onClose('server namespace disconnect')
     } else {
-      this.server._native().disconnect(this.client.key, this.nsp.name)
+      this.nsp._sessions.disconnect(this.client.key, this.nsp.name)
       this._onClose('server namespace disconnect')
     }
     return this

@@ -1,0 +1,92 @@
+'use strict'
+
+/**
+ * What a Socket.IO Server's namespaces, sockets, handshakes and operators
+ * may ask of its Rust core, by client key: the server's `NativeSocketIo`
+ * narrowed to these operations. The server alone holds the handle itself
+ * (listen, flush, close, the HTTP front's half).
+ *
+ * `open()` is the server's handle, which the server makes on first use: at
+ * attach, or at a broadcast before it. `host` is the server's NativeHost,
+ * whose flush a broadcast schedules.
+ */
+class Sessions {
+  constructor (open, host) {
+    this._open = open
+    this._host = host
+    this._handle = null
+  }
+
+  _load () {
+    this._handle = this._open()
+    return this._handle
+  }
+
+  get _native () {
+    return this._handle || this._load()
+  }
+
+  /** A packet to one client, with its binary attachments if any. */
+  send (key, text, attachments) {
+    // Hot, as broadcast: the handle is read inline, no getter call.
+    const native = this._handle || this._load()
+    if (attachments.length) native.emitBinary(key, text, attachments)
+    else native.emit(key, text)
+  }
+
+  /**
+   * One packet to every client the rooms select (`skip`: a client key left
+   * out). Queued in Rust and written once per tick: every broadcast of a
+   * tick reaches a socket in one `writev`.
+   */
+  broadcast (nsp, rooms, except, skip, text, attachments) {
+    const native = this._handle || this._load()
+    native.broadcast(nsp, rooms, except, skip, text, attachments)
+    this._host.scheduleFlush(native)
+  }
+
+  join (key, nsp, room) {
+    this._native.join(key, nsp, room)
+  }
+
+  leave (key, nsp, room) {
+    this._native.leave(key, nsp, room)
+  }
+
+  /** The namespace's CONNECT answered: the socket is in. */
+  accept (key, nsp, socketId) {
+    this._native.accept(key, nsp, socketId)
+  }
+
+  /** The namespace's CONNECT answered with a CONNECT_ERROR (`data`: JSON text). */
+  reject (key, nsp, message, data) {
+    this._native.reject(key, nsp, message, data)
+  }
+
+  /** The client leaves one namespace (a DISCONNECT to it). */
+  disconnect (key, nsp) {
+    this._native.disconnect(key, nsp)
+  }
+
+  /** Every namespace of the client gets its DISCONNECT, then the connection closes. */
+  closeClient (key) {
+    this._native.closeClient(key)
+  }
+
+  /** The client's close was handled: Rust may forget its handshake. */
+  release (key) {
+    this._native.release(key)
+  }
+
+  /** The handshake record (handshake.js), or null for a client gone. */
+  handshake (key) {
+    return this._native.handshake(key)
+  }
+
+  /** "polling" or "websocket", or null for a client gone. */
+  transportName (key) {
+    return this._native.transportName(key)
+  }
+}
+
+module.exports = { Sessions }
