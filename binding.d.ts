@@ -168,6 +168,14 @@ export declare class NativeSocketIo {
    */
   broadcast(nsp: string, rooms: Array<string>, except: Array<string>, skip: number | undefined | null, packet: string, attachments?: Array<Buffer> | undefined | null): number
   /**
+   * The client keys a broadcast with these options reaches (for the
+   * operators: broadcast acks, fetchSockets, socketsJoin/Leave,
+   * disconnectSockets), in no particular order.
+   */
+  select(nsp: string, rooms: Array<string>, except: Array<string>, skip?: number | undefined | null): Array<number>
+  /** The socket's 'disconnecting' handlers have run: it leaves its rooms. */
+  removeSocket(key: number, nsp: string, socketId: string): boolean
+  /**
    * Writes what broadcasts queued (JS calls this once per tick after
    * broadcasting, so a burst reaches each socket in one `writev`).
    */

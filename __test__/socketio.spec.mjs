@@ -432,3 +432,62 @@ test('operators select the sockets broadcasts reach: rooms, except, socket-id ro
   await once(clients.c, 'disconnect')
   assert.deepEqual(await ids(io.of('/')), ['a', 'b'])
 })
+
+test('operators in disconnecting handlers still find the socket in its rooms (client leave, server disconnect, closed connection), and not in disconnect', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const seen = []
+  io.on('connection', (s) => {
+    s.join('team')
+    const name = s.handshake.auth.name
+    s.on('disconnecting', async () => {
+      // Synchronously, as socket.io: the adapter still lists the socket.
+      const inTeam = io.in('team').fetchSockets()
+      const own = io.in(s.id).fetchSockets()
+      seen.push([name, 'disconnecting', (await inTeam).some((x) => x.id === s.id), (await own).length])
+    })
+    s.on('disconnect', async () => {
+      const inTeam = io.in('team').fetchSockets()
+      seen.push([name, 'disconnect', (await inTeam).some((x) => x.id === s.id)])
+    })
+  })
+  const cs = ['leaves', 'kicked', 'closes'].map((name) => client('/', { auth: { name } }))
+  await Promise.all(cs.map((c) => once(c, 'connect')))
+  const gone = (name) => new Promise((resolve) => {
+    const check = () => (seen.some(([n, what]) => n === name && what === 'disconnect') ? resolve() : setTimeout(check, 10))
+    check()
+  })
+  cs[0].disconnect()
+  await gone('leaves')
+  for (const s of await io.in('team').fetchSockets()) if (s.handshake.auth.name === 'kicked') s.disconnect()
+  await gone('kicked')
+  cs[2].io.engine.close()
+  await gone('closes')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  for (const name of ['leaves', 'kicked', 'closes']) {
+    const mine = seen.filter(([n]) => n === name).sort((x, y) => x[1].localeCompare(y[1]))
+    assert.deepEqual(mine, [[name, 'disconnect', false], [name, 'disconnecting', true, 1]])
+  }
+  assert.deepEqual(await io.in('team').fetchSockets(), [])
+})
+
+test('rooms joined in middleware are reached once the socket connects; a refused socket\'s are not', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  io.use((socket, next) => {
+    socket.join('early')
+    if (socket.handshake.auth.refuse) return next(new Error('refused'))
+    // Not reached before the CONNECT is accepted, as in socket.io.
+    io.in('early').fetchSockets().then((list) => {
+      assert.ok(!list.some((s) => s.id === socket.id))
+      next()
+    })
+  })
+  const refused = client('/', { auth: { refuse: true } })
+  await once(refused, 'connect_error')
+  const ok = client('/')
+  await once(ok, 'connect')
+  assert.deepEqual((await io.in('early').fetchSockets()).map((s) => s.id), [ok.id])
+  const got = once(ok, 'hi')
+  io.to('early').emit('hi', 1)
+  assert.deepEqual(await got, [1])
+  assert.deepEqual([...io.of('/').adapter.rooms.get('early')], [ok.id])
+})

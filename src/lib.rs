@@ -7,6 +7,7 @@
 //! |-----------------|-------------------------------------------------------------------|
 //! | [`napi`]        | the only N-API code: `NativeApp`, `NativeSocketIo`, `NativeEngineIo`, options, batched events to JS, polling requests and fd hand-over |
 //! | [`socketio`]    | Socket.IO v5: packet codec (pure), namespaces, binary attachments, rooms, broadcast framed once |
+//! | [`adapter`]     | rooms and the selection of a broadcast (socket.io's adapter; local membership) |
 //! | [`engineio`]    | Engine.IO v4: packet codec (pure), sessions over polling or WebSocket, upgrade, heartbeat |
 //! | [`ws`]          | handshake + frame codecs (pure), connections (reporting to a `ConnHost`) in epoll groups, routes, registry, accept, fan-out |
 //! | [`pubsub`]      | the topic tree (topic <-> subscribers), beside `ws`               |
@@ -18,6 +19,7 @@
 //! when only the `fuzzing` entry points use the core.
 #![cfg_attr(not(feature = "node"), allow(dead_code, unused_imports))]
 
+pub(crate) mod adapter;
 pub(crate) mod engineio;
 pub(crate) mod json;
 #[cfg(feature = "node")]

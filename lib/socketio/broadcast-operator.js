@@ -103,22 +103,19 @@ class BroadcastOperator {
   }
 
   /**
-   * The matching sockets of this node, in connection order, from the room
-   * mirror. Not Rust's selection (SioServer::select), which broadcasts use:
-   * Rust drops a socket before its 'disconnecting' handlers run and does not
-   * yet take joins made in middleware, both of which socket.io's operators
-   * see (docs/decisions.md, issue #10).
+   * The sockets of this node a broadcast with these options reaches, in
+   * connection order: Rust's selection (the one broadcasts use), mapped to
+   * this namespace's sockets.
    */
   _matching () {
+    const nsp = this._nsp
+    const keys = nsp._sessions.select(nsp.name, [...this._rooms], [...this._except], this._skipKey)
     const out = []
-    for (const socket of this._nsp.sockets.values()) {
-      if (this._skipKey !== undefined && socket.client.key === this._skipKey) continue
-      const rooms = socket.rooms
-      if (this._rooms.size && ![...this._rooms].some((r) => rooms.has(r))) continue
-      if ([...this._except].some((r) => rooms.has(r))) continue
-      out.push(socket)
+    for (const key of keys) {
+      const socket = nsp._socketOf(key)
+      if (socket) out.push(socket)
     }
-    return out
+    return out.sort((a, b) => a._seq - b._seq)
   }
 
   async fetchSockets () {

@@ -17,6 +17,7 @@ class Namespace extends EventEmitter {
     this.name = name
     this._sessions = sessions
     this.sockets = new Map()
+    this._seq = 0
     this._fns = []
     // socket.io's in-memory adapter view, for API compatibility.
     this.adapter = new Adapter(this)
@@ -105,6 +106,10 @@ class Namespace extends EventEmitter {
     const socket = new Socket(this, client, auth)
     runMiddleware(this._fns, socket, (err, failed) => {
       if (!err) return this._accept(client, socket)
+      // Rooms its middleware joined are left (socket.io's _cleanup); Rust
+      // drops them with the refusal.
+      for (const r of socket.rooms) this._adapterDel(socket.id, r)
+      socket.rooms.clear()
       // A middleware that threw or rejected is refused, not left hanging;
       // its message is the server's business (reported), not the client's.
       this._refuse(client, failed ? new Error('Internal server error') : err)
@@ -125,11 +130,17 @@ class Namespace extends EventEmitter {
     const prev = client.get(this.name)
     if (prev && prev !== socket) prev._onClose('server namespace disconnect')
     socket.connected = true
+    socket._seq = ++this._seq
     client.set(this.name, socket)
     this.sockets.set(socket.id, socket)
     socket._joinOwn()
     emitSafe(this, 'connection', socket)
     emitSafe(this, 'connect', socket)
+  }
+
+  /** This namespace's socket of the client with this key, if any. */
+  _socketOf (key) {
+    return this.server._client(key)?.get(this.name)
   }
 
   _remove (socket) {

@@ -53,6 +53,11 @@ class Server extends EventEmitter {
     return (this._opts.path || '/socket.io').replace(/\/$/, '')
   }
 
+  /** The client with this key (a namespace looks its sockets up here). */
+  _client (key) {
+    return this._clients.get(key)
+  }
+
   _native () {
     if (!this._nativeHandle) {
       this._nativeHandle = new binding.NativeSocketIo({
@@ -106,13 +111,14 @@ class Server extends EventEmitter {
         const client = this._clients.get(key)
         if (!client) return this._sessions.release(key)
         client.open = false
-        this._clients.delete(key)
         // engine.io's "transport close" from a client that left reads as
         // socket.io's "client namespace disconnect" only for explicit leaves.
         try {
           for (const socket of client.list()) socket._onClose(reason)
         } finally {
-          // Rust kept the handshake readable for those handlers.
+          // Operators found the client's sockets during those handlers, and
+          // Rust kept its rooms and handshake for them.
+          this._clients.delete(key)
           this._sessions.release(key)
         }
         this._updateKeepAlive()

@@ -45,6 +45,19 @@ class Sessions {
     this._host.scheduleFlush(native)
   }
 
+  /**
+   * The client keys a broadcast with these rooms, except-rooms and skipped
+   * client reaches: Rust's one selection, for the operators.
+   */
+  select (nsp, rooms, except, skip) {
+    return this._native.select(nsp, rooms, except, skip)
+  }
+
+  /** The socket's 'disconnecting' handlers have run: it leaves its rooms in Rust. */
+  removeSocket (key, nsp, socketId) {
+    this._native.removeSocket(key, nsp, socketId)
+  }
+
   join (key, nsp, room) {
     this._native.join(key, nsp, room)
   }

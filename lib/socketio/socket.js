@@ -39,6 +39,8 @@ class Socket extends EventEmitter {
     this.id = newId()
     this.connected = false
     this.rooms = new Set()
+    // Connection order in the namespace (operators list sockets in it).
+    this._seq = 0
     this._auth = auth
     this._hs = null
     this._x = null
@@ -314,6 +316,8 @@ class Socket extends EventEmitter {
       this.rooms.delete(r)
       this.nsp._adapterDel(this.id, r)
     }
+    // Rust kept it in its rooms for the 'disconnecting' handlers.
+    this.nsp._sessions.removeSocket(this.client.key, this.nsp.name, this.id)
     this.connected = false
     this.nsp._remove(this)
     this.client.delete(this.nsp.name)

@@ -12,6 +12,7 @@ use napi_derive::napi;
 
 use super::core::{Core, ListenResult};
 use super::http::{self, EngineOptions, NativeEngineFront};
+use crate::adapter::BroadcastOptions;
 use crate::engineio::engine::Engine;
 use crate::socketio::server::SioServer;
 
@@ -131,11 +132,23 @@ impl NativeSocketIo {
         packet: String,
         attachments: Option<Vec<Buffer>>,
     ) -> u32 {
-        let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
-        let except: Vec<&str> = except.iter().map(String::as_str).collect();
         let attachments: Vec<Bytes> =
             attachments.unwrap_or_default().iter().map(|b| Bytes::copy_from_slice(b)).collect();
-        self.sio.broadcast(&nsp, &rooms, &except, skip.map(|k| k as u64), &packet, &attachments) as u32
+        self.sio.broadcast(&options(nsp, rooms, except, skip), &packet, &attachments) as u32
+    }
+
+    /// The client keys a broadcast with these options reaches (for the
+    /// operators: broadcast acks, fetchSockets, socketsJoin/Leave,
+    /// disconnectSockets), in no particular order.
+    #[napi]
+    pub fn select(&self, nsp: String, rooms: Vec<String>, except: Vec<String>, skip: Option<i64>) -> Vec<i64> {
+        self.sio.select(&options(nsp, rooms, except, skip)).into_iter().map(|k| k as i64).collect()
+    }
+
+    /// The socket's 'disconnecting' handlers have run: it leaves its rooms.
+    #[napi]
+    pub fn remove_socket(&self, key: i64, nsp: String, socket_id: String) -> bool {
+        self.sio.remove_socket(key as u64, &nsp, &socket_id)
     }
 
     /// Writes what broadcasts queued (JS calls this once per tick after
@@ -162,4 +175,9 @@ impl NativeSocketIo {
         self.engine.close_all();
         self.core.close();
     }
+}
+
+/// The selection JS describes: one value for broadcasts and operators.
+fn options(nsp: String, rooms: Vec<String>, except: Vec<String>, skip: Option<i64>) -> BroadcastOptions {
+    BroadcastOptions { nsp, rooms, except, except_client: skip.map(|k| k as u64) }
 }

@@ -3,9 +3,12 @@
 //!
 //! What needs user code goes up through [`SioHandler`] (CONNECT so that JS
 //! middleware can decide, events and acks as raw JSON text for one
-//! `JSON.parse` in JS); everything else stays here. Rooms are topics named
-//! `nsp#room` in a topic tree of clients; `nsp#` holds every socket of the
-//! namespace, so a broadcast with no rooms is a topic publish too.
+//! `JSON.parse` in JS); everything else stays here. Who is in which room,
+//! and who a broadcast reaches, is the adapter's (`crate::adapter`).
+//!
+//! A socket leaves its rooms when JS says it has (`remove_socket`, after its
+//! 'disconnecting' handlers), not when the client goes: socket.io's
+//! operators still find a socket there during those handlers.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,9 +19,9 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::packet::{self, Limits, PacketType};
+use crate::adapter::{BroadcastOptions, Member, Rooms};
 use crate::engineio::engine::{CloseReason, EngineHandler, Session, SharedMessage};
 use crate::engineio::packet::{Packet as EioPacket, Payload};
-use crate::pubsub::TopicTree;
 
 /// What the layer above (the N-API handle) is told.
 pub(crate) trait SioHandler: Send + Sync + 'static {
@@ -78,47 +81,101 @@ impl Client {
     }
 }
 
-/// A client's namespaces and its socket id in each: almost always one, so a
-/// short list rather than a map. An empty id marks a CONNECT that JS has not
-/// answered yet.
+impl Member for Arc<Client> {
+    fn key(&self) -> u64 {
+        self.key
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NspState {
+    /// A CONNECT that JS has not answered yet (its middleware runs).
+    Pending,
+    Connected,
+    /// Disconnected (DISCONNECT sent or received); in its rooms until JS
+    /// has run its 'disconnecting' handlers and calls `remove_socket`.
+    Leaving,
+}
+
+struct NspEntry {
+    nsp: Box<str>,
+    /// Empty while pending.
+    id: Box<str>,
+    state: NspState,
+}
+
+/// A client's namespaces and its socket in each: almost always one, so a
+/// short list rather than a map.
 #[derive(Default)]
-struct Namespaces(Vec<(Box<str>, Box<str>)>);
+struct Namespaces(Vec<NspEntry>);
 
 impl Namespaces {
-    /// The socket id in `nsp`, if connected (not merely pending).
+    fn find(&self, nsp: &str, state: NspState) -> Option<usize> {
+        self.0.iter().position(|e| &*e.nsp == nsp && e.state == state)
+    }
+
+    /// The socket id in `nsp`, if connected.
     fn get(&self, nsp: &str) -> Option<&str> {
-        self.0.iter().find(|(n, id)| &**n == nsp && !id.is_empty()).map(|(_, id)| &**id)
+        self.find(nsp, NspState::Connected).map(|i| &*self.0[i].id)
     }
 
     fn contains_key(&self, nsp: &str) -> bool {
         self.get(nsp).is_some()
     }
 
-    /// Connected or pending.
-    fn known(&self, nsp: &str) -> bool {
-        self.0.iter().any(|(n, _)| &**n == nsp)
+    fn pending(&self, nsp: &str) -> bool {
+        self.find(nsp, NspState::Pending).is_some()
     }
 
-    /// Returns the socket id this one replaces, if any.
-    fn insert(&mut self, nsp: &str, socket_id: &str) -> Option<Box<str>> {
-        let old = self.remove(nsp).filter(|id| !id.is_empty());
-        self.0.push((nsp.into(), socket_id.into()));
-        old
+    /// A CONNECT came: pending, unless one already is (or it is connected).
+    fn add_pending(&mut self, nsp: &str) {
+        if !self.pending(nsp) && !self.contains_key(nsp) {
+            self.0.push(NspEntry { nsp: nsp.into(), id: "".into(), state: NspState::Pending });
+        }
     }
 
-    fn remove(&mut self, nsp: &str) -> Option<Box<str>> {
-        let i = self.0.iter().position(|(n, _)| &**n == nsp)?;
-        Some(self.0.swap_remove(i).1)
+    /// JS accepted a CONNECT: the socket is in. Returns the id of the socket
+    /// this one replaces (a CONNECT repeated while the first was pending).
+    fn connect(&mut self, nsp: &str, socket_id: &str) -> Option<Box<str>> {
+        let replaced = self.find(nsp, NspState::Connected).map(|i| self.0.swap_remove(i).id);
+        if let Some(i) = self.find(nsp, NspState::Pending) {
+            self.0.swap_remove(i);
+        }
+        self.0.push(NspEntry { nsp: nsp.into(), id: socket_id.into(), state: NspState::Connected });
+        replaced
     }
 
+    fn drop_pending(&mut self, nsp: &str) {
+        if let Some(i) = self.find(nsp, NspState::Pending) {
+            self.0.swap_remove(i);
+        }
+    }
+
+    /// Connected -> leaving. False if it was not connected.
+    fn start_leaving(&mut self, nsp: &str) -> bool {
+        let Some(i) = self.find(nsp, NspState::Connected) else { return false };
+        self.0[i].state = NspState::Leaving;
+        true
+    }
+
+    /// Forgets socket `id` of `nsp` (connected or leaving). False if unknown.
+    fn remove_socket(&mut self, nsp: &str, id: &str) -> bool {
+        let Some(i) = self.0.iter().position(|e| &*e.nsp == nsp && &*e.id == id && e.state != NspState::Pending)
+        else {
+            return false;
+        };
+        self.0.swap_remove(i);
+        true
+    }
+
+    /// Namespaces connected now.
     fn names(&self) -> Vec<String> {
-        self.0.iter().filter(|(_, id)| !id.is_empty()).map(|(n, _)| n.to_string()).collect()
+        self.0.iter().filter(|e| e.state == NspState::Connected).map(|e| e.nsp.to_string()).collect()
     }
 }
 
-fn topic(nsp: &str, room: &str) -> String {
-    format!("{nsp}#{room}")
-}
+/// Rooms a client's middleware joined: (namespace, room).
+type EarlyJoins = Vec<(Box<str>, Box<str>)>;
 
 pub(crate) struct SioServer {
     handler: Arc<dyn SioHandler>,
@@ -128,11 +185,12 @@ pub(crate) struct SioServer {
     connect_timeout: Duration,
     next_key: AtomicU64,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
-    rooms: Mutex<TopicTree<Arc<Client>>>,
-    /// Socket id -> client: each socket's own room (named by its id) is this
-    /// lookup, not a topic (a topic per socket cost ~250 B each).
-    by_socket: Mutex<HashMap<Box<str>, u64>>,
-    /// Closed clients whose close JS has not handled yet.
+    rooms: Mutex<Rooms<Arc<Client>>>,
+    /// Rooms joined in middleware, by client: (namespace, room), joined when
+    /// JS accepts that namespace (socket.io keeps them), dropped if refused.
+    early_joins: Mutex<HashMap<u64, EarlyJoins>>,
+    /// Closed clients whose close JS has not handled yet (still in their
+    /// rooms, and their handshake readable, until `release`).
     departed: Mutex<HashMap<u64, Arc<Client>>>,
 }
 
@@ -144,9 +202,9 @@ impl SioServer {
             connect_timeout,
             next_key: AtomicU64::new(1),
             clients: Mutex::new(HashMap::new()),
-            by_socket: Mutex::new(HashMap::new()),
+            early_joins: Mutex::new(HashMap::new()),
             departed: Mutex::new(HashMap::new()),
-            rooms: Mutex::new(TopicTree::default()),
+            rooms: Mutex::new(Rooms::default()),
         })
     }
 
@@ -155,46 +213,50 @@ impl SioServer {
     }
 
     /// Middleware passed: the client joins `nsp` as `socket_id` (with the
-    /// namespace-wide topic and its own room, named by the socket id) and
-    /// gets `40{"sid":…}`.
+    /// namespace-wide topic, its own room and the rooms it joined in
+    /// middleware) and gets `40{"sid":…}`.
     pub(crate) fn accept(&self, key: u64, nsp: &str, socket_id: &str) -> bool {
         let Some(c) = self.client(key) else { return false };
         {
-            // Lock order: rooms -> clients -> nsps -> by_socket. Under the
+            // Lock order: rooms -> clients -> nsps -> early_joins. Under the
             // rooms lock a client that closed meanwhile is not resubscribed.
             let mut rooms = self.rooms.lock();
             if !self.clients.lock().contains_key(&key) {
                 return false;
             }
-            let replaced = c.nsps.lock().insert(nsp, socket_id);
-            if replaced.is_some() {
+            if let Some(old) = c.nsps.lock().connect(nsp, socket_id) {
                 // The earlier socket's rooms go with it.
-                let prefix = topic(nsp, "");
-                for t in rooms.topics_of(key) {
-                    if t.starts_with(&prefix) {
-                        rooms.unsubscribe(key, &t);
-                    }
-                }
+                rooms.remove_socket(key, nsp, &old);
             }
-            rooms.subscribe(key, &c, &topic(nsp, ""));
-            let mut by_socket = self.by_socket.lock();
-            if let Some(old) = replaced {
-                by_socket.remove(&old);
+            rooms.add_socket(&c, nsp, socket_id);
+            for room in self.take_early_joins(key, nsp) {
+                rooms.join(&c, nsp, &room);
             }
-            by_socket.insert(socket_id.into(), key);
         }
         *c.waiting_since.lock() = None;
         c.send_packet(&packet::encode(PacketType::Connect, nsp, None, 0, &packet::connect_payload(socket_id)), &[])
+    }
+
+    fn take_early_joins(&self, key: u64, nsp: &str) -> Vec<Box<str>> {
+        let mut early = self.early_joins.lock();
+        let Some(list) = early.get_mut(&key) else { return Vec::new() };
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(list).into_iter().partition(|(n, _)| &**n == nsp);
+        if rest.is_empty() {
+            early.remove(&key);
+        } else {
+            *list = rest;
+        }
+        mine.into_iter().map(|(_, r)| r).collect()
     }
 
     /// Middleware refused: `44{"message":…,"data":…}`; the client stays
     /// connected to the engine (it may try another namespace).
     pub(crate) fn reject(&self, key: u64, nsp: &str, message: &str, data_json: Option<&str>) -> bool {
         let Some(c) = self.client(key) else { return false };
-        // Refused: the namespace is no longer pending (the client may retry).
-        if !c.nsps.lock().contains_key(nsp) {
-            c.nsps.lock().remove(nsp);
-        }
+        // Refused: the namespace is no longer pending (the client may retry),
+        // and what its middleware joined is forgotten.
+        c.nsps.lock().drop_pending(nsp);
+        self.take_early_joins(key, nsp);
         let payload = packet::connect_error_payload(message, data_json);
         c.send_packet(&packet::encode(PacketType::ConnectError, nsp, None, 0, &payload), &[])
     }
@@ -205,76 +267,52 @@ impl SioServer {
         self.client(key).is_some_and(|c| c.send_packet(text, attachments))
     }
 
+    /// The socket of `key` in `nsp` joins `room`; in middleware (a CONNECT
+    /// not yet accepted) the join waits for the accept.
     pub(crate) fn join(&self, key: u64, nsp: &str, room: &str) -> bool {
         let Some(c) = self.client(key) else { return false };
         let mut rooms = self.rooms.lock();
-        self.clients.lock().contains_key(&key)
-            && c.nsps.lock().contains_key(nsp)
-            && rooms.subscribe(key, &c, &topic(nsp, room))
+        if !self.clients.lock().contains_key(&key) {
+            return false;
+        }
+        let nsps = c.nsps.lock();
+        if nsps.contains_key(nsp) {
+            drop(nsps);
+            return rooms.join(&c, nsp, room);
+        }
+        if !nsps.pending(nsp) {
+            return false;
+        }
+        let mut early = self.early_joins.lock();
+        let list = early.entry(key).or_default();
+        if list.iter().any(|(n, r)| &**n == nsp && &**r == room) {
+            return false;
+        }
+        list.push((nsp.into(), room.into()));
+        true
     }
 
     pub(crate) fn leave(&self, key: u64, nsp: &str, room: &str) -> bool {
-        self.rooms.lock().unsubscribe(key, &topic(nsp, room))
-    }
-
-    /// The clients with a socket of `nsp` in any of `rooms` (all of the
-    /// namespace when empty), minus those in any of `except_rooms` and minus
-    /// `skip` (the sender, for `socket.to(...)`/`socket.broadcast`).
-    fn select(&self, nsp: &str, rooms: &[&str], except_rooms: &[&str], skip: Option<u64>) -> Vec<Arc<Client>> {
-        let topics: Vec<String> =
-            if rooms.is_empty() { vec![topic(nsp, "")] } else { rooms.iter().map(|r| topic(nsp, r)).collect() };
-        let except: Vec<String> = except_rooms.iter().map(|r| topic(nsp, r)).collect();
-        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
-        let except: Vec<&str> = except.iter().map(String::as_str).collect();
-        // Own rooms (socket ids) among the targets and the exceptions.
-        // A socket id names one socket of one namespace: only sockets of
-        // `nsp` count.
-        let own = |names: &[&str]| -> Vec<(u64, Arc<Client>)> {
-            let found: Vec<u64> = {
-                let by_socket = self.by_socket.lock();
-                names.iter().filter_map(|n| by_socket.get(*n).copied()).collect()
-            };
-            found
-                .into_iter()
-                .filter_map(|k| self.client(k).map(|c| (k, c)))
-                .filter(|(_, c)| c.nsps.lock().get(nsp).is_some_and(|id| names.contains(&id)))
-                .collect()
-        };
-        let (own_in, own_out) = (own(rooms), own(except_rooms));
-        let own_out: Vec<u64> = own_out.into_iter().map(|(k, _)| k).collect();
-        let mut targets = Vec::new();
-        {
-            let tree = self.rooms.lock();
-            tree.for_each_union(&topics, &except, skip, |k, c| {
-                if !own_out.contains(&k) {
-                    targets.push(c.clone())
-                }
-            });
-            for (k, c) in own_in {
-                let dup = topics.iter().any(|t| tree.is_subscribed(k, t));
-                let excluded =
-                    Some(k) == skip || own_out.contains(&k) || except.iter().any(|t| tree.is_subscribed(k, t));
-                if !dup && !excluded && !targets.iter().any(|t: &Arc<Client>| t.key == k) {
-                    targets.push(c);
-                }
-            }
+        if self.rooms.lock().leave(key, nsp, room) {
+            return true;
         }
-        targets
+        let mut early = self.early_joins.lock();
+        let Some(list) = early.get_mut(&key) else { return false };
+        let before = list.len();
+        list.retain(|(n, r)| !(&**n == nsp && &**r == room));
+        before != list.len()
     }
 
-    /// One encoded packet to every client [`select`](Self::select) picks.
-    /// The packet is encoded once by the caller and shared. Returns
-    /// recipients.
-    pub(crate) fn broadcast(
-        &self,
-        nsp: &str,
-        rooms: &[&str],
-        except_rooms: &[&str],
-        skip: Option<u64>,
-        text: &str,
-        attachments: &[Bytes],
-    ) -> usize {
-        let targets = self.select(nsp, rooms, except_rooms, skip);
+    /// The clients `opts` reaches (each once, in no particular order): what a
+    /// broadcast is sent to, and what JS's operators act on.
+    pub(crate) fn select(&self, opts: &BroadcastOptions) -> Vec<u64> {
+        self.rooms.lock().select(opts).iter().map(|c| c.key).collect()
+    }
+
+    /// One encoded packet to every client `opts` selects. The packet is
+    /// encoded once by the caller and shared. Returns recipients.
+    pub(crate) fn broadcast(&self, opts: &BroadcastOptions, text: &str, attachments: &[Bytes]) -> usize {
+        let targets = self.rooms.lock().select(opts);
         // Built once (Engine.IO frames each for its transports); every
         // recipient queues the same bytes.
         let message = SharedMessage::new(EioPacket::Message(Payload::Text(Bytes::copy_from_slice(text.as_bytes()))));
@@ -289,10 +327,11 @@ impl SioServer {
         targets.len()
     }
 
-    /// Server-side namespace disconnect (`socket.disconnect()`): `41`.
+    /// Server-side namespace disconnect (`socket.disconnect()`): `41`. The
+    /// socket stays in its rooms until JS calls `remove_socket`.
     pub(crate) fn disconnect(&self, key: u64, nsp: &str) -> bool {
         let Some(c) = self.client(key) else { return false };
-        if !self.leave_nsp(&c, nsp) {
+        if !c.nsps.lock().start_leaving(nsp) {
             return false;
         }
         c.send_packet(&packet::encode(PacketType::Disconnect, nsp, None, 0, ""), &[])
@@ -304,7 +343,7 @@ impl SioServer {
         let Some(c) = self.client(key) else { return false };
         let nsps: Vec<String> = c.nsps.lock().names();
         for nsp in nsps {
-            if self.leave_nsp(&c, &nsp) {
+            if c.nsps.lock().start_leaving(&nsp) {
                 c.send_packet(&packet::encode(PacketType::Disconnect, &nsp, None, 0, ""), &[]);
             }
         }
@@ -312,17 +351,18 @@ impl SioServer {
         true
     }
 
-    /// Removes `c` from `nsp` and all its rooms there. False if it was not in it.
-    fn leave_nsp(&self, c: &Arc<Client>, nsp: &str) -> bool {
+    /// JS is done with socket `socket_id` of client `key` in `nsp` (its
+    /// 'disconnecting' handlers have run): it leaves its rooms there. Also
+    /// for a client that closed and is not yet released.
+    pub(crate) fn remove_socket(&self, key: u64, nsp: &str, socket_id: &str) -> bool {
+        let Some(c) = self.client_or_departed(key) else { return false };
         let mut rooms = self.rooms.lock();
-        let Some(socket_id) = c.nsps.lock().remove(nsp).filter(|id| !id.is_empty()) else { return false };
-        self.by_socket.lock().remove(&socket_id);
-        let prefix = topic(nsp, "");
-        for t in rooms.topics_of(c.key) {
-            if t.starts_with(&prefix) {
-                rooms.unsubscribe(c.key, &t);
-            }
+        // A socket replaced by a repeated CONNECT is no longer listed: the
+        // rooms of `key` in `nsp` are its successor's.
+        if !c.nsps.lock().remove_socket(nsp, socket_id) {
+            return false;
         }
+        rooms.remove_socket(key, nsp, socket_id);
         true
     }
 
@@ -341,19 +381,14 @@ impl SioServer {
                 // is not (socket.io-client sends it when `connect()` is
                 // called on a socket that is already connecting): the later
                 // accept replaces the earlier socket, as in socket.io.
-                {
-                    let mut nsps = c.nsps.lock();
-                    if connected {
-                        return Err(());
-                    }
-                    if !nsps.known(p.nsp) {
-                        nsps.0.push((p.nsp.into(), "".into()));
-                    }
+                if connected {
+                    return Err(());
                 }
+                c.nsps.lock().add_pending(p.nsp);
                 self.handler.connect(c, p.nsp, p.data);
             }
             PacketType::Disconnect => {
-                if self.leave_nsp(c, p.nsp) {
+                if c.nsps.lock().start_leaving(p.nsp) {
                     self.handler.disconnect(c, p.nsp);
                 }
             }
@@ -402,20 +437,14 @@ impl SioServer {
         Ok(())
     }
 
+    /// The client is gone: no longer reachable by key, but still in its
+    /// rooms and its handshake readable until JS has run its disconnect
+    /// handlers (`release`).
     fn close_client(&self, key: u64) -> Option<Arc<Client>> {
-        let mut rooms = self.rooms.lock();
+        let rooms = self.rooms.lock();
         let c = self.clients.lock().remove(&key)?;
-        rooms.unsubscribe_all(key);
-        let gone = std::mem::take(&mut *c.nsps.lock());
-        let mut by_socket = self.by_socket.lock();
-        for (_, socket_id) in gone.0 {
-            if !socket_id.is_empty() {
-                by_socket.remove(&socket_id);
-            }
-        }
-        drop(by_socket);
         drop(rooms);
-        // Readable (handshake) until JS has run its disconnect handlers.
+        self.early_joins.lock().remove(&key);
         self.departed.lock().insert(key, c.clone());
         Some(c)
     }
@@ -425,9 +454,12 @@ impl SioServer {
         self.client(key).or_else(|| self.departed.lock().get(&key).cloned())
     }
 
-    /// JS has handled the close of `key`.
+    /// JS has handled the close of `key`: it leaves every room still held.
     pub(crate) fn release(&self, key: u64) {
-        self.departed.lock().remove(&key);
+        let Some(c) = self.departed.lock().remove(&key) else { return };
+        let mut rooms = self.rooms.lock();
+        let nsps = std::mem::take(&mut *c.nsps.lock());
+        rooms.remove_client(key, nsps.0.iter().map(|e| (&*e.nsp, &*e.id)));
     }
 }
 

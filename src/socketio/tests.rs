@@ -11,6 +11,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::packet::PacketType;
+use crate::adapter::BroadcastOptions;
 use super::server::{Client, SioHandler, SioServer};
 use crate::engineio::engine::{CloseReason, EngineConfig};
 use crate::test_support::{
@@ -161,21 +162,21 @@ fn broadcast_reaches_room_unions_minus_except_and_sender() {
     assert!(h.sio.join(ka, "/", "red") && h.sio.join(kb, "/", "blue") && h.sio.join(kc, "/", "blue"));
     assert!(h.sio.join(kc, "/", "muted"));
     // to(red).to(blue).except(muted): a and b.
-    assert_eq!(h.sio.broadcast("/", &["red", "blue"], &["muted"], None, r#"2["x",1]"#, &[]), 2);
+    assert_eq!(h.sio.broadcast(&to("/", &["red", "blue"], &["muted"], None), r#"2["x",1]"#, &[]), 2);
     // Broadcasts are queued; the caller flushes once per burst.
     h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["x",1]"#);
     assert_eq!(read_text(&mut b), r#"42["x",1]"#);
     // Everyone in the namespace except the sender (socket.broadcast.emit).
-    assert_eq!(h.sio.broadcast("/", &[], &[], Some(kb), r#"2["x",2]"#, &[]), 2);
+    assert_eq!(h.sio.broadcast(&to("/", &[], &[], Some(kb)), r#"2["x",2]"#, &[]), 2);
     h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["x",2]"#);
     assert_eq!(read_text(&mut c), r#"42["x",2]"#);
     // Own rooms (socket ids): to(a's id).to(red) reaches a once; except(c's id).
-    assert_eq!(h.sio.broadcast("/", &["A0000000000000000004", "red"], &[], None, r#"2["x",3]"#, &[]), 1);
-    assert_eq!(h.sio.broadcast("/", &["blue"], &["C0000000000000000004"], None, r#"2["x",4]"#, &[]), 1);
-    assert_eq!(h.sio.broadcast("/", &["C0000000000000000004"], &["muted"], None, r#"2["x",5]"#, &[]), 0);
-    assert_eq!(h.sio.broadcast("/admin", &["A0000000000000000004"], &[], None, r#"2["x",6]"#, &[]), 0);
+    assert_eq!(h.sio.broadcast(&to("/", &["A0000000000000000004", "red"], &[], None), r#"2["x",3]"#, &[]), 1);
+    assert_eq!(h.sio.broadcast(&to("/", &["blue"], &["C0000000000000000004"], None), r#"2["x",4]"#, &[]), 1);
+    assert_eq!(h.sio.broadcast(&to("/", &["C0000000000000000004"], &["muted"], None), r#"2["x",5]"#, &[]), 0);
+    assert_eq!(h.sio.broadcast(&to("/admin", &["A0000000000000000004"], &[], None), r#"2["x",6]"#, &[]), 0);
     h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["x",3]"#);
     assert_eq!(read_text(&mut b), r#"42["x",4]"#);
@@ -184,15 +185,78 @@ fn broadcast_reaches_room_unions_minus_except_and_sender() {
     assert!(std::io::Read::read(&mut b, &mut [0u8; 1]).is_err(), "the sender must not receive its broadcast");
 }
 
+/// The selection a test names: rooms, except, the sender.
+fn to(nsp: &str, rooms: &[&str], except: &[&str], skip: Option<u64>) -> BroadcastOptions {
+    BroadcastOptions {
+        nsp: nsp.into(),
+        rooms: rooms.iter().map(|r| r.to_string()).collect(),
+        except: except.iter().map(|r| r.to_string()).collect(),
+        except_client: skip,
+    }
+}
+
 #[test]
-fn client_disconnect_leaves_the_namespace_and_its_rooms() {
+fn client_disconnect_leaves_the_namespace_and_its_rooms_once_js_is_done() {
     let h = Harness::new();
     let (mut s, key) = h.connect("A0000000000000000005");
     assert!(h.sio.join(key, "/", "red"));
     send(&mut s, "41");
     h.wait_for(|e| *e == Ev::Disconnect(key, "/".into()));
-    assert_eq!(h.sio.broadcast("/", &["red"], &[], None, r#"2["x"]"#, &[]), 0);
-    assert_eq!(h.sio.client(key).unwrap().socket_id("/"), None);
+    assert_eq!(h.sio.client(key).unwrap().socket_id("/"), None, "no longer connected: no events");
+    // Its 'disconnecting' handlers still find it in its rooms, as in socket.io.
+    assert_eq!(h.sio.select(&to("/", &["red"], &[], None)), vec![key]);
+    assert_eq!(h.sio.select(&to("/", &["A0000000000000000005"], &[], None)), vec![key]);
+    assert!(h.sio.remove_socket(key, "/", "A0000000000000000005"));
+    assert!(h.sio.select(&to("/", &["red"], &[], None)).is_empty());
+    assert!(h.sio.select(&to("/", &[], &[], None)).is_empty());
+    assert!(h.sio.select(&to("/", &["A0000000000000000005"], &[], None)).is_empty());
+}
+
+#[test]
+fn rooms_joined_in_middleware_are_joined_at_accept_and_dropped_on_refusal() {
+    let h = Harness::new();
+    for (sid, accepted) in [("M0000000000000000008", true), ("N0000000000000000008", false)] {
+        let (mut s, head) = ws_upgrade(h.srv.addr, "EIO=4&transport=websocket");
+        assert!(head.starts_with("HTTP/1.1 101"));
+        read_text(&mut s);
+        let seen = h.events.0.lock().len();
+        send(&mut s, "40");
+        wait_until("CONNECT", || h.events.0.lock()[seen..].iter().any(|e| matches!(e, Ev::Connect(..))));
+        let ev = h.events.0.lock()[seen..].iter().find(|e| matches!(e, Ev::Connect(..))).cloned().unwrap();
+        let Ev::Connect(key, ..) = ev else { unreachable!() };
+        // The middleware joins; nobody is reached before the accept.
+        assert!(h.sio.join(key, "/", "early"));
+        assert!(!h.sio.join(key, "/", "early"), "already joined");
+        assert!(h.sio.join(key, "/", "gone") && h.sio.leave(key, "/", "gone"));
+        assert!(!h.sio.select(&to("/", &["early"], &[], None)).contains(&key));
+        if accepted {
+            assert!(h.sio.accept(key, "/", sid));
+            assert_eq!(h.sio.select(&to("/", &["early"], &[], None)), vec![key]);
+            assert!(h.sio.select(&to("/", &["gone"], &[], None)).is_empty());
+        } else {
+            assert!(h.sio.reject(key, "/", "no", None));
+            // A later accept of another CONNECT does not bring them back.
+            send(&mut s, "40");
+            wait_until("second CONNECT", || {
+                h.events.0.lock()[seen..].iter().filter(|e| matches!(e, Ev::Connect(k, ..) if *k == key)).count() == 2
+            });
+            assert!(h.sio.accept(key, "/", sid));
+            assert!(!h.sio.select(&to("/", &["early"], &[], None)).contains(&key));
+        }
+    }
+}
+
+#[test]
+fn a_closed_client_stays_in_its_rooms_until_released() {
+    let h = Harness::new();
+    let (s, key) = h.connect("A0000000000000000009");
+    assert!(h.sio.join(key, "/", "red"));
+    drop(s);
+    h.wait_for(|e| *e == Ev::Close(key, CloseReason::TransportClose));
+    assert_eq!(h.sio.select(&to("/", &["red"], &[], None)), vec![key]);
+    h.sio.release(key);
+    assert!(h.sio.select(&to("/", &["red"], &[], None)).is_empty());
+    assert!(h.sio.select(&to("/", &["A0000000000000000009"], &[], None)).is_empty());
 }
 
 #[test]
