@@ -47,6 +47,9 @@ each('connection: socket ids match, auth reaches handshake.auth', { timeout: 100
   const c = client('/', { auth: { token: 'abc' } })
   const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
   assert.equal(socket.id, c.id)
+  // socket.io's id shape (base64id: 15 random bytes, base64url), not the Engine.IO sid.
+  assert.match(socket.id, /^[\w-]{20}$/)
+  assert.notEqual(socket.id, c.io.engine.id)
   assert.deepEqual(socket.handshake.auth, { token: 'abc' })
   assert.ok(socket.connected && socket.rooms.has(socket.id))
   assert.equal(io.of('/').sockets.get(socket.id), socket)

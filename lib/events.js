@@ -43,7 +43,7 @@ function copyOut (buf, off, len) {
  * Walks one batch and calls the sink's methods:
  * open(id, route), message(id, ab, isBinary), close(id, code, ab),
  * drain(id), ping(id, ab), pong(id, ab), request(id, kind, route, req), aborted(id),
- * and for Socket.IO: sioConnect(key, nsp, auth, remote), sioPacket(key, type, nsp,
+ * and for Socket.IO: sioConnect(key, nsp, auth, remote, socketId), sioPacket(key, type, nsp,
  * ackId, data, attachments), sioDisconnect(key, nsp), sioClose(key, reason),
  * pollReady(reqId), and for raw Engine.IO: eioOpen(key, sid, address),
  * eioMessage(key, data), eioClose(key, reason).
@@ -135,7 +135,8 @@ function dispatch (buf, sink) {
       case SIO_CONNECT: {
         const nsp = utf8()
         const auth = utf8()
-        sink.sioConnect(id, nsp, auth, str())
+        const remote = str()
+        sink.sioConnect(id, nsp, auth, remote, str())
         break
       }
       case SIO_PACKET: {

@@ -102,8 +102,9 @@ class Namespace extends EventEmitter {
   }
 
   /** A client asked to connect: run the middleware, then accept or refuse. */
-  _connect (client, auth) {
-    const socket = new Socket(this, client, auth)
+  /** `id`: the new socket's, made in Rust (one generator, as socket.io's base64id). */
+  _connect (client, auth, id) {
+    const socket = new Socket(this, client, auth, id)
     runMiddleware(this._fns, socket, (err, failed) => {
       if (!err) return this._accept(client, socket)
       // Rooms its middleware joined are left (socket.io's _cleanup); Rust

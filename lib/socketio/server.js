@@ -80,7 +80,7 @@ class Server extends EventEmitter {
   _sink () {
     if (this._sinkObj) return this._sinkObj
     this._sinkObj = {
-      sioConnect: (key, nsp, auth) => {
+      sioConnect: (key, nsp, auth, remote, socketId) => {
         let client = this._clients.get(key)
         if (!client) {
           client = new Client(key)
@@ -93,9 +93,9 @@ class Server extends EventEmitter {
           try { parsed = JSON.parse(auth) } catch {}
         }
         const namespace = this._nsps.get(nsp)
-        if (namespace) return namespace._connect(client, parsed)
+        if (namespace) return namespace._connect(client, parsed, socketId)
         this._matchParent(nsp, parsed || {}, (child) => {
-          if (child) child._connect(client, parsed)
+          if (child) child._connect(client, parsed, socketId)
           else this._sessions.reject(key, nsp, 'Invalid namespace', undefined)
         })
       },

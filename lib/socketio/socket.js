@@ -1,6 +1,5 @@
 'use strict'
 const { EventEmitter } = require('node:events')
-const { randomFillSync } = require('node:crypto')
 const { TYPE, RESERVED, dataPacket, reconstruct } = require('./packet')
 const { BroadcastOperator } = require('./broadcast-operator')
 const { Handshake } = require('./handshake')
@@ -9,34 +8,19 @@ const { once, safeApply, safeCall, emitSafe, reportHandlerError } = require('../
 
 const EMPTY = Object.freeze([])
 
-// Socket ids: 15 random bytes, base64url (20 chars), as socket.io makes
-// them; drawn from a pool refilled 256 ids at a time (one getrandom call
-// instead of one per connection).
-const ID_BYTES = 15
-const pool = Buffer.alloc(ID_BYTES * 256)
-let poolOffset = pool.length
-function newId () {
-  if (poolOffset === pool.length) {
-    randomFillSync(pool)
-    poolOffset = 0
-  }
-  poolOffset += ID_BYTES
-  return pool.toString('base64url', poolOffset - ID_BYTES, poolOffset)
-}
-
 /**
  * One client's presence in one namespace (socket.io's `Socket`). `on()`
  * listens to what the client emits; `emit()` sends to the client.
  */
 class Socket extends EventEmitter {
-  constructor (nsp, client, auth) {
+  constructor (nsp, client, auth, id) {
     super()
     // Few own fields, so V8 keeps them in the object itself: an idle
     // socket is the common case, and everything rarely used (data, acks,
     // any-listeners, packet middleware) lives in `_x`, made on first use.
     this.nsp = nsp
     this.client = client
-    this.id = newId()
+    this.id = id
     this.connected = false
     this.rooms = new Set()
     // Connection order in the namespace (operators list sockets in it).

@@ -21,13 +21,15 @@ use parking_lot::Mutex;
 use super::packet::{self, Limits, PacketType};
 use crate::adapter::{BroadcastOptions, Member, Rooms};
 use crate::engineio::engine::{CloseReason, EngineHandler, Session, SharedMessage};
-use crate::engineio::packet::{Packet as EioPacket, Payload};
+use crate::engineio::packet::{generate_sid, Packet as EioPacket, Payload};
 
 /// What the layer above (the N-API handle) is told.
 pub(crate) trait SioHandler: Send + Sync + 'static {
-    /// A CONNECT to `nsp`; `auth` is the raw JSON object text ("" if none).
-    /// Answer with [`SioServer::accept`] or [`SioServer::reject`].
-    fn connect(&self, client: &Arc<Client>, nsp: &str, auth: &str);
+    /// A CONNECT to `nsp`; `auth` is the raw JSON object text ("" if none);
+    /// `socket_id` the id of the socket it makes (socket.io's ids, from the
+    /// same generator as Engine.IO sids). Answer with [`SioServer::accept`]
+    /// or [`SioServer::reject`].
+    fn connect(&self, client: &Arc<Client>, nsp: &str, auth: &str, socket_id: &str);
     /// An EVENT or ACK (binary ones with their attachments) on a connected namespace.
     fn packet(
         &self,
@@ -384,8 +386,10 @@ impl SioServer {
                 if connected {
                     return Err(());
                 }
+                // Failing to read randomness is engine.io's failed handshake.
+                let socket_id = generate_sid().map_err(|_| ())?;
                 c.nsps.lock().add_pending(p.nsp);
-                self.handler.connect(c, p.nsp, p.data);
+                self.handler.connect(c, p.nsp, p.data, &socket_id);
             }
             PacketType::Disconnect => {
                 if c.nsps.lock().start_leaving(p.nsp) {

@@ -32,7 +32,7 @@ struct Recorder(Mutex<Vec<Ev>>);
 
 impl SioHandler for Recorder {
     fn poll_ready(&self, _req: u64) {}
-    fn connect(&self, c: &Arc<Client>, nsp: &str, auth: &str) {
+    fn connect(&self, c: &Arc<Client>, nsp: &str, auth: &str, _socket_id: &str) {
         self.0.lock().push(Ev::Connect(c.key, nsp.into(), auth.into()));
     }
     fn packet(&self, c: &Arc<Client>, kind: PacketType, nsp: &str, id: Option<u64>, data: &str, att: Vec<Bytes>) {
