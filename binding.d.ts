@@ -91,21 +91,30 @@ export declare class NativeEngineFront {
    */
   forbidden(message?: string | undefined | null): PollAnswer
   /**
-   * The HTTP response refusing a WebSocket upgrade: the `cors` policy's
-   * (`origin`) or allowRequest's (with its `message`, if any).
+   * engine.io's `verify` for a WebSocket upgrade, before `allowRequest`
+   * runs: its refusal, or None.
    */
-  refuseUpgrade(origin: boolean, message?: string | undefined | null): Buffer
-  /** Whether a POST body for `sid` should be read at all. */
-  pollAcceptsPost(sid: string): boolean
+  verifyUpgrade(req: HttpRequestInfo): UpgradeRefusal | null
+  /**
+   * The refusal of a WebSocket upgrade by the `cors` policy (`origin`) or
+   * allowRequest (with its `message`, if any).
+   */
+  refuseUpgrade(origin: boolean, message?: string | undefined | null): UpgradeRefusal
+  /**
+   * A POST is about to be read: its body limit, or the answer instead
+   * (unknown or upgraded session, a second POST at once, a binary body,
+   * a declared length over the limit).
+   */
+  pollBeginPost(req: HttpRequestInfo): PostStart
+  /**
+   * A begun POST whose body will not come (`too_large`: it passed the
+   * limit; the answer to write is returned).
+   */
+  pollEndPost(sid: string, tooLarge: boolean): PollAnswer | null
   /** The body for a held GET after its POLL_READY (None: no longer held). */
   pollDrain(reqId: number): string | null
   /** A held GET's client went away. */
   pollAbort(reqId: number): void
-  /**
-   * A second POST for `sid` while one is being read: the session ends
-   * ("transport error"), as engine.io's "data request overlap".
-   */
-  failSession(sid: string): void
   /** Ends every session ("1" to each; held GETs become ready to drain). */
   closeSessions(): void
   /** Open Engine.IO sessions (`clientsCount`). */
@@ -241,11 +250,22 @@ export interface PollAnswer {
   contentType: string
   body: string
   /**
-   * For a refusal: engine.io's error code and its own message (the body
-   * may carry allowRequest's instead), for the `connection_error` event.
+   * For a refusal: engine.io's error code, its own message (the body may
+   * carry allowRequest's instead) and the context (JSON object text),
+   * for the `connection_error` event.
    */
   errorCode?: number
   errorMessage?: string
+  errorContext?: string
+}
+
+/**
+ * Where a POST body goes: read it up to `limit` bytes, or write `answer`
+ * instead.
+ */
+export interface PostStart {
+  limit: number
+  answer?: PollAnswer
 }
 
 export interface SslOptions {
@@ -255,6 +275,18 @@ export interface SslOptions {
   key?: Buffer
   cert?: Buffer
   passphrase?: string
+}
+
+/**
+ * A refused WebSocket upgrade: the `connection_error` fields and the whole
+ * HTTP response to write on the socket.
+ */
+export interface UpgradeRefusal {
+  errorCode: number
+  errorMessage: string
+  /** JSON object text. */
+  errorContext: string
+  response: Buffer
 }
 
 export declare function version(): string

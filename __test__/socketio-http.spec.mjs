@@ -347,3 +347,54 @@ test('socket-id rooms belong to one namespace; the handshake is readable in disc
   await sleep(200)
   assert.ok(addresses.length >= 2 && addresses.every((a) => a.includes('127.0.0.1')), String(addresses))
 })
+
+test('connection_error carries engine.io\'s context; upgrades are verified before allowRequest; POST bodies follow engine.io\'s rules', { timeout: 15000 }, async (t) => {
+  const server = http.createServer()
+  const asked = []
+  const io = new Server(server, {
+    maxHttpBufferSize: 100,
+    allowRequest: (req, cb) => { asked.push(req.url); cb(null, true) }
+  })
+  const port = await listening(server)
+  t.after(() => io.close())
+  const events = []
+  io.engine.on('connection_error', (e) => events.push([e.code, e.message, e.context]))
+  const base = `http://127.0.0.1:${port}/socket.io/?EIO=4`
+  await fetch(`${base}&transport=polling&sid=nope`)
+  await fetch(`${base}&transport=abc`)
+  await fetch(`${base}&transport=polling`, { method: 'POST', body: '' })
+  await fetch(`${base}&transport=websocket`)
+  assert.deepEqual(events.splice(0), [
+    [1, 'Session ID unknown', { sid: 'nope' }],
+    [0, 'Transport unknown', { transport: 'abc' }],
+    [2, 'Bad handshake method', { method: 'POST' }],
+    [3, 'Bad request', { name: 'TRANSPORT_HANDSHAKE_ERROR' }]
+  ])
+  assert.deepEqual(asked, [])
+  // Upgrades through Node's server: refused by Rust's verify, before allowRequest.
+  const wsBase = `ws://127.0.0.1:${port}/socket.io/?EIO=4`
+  for (const q of ['&transport=abc', '&transport=websocket&sid=nope']) {
+    const [, res] = await once(new WebSocket(wsBase + q), 'unexpected-response')
+    assert.equal(res.statusCode, 400)
+  }
+  assert.deepEqual(events.splice(0), [
+    [0, 'Transport unknown', { transport: 'abc' }],
+    [1, 'Session ID unknown', { sid: 'nope' }]
+  ])
+  assert.deepEqual(asked, [])
+  // POST rules, decided in Rust: a binary body ends the session with 400; a
+  // body over maxHttpBufferSize is answered 413.
+  const open = async () => JSON.parse((await (await fetch(`${base}&transport=polling`)).text()).slice(1)).sid
+  const sid = await open()
+  const bin = await fetch(`${base}&transport=polling&sid=${sid}`, { method: 'POST', body: '4x', headers: { 'content-type': 'application/octet-stream' } })
+  assert.equal(bin.status, 400)
+  const gone = await fetch(`${base}&transport=polling&sid=${sid}`)
+  assert.equal(gone.status, 400)
+  assert.deepEqual(events.splice(0), [[1, 'Session ID unknown', { sid }]])
+  const sid2 = await open()
+  const big = await fetch(`${base}&transport=polling&sid=${sid2}`, { method: 'POST', body: '4' + 'x'.repeat(500) })
+  assert.equal(big.status, 413)
+  // The session survives a refused body and takes the next one.
+  const ok = await fetch(`${base}&transport=polling&sid=${sid2}`, { method: 'POST', body: '40' })
+  assert.equal(await ok.text(), 'ok')
+})

@@ -29,7 +29,6 @@ class HttpFront extends EventEmitter {
     this._configure()
     this._held = new Map()
     this._nextReq = 1
-    this._posting = new Set()
     this._closed = false
   }
 
@@ -52,7 +51,6 @@ class HttpFront extends EventEmitter {
   _configure () {
     const opts = this._opts
     this._transports = opts.transports || ['polling', 'websocket']
-    this._maxBody = opts.maxHttpBufferSize ?? 1e6
     this._cors = opts.cors ? cors(guardCors(opts.cors)) : null
   }
 
@@ -115,42 +113,31 @@ class HttpFront extends EventEmitter {
     guarded(fn, (cb) => cb('Forbidden', false))(req, done)
   }
 
-  /** `sid`: null for a handshake. */
+  /**
+   * `sid`: null for a handshake. A POST's body is read here (the stream is
+   * Node's) up to the limit Rust gives, or Rust answers instead of reading
+   * (an unknown or upgraded session, a second POST at once, a binary body,
+   * a declared length over the limit).
+   */
   _poll (req, res, sid) {
     if (req.method !== 'POST') return this._answer(req, res, null, !sid)
-    // Unknown or upgraded sessions are answered without reading the body.
-    if (sid && !this._nativeHalf().pollAcceptsPost(sid)) return this._answer(req, res, null, false)
-    const declared = Number(req.headers['content-length'])
-    if (declared > this._maxBody) {
-      res.writeHead(413).end()
-      return
-    }
-    if (this._posting.has(sid)) {
-      // A second POST while one is being read: 400, and the session ends.
-      this._nativeHalf().failSession(sid)
-      res.writeHead(400).end()
-      return
-    }
-    if (sid && req.headers['content-type'] === 'application/octet-stream') {
-      // v4 sends binary as base64 text; a binary body is "invalid content".
-      this._nativeHalf().failSession(sid)
-      res.writeHead(400).end()
-      return
-    }
-    if (sid) this._posting.add(sid)
+    const native = this._nativeHalf()
+    const start = native.pollBeginPost(info(req))
+    if (start.answer) return this._reply(req, res, start.answer)
+    const limit = start.limit
     const chunks = []
     let size = 0
     let done = false
-    const finish = () => {
+    // (A POST always names its session: a handshake POST was refused by verify.)
+    const end = (tooLarge) => {
       done = true
-      if (sid) this._posting.delete(sid)
+      return native.pollEndPost(sid, tooLarge)
     }
     req.on('data', (chunk) => {
       if (done) return
       size += chunk.length
-      if (size > this._maxBody) {
-        finish()
-        res.writeHead(413, { Connection: 'close' }).end()
+      if (size > limit) {
+        res.writeHead(end(true).status, { Connection: 'close' }).end()
         req.socket.destroy()
         return
       }
@@ -158,10 +145,11 @@ class HttpFront extends EventEmitter {
     })
     req.on('end', () => {
       if (done) return
-      finish()
+      done = true
+      // The poll that delivers the body ends the POST in Rust.
       this._answer(req, res, Buffer.concat(chunks, size), !sid)
     })
-    req.on('close', () => { if (!done) finish() })
+    req.on('close', () => { if (!done) end(false) })
   }
 
   _answer (req, res, body, handshake) {
@@ -192,13 +180,14 @@ class HttpFront extends EventEmitter {
    * `handshake`: the request that opened a session ('initial_headers').
    */
   _reply (req, res, a, handshake = false) {
-    if (a.errorCode != null) this._connectionError(req, a.errorCode, a.errorMessage, JSON.parse(a.body).message)
+    if (a.errorCode != null) this._connectionError(req, a)
     this._send(req, res, a.status, a.contentType, a.body, handshake)
   }
 
-  /** engine.io's event: its own message, and allowRequest's in the context. */
-  _connectionError (req, code, message, given) {
-    emitSafe(this, 'connection_error', { req, code, message, context: given !== message ? { message: given } : {} })
+  /** engine.io's event, from a Rust refusal: code, message and context. */
+  _connectionError (req, refusal) {
+    const { errorCode: code, errorMessage: message } = refusal
+    emitSafe(this, 'connection_error', { req, code, message, context: JSON.parse(refusal.errorContext) })
   }
 
   _send (req, res, status, contentType, body, handshake = false) {
@@ -210,16 +199,23 @@ class HttpFront extends EventEmitter {
     res.end(body)
   }
 
+  /**
+   * engine.io's order: Rust verifies (transport, session), then the `cors`
+   * policy (ours: engine.io has none for upgrades), then a handshake goes
+   * through `allowRequest`; then the socket moves to Rust. Every refusal,
+   * answer and event fields alike, is Rust's; JS writes it.
+   */
   handleUpgrade (req, socket, head) {
     if (this._closed) return socket.destroy()
-    // Refused by the cors policy or allowRequest: Rust writes the answer.
-    const fail = (origin, message) => {
-      const answer = this._nativeHalf().forbidden(message)
-      this._connectionError(req, answer.errorCode, answer.errorMessage, origin ? 'Origin not allowed' : JSON.parse(answer.body).message)
+    const refuse = (refusal) => {
+      this._connectionError(req, refusal)
       socket.on('error', () => {})
-      if (socket.writable) socket.write(this._nativeHalf().refuseUpgrade(origin, message))
+      if (socket.writable) socket.write(refusal.response)
       socket.destroy()
     }
+    const fail = (origin, message) => refuse(this._nativeHalf().refuseUpgrade(origin, message))
+    const refused = this._nativeHalf().verifyUpgrade(info(req))
+    if (refused) return refuse(refused)
     this._originAllowed(req, (allowed) => {
       if (!allowed) return fail(true)
       if (this._nativeHalf().sidOf(info(req)) != null) return this._adopt(req, socket, head)

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use super::packet::{self, HttpErrorCode, OpenInfo, Packet, Payload};
+use crate::json::push_json_string;
 use crate::ws::frame::{self, OpCode};
 use crate::ws::{Conn, ConnHost, Request, ServerCore, WsHandler};
 
@@ -144,6 +145,8 @@ struct Polling {
     /// packet a tick after the payload it came in, so `41` and `1` in one
     /// body would read as "transport close").
     close_pending: bool,
+    /// A POST body is being read (`begin_post`); a second one is refused.
+    posting: bool,
 }
 
 impl Polling {
@@ -307,6 +310,53 @@ impl Session {
     }
 }
 
+/// A refused request, as engine.io reports it in `connection_error`: the
+/// code, and the event's `context` as a JSON object (`{"transport":…}`,
+/// `{"sid":…}`, `{"method":…}`, `{"name":"TRANSPORT_MISMATCH",…}`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub code: HttpErrorCode,
+    pub context: String,
+}
+
+impl Refusal {
+    /// `fields`: the context's members in order (None is `null`).
+    fn new(code: HttpErrorCode, fields: &[(&str, Option<&str>)]) -> Self {
+        let mut context = String::from("{");
+        for (i, (k, v)) in fields.iter().enumerate() {
+            if i > 0 {
+                context.push(',');
+            }
+            push_json_string(&mut context, k);
+            context.push(':');
+            match v {
+                Some(v) => push_json_string(&mut context, v),
+                None => context.push_str("null"),
+            }
+        }
+        context.push('}');
+        Self { code, context }
+    }
+
+    /// A request for a session on the transport it is not on.
+    fn mismatch(transport: &str, previous: &str) -> Self {
+        Self::new(
+            HttpErrorCode::BadRequest,
+            &[
+                ("name", Some("TRANSPORT_MISMATCH")),
+                ("transport", Some(transport)),
+                ("previousTransport", Some(previous)),
+            ],
+        )
+    }
+
+    /// allowRequest (or the `cors` policy, for upgrades) said no; `message`
+    /// is the one it gave.
+    pub(crate) fn forbidden(message: Option<&str>) -> Self {
+        Self::new(HttpErrorCode::Forbidden, &[("message", message)])
+    }
+}
+
 /// The answer to a polling request that can be given at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PollAnswer {
@@ -314,7 +364,7 @@ pub(crate) struct PollAnswer {
     pub content_type: &'static str,
     pub body: Bytes,
     /// Set when the answer refuses the request (the body is its JSON).
-    pub error: Option<HttpErrorCode>,
+    pub error: Option<Refusal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,33 +380,34 @@ fn answer(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Po
     PollReply::Now(PollAnswer { status, content_type, body: body.into(), error: None })
 }
 
-fn http_error(code: HttpErrorCode) -> PollReply {
-    PollReply::Now(refusal(code, None))
+fn http_error(refused: Refusal) -> PollReply {
+    PollReply::Now(refusal(refused, None))
 }
 
-/// engine.io's `abortRequest` answer for `code` (`message`: allowRequest's
-/// own, in place of the code's).
-pub(crate) fn refusal(code: HttpErrorCode, message: Option<&str>) -> PollAnswer {
-    let (status, body) = packet::error_body(code, message);
-    PollAnswer { status, content_type: "application/json", body: body.into(), error: Some(code) }
+/// engine.io's `abortRequest` answer (`message`: allowRequest's own, in
+/// place of the code's).
+pub(crate) fn refusal(refused: Refusal, message: Option<&str>) -> PollAnswer {
+    let (status, body) = packet::error_body(refused.code, message);
+    PollAnswer { status, content_type: "application/json", body: body.into(), error: Some(refused) }
 }
 
-/// The answer to a refused WebSocket upgrade: engine.io's `abortUpgrade`
-/// (400, the message as text/html) when `allowRequest` refused, or 403
-/// "Origin not allowed" when the `cors` policy did (ferrosocket applies it
-/// to upgrades; engine.io does not).
-pub(crate) fn upgrade_refusal(origin: bool, message: Option<&str>) -> Vec<u8> {
+/// The answer to a refused WebSocket upgrade, with its refusal: engine.io's
+/// `abortUpgrade` (400, the message as text/html) when `allowRequest`
+/// refused, or 403 "Origin not allowed" when the `cors` policy did
+/// (ferrosocket applies it to upgrades; engine.io does not).
+pub(crate) fn upgrade_refusal(origin: bool, message: Option<&str>) -> (Refusal, Vec<u8>) {
     if origin {
         let text = "Origin not allowed";
-        return crate::ws::handshake::simple_response(
+        let response = crate::ws::handshake::simple_response(
             403,
             "Forbidden",
             &[("Content-type", "text/html")],
             text.as_bytes(),
             false,
         );
+        return (Refusal::forbidden(Some(text)), response);
     }
-    abort_upgrade(message.unwrap_or(HttpErrorCode::Forbidden.message()))
+    (Refusal::forbidden(message), abort_upgrade(message.unwrap_or(HttpErrorCode::Forbidden.message())))
 }
 
 /// The query part of a request target.
@@ -565,14 +616,6 @@ impl Engine {
         self.handler.close(s, reason);
     }
 
-    /// Ends a session for a transport error seen above the engine (a second
-    /// POST while one is being read).
-    pub(crate) fn fail(&self, sid: &str) {
-        if let Some(s) = self.session(sid) {
-            self.end_session(&s, CloseReason::TransportError, true);
-        }
-    }
-
     /// Server-initiated close of every session (`io.close()`).
     pub(crate) fn close_all(&self) {
         let sessions: Vec<Arc<Session>> = self.by_sid.read().values().cloned().collect();
@@ -627,26 +670,96 @@ impl Engine {
     /// must be one we serve, and a handshake (no `sid`) must be a GET on
     /// the polling transport. Requests with a `sid` are decided by
     /// `handle_poll` itself.
-    pub(crate) fn verify(&self, req: &Request) -> Option<HttpErrorCode> {
+    pub(crate) fn verify(&self, req: &Request) -> Option<Refusal> {
         self.verify_query(&packet::parse_query(query_of(&req.url)), &req.method)
     }
 
-    fn verify_query(&self, q: &packet::Query, method: &str) -> Option<HttpErrorCode> {
+    fn verify_query(&self, q: &packet::Query, method: &str) -> Option<Refusal> {
         let polling = q.transport.as_deref() == Some("polling") && self.cfg.polling;
         let websocket = q.transport.as_deref() == Some("websocket") && self.cfg.websocket;
         if !polling && !websocket {
-            return Some(HttpErrorCode::TransportUnknown);
+            return Some(Refusal::new(HttpErrorCode::TransportUnknown, &[("transport", q.transport.as_deref())]));
         }
         if q.sid.is_none() {
             if method != "GET" {
-                return Some(HttpErrorCode::BadHandshakeMethod);
+                return Some(Refusal::new(HttpErrorCode::BadHandshakeMethod, &[("method", Some(method))]));
             }
             if websocket {
                 // A websocket handshake that is not an upgrade request.
-                return Some(HttpErrorCode::BadRequest);
+                return Some(Refusal::new(HttpErrorCode::BadRequest, &[("name", Some("TRANSPORT_HANDSHAKE_ERROR"))]));
             }
         }
         None
+    }
+
+    /// engine.io's `verify` for a WebSocket upgrade: what `accept` would
+    /// refuse, asked by the HTTP front before `allowRequest` runs.
+    pub(crate) fn verify_upgrade(&self, req: &Request) -> Option<Refusal> {
+        self.check_upgrade(req).err()
+    }
+
+    /// The WebSocket upgrade must name Engine.IO v4 and the websocket
+    /// transport; with a `sid` it is an upgrade of a polling session.
+    fn check_upgrade(&self, req: &Request) -> Result<(), Refusal> {
+        let q = packet::parse_query(req.query());
+        if q.transport.as_deref() != Some("websocket") || !self.cfg.websocket {
+            return Err(Refusal::new(HttpErrorCode::TransportUnknown, &[("transport", q.transport.as_deref())]));
+        }
+        match q.sid.as_deref() {
+            // engine.io reads any EIO but "4" as protocol 3.
+            None if !q.is_eio4() => Err(Refusal::new(HttpErrorCode::UnsupportedProtocolVersion, &[])),
+            None => Ok(()),
+            // A probe for an upgrade. One that cannot be (already upgraded
+            // or upgrading) is accepted and closed at once, as engine.io does.
+            Some(sid) => match self.session(sid) {
+                Some(_) if self.cfg.allow_upgrades => Ok(()),
+                Some(s) => Err(Refusal::mismatch("websocket", s.transport_name())),
+                None => Err(Refusal::new(HttpErrorCode::SessionIdUnknown, &[("sid", Some(sid))])),
+            },
+        }
+    }
+
+    /// A POST for a session is about to be read (`req` as handle_poll takes
+    /// it): the body limit, or the answer instead of reading. One POST is
+    /// read at a time per session; `end_post` (or the poll that delivers
+    /// the body) ends it.
+    pub(crate) fn begin_post(&self, req: &Request) -> Result<usize, PollAnswer> {
+        let q = packet::parse_query(query_of(&req.url));
+        let Some(sid) = q.sid else { return Ok(self.cfg.max_payload) };
+        let refuse = |r: Refusal| Err(refusal(r, None));
+        let Some(s) = self.session(&sid) else {
+            return refuse(Refusal::new(HttpErrorCode::SessionIdUnknown, &[("sid", Some(&sid))]));
+        };
+        let mut t = s.transport.lock();
+        let Transport::Polling(p) = &mut *t else {
+            return refuse(Refusal::mismatch("polling", "websocket"));
+        };
+        let declared = req.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.cfg.max_payload as u64) {
+            return Err(PollAnswer { status: 413, content_type: TEXT, body: Bytes::new(), error: None });
+        }
+        // A second POST while one is read ("data request overlap"), or a
+        // binary body (v4 sends binary as base64 text: "invalid content"):
+        // 400, and the session ends.
+        let binary = req.header("content-type") == Some("application/octet-stream");
+        if p.posting || binary {
+            drop(t);
+            self.end_session(&s, CloseReason::TransportError, true);
+            return Err(PollAnswer { status: 400, content_type: TEXT, body: Bytes::new(), error: None });
+        }
+        p.posting = true;
+        Ok(self.cfg.max_payload)
+    }
+
+    /// The POST `begin_post` allowed was not delivered (the client went, or
+    /// the body passed the limit: `too_large`, answered 413).
+    pub(crate) fn end_post(&self, sid: &str, too_large: bool) -> Option<PollAnswer> {
+        if let Some(s) = self.session(sid) {
+            if let Transport::Polling(p) = &mut *s.transport.lock() {
+                p.posting = false;
+            }
+        }
+        too_large.then(|| PollAnswer { status: 413, content_type: TEXT, body: Bytes::new(), error: None })
     }
 
     /// The session a request names, as every decision here reads it (the
@@ -668,17 +781,17 @@ impl Engine {
         remote: SocketAddr,
     ) -> PollReply {
         let q = packet::parse_query(query_of(&req.url));
-        if let Some(code) = self.verify_query(&q, &req.method) {
-            return http_error(code);
+        if let Some(refused) = self.verify_query(&q, &req.method) {
+            return http_error(refused);
         }
         let websocket = q.transport.as_deref() == Some("websocket");
         let Some(sid) = q.sid else {
             if !q.is_eio4() {
-                return http_error(HttpErrorCode::UnsupportedProtocolVersion);
+                return http_error(Refusal::new(HttpErrorCode::UnsupportedProtocolVersion, &[]));
             }
             if q.jsonp.is_some() {
                 // JSONP polling (for browsers without CORS) is not supported.
-                return http_error(HttpErrorCode::TransportUnknown);
+                return http_error(Refusal::new(HttpErrorCode::TransportUnknown, &[("transport", Some("polling"))]));
             }
             return self.poll_handshake(req, secure, remote);
         };
@@ -695,14 +808,14 @@ impl Engine {
                     return answer(200, TEXT, body);
                 }
             }
-            return http_error(HttpErrorCode::SessionIdUnknown);
+            return http_error(Refusal::new(HttpErrorCode::SessionIdUnknown, &[("sid", Some(&sid))]));
         };
         if self.expired(&s, Instant::now()) {
             self.end_session(&s, CloseReason::PingTimeout, true);
-            return http_error(HttpErrorCode::SessionIdUnknown);
+            return http_error(Refusal::new(HttpErrorCode::SessionIdUnknown, &[("sid", Some(&sid))]));
         }
         if websocket {
-            return http_error(HttpErrorCode::BadRequest);
+            return http_error(Refusal::mismatch("websocket", s.transport_name()));
         }
         match req.method.as_str() {
             "GET" => self.poll_get(req_id, &s),
@@ -713,7 +826,9 @@ impl Engine {
     }
 
     fn poll_handshake(&self, req: &Request, secure: bool, remote: SocketAddr) -> PollReply {
-        let Ok(sid) = packet::generate_sid() else { return http_error(HttpErrorCode::BadRequest) };
+        let Ok(sid) = packet::generate_sid() else {
+            return http_error(Refusal::new(HttpErrorCode::BadRequest, &[("name", Some("ID_GENERATION_ERROR"))]));
+        };
         let session =
             self.new_session(sid.clone(), Transport::Polling(Box::default()), Handshake::new(req, secure, remote));
         let open = self.open_info(&sid, self.cfg.allow_upgrades && self.cfg.websocket);
@@ -732,7 +847,7 @@ impl Engine {
         let mut t = s.transport.lock();
         let Transport::Polling(p) = &mut *t else {
             // Upgraded: polling is over for this sid.
-            return http_error(HttpErrorCode::BadRequest);
+            return http_error(Refusal::mismatch("polling", "websocket"));
         };
         if p.waiter.is_some() {
             // Overlapping GETs: 400, and the session ends (the held GET gets `1`).
@@ -751,8 +866,9 @@ impl Engine {
     }
 
     fn poll_post(&self, s: &Arc<Session>, body: &[u8]) -> PollReply {
-        if !matches!(&*s.transport.lock(), Transport::Polling(_)) {
-            return http_error(HttpErrorCode::BadRequest);
+        match &mut *s.transport.lock() {
+            Transport::Polling(p) => p.posting = false,
+            _ => return http_error(Refusal::mismatch("polling", "websocket")),
         }
         if body.len() > self.cfg.max_payload {
             return answer(413, TEXT, Bytes::new());
@@ -853,13 +969,6 @@ impl Engine {
         }
     }
 
-    /// Whether a POST for `sid` would be read: the session exists and polls.
-    /// (Node checks this before reading a body, so bodies for unknown or
-    /// upgraded sessions are never buffered.)
-    pub(crate) fn accepts_post(&self, sid: &str) -> bool {
-        self.session(sid).is_some_and(|s| matches!(&*s.transport.lock(), Transport::Polling(_)))
-    }
-
     fn is_probe(s: &Session, conn: &Conn) -> bool {
         matches!(&*s.transport.lock(), Transport::Polling(p) if p.probe.as_ref().is_some_and(|pr| pr.conn.id == conn.id))
     }
@@ -867,8 +976,8 @@ impl Engine {
 
 /// A refused upgrade, as engine.io's `abortUpgrade`: always 400, the bare
 /// message as text/html.
-fn error_response(code: HttpErrorCode) -> Vec<u8> {
-    abort_upgrade(code.message())
+pub(crate) fn upgrade_response(refused: &Refusal) -> Vec<u8> {
+    abort_upgrade(refused.code.message())
 }
 
 fn abort_upgrade(message: &str) -> Vec<u8> {
@@ -887,28 +996,8 @@ impl WsHandler for Engine {
             || (self.front_checks_handshake.load(Ordering::Relaxed) && packet::parse_query(req.query()).sid.is_none())
     }
 
-    /// The WebSocket upgrade must name Engine.IO v4 and the websocket
-    /// transport; with a `sid` it is an upgrade of a polling session.
     fn accept(&self, req: &Request) -> Result<(), Vec<u8>> {
-        let q = packet::parse_query(req.query());
-        if q.transport.as_deref() != Some("websocket") || !self.cfg.websocket {
-            return Err(error_response(HttpErrorCode::TransportUnknown));
-        }
-        match q.sid.as_deref() {
-            None => {
-                if !q.is_eio4() {
-                    return Err(error_response(HttpErrorCode::UnsupportedProtocolVersion));
-                }
-                Ok(())
-            }
-            // A probe for an upgrade. One that cannot be (already upgraded
-            // or upgrading) is accepted and closed at once, as engine.io does.
-            Some(sid) => match self.session(sid) {
-                Some(_) if self.cfg.allow_upgrades => Ok(()),
-                Some(_) => Err(error_response(HttpErrorCode::BadRequest)),
-                None => Err(error_response(HttpErrorCode::SessionIdUnknown)),
-            },
-        }
+        self.check_upgrade(req).map_err(|r| upgrade_response(&r))
     }
 
     fn open(&self, host: &dyn ConnHost, conn: &Arc<Conn>) {

@@ -12,8 +12,7 @@ use napi::Result;
 use napi_derive::napi;
 
 use super::core::{err, Core};
-use crate::engineio::engine::{self, Engine, EngineConfig, PollReply};
-use crate::engineio::packet::HttpErrorCode;
+use crate::engineio::engine::{self, Engine, EngineConfig, PollReply, Refusal};
 use crate::ws::{Behavior, Pattern, Request, WsRoute};
 
 /// A polling request answered at once.
@@ -22,22 +21,57 @@ pub struct PollAnswer {
     pub status: u32,
     pub content_type: String,
     pub body: String,
-    /// For a refusal: engine.io's error code and its own message (the body
-    /// may carry allowRequest's instead), for the `connection_error` event.
+    /// For a refusal: engine.io's error code, its own message (the body may
+    /// carry allowRequest's instead) and the context (JSON object text),
+    /// for the `connection_error` event.
     pub error_code: Option<u32>,
     pub error_message: Option<String>,
+    pub error_context: Option<String>,
 }
 
 impl From<engine::PollAnswer> for PollAnswer {
     fn from(a: engine::PollAnswer) -> PollAnswer {
+        let (error_code, error_message, error_context) = match a.error {
+            Some(r) => (Some(u32::from(r.code.code())), Some(r.code.message().to_string()), Some(r.context)),
+            None => (None, None, None),
+        };
         PollAnswer {
             status: a.status as u32,
             content_type: a.content_type.to_string(),
             body: String::from_utf8_lossy(&a.body).into_owned(),
-            error_code: a.error.map(|c| u32::from(c.code())),
-            error_message: a.error.map(|c| c.message().to_string()),
+            error_code,
+            error_message,
+            error_context,
         }
     }
+}
+
+/// A refused WebSocket upgrade: the `connection_error` fields and the whole
+/// HTTP response to write on the socket.
+#[napi(object)]
+pub struct UpgradeRefusal {
+    pub error_code: u32,
+    pub error_message: String,
+    /// JSON object text.
+    pub error_context: String,
+    pub response: Buffer,
+}
+
+fn upgrade_refusal(r: engine::Refusal, response: Vec<u8>) -> UpgradeRefusal {
+    UpgradeRefusal {
+        error_code: u32::from(r.code.code()),
+        error_message: r.code.message().to_string(),
+        error_context: r.context,
+        response: response.into(),
+    }
+}
+
+/// Where a POST body goes: read it up to `limit` bytes, or write `answer`
+/// instead.
+#[napi(object)]
+pub struct PostStart {
+    pub limit: f64,
+    pub answer: Option<PollAnswer>,
 }
 
 /// A request read by Node's HTTP server, for the Rust engine.
@@ -174,7 +208,7 @@ impl NativeEngineFront {
     #[napi]
     pub fn verify(&self, req: HttpRequestInfo) -> Option<PollAnswer> {
         let (request, _) = request_of(&req);
-        self.engine.verify(&request).map(|code| engine::refusal(code, None).into())
+        self.engine.verify(&request).map(|r| engine::refusal(r, None).into())
     }
 
     /// The `sid` the engine reads in this request (None: a handshake, which
@@ -188,20 +222,43 @@ impl NativeEngineFront {
     /// the one it passed, if any).
     #[napi]
     pub fn forbidden(&self, message: Option<String>) -> PollAnswer {
-        engine::refusal(HttpErrorCode::Forbidden, message.as_deref().filter(|m| !m.is_empty())).into()
+        let message = message.as_deref().filter(|m| !m.is_empty());
+        engine::refusal(Refusal::forbidden(message), message).into()
     }
 
-    /// The HTTP response refusing a WebSocket upgrade: the `cors` policy's
-    /// (`origin`) or allowRequest's (with its `message`, if any).
+    /// engine.io's `verify` for a WebSocket upgrade, before `allowRequest`
+    /// runs: its refusal, or None.
     #[napi]
-    pub fn refuse_upgrade(&self, origin: bool, message: Option<String>) -> Buffer {
-        engine::upgrade_refusal(origin, message.as_deref().filter(|m| !m.is_empty())).into()
+    pub fn verify_upgrade(&self, req: HttpRequestInfo) -> Option<UpgradeRefusal> {
+        let refused = self.engine.verify_upgrade(&request_of(&req).0)?;
+        let response = engine::upgrade_response(&refused);
+        Some(upgrade_refusal(refused, response))
     }
 
-    /// Whether a POST body for `sid` should be read at all.
+    /// The refusal of a WebSocket upgrade by the `cors` policy (`origin`) or
+    /// allowRequest (with its `message`, if any).
     #[napi]
-    pub fn poll_accepts_post(&self, sid: String) -> bool {
-        self.engine.accepts_post(&sid)
+    pub fn refuse_upgrade(&self, origin: bool, message: Option<String>) -> UpgradeRefusal {
+        let (refused, response) = engine::upgrade_refusal(origin, message.as_deref().filter(|m| !m.is_empty()));
+        upgrade_refusal(refused, response)
+    }
+
+    /// A POST is about to be read: its body limit, or the answer instead
+    /// (unknown or upgraded session, a second POST at once, a binary body,
+    /// a declared length over the limit).
+    #[napi]
+    pub fn poll_begin_post(&self, req: HttpRequestInfo) -> PostStart {
+        match self.engine.begin_post(&request_of(&req).0) {
+            Ok(limit) => PostStart { limit: limit as f64, answer: None },
+            Err(a) => PostStart { limit: 0.0, answer: Some(a.into()) },
+        }
+    }
+
+    /// A begun POST whose body will not come (`too_large`: it passed the
+    /// limit; the answer to write is returned).
+    #[napi]
+    pub fn poll_end_post(&self, sid: String, too_large: bool) -> Option<PollAnswer> {
+        self.engine.end_post(&sid, too_large).map(Into::into)
     }
 
     /// The body for a held GET after its POLL_READY (None: no longer held).
@@ -214,13 +271,6 @@ impl NativeEngineFront {
     #[napi]
     pub fn poll_abort(&self, req_id: f64) {
         self.engine.poll_abort(req_id as u64)
-    }
-
-    /// A second POST for `sid` while one is being read: the session ends
-    /// ("transport error"), as engine.io's "data request overlap".
-    #[napi]
-    pub fn fail_session(&self, sid: String) {
-        self.engine.fail(&sid);
     }
 
     /// Ends every session ("1" to each; held GETs become ready to drain).

@@ -162,8 +162,7 @@ impl Namespaces {
 
     /// Forgets socket `id` of `nsp` (connected or leaving). False if unknown.
     fn remove_socket(&mut self, nsp: &str, id: &str) -> bool {
-        let Some(i) = self.0.iter().position(|e| &*e.nsp == nsp && &*e.id == id && e.state != NspState::Pending)
-        else {
+        let Some(i) = self.0.iter().position(|e| &*e.nsp == nsp && &*e.id == id && e.state != NspState::Pending) else {
             return false;
         };
         self.0.swap_remove(i);

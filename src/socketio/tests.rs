@@ -11,8 +11,8 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::packet::PacketType;
-use crate::adapter::BroadcastOptions;
 use super::server::{Client, SioHandler, SioServer};
+use crate::adapter::BroadcastOptions;
 use crate::engineio::engine::{CloseReason, EngineConfig};
 use crate::test_support::{
     client_frame, engine_server, read_frame, read_text, wait_for, wait_until, ws_upgrade, EngineServer,
