@@ -160,7 +160,7 @@ export declare class NativeSocketIo {
   /** Middleware passed: `key` joins `nsp` as `socket_id`. */
   accept(key: number, nsp: string, socketId: string): boolean
   /** Middleware refused: CONNECT_ERROR with `message` and optional JSON `data`. */
-  reject(key: number, nsp: string, message: string, data?: string | undefined | null): boolean
+  reject(key: number, nsp: string, socketId: string, message: string, data?: string | undefined | null): boolean
   /** One encoded Socket.IO packet (`2["ev",…]`) to one client. */
   emit(key: number, packet: string): boolean
   /**
@@ -168,8 +168,8 @@ export declare class NativeSocketIo {
    * attachments, sent as one text frame then one binary frame each.
    */
   emitBinary(key: number, packet: string, attachments: Array<Buffer>): boolean
-  join(key: number, nsp: string, room: string): boolean
-  leave(key: number, nsp: string, room: string): boolean
+  join(key: number, nsp: string, socketId: string, room: string): boolean
+  leave(key: number, nsp: string, socketId: string, room: string): boolean
   /**
    * One encoded packet (and its attachments, for a binary packet) to the
    * union of `rooms` (whole namespace if empty) minus `except` rooms and

@@ -397,4 +397,12 @@ test('connection_error carries engine.io\'s context; upgrades are verified befor
   // The session survives a refused body and takes the next one.
   const ok = await fetch(`${base}&transport=polling&sid=${sid2}`, { method: 'POST', body: '40' })
   assert.equal(await ok.text(), 'ok')
+  // A POST answered with a refusal once its body is read (the websocket
+  // transport named for a polling session) does not block the next POST.
+  const odd = await fetch(`${base}&transport=websocket&sid=${sid2}`, { method: 'POST', body: '3' })
+  assert.equal(odd.status, 400)
+  assert.deepEqual(events.splice(0).map(([code, , context]) => [code, context]),
+    [[3, { name: 'TRANSPORT_MISMATCH', transport: 'websocket', previousTransport: 'polling' }]])
+  const next = await fetch(`${base}&transport=polling&sid=${sid2}`, { method: 'POST', body: '3' })
+  assert.equal(await next.text(), 'ok')
 })

@@ -93,13 +93,15 @@ class HttpFront extends EventEmitter {
    * answer, refusals included, is Rust's; JS only writes it.
    */
   _verify (req, res) {
-    const refused = this._nativeHalf().verify(info(req))
+    // The request as Rust reads it, made once for every call below.
+    const request = info(req)
+    const refused = this._nativeHalf().verify(request)
     if (refused) return this._reply(req, res, refused)
-    const sid = this._nativeHalf().sidOf(info(req))
-    if (sid) return this._poll(req, res, sid)
+    const sid = this._nativeHalf().sidOf(request)
+    if (sid) return this._poll(req, res, sid, request)
     this._allow(req, (err, ok) => {
       if (!ok) return this._reply(req, res, this._nativeHalf().forbidden(typeof err === 'string' ? err : undefined))
-      this._poll(req, res, null)
+      this._poll(req, res, null, request)
     })
   }
 
@@ -119,10 +121,12 @@ class HttpFront extends EventEmitter {
    * (an unknown or upgraded session, a second POST at once, a binary body,
    * a declared length over the limit).
    */
-  _poll (req, res, sid) {
-    if (req.method !== 'POST') return this._answer(req, res, null, !sid)
+  _poll (req, res, sid, request) {
+    if (req.method !== 'POST') return this._answer(req, res, null, !sid, request)
+    // Gone while the cors policy or allowRequest ran: nothing to read.
+    if (req.destroyed) return
     const native = this._nativeHalf()
-    const start = native.pollBeginPost(info(req))
+    const start = native.pollBeginPost(request)
     if (start.answer) return this._reply(req, res, start.answer)
     const limit = start.limit
     const chunks = []
@@ -147,15 +151,15 @@ class HttpFront extends EventEmitter {
       if (done) return
       done = true
       // The poll that delivers the body ends the POST in Rust.
-      this._answer(req, res, Buffer.concat(chunks, size), !sid)
+      this._answer(req, res, Buffer.concat(chunks, size), !sid, request)
     })
     req.on('close', () => { if (!done) end(false) })
   }
 
-  _answer (req, res, body, handshake) {
+  _answer (req, res, body, handshake, request) {
     const native = this._nativeHalf()
     const reqId = this._nextReq++
-    const a = native.poll(reqId, info(req), body)
+    const a = native.poll(reqId, request, body)
     if (a) return this._reply(req, res, a, handshake)
     this._held.set(reqId, { req, res })
     res.on('close', () => {
@@ -193,8 +197,12 @@ class HttpFront extends EventEmitter {
   _send (req, res, status, contentType, body, handshake = false) {
     if (res.writableEnded || res.destroyed) return
     const headers = { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) }
-    if (status === 200 && handshake) emitSafe(this, 'initial_headers', headers, req)
-    emitSafe(this, 'headers', headers, req)
+    // As engine.io: the transport's answers get these events; refusals and
+    // errors (written straight, abortRequest) do not.
+    if (status === 200) {
+      if (handshake) emitSafe(this, 'initial_headers', headers, req)
+      emitSafe(this, 'headers', headers, req)
+    }
     res.writeHead(status, headers)
     res.end(body)
   }
@@ -214,14 +222,15 @@ class HttpFront extends EventEmitter {
       socket.destroy()
     }
     const fail = (origin, message) => refuse(this._nativeHalf().refuseUpgrade(origin, message))
-    const refused = this._nativeHalf().verifyUpgrade(info(req))
+    const request = info(req)
+    const refused = this._nativeHalf().verifyUpgrade(request)
     if (refused) return refuse(refused)
     this._originAllowed(req, (allowed) => {
       if (!allowed) return fail(true)
-      if (this._nativeHalf().sidOf(info(req)) != null) return this._adopt(req, socket, head)
+      if (this._nativeHalf().sidOf(request) != null) return this._adopt(req, socket, head, request)
       this._allow(req, (err, ok) => {
         if (!ok) return fail(false, typeof err === 'string' ? err : undefined)
-        this._adopt(req, socket, head)
+        this._adopt(req, socket, head, request)
       })
     })
   }
@@ -253,11 +262,10 @@ class HttpFront extends EventEmitter {
     }
   }
 
-  _adopt (req, socket, head) {
+  _adopt (req, socket, head, request) {
     // Gone while allowRequest or the origin check ran asynchronously.
     if (socket.destroyed) return
     const native = this._nativeHalf()
-    const request = info(req)
     const fd = socket._handle && socket._handle.fd
     if (!socket.encrypted && typeof fd === 'number' && fd >= 0) {
       // The connection moves to Rust: Node stops reading, Rust duplicates

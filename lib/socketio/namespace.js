@@ -113,14 +113,14 @@ class Namespace extends EventEmitter {
       socket.rooms.clear()
       // A middleware that threw or rejected is refused, not left hanging;
       // its message is the server's business (reported), not the client's.
-      this._refuse(client, failed ? new Error('Internal server error') : err)
+      this._refuse(client, socket, failed ? new Error('Internal server error') : err)
     })
   }
 
-  _refuse (client, err) {
+  _refuse (client, socket, err) {
     const message = err instanceof Error ? err.message : String(err)
     const data = err && err.data !== undefined ? JSON.stringify(err.data) : undefined
-    this._sessions.reject(client.key, this.name, message, data)
+    this._sessions.reject(client.key, this.name, socket.id, message, data)
   }
 
   _accept (client, socket) {

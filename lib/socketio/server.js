@@ -96,7 +96,7 @@ class Server extends EventEmitter {
         if (namespace) return namespace._connect(client, parsed, socketId)
         this._matchParent(nsp, parsed || {}, (child) => {
           if (child) child._connect(client, parsed, socketId)
-          else this._sessions.reject(key, nsp, 'Invalid namespace', undefined)
+          else this._sessions.reject(key, nsp, socketId, 'Invalid namespace', undefined)
         })
       },
       sioPacket: (key, type, nsp, id, data, attachments) => {

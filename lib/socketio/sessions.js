@@ -58,12 +58,13 @@ class Sessions {
     this._native.removeSocket(key, nsp, socketId)
   }
 
-  join (key, nsp, room) {
-    this._native.join(key, nsp, room)
+  /** Socket `socketId` (of client `key`, in `nsp`) joins `room`; in middleware, at its accept. */
+  join (key, nsp, socketId, room) {
+    this._native.join(key, nsp, socketId, room)
   }
 
-  leave (key, nsp, room) {
-    this._native.leave(key, nsp, room)
+  leave (key, nsp, socketId, room) {
+    this._native.leave(key, nsp, socketId, room)
   }
 
   /** The namespace's CONNECT answered: the socket is in. */
@@ -71,9 +72,9 @@ class Sessions {
     this._native.accept(key, nsp, socketId)
   }
 
-  /** The namespace's CONNECT answered with a CONNECT_ERROR (`data`: JSON text). */
-  reject (key, nsp, message, data) {
-    this._native.reject(key, nsp, message, data)
+  /** Socket `socketId`'s CONNECT answered with a CONNECT_ERROR (`data`: JSON text). */
+  reject (key, nsp, socketId, message, data) {
+    this._native.reject(key, nsp, socketId, message, data)
   }
 
   /** The client leaves one namespace (a DISCONNECT to it). */

@@ -151,7 +151,7 @@ class Socket extends EventEmitter {
       const r = String(room)
       if (this.rooms.has(r)) continue
       this.rooms.add(r)
-      this.nsp._sessions.join(this.client.key, this.nsp.name, r)
+      this.nsp._sessions.join(this.client.key, this.nsp.name, this.id, r)
       this.nsp._adapterAdd(this.id, r)
     }
   }
@@ -165,7 +165,7 @@ class Socket extends EventEmitter {
   leave (room) {
     const r = String(room)
     if (!this.rooms.delete(r)) return
-    this.nsp._sessions.leave(this.client.key, this.nsp.name, r)
+    this.nsp._sessions.leave(this.client.key, this.nsp.name, this.id, r)
     this.nsp._adapterDel(this.id, r)
   }
 

@@ -350,6 +350,12 @@ impl Refusal {
         )
     }
 
+    /// A handshake for a protocol other than v4: engine.io reads any `EIO`
+    /// but "4" as protocol 3.
+    fn unsupported_version() -> Self {
+        Self { code: HttpErrorCode::UnsupportedProtocolVersion, context: r#"{"protocol":3}"#.into() }
+    }
+
     /// allowRequest (or the `cors` policy, for upgrades) said no; `message`
     /// is the one it gave.
     pub(crate) fn forbidden(message: Option<&str>) -> Self {
@@ -694,20 +700,22 @@ impl Engine {
 
     /// engine.io's `verify` for a WebSocket upgrade: what `accept` would
     /// refuse, asked by the HTTP front before `allowRequest` runs.
+    /// The protocol version is the handshake's business, after allowRequest.
     pub(crate) fn verify_upgrade(&self, req: &Request) -> Option<Refusal> {
-        self.check_upgrade(req).err()
+        self.check_upgrade(req, false).err()
     }
 
-    /// The WebSocket upgrade must name Engine.IO v4 and the websocket
-    /// transport; with a `sid` it is an upgrade of a polling session.
-    fn check_upgrade(&self, req: &Request) -> Result<(), Refusal> {
+    /// The WebSocket upgrade must name the websocket transport (and, with
+    /// `version`, Engine.IO v4); with a `sid` it is an upgrade of a polling
+    /// session.
+    fn check_upgrade(&self, req: &Request, version: bool) -> Result<(), Refusal> {
         let q = packet::parse_query(req.query());
         if q.transport.as_deref() != Some("websocket") || !self.cfg.websocket {
             return Err(Refusal::new(HttpErrorCode::TransportUnknown, &[("transport", q.transport.as_deref())]));
         }
         match q.sid.as_deref() {
             // engine.io reads any EIO but "4" as protocol 3.
-            None if !q.is_eio4() => Err(Refusal::new(HttpErrorCode::UnsupportedProtocolVersion, &[])),
+            None if version && !q.is_eio4() => Err(Refusal::unsupported_version()),
             None => Ok(()),
             // A probe for an upgrade. One that cannot be (already upgraded
             // or upgrading) is accepted and closed at once, as engine.io does.
@@ -787,7 +795,7 @@ impl Engine {
         let websocket = q.transport.as_deref() == Some("websocket");
         let Some(sid) = q.sid else {
             if !q.is_eio4() {
-                return http_error(Refusal::new(HttpErrorCode::UnsupportedProtocolVersion, &[]));
+                return http_error(Refusal::unsupported_version());
             }
             if q.jsonp.is_some() {
                 // JSONP polling (for browsers without CORS) is not supported.
@@ -810,6 +818,12 @@ impl Engine {
             }
             return http_error(Refusal::new(HttpErrorCode::SessionIdUnknown, &[("sid", Some(&sid))]));
         };
+        if req.method == "POST" {
+            // The body `begin_post` allowed is here, whatever the answer.
+            if let Transport::Polling(p) = &mut *s.transport.lock() {
+                p.posting = false;
+            }
+        }
         if self.expired(&s, Instant::now()) {
             self.end_session(&s, CloseReason::PingTimeout, true);
             return http_error(Refusal::new(HttpErrorCode::SessionIdUnknown, &[("sid", Some(&sid))]));
@@ -866,9 +880,8 @@ impl Engine {
     }
 
     fn poll_post(&self, s: &Arc<Session>, body: &[u8]) -> PollReply {
-        match &mut *s.transport.lock() {
-            Transport::Polling(p) => p.posting = false,
-            _ => return http_error(Refusal::mismatch("polling", "websocket")),
+        if !matches!(&*s.transport.lock(), Transport::Polling(_)) {
+            return http_error(Refusal::mismatch("polling", "websocket"));
         }
         if body.len() > self.cfg.max_payload {
             return answer(413, TEXT, Bytes::new());
@@ -997,7 +1010,7 @@ impl WsHandler for Engine {
     }
 
     fn accept(&self, req: &Request) -> Result<(), Vec<u8>> {
-        self.check_upgrade(req).map_err(|r| upgrade_response(&r))
+        self.check_upgrade(req, true).map_err(|r| upgrade_response(&r))
     }
 
     fn open(&self, host: &dyn ConnHost, conn: &Arc<Conn>) {

@@ -91,8 +91,8 @@ impl NativeSocketIo {
 
     /// Middleware refused: CONNECT_ERROR with `message` and optional JSON `data`.
     #[napi]
-    pub fn reject(&self, key: i64, nsp: String, message: String, data: Option<String>) -> bool {
-        self.sio.reject(key as u64, &nsp, &message, data.as_deref())
+    pub fn reject(&self, key: i64, nsp: String, socket_id: String, message: String, data: Option<String>) -> bool {
+        self.sio.reject(key as u64, &nsp, &socket_id, &message, data.as_deref())
     }
 
     /// One encoded Socket.IO packet (`2["ev",…]`) to one client.
@@ -110,13 +110,13 @@ impl NativeSocketIo {
     }
 
     #[napi]
-    pub fn join(&self, key: i64, nsp: String, room: String) -> bool {
-        self.sio.join(key as u64, &nsp, &room)
+    pub fn join(&self, key: i64, nsp: String, socket_id: String, room: String) -> bool {
+        self.sio.join(key as u64, &nsp, &socket_id, &room)
     }
 
     #[napi]
-    pub fn leave(&self, key: i64, nsp: String, room: String) -> bool {
-        self.sio.leave(key as u64, &nsp, &room)
+    pub fn leave(&self, key: i64, nsp: String, socket_id: String, room: String) -> bool {
+        self.sio.leave(key as u64, &nsp, &socket_id, &room)
     }
 
     /// One encoded packet (and its attachments, for a binary packet) to the

@@ -125,32 +125,32 @@ impl Namespaces {
         self.get(nsp).is_some()
     }
 
-    fn pending(&self, nsp: &str) -> bool {
-        self.find(nsp, NspState::Pending).is_some()
+    /// The state of socket `id` in `nsp` (a pending CONNECT's id is the one
+    /// Rust made for it).
+    fn state_of(&self, nsp: &str, id: &str) -> Option<NspState> {
+        self.0.iter().find(|e| &*e.nsp == nsp && &*e.id == id).map(|e| e.state)
     }
 
-    /// A CONNECT came: pending, unless one already is (or it is connected).
-    fn add_pending(&mut self, nsp: &str) {
-        if !self.pending(nsp) && !self.contains_key(nsp) {
-            self.0.push(NspEntry { nsp: nsp.into(), id: "".into(), state: NspState::Pending });
-        }
+    /// A CONNECT came: its socket is pending (several may be, each its own).
+    fn add_pending(&mut self, nsp: &str, socket_id: &str) {
+        self.0.push(NspEntry { nsp: nsp.into(), id: socket_id.into(), state: NspState::Pending });
     }
 
-    /// JS accepted a CONNECT: the socket is in. Returns the id of the socket
-    /// this one replaces (a CONNECT repeated while the first was pending).
+    /// JS accepted the CONNECT of `socket_id`: the socket is in. Returns the
+    /// id of the socket this one replaces (a CONNECT repeated while the first
+    /// was pending, accepted first).
     fn connect(&mut self, nsp: &str, socket_id: &str) -> Option<Box<str>> {
         let replaced = self.find(nsp, NspState::Connected).map(|i| self.0.swap_remove(i).id);
-        if let Some(i) = self.find(nsp, NspState::Pending) {
-            self.0.swap_remove(i);
+        match self.0.iter_mut().find(|e| &*e.nsp == nsp && &*e.id == socket_id && e.state == NspState::Pending) {
+            Some(e) => e.state = NspState::Connected,
+            None => self.0.push(NspEntry { nsp: nsp.into(), id: socket_id.into(), state: NspState::Connected }),
         }
-        self.0.push(NspEntry { nsp: nsp.into(), id: socket_id.into(), state: NspState::Connected });
         replaced
     }
 
-    fn drop_pending(&mut self, nsp: &str) {
-        if let Some(i) = self.find(nsp, NspState::Pending) {
-            self.0.swap_remove(i);
-        }
+    /// JS refused the CONNECT of `socket_id`.
+    fn drop_pending(&mut self, nsp: &str, socket_id: &str) {
+        self.0.retain(|e| !(&*e.nsp == nsp && &*e.id == socket_id && e.state == NspState::Pending));
     }
 
     /// Connected -> leaving. False if it was not connected.
@@ -175,7 +175,7 @@ impl Namespaces {
     }
 }
 
-/// Rooms a client's middleware joined: (namespace, room).
+/// Rooms joined in middleware, per client: (socket id, room).
 type EarlyJoins = Vec<(Box<str>, Box<str>)>;
 
 pub(crate) struct SioServer {
@@ -187,8 +187,9 @@ pub(crate) struct SioServer {
     next_key: AtomicU64,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
     rooms: Mutex<Rooms<Arc<Client>>>,
-    /// Rooms joined in middleware, by client: (namespace, room), joined when
-    /// JS accepts that namespace (socket.io keeps them), dropped if refused.
+    /// Rooms joined in middleware, by client and socket, joined when JS
+    /// accepts that socket's CONNECT (socket.io keeps them), dropped if it
+    /// refuses it.
     early_joins: Mutex<HashMap<u64, EarlyJoins>>,
     /// Closed clients whose close JS has not handled yet (still in their
     /// rooms, and their handshake readable, until `release`).
@@ -230,7 +231,7 @@ impl SioServer {
                 rooms.remove_socket(key, nsp, &old);
             }
             rooms.add_socket(&c, nsp, socket_id);
-            for room in self.take_early_joins(key, nsp) {
+            for room in self.take_early_joins(key, socket_id) {
                 rooms.join(&c, nsp, &room);
             }
         }
@@ -238,10 +239,10 @@ impl SioServer {
         c.send_packet(&packet::encode(PacketType::Connect, nsp, None, 0, &packet::connect_payload(socket_id)), &[])
     }
 
-    fn take_early_joins(&self, key: u64, nsp: &str) -> Vec<Box<str>> {
+    fn take_early_joins(&self, key: u64, socket_id: &str) -> Vec<Box<str>> {
         let mut early = self.early_joins.lock();
         let Some(list) = early.get_mut(&key) else { return Vec::new() };
-        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(list).into_iter().partition(|(n, _)| &**n == nsp);
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(list).into_iter().partition(|(id, _)| &**id == socket_id);
         if rest.is_empty() {
             early.remove(&key);
         } else {
@@ -252,12 +253,12 @@ impl SioServer {
 
     /// Middleware refused: `44{"message":…,"data":…}`; the client stays
     /// connected to the engine (it may try another namespace).
-    pub(crate) fn reject(&self, key: u64, nsp: &str, message: &str, data_json: Option<&str>) -> bool {
+    pub(crate) fn reject(&self, key: u64, nsp: &str, socket_id: &str, message: &str, data_json: Option<&str>) -> bool {
         let Some(c) = self.client(key) else { return false };
-        // Refused: the namespace is no longer pending (the client may retry),
+        // Refused: that socket is no longer pending (the client may retry),
         // and what its middleware joined is forgotten.
-        c.nsps.lock().drop_pending(nsp);
-        self.take_early_joins(key, nsp);
+        c.nsps.lock().drop_pending(nsp, socket_id);
+        self.take_early_joins(key, socket_id);
         let payload = packet::connect_error_payload(message, data_json);
         c.send_packet(&packet::encode(PacketType::ConnectError, nsp, None, 0, &payload), &[])
     }
@@ -268,40 +269,46 @@ impl SioServer {
         self.client(key).is_some_and(|c| c.send_packet(text, attachments))
     }
 
-    /// The socket of `key` in `nsp` joins `room`; in middleware (a CONNECT
-    /// not yet accepted) the join waits for the accept.
-    pub(crate) fn join(&self, key: u64, nsp: &str, room: &str) -> bool {
+    /// Socket `socket_id` (of client `key`, in `nsp`) joins `room`; in
+    /// middleware (its CONNECT not yet accepted) the join waits for the
+    /// accept. False for a socket that is gone or leaving.
+    pub(crate) fn join(&self, key: u64, nsp: &str, socket_id: &str, room: &str) -> bool {
         let Some(c) = self.client(key) else { return false };
         let mut rooms = self.rooms.lock();
         if !self.clients.lock().contains_key(&key) {
             return false;
         }
-        let nsps = c.nsps.lock();
-        if nsps.contains_key(nsp) {
-            drop(nsps);
-            return rooms.join(&c, nsp, room);
+        let state = c.nsps.lock().state_of(nsp, socket_id);
+        match state {
+            Some(NspState::Connected) => rooms.join(&c, nsp, room),
+            Some(NspState::Pending) => {
+                let mut early = self.early_joins.lock();
+                let list = early.entry(key).or_default();
+                if list.iter().any(|(id, r)| &**id == socket_id && &**r == room) {
+                    return false;
+                }
+                list.push((socket_id.into(), room.into()));
+                true
+            }
+            Some(NspState::Leaving) | None => false,
         }
-        if !nsps.pending(nsp) {
-            return false;
-        }
-        let mut early = self.early_joins.lock();
-        let list = early.entry(key).or_default();
-        if list.iter().any(|(n, r)| &**n == nsp && &**r == room) {
-            return false;
-        }
-        list.push((nsp.into(), room.into()));
-        true
     }
 
-    pub(crate) fn leave(&self, key: u64, nsp: &str, room: &str) -> bool {
-        if self.rooms.lock().leave(key, nsp, room) {
-            return true;
+    pub(crate) fn leave(&self, key: u64, nsp: &str, socket_id: &str, room: &str) -> bool {
+        let Some(c) = self.client_or_departed(key) else { return false };
+        let mut rooms = self.rooms.lock();
+        let state = c.nsps.lock().state_of(nsp, socket_id);
+        match state {
+            Some(NspState::Connected | NspState::Leaving) => rooms.leave(key, nsp, room),
+            Some(NspState::Pending) => {
+                let mut early = self.early_joins.lock();
+                let Some(list) = early.get_mut(&key) else { return false };
+                let before = list.len();
+                list.retain(|(id, r)| !(&**id == socket_id && &**r == room));
+                before != list.len()
+            }
+            None => false,
         }
-        let mut early = self.early_joins.lock();
-        let Some(list) = early.get_mut(&key) else { return false };
-        let before = list.len();
-        list.retain(|(n, r)| !(&**n == nsp && &**r == room));
-        before != list.len()
     }
 
     /// The clients `opts` reaches (each once, in no particular order): what a
@@ -387,7 +394,7 @@ impl SioServer {
                 }
                 // Failing to read randomness is engine.io's failed handshake.
                 let socket_id = generate_sid().map_err(|_| ())?;
-                c.nsps.lock().add_pending(p.nsp);
+                c.nsps.lock().add_pending(p.nsp, &socket_id);
                 self.handler.connect(c, p.nsp, p.data, &socket_id);
             }
             PacketType::Disconnect => {
@@ -445,10 +452,17 @@ impl SioServer {
     /// handlers (`release`).
     fn close_client(&self, key: u64) -> Option<Arc<Client>> {
         let rooms = self.rooms.lock();
-        let c = self.clients.lock().remove(&key)?;
+        let c = {
+            let mut clients = self.clients.lock();
+            // Departed before it leaves `clients`, so that a lookup of either
+            // always finds it (nothing holds `departed` while taking `clients`).
+            let c = clients.get(&key)?.clone();
+            self.departed.lock().insert(key, c.clone());
+            clients.remove(&key);
+            c
+        };
         drop(rooms);
         self.early_joins.lock().remove(&key);
-        self.departed.lock().insert(key, c.clone());
         Some(c)
     }
 

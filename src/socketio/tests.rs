@@ -21,7 +21,8 @@ use crate::ws::frame::OpCode;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Ev {
-    Connect(u64, String, String),
+    /// Client key, namespace, auth, and the socket id Rust made.
+    Connect(u64, String, String, String),
     Packet(u64, PacketType, String, Option<u64>, String, usize),
     Disconnect(u64, String),
     Close(u64, CloseReason),
@@ -32,8 +33,8 @@ struct Recorder(Mutex<Vec<Ev>>);
 
 impl SioHandler for Recorder {
     fn poll_ready(&self, _req: u64) {}
-    fn connect(&self, c: &Arc<Client>, nsp: &str, auth: &str, _socket_id: &str) {
-        self.0.lock().push(Ev::Connect(c.key, nsp.into(), auth.into()));
+    fn connect(&self, c: &Arc<Client>, nsp: &str, auth: &str, socket_id: &str) {
+        self.0.lock().push(Ev::Connect(c.key, nsp.into(), auth.into(), socket_id.into()));
     }
     fn packet(&self, c: &Arc<Client>, kind: PacketType, nsp: &str, id: Option<u64>, data: &str, att: Vec<Bytes>) {
         self.0.lock().push(Ev::Packet(c.key, kind, nsp.into(), id, data.into(), att.len()));
@@ -74,8 +75,9 @@ impl Harness {
         wait_for(&self.events.0, f)
     }
 
-    /// Engine.IO open, then CONNECT to `/` accepted as `socket_id`.
-    fn connect(&self, socket_id: &str) -> (TcpStream, u64) {
+    /// Engine.IO open, then CONNECT to `/` accepted; the socket and the
+    /// client's key and socket id.
+    fn connect(&self) -> (TcpStream, u64, String) {
         let (mut s, head) = ws_upgrade(self.srv.addr, "EIO=4&transport=websocket");
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
         assert!(read_text(&mut s).starts_with("0{"));
@@ -83,11 +85,19 @@ impl Harness {
         send(&mut s, "40");
         wait_until("CONNECT", || self.events.0.lock()[seen..].iter().any(|e| matches!(e, Ev::Connect(..))));
         let ev = self.events.0.lock()[seen..].iter().find(|e| matches!(e, Ev::Connect(..))).cloned().unwrap();
-        let Ev::Connect(key, nsp, _) = ev else { unreachable!() };
+        let Ev::Connect(key, nsp, _, socket_id) = ev else { unreachable!() };
         assert_eq!(nsp, "/");
-        assert!(self.sio.accept(key, "/", socket_id));
+        assert!(self.sio.accept(key, "/", &socket_id));
         assert_eq!(read_text(&mut s), format!(r#"40{{"sid":"{socket_id}"}}"#));
-        (s, key)
+        (s, key, socket_id)
+    }
+
+    /// The next CONNECT after event `seen`: (key, socket id).
+    fn next_connect(&self, seen: usize) -> (u64, String) {
+        wait_until("CONNECT", || self.events.0.lock()[seen..].iter().any(|e| matches!(e, Ev::Connect(..))));
+        let ev = self.events.0.lock()[seen..].iter().find(|e| matches!(e, Ev::Connect(..))).cloned().unwrap();
+        let Ev::Connect(key, _, _, id) = ev else { unreachable!() };
+        (key, id)
     }
 }
 
@@ -102,20 +112,26 @@ fn connect_passes_auth_up_and_accept_answers_with_the_socket_id() {
     assert!(head.starts_with("HTTP/1.1 101"));
     read_text(&mut s);
     send(&mut s, r#"40{"token":"abc"}"#);
-    let Ev::Connect(key, nsp, auth) = h.wait_for(|e| matches!(e, Ev::Connect(..))) else { unreachable!() };
+    let Ev::Connect(key, nsp, auth, id) = h.wait_for(|e| matches!(e, Ev::Connect(..))) else { unreachable!() };
     assert_eq!((nsp.as_str(), auth.as_str()), ("/", r#"{"token":"abc"}"#));
-    assert!(h.sio.accept(key, "/", "SOCKETID000000000001"));
-    assert_eq!(read_text(&mut s), r#"40{"sid":"SOCKETID000000000001"}"#);
-    assert_eq!(h.sio.client(key).unwrap().socket_id("/").as_deref(), Some("SOCKETID000000000001"));
+    // socket.io's id shape: 15 random bytes, base64url.
+    assert!(id.len() == 20 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{id}");
+    assert!(h.sio.accept(key, "/", &id));
+    assert_eq!(read_text(&mut s), format!(r#"40{{"sid":"{id}"}}"#));
+    assert_eq!(h.sio.client(key).unwrap().socket_id("/").as_deref(), Some(id.as_str()));
 }
 
 #[test]
 fn a_refused_namespace_gets_connect_error_and_the_client_stays() {
     let h = Harness::new();
-    let (mut s, key) = h.connect("A0000000000000000001");
+    let (mut s, key, _) = h.connect();
     send(&mut s, "40/admin,");
-    h.wait_for(|e| *e == Ev::Connect(key, "/admin".into(), String::new()));
-    assert!(h.sio.reject(key, "/admin", "Not authorized", Some(r#"{"code":7}"#)));
+    let Ev::Connect(_, _, _, id) =
+        h.wait_for(|e| matches!(e, Ev::Connect(k, n, a, _) if *k == key && n == "/admin" && a.is_empty()))
+    else {
+        unreachable!()
+    };
+    assert!(h.sio.reject(key, "/admin", &id, "Not authorized", Some(r#"{"code":7}"#)));
     assert_eq!(read_text(&mut s), r#"44/admin,{"message":"Not authorized","data":{"code":7}}"#);
     send(&mut s, r#"42["still","here"]"#);
     h.wait_for(
@@ -126,7 +142,7 @@ fn a_refused_namespace_gets_connect_error_and_the_client_stays() {
 #[test]
 fn events_and_acks_go_up_with_raw_json_and_emit_goes_down() {
     let h = Harness::new();
-    let (mut s, key) = h.connect("A0000000000000000002");
+    let (mut s, key, _) = h.connect();
     send(&mut s, r#"4212["hello",{"a":[1,2]}]"#);
     h.wait_for(|e| {
         *e == Ev::Packet(key, PacketType::Event, "/".into(), Some(12), r#"["hello",{"a":[1,2]}]"#.into(), 0)
@@ -140,7 +156,7 @@ fn events_and_acks_go_up_with_raw_json_and_emit_goes_down() {
 #[test]
 fn binary_events_are_held_until_their_attachments_arrive() {
     let h = Harness::new();
-    let (mut s, key) = h.connect("A0000000000000000003");
+    let (mut s, key, _) = h.connect();
     send(&mut s, r#"452-["files",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#);
     s.write_all(&client_frame(OpCode::Binary, true, &[1, 2, 3])).unwrap();
     std::thread::sleep(Duration::from_millis(50));
@@ -156,11 +172,11 @@ fn binary_events_are_held_until_their_attachments_arrive() {
 #[test]
 fn broadcast_reaches_room_unions_minus_except_and_sender() {
     let h = Harness::new();
-    let (mut a, ka) = h.connect("A0000000000000000004");
-    let (mut b, kb) = h.connect("B0000000000000000004");
-    let (mut c, kc) = h.connect("C0000000000000000004");
-    assert!(h.sio.join(ka, "/", "red") && h.sio.join(kb, "/", "blue") && h.sio.join(kc, "/", "blue"));
-    assert!(h.sio.join(kc, "/", "muted"));
+    let (mut a, ka, ia) = h.connect();
+    let (mut b, kb, ib) = h.connect();
+    let (mut c, kc, ic) = h.connect();
+    assert!(h.sio.join(ka, "/", &ia, "red") && h.sio.join(kb, "/", &ib, "blue") && h.sio.join(kc, "/", &ic, "blue"));
+    assert!(h.sio.join(kc, "/", &ic, "muted"));
     // to(red).to(blue).except(muted): a and b.
     assert_eq!(h.sio.broadcast(&to("/", &["red", "blue"], &["muted"], None), r#"2["x",1]"#, &[]), 2);
     // Broadcasts are queued; the caller flushes once per burst.
@@ -173,10 +189,10 @@ fn broadcast_reaches_room_unions_minus_except_and_sender() {
     assert_eq!(read_text(&mut a), r#"42["x",2]"#);
     assert_eq!(read_text(&mut c), r#"42["x",2]"#);
     // Own rooms (socket ids): to(a's id).to(red) reaches a once; except(c's id).
-    assert_eq!(h.sio.broadcast(&to("/", &["A0000000000000000004", "red"], &[], None), r#"2["x",3]"#, &[]), 1);
-    assert_eq!(h.sio.broadcast(&to("/", &["blue"], &["C0000000000000000004"], None), r#"2["x",4]"#, &[]), 1);
-    assert_eq!(h.sio.broadcast(&to("/", &["C0000000000000000004"], &["muted"], None), r#"2["x",5]"#, &[]), 0);
-    assert_eq!(h.sio.broadcast(&to("/admin", &["A0000000000000000004"], &[], None), r#"2["x",6]"#, &[]), 0);
+    assert_eq!(h.sio.broadcast(&to("/", &[&ia, "red"], &[], None), r#"2["x",3]"#, &[]), 1);
+    assert_eq!(h.sio.broadcast(&to("/", &["blue"], &[&ic], None), r#"2["x",4]"#, &[]), 1);
+    assert_eq!(h.sio.broadcast(&to("/", &[&ic], &["muted"], None), r#"2["x",5]"#, &[]), 0);
+    assert_eq!(h.sio.broadcast(&to("/admin", &[&ia], &[], None), r#"2["x",6]"#, &[]), 0);
     h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["x",3]"#);
     assert_eq!(read_text(&mut b), r#"42["x",4]"#);
@@ -198,50 +214,61 @@ fn to(nsp: &str, rooms: &[&str], except: &[&str], skip: Option<u64>) -> Broadcas
 #[test]
 fn client_disconnect_leaves_the_namespace_and_its_rooms_once_js_is_done() {
     let h = Harness::new();
-    let (mut s, key) = h.connect("A0000000000000000005");
-    assert!(h.sio.join(key, "/", "red"));
+    let (mut s, key, id) = h.connect();
+    assert!(h.sio.join(key, "/", &id, "red"));
     send(&mut s, "41");
     h.wait_for(|e| *e == Ev::Disconnect(key, "/".into()));
     assert_eq!(h.sio.client(key).unwrap().socket_id("/"), None, "no longer connected: no events");
     // Its 'disconnecting' handlers still find it in its rooms, as in socket.io.
     assert_eq!(h.sio.select(&to("/", &["red"], &[], None)), vec![key]);
-    assert_eq!(h.sio.select(&to("/", &["A0000000000000000005"], &[], None)), vec![key]);
-    assert!(h.sio.remove_socket(key, "/", "A0000000000000000005"));
+    assert_eq!(h.sio.select(&to("/", &[&id], &[], None)), vec![key]);
+    assert!(!h.sio.join(key, "/", &id, "late"), "a leaving socket joins nothing");
+    assert!(h.sio.remove_socket(key, "/", &id));
     assert!(h.sio.select(&to("/", &["red"], &[], None)).is_empty());
     assert!(h.sio.select(&to("/", &[], &[], None)).is_empty());
-    assert!(h.sio.select(&to("/", &["A0000000000000000005"], &[], None)).is_empty());
+    assert!(h.sio.select(&to("/", &[&id], &[], None)).is_empty());
 }
 
 #[test]
 fn rooms_joined_in_middleware_are_joined_at_accept_and_dropped_on_refusal() {
     let h = Harness::new();
-    for (sid, accepted) in [("M0000000000000000008", true), ("N0000000000000000008", false)] {
+    for accepted in [true, false] {
         let (mut s, head) = ws_upgrade(h.srv.addr, "EIO=4&transport=websocket");
         assert!(head.starts_with("HTTP/1.1 101"));
         read_text(&mut s);
         let seen = h.events.0.lock().len();
         send(&mut s, "40");
-        wait_until("CONNECT", || h.events.0.lock()[seen..].iter().any(|e| matches!(e, Ev::Connect(..))));
-        let ev = h.events.0.lock()[seen..].iter().find(|e| matches!(e, Ev::Connect(..))).cloned().unwrap();
-        let Ev::Connect(key, ..) = ev else { unreachable!() };
+        let (key, id) = h.next_connect(seen);
         // The middleware joins; nobody is reached before the accept.
-        assert!(h.sio.join(key, "/", "early"));
-        assert!(!h.sio.join(key, "/", "early"), "already joined");
-        assert!(h.sio.join(key, "/", "gone") && h.sio.leave(key, "/", "gone"));
+        assert!(h.sio.join(key, "/", &id, "early"));
+        assert!(!h.sio.join(key, "/", &id, "early"), "already joined");
+        assert!(h.sio.join(key, "/", &id, "gone") && h.sio.leave(key, "/", &id, "gone"));
         assert!(!h.sio.select(&to("/", &["early"], &[], None)).contains(&key));
         if accepted {
-            assert!(h.sio.accept(key, "/", sid));
+            assert!(h.sio.accept(key, "/", &id));
             assert_eq!(h.sio.select(&to("/", &["early"], &[], None)), vec![key]);
             assert!(h.sio.select(&to("/", &["gone"], &[], None)).is_empty());
         } else {
-            assert!(h.sio.reject(key, "/", "no", None));
-            // A later accept of another CONNECT does not bring them back.
+            // A second CONNECT while the first is in middleware: each socket
+            // keeps its own joins, and refusing one leaves the other's.
             send(&mut s, "40");
             wait_until("second CONNECT", || {
                 h.events.0.lock()[seen..].iter().filter(|e| matches!(e, Ev::Connect(k, ..) if *k == key)).count() == 2
             });
-            assert!(h.sio.accept(key, "/", sid));
+            let Some(Ev::Connect(_, _, _, second)) = h.events.0.lock()[seen..]
+                .iter()
+                .filter(|e| matches!(e, Ev::Connect(k, ..) if *k == key))
+                .nth(1)
+                .cloned()
+            else {
+                unreachable!()
+            };
+            assert!(h.sio.join(key, "/", &second, "kept"));
+            assert!(h.sio.reject(key, "/", &id, "no", None));
+            assert!(!h.sio.join(key, "/", &id, "late"), "a refused socket joins nothing");
+            assert!(h.sio.accept(key, "/", &second));
             assert!(!h.sio.select(&to("/", &["early"], &[], None)).contains(&key));
+            assert!(h.sio.select(&to("/", &["kept"], &[], None)).contains(&key));
         }
     }
 }
@@ -249,14 +276,14 @@ fn rooms_joined_in_middleware_are_joined_at_accept_and_dropped_on_refusal() {
 #[test]
 fn a_closed_client_stays_in_its_rooms_until_released() {
     let h = Harness::new();
-    let (s, key) = h.connect("A0000000000000000009");
-    assert!(h.sio.join(key, "/", "red"));
+    let (s, key, id) = h.connect();
+    assert!(h.sio.join(key, "/", &id, "red"));
     drop(s);
     h.wait_for(|e| *e == Ev::Close(key, CloseReason::TransportClose));
     assert_eq!(h.sio.select(&to("/", &["red"], &[], None)), vec![key]);
     h.sio.release(key);
     assert!(h.sio.select(&to("/", &["red"], &[], None)).is_empty());
-    assert!(h.sio.select(&to("/", &["A0000000000000000009"], &[], None)).is_empty());
+    assert!(h.sio.select(&to("/", &[&id], &[], None)).is_empty());
 }
 
 #[test]
@@ -269,10 +296,8 @@ fn events_before_connect_and_bad_packets_close_with_parse_error() {
         if bad != r#"42["early"]"# {
             let seen = h.events.0.lock().len();
             send(&mut s, "40");
-            wait_until("CONNECT", || h.events.0.lock()[seen..].iter().any(|e| matches!(e, Ev::Connect(..))));
-            let ev = h.events.0.lock()[seen..].iter().find(|e| matches!(e, Ev::Connect(..))).cloned().unwrap();
-            let Ev::Connect(key, ..) = ev else { unreachable!() };
-            h.sio.accept(key, "/", "X0000000000000000000");
+            let (key, id) = h.next_connect(seen);
+            h.sio.accept(key, "/", &id);
             read_text(&mut s);
         }
         let before = h.events.0.lock().iter().filter(|e| matches!(e, Ev::Close(_, CloseReason::ParseError))).count();
@@ -286,7 +311,7 @@ fn events_before_connect_and_bad_packets_close_with_parse_error() {
 #[test]
 fn engine_close_reports_once_with_the_engine_reason() {
     let h = Harness::new();
-    let (s, key) = h.connect("A0000000000000000006");
+    let (s, key, _) = h.connect();
     drop(s);
     h.wait_for(|e| *e == Ev::Close(key, CloseReason::TransportClose));
     assert!(h.sio.client(key).is_none());
@@ -298,7 +323,7 @@ fn engine_close_reports_once_with_the_engine_reason() {
 fn a_client_that_joins_no_namespace_within_connect_timeout_is_closed() {
     let h = Harness::with_connect_timeout(Duration::from_millis(150));
     // This one connects in time and must survive.
-    let (_kept, kept) = h.connect("K0000000000000000007");
+    let (_kept, kept, _) = h.connect();
     // This one only opens the Engine.IO session.
     let (mut idle, head) = ws_upgrade(h.srv.addr, "EIO=4&transport=websocket");
     assert!(head.starts_with("HTTP/1.1 101"));
