@@ -162,26 +162,26 @@ export declare class NativeSocketIo {
   /** Middleware refused: CONNECT_ERROR with `message` and optional JSON `data`. */
   reject(key: number, nsp: string, socketId: string, message: string, data?: string | undefined | null): boolean
   /** One encoded Socket.IO packet (`2["ev",…]`) to one client. */
-  emit(key: number, packet: string): boolean
+  emit(key: number, packet: string, volatile?: boolean | undefined | null): boolean
   /**
    * A binary packet (`51-["ev",{"_placeholder":true,"num":0}]`) and its
    * attachments, sent as one text frame then one binary frame each.
    */
-  emitBinary(key: number, packet: string, attachments: Array<Buffer>): boolean
+  emitBinary(key: number, packet: string, attachments: Array<Buffer>, volatile?: boolean | undefined | null): boolean
   join(key: number, nsp: string, socketId: string, room: string): boolean
   leave(key: number, nsp: string, socketId: string, room: string): boolean
   /**
-   * One encoded packet (and its attachments, for a binary packet) to the
-   * union of `rooms` (whole namespace if empty) minus `except` rooms and
-   * the `skip` client; framed once in Rust.
+   * One encoded packet (and its attachments, for a binary packet) to
+   * every client `to` selects (`volatile`: those whose transport can take
+   * it now); framed once in Rust.
    */
-  broadcast(nsp: string, rooms: Array<string>, except: Array<string>, skip: number | undefined | null, packet: string, attachments?: Array<Buffer> | undefined | null): number
+  broadcast(to: Selection, packet: string, attachments?: Array<Buffer> | undefined | null, volatile?: boolean | undefined | null): number
   /**
-   * The client keys a broadcast with these options reaches (for the
-   * operators: broadcast acks, fetchSockets, socketsJoin/Leave,
-   * disconnectSockets), in no particular order.
+   * The client keys a broadcast to `to` reaches (for the operators:
+   * broadcast acks, fetchSockets, socketsJoin/Leave, disconnectSockets),
+   * in no particular order.
    */
-  select(nsp: string, rooms: Array<string>, except: Array<string>, skip?: number | undefined | null): Array<number>
+  select(to: Selection): Array<number>
   /** The socket's 'disconnecting' handlers have run: it leaves its rooms. */
   removeSocket(key: number, nsp: string, socketId: string): boolean
   /**
@@ -266,6 +266,18 @@ export interface PollAnswer {
 export interface PostStart {
   limit: number
   answer?: PollAnswer
+}
+
+/**
+ * Who a broadcast or an operator reaches, as JS describes it: the union
+ * of `rooms` in `nsp` (all of it if empty), minus members of `except`,
+ * minus the client `skip` (the sender).
+ */
+export interface Selection {
+  nsp: string
+  rooms: Array<string>
+  except: Array<string>
+  skip?: number
 }
 
 export interface SslOptions {

@@ -266,6 +266,7 @@ export interface ServerOptions extends EngineServerOptions {
   host?: string
   /** Accepted and ignored. */
   addTrailingSlash?: boolean
+  /** A dynamic parent's child namespace is removed when its last socket leaves. */
   cleanupEmptyChildNamespaces?: boolean
   /** Warns and is ignored: every connection is a new session (`socket.recovered` is false). */
   connectionStateRecovery?: object
@@ -342,6 +343,8 @@ export declare class BroadcastOperator<EmitEvents extends EventsMap, SocketData>
   socketsJoin(room: Room | Room[]): void
   socketsLeave(room: Room | Room[]): void
   disconnectSockets(close?: boolean): void
+  /** Deprecated in socket.io: the ids of the sockets of the namespace. */
+  allSockets(): Promise<Set<SocketId>>
 }
 
 /**
@@ -419,6 +422,12 @@ export declare class Socket<
   except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
   /** Every other socket of the namespace. */
   readonly broadcast: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
+  /** The next emit is dropped if the transport cannot take it now. */
+  readonly volatile: this
+  /** Accepted for compatibility (compression is not negotiated). */
+  compress(compress: boolean): this
+  /** The next broadcast from this socket: this node only. */
+  readonly local: this
   /** Leaves the namespace; with `close`, closes the whole connection. */
   disconnect(close?: boolean): this
   /** Packet middleware; `next(err)` emits 'error' on the socket instead of delivering. */
@@ -517,8 +526,23 @@ export declare class Server<
   readonly port: number | undefined
   listen(srv?: HttpServerLike | number, opts?: ServerOptions): this
   attach(srv?: HttpServerLike | number, opts?: ServerOptions): this
-  /** A namespace, or a dynamic parent (RegExp, or a function deciding by name and auth). */
-  of(name: string | RegExp | ParentNspNameMatchFn): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
+  /**
+   * A namespace, or a dynamic parent (RegExp, or a function deciding by name
+   * and auth); `fn` listens to its connections.
+   */
+  of(name: string | RegExp | ParentNspNameMatchFn,
+    fn?: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void):
+    Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
+  /** The path served (`/socket.io`); with a value, sets it before attaching. */
+  path(): string
+  path(v: string): this
+  /** Whether the client bundle is served; with a value, sets it before attaching. */
+  serveClient(): boolean
+  serveClient(v: boolean): this
+  /** ms a client may stay in no namespace; with a value, sets it. */
+  connectTimeout(): number
+  connectTimeout(v: number): this
+  write(...args: EventParams<EmitEvents, 'message'>): this
   /** Resolves once the HTTP server has closed; an error closing it goes to `fn` only, never rejects. */
   close(fn?: (err?: Error) => void): Promise<void>
 }

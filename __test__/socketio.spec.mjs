@@ -315,11 +315,13 @@ test('this-node operators: fetchSockets, socketsJoin/Leave, disconnectSockets; d
   assert.deepEqual((await io.in('late').fetchSockets()).map((s) => s.id), [cs[2].id])
   const got = []
   cs[2].on('m', (v) => got.push(v))
-  io.to('late').emit('m', 1)
-  io.volatile.to('late').emit('m', 2)
-  io.local.to('late').emit('m', 3)
-  io.compress(false).to('late').emit('m', 4)
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // One at a time: a volatile packet goes only to a transport that can take
+  // it now (the one before must have gone out), as in socket.io.
+  const next = (fn) => new Promise((resolve) => { cs[2].once('m', resolve); fn() })
+  await next(() => io.to('late').emit('m', 1))
+  await next(() => io.volatile.to('late').emit('m', 2))
+  await next(() => io.local.to('late').emit('m', 3))
+  await next(() => io.compress(false).to('late').emit('m', 4))
   assert.deepEqual(got, [1, 2, 3, 4])
   io.in('late').socketsLeave('late')
   io.to('late').emit('m', 5)
@@ -493,4 +495,71 @@ test('rooms joined in middleware are reached once the socket connects; a refused
   io.to('early').emit('hi', 1)
   assert.deepEqual(await got, [1])
   assert.deepEqual([...io.of('/').adapter.rooms.get('early')], [ok.id])
+})
+
+test('socket.io API surface: socket.volatile/compress/local, onAnyOutgoing sees broadcasts, of(name, fn), new_namespace, dynamic parents broadcast to children, allSockets, write, path/serveClient/connectTimeout, err.responses, join after disconnect', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const created = []
+  io.on('new_namespace', (nsp) => created.push(nsp.name))
+  const viaFn = []
+  io.of('/fn', (s) => viaFn.push(s.id))
+  const parent = io.of(/^\/dyn-\d+$/, (s) => s.join('dyn-room'))
+  assert.equal(io.path(), '/socket.io')
+  assert.equal(io.serveClient(), true)
+  assert.equal(io.connectTimeout(), 45000)
+  assert.equal(io.connectTimeout(1000), io)
+  assert.equal(io.connectTimeout(), 1000)
+
+  const [[main]] = await Promise.all([once(io, 'connection'), once(client(), 'connect')])
+  const fnClient = client('/fn')
+  await once(fnClient, 'connect')
+  assert.deepEqual(viaFn, [fnClient.id])
+  const d1 = client('/dyn-1')
+  const d2 = client('/dyn-2')
+  await Promise.all([once(d1, 'connect'), once(d2, 'connect')])
+  assert.deepEqual(created.sort(), ['/dyn-1', '/dyn-2', '/fn'])
+  assert.equal(io.of('/dyn-1'), [...parent.children].find((c) => c.name === '/dyn-1'))
+  // A broadcast on the parent reaches every child, rooms included.
+  const both = Promise.all([once(d1, 'all'), once(d2, 'all'), once(d1, 'room'), once(d2, 'room')])
+  parent.emit('all', 1)
+  parent.to('dyn-room').emit('room', 2)
+  assert.deepEqual(await both, [[1], [1], [2], [2]])
+
+  // socket-level modifiers exist and deliver; onAnyOutgoing sees broadcasts.
+  const outgoing = []
+  main.onAnyOutgoing((...args) => outgoing.push(args))
+  const mc = [...io.of('/').sockets.values()].length
+  assert.equal(mc, 1)
+  assert.equal(main.volatile, main)
+  assert.equal(main.compress(false), main)
+  assert.equal(main.local, main)
+  io.emit('b', 1)
+  io.to('nobody').emit('b', 2)
+  main.emit('own', 3)
+  assert.deepEqual(outgoing, [['b', 1], ['own', 3]])
+  assert.deepEqual([...(await io.allSockets())], [main.id])
+  assert.equal(io.write('hello'), io)
+
+  // emitWithAck that times out: the answers that came are in err.responses.
+  const err = await io.timeout(200).emitWithAck('never').catch((e) => e)
+  assert.equal(err.message, 'operation has timed out')
+  assert.deepEqual(err.responses, [])
+
+  // A socket that left joins nothing more (socket.io's _cleanup).
+  main.disconnect()
+  main.join('late')
+  assert.equal(io.of('/').adapter.rooms.get('late'), undefined)
+})
+
+test('io.listen(port) again after io.close()', { timeout: 10000 }, async (t) => {
+  const io = new Server({ transports: ['websocket'] })
+  io.listen(0)
+  const first = io.port
+  await io.close()
+  io.listen(0)
+  t.after(() => io.close())
+  const c = ioc(`http://127.0.0.1:${io.port}`, { transports: ['websocket'], reconnection: false, forceNew: true })
+  t.after(() => c.close())
+  await once(c, 'connect')
+  assert.ok(first > 0 && io.port > 0)
 })

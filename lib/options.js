@@ -209,6 +209,7 @@ const SERVER = {
   connectTimeout: ms(0),
   serveClient: boolean,
   host: string,
+  cleanupEmptyChildNamespaces: boolean,
   adapter: unsupported,
   parser: unsupported,
   connectionStateRecovery: degraded('reconnecting clients get a new session (socket.recovered is false)')

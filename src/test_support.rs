@@ -82,6 +82,8 @@ pub(crate) fn engine_server(
             idle_timeout_secs: 0,
             send_pings: false,
             max_payload,
+            // As napi's mount: a slow client queues up to 16 MiB.
+            max_backpressure: 16 << 20,
             ..Behavior::new(engine.clone())
         }),
         js_upgrade: false,

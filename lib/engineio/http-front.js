@@ -56,6 +56,8 @@ class HttpFront extends EventEmitter {
 
   /** Serves `path` on `server` (requests and upgrades), as engine.io's attach. */
   attach (server, path) {
+    // Attached again after close(): serving again.
+    this._closed = false
     this._configure()
     this._path = path
     const check = (req) => req.url.slice(0, path.length) === path

@@ -1,6 +1,6 @@
 'use strict'
 const { TYPE, RESERVED, dataPacket } = require('./packet')
-const { once, safeCall } = require('../util')
+const { once, safeCall, safeApply } = require('../util')
 
 /**
  * `io.to(room)`, `socket.broadcast`, `nsp.except(room)`…: who gets an emit.
@@ -57,9 +57,24 @@ class BroadcastOperator {
   }
 
   _broadcast (id, values) {
-    const { text, attachments } = dataPacket(TYPE.EVENT, this._nsp.name, id, values)
-    this._nsp._sessions.broadcast(this._nsp.name, [...this._rooms], [...this._except], this._skipKey, text,
-      attachments.length ? attachments : undefined)
+    const rooms = [...this._rooms]
+    const except = [...this._except]
+    // A parent namespace reaches each child with the same selection.
+    for (const nsp of this._nsp._targets) {
+      const { text, attachments } = dataPacket(TYPE.EVENT, nsp.name, id, values)
+      const to = { nsp: nsp.name, rooms, except, skip: this._skipKey }
+      nsp._sessions.broadcast(to, text, attachments.length ? attachments : undefined, this._flags.volatile)
+      if (nsp._outgoing.size) this._notifyOutgoing(nsp, to, values)
+    }
+  }
+
+  /** socket.io tells each recipient's onAnyOutgoing listeners of a broadcast too. */
+  _notifyOutgoing (nsp, to, values) {
+    const keys = new Set(nsp._sessions.select(to))
+    for (const socket of [...nsp._outgoing]) {
+      if (!keys.has(socket.client.key)) continue
+      for (const fn of socket._anyOutgoing) safeApply(fn, socket, values)
+    }
   }
 
   /**
@@ -92,9 +107,14 @@ class BroadcastOperator {
     return true
   }
 
+  /** As socket.io: a timeout rejects with the answers that did come in `err.responses`. */
   emitWithAck (event, ...args) {
     return new Promise((resolve, reject) => {
-      this.emit(event, ...args, (err, res) => (err ? reject(err) : resolve(res)))
+      this.emit(event, ...args, (err, res) => {
+        if (!err) return resolve(res)
+        err.responses = res
+        reject(err)
+      })
     })
   }
 
@@ -108,14 +128,22 @@ class BroadcastOperator {
    * this namespace's sockets.
    */
   _matching () {
-    const nsp = this._nsp
-    const keys = nsp._sessions.select(nsp.name, [...this._rooms], [...this._except], this._skipKey)
     const out = []
-    for (const key of keys) {
-      const socket = nsp._socketOf(key)
-      if (socket) out.push(socket)
+    for (const nsp of this._nsp._targets) {
+      const keys = nsp._sessions.select({ nsp: nsp.name, rooms: [...this._rooms], except: [...this._except], skip: this._skipKey })
+      const found = []
+      for (const key of keys) {
+        const socket = nsp._socketOf(key)
+        if (socket) found.push(socket)
+      }
+      out.push(...found.sort((a, b) => a._seq - b._seq))
     }
-    return out.sort((a, b) => a._seq - b._seq)
+    return out
+  }
+
+  /** socket.io's deprecated `allSockets()`: the matching sockets' ids. */
+  async allSockets () {
+    return new Set(this._matching().map((s) => s.id))
   }
 
   async fetchSockets () {

@@ -17,6 +17,8 @@ class Namespace extends EventEmitter {
     this.name = name
     this._sessions = sessions
     this.sockets = new Map()
+    // Sockets with onAnyOutgoing listeners (broadcasts notify them).
+    this._outgoing = new Set()
     this._seq = 0
     this._fns = []
     // socket.io's in-memory adapter view, for API compatibility.
@@ -47,6 +49,25 @@ class Namespace extends EventEmitter {
   send (...args) {
     this.emit('message', ...args)
     return this
+  }
+
+  write (...args) {
+    return this.send(...args)
+  }
+
+  /** socket.io's deprecated `allSockets()`: the ids of this namespace's sockets. */
+  allSockets () {
+    return new BroadcastOperator(this).allSockets()
+  }
+
+  /** The namespaces a broadcast on this one reaches (a parent: its children). */
+  get _targets () {
+    return [this]
+  }
+
+  /** EventEmitter's emit, for the reserved events (`emit` broadcasts). */
+  _emitReserved (event, ...args) {
+    return emitSafe(this, event, ...args)
   }
 
   get local () {
@@ -132,6 +153,7 @@ class Namespace extends EventEmitter {
     if (prev && prev !== socket) prev._onClose('server namespace disconnect')
     socket.connected = true
     socket._seq = ++this._seq
+    if (socket._anyOutgoing.length) this._outgoing.add(socket)
     client.set(this.name, socket)
     this.sockets.set(socket.id, socket)
     socket._joinOwn()

@@ -5,6 +5,8 @@ const net = require('node:net')
 const fs = require('node:fs')
 const binding = require('../native')
 const { Namespace } = require('./namespace')
+const { ParentNamespace } = require('./parent-namespace')
+const { Adapter } = require('./adapter')
 const { HttpFront } = require('../engineio/http-front')
 const { Client } = require('./client')
 const { Sessions } = require('./sessions')
@@ -244,22 +246,27 @@ class Server extends EventEmitter {
 
   /**
    * A namespace by name, or a dynamic parent: `of(/^\/room-\d+$/)` or
-   * `of((name, auth, next) => next(null, allowed))`. A client connecting to a
-   * matching name creates that child namespace, which gets the parent's
-   * middleware and 'connection' listeners.
+   * `of((name, auth, next) => next(null, allowed))` (parent-namespace.js).
+   * `fn`, if given, listens to its connections. A name a RegExp parent
+   * matches becomes that parent's child, as in socket.io; every new
+   * namespace but the main one is announced with `new_namespace`.
    */
-  of (name) {
+  of (name, fn) {
     if (name instanceof RegExp || typeof name === 'function') {
-      const parent = new Namespace(this, typeof name === 'function' ? '/_fn' : String(name), this._sessions)
+      const parent = new ParentNamespace(this, this._sessions)
       this._parents.push({ match: name, parent })
+      if (fn) parent.on('connect', fn)
       return parent
     }
     const n = String(name).startsWith('/') ? String(name) : '/' + name
     let nsp = this._nsps.get(n)
     if (!nsp) {
-      nsp = new Namespace(this, n, this._sessions)
+      const parent = this._parents.find(({ match }) => match instanceof RegExp && match.test(n))
+      nsp = parent ? parent.parent._createChild(n) : new Namespace(this, n, this._sessions)
       this._nsps.set(n, nsp)
+      if (n !== '/') this.sockets._emitReserved('new_namespace', nsp)
     }
+    if (fn) nsp.on('connect', fn)
     return nsp
   }
 
@@ -271,11 +278,11 @@ class Server extends EventEmitter {
       const onMatch = once((err, ok) => {
         if (err || !ok) return next(i + 1)
         // Created on first match; later clients find it by name.
-        const child = this._nsps.get(name) || this.of(name)
-        if (!child._parent) {
-          child._parent = parent
-          child._fns.push(...parent._fns)
-          for (const ev of ['connection', 'connect']) for (const l of parent.listeners(ev)) child.on(ev, l)
+        let child = this._nsps.get(name)
+        if (!child) {
+          child = parent._createChild(name)
+          this._nsps.set(name, child)
+          this.sockets._emitReserved('new_namespace', child)
         }
         done(child)
       })
@@ -289,6 +296,49 @@ class Server extends EventEmitter {
   use (fn) {
     this.sockets.use(fn)
     return this
+  }
+
+  /** `io.path()`: the path served; `io.path(v)` sets it (before attaching). */
+  path (v) {
+    if (v === undefined) return this._path
+    this._opts.path = String(v)
+    return this
+  }
+
+  /** `io.serveClient()`: whether the client bundle is served; `io.serveClient(v)` sets it (before attaching). */
+  serveClient (v) {
+    if (v === undefined) return this._opts.serveClient !== false
+    this._opts.serveClient = Boolean(v)
+    return this
+  }
+
+  /**
+   * `io.connectTimeout()`: ms a client may stay in no namespace (45000);
+   * `io.connectTimeout(v)` sets it for clients of a handle made after this.
+   */
+  connectTimeout (v) {
+    if (v === undefined) return this._opts.connectTimeout || 45000
+    Object.assign(this._opts, serverOptions({ connectTimeout: v }))
+    return this
+  }
+
+  /**
+   * `io.adapter()`: the adapter class of every namespace (the built-in one;
+   * socket.io-adapter compatible adapters are not taken yet).
+   */
+  adapter (v) {
+    if (v === undefined) return Adapter
+    Object.assign(this._opts, serverOptions({ adapter: v }))
+    return this
+  }
+
+  /** socket.io's deprecated `io.allSockets()`: the ids of the main namespace's sockets. */
+  allSockets () {
+    return this.sockets.allSockets()
+  }
+
+  write (...args) {
+    return this.send(...args)
   }
 
 
@@ -334,9 +384,8 @@ class Server extends EventEmitter {
     })
   }
 
+  /** Idempotent: the 'close' of the http server calls it again after io.close(). */
   _closeNative () {
-    if (this._closedNative) return
-    this._closedNative = this._nativeHandle !== null
     for (const client of [...this._clients.values()]) {
       client.open = false
       for (const socket of client.list()) socket._onClose('server shutting down')
@@ -344,6 +393,10 @@ class Server extends EventEmitter {
     this._clients.clear()
     this.engine.close()
     if (this._nativeHandle) this._nativeHandle.close()
+    // A later listen() or attach() starts afresh with a new handle, as
+    // socket.io can listen again after close().
+    this._nativeHandle = null
+    this.engine._bind(null)
     this._listening = false
     this._updateKeepAlive()
   }

@@ -26,31 +26,34 @@ class Sessions {
     return this._handle || this._load()
   }
 
-  /** A packet to one client, with its binary attachments if any. */
-  send (key, text, attachments) {
+  /**
+   * A packet to one client, with its binary attachments if any; `volatile`:
+   * dropped if the transport cannot take it now.
+   */
+  send (key, text, attachments, volatile) {
     // Hot, as broadcast: the handle is read inline, no getter call.
     const native = this._handle || this._load()
-    if (attachments.length) native.emitBinary(key, text, attachments)
-    else native.emit(key, text)
+    if (attachments.length) native.emitBinary(key, text, attachments, volatile)
+    else native.emit(key, text, volatile)
   }
 
   /**
-   * One packet to every client the rooms select (`skip`: a client key left
-   * out). Queued in Rust and written once per tick: every broadcast of a
-   * tick reaches a socket in one `writev`.
+   * One packet to every client `to` selects (as `select`); `volatile`: those
+   * whose transport can take it now. Queued in Rust and written once per
+   * tick: every broadcast of a tick reaches a socket in one `writev`.
    */
-  broadcast (nsp, rooms, except, skip, text, attachments) {
+  broadcast (to, text, attachments, volatile) {
     const native = this._handle || this._load()
-    native.broadcast(nsp, rooms, except, skip, text, attachments)
+    native.broadcast(to, text, attachments, volatile)
     this._host.scheduleFlush(native)
   }
 
   /**
-   * The client keys a broadcast with these rooms, except-rooms and skipped
-   * client reaches: Rust's one selection, for the operators.
+   * The client keys a broadcast reaches (`to`: `{ nsp, rooms, except, skip }`,
+   * skip a client key): Rust's one selection, for the operators.
    */
-  select (nsp, rooms, except, skip) {
-    return this._native.select(nsp, rooms, except, skip)
+  select (to) {
+    return this._native.select(to)
   }
 
   /** The socket's 'disconnecting' handlers have run: it leaves its rooms in Rust. */

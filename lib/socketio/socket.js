@@ -7,6 +7,8 @@ const { runMiddleware } = require('./middleware')
 const { once, safeApply, safeCall, emitSafe, reportHandlerError } = require('../util')
 
 const EMPTY = Object.freeze([])
+const EMPTY_FLAGS = Object.freeze({})
+const noop = () => {}
 
 /**
  * One client's presence in one namespace (socket.io's `Socket`). `on()`
@@ -41,7 +43,7 @@ class Socket extends EventEmitter {
   }
 
   _ext () {
-    if (!this._x) this._x = { data: undefined, acks: null, any: EMPTY, anyOutgoing: EMPTY, fns: EMPTY }
+    if (!this._x) this._x = { data: undefined, acks: null, any: EMPTY, anyOutgoing: EMPTY, fns: EMPTY, flags: null }
     return this._x
   }
 
@@ -57,7 +59,34 @@ class Socket extends EventEmitter {
   get _any () { return this._x ? this._x.any : EMPTY }
   set _any (v) { this._ext().any = v }
   get _anyOutgoing () { return this._x ? this._x.anyOutgoing : EMPTY }
-  set _anyOutgoing (v) { this._ext().anyOutgoing = v }
+  set _anyOutgoing (v) {
+    this._ext().anyOutgoing = v
+    // Broadcasts notify the namespace's sockets that listen (socket.io does).
+    if (v.length && this.connected) this.nsp._outgoing.add(this)
+    else this.nsp._outgoing.delete(this)
+  }
+
+  /** The modifiers of the next emit (socket.io's `flags`), taken by it. */
+  _takeFlags () {
+    const x = this._x
+    if (!x || !x.flags) return EMPTY_FLAGS
+    const flags = x.flags
+    x.flags = null
+    return flags
+  }
+
+  _flag (name, value) {
+    const x = this._ext()
+    x.flags = { ...x.flags, [name]: value }
+    return this
+  }
+
+  /** The next emit is dropped if the transport cannot take it now. */
+  get volatile () { return this._flag('volatile', true) }
+  /** Accepted for compatibility: WebSocket compression is not negotiated. */
+  compress (compress) { return this._flag('compress', compress) }
+  /** For a broadcast from this socket: this node only (there is one). */
+  get local () { return this._flag('local', true) }
   get _fns () { return this._x ? this._x.fns : EMPTY }
   set _fns (v) { this._ext().fns = v }
 
@@ -108,13 +137,13 @@ class Socket extends EventEmitter {
     }
     const any = this._anyOutgoing // replaced, never changed, by onAnyOutgoing/offAnyOutgoing
     for (let i = 0; i < any.length; i++) safeApply(any[i], this, [event, ...args])
-    this._send(TYPE.EVENT, id, [event, ...args])
+    this._send(TYPE.EVENT, id, [event, ...args], this._takeFlags().volatile)
     return true
   }
 
-  _send (type, id, values) {
+  _send (type, id, values, volatile) {
     const { text, attachments } = dataPacket(type, this.nsp.name, id, values)
-    this.nsp._sessions.send(this.client.key, text, attachments)
+    this.nsp._sessions.send(this.client.key, text, attachments, volatile)
   }
 
   send (...args) {
@@ -170,7 +199,7 @@ class Socket extends EventEmitter {
   }
 
   to (room) {
-    return new BroadcastOperator(this.nsp, new Set(), new Set(), {}, this.client.key).to(room)
+    return this.broadcast.to(room)
   }
 
   in (room) {
@@ -178,11 +207,12 @@ class Socket extends EventEmitter {
   }
 
   except (room) {
-    return new BroadcastOperator(this.nsp, new Set(), new Set(), {}, this.client.key).except(room)
+    return this.broadcast.except(room)
   }
 
+  /** Everyone else in the namespace, with this socket's pending modifiers. */
   get broadcast () {
-    return new BroadcastOperator(this.nsp, new Set(), new Set(), {}, this.client.key)
+    return new BroadcastOperator(this.nsp, new Set(), new Set(), { ...this._takeFlags() }, this.client.key)
   }
 
   /** Leaves the namespace; with `close`, closes the whole connection. */
@@ -302,7 +332,10 @@ class Socket extends EventEmitter {
     }
     // Rust kept it in its rooms for the 'disconnecting' handlers.
     this.nsp._sessions.removeSocket(this.client.key, this.nsp.name, this.id)
+    // As socket.io's _cleanup: a closed socket joins nothing more.
+    this.join = noop
     this.connected = false
+    this.nsp._outgoing.delete(this)
     this.nsp._remove(this)
     this.client.delete(this.nsp.name)
     this._emitReserved('disconnect', reason)

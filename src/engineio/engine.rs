@@ -301,6 +301,17 @@ impl Session {
         self.handshake.remote
     }
 
+    /// Whether the transport would take a packet now (engine.io's
+    /// `transport.writable`, which volatile packets need): on a WebSocket,
+    /// nothing waits in the socket's queue; on polling, a GET is held and
+    /// not yet being answered.
+    pub(crate) fn writable(&self) -> bool {
+        match &*self.transport.lock() {
+            Transport::Ws { conn, .. } => conn.buffered_amount() == 0,
+            Transport::Polling(p) => p.waiter.is_some() && !p.notified && !p.closed,
+        }
+    }
+
     /// "websocket" or "polling" (`socket.conn.transport.name`).
     pub(crate) fn transport_name(&self) -> &'static str {
         match &*self.transport.lock() {

@@ -97,16 +97,16 @@ impl NativeSocketIo {
 
     /// One encoded Socket.IO packet (`2["ev",…]`) to one client.
     #[napi]
-    pub fn emit(&self, key: i64, packet: String) -> bool {
-        self.sio.emit(key as u64, &packet, &[])
+    pub fn emit(&self, key: i64, packet: String, volatile: Option<bool>) -> bool {
+        self.sio.emit(key as u64, &packet, &[], volatile.unwrap_or(false))
     }
 
     /// A binary packet (`51-["ev",{"_placeholder":true,"num":0}]`) and its
     /// attachments, sent as one text frame then one binary frame each.
     #[napi]
-    pub fn emit_binary(&self, key: i64, packet: String, attachments: Vec<Buffer>) -> bool {
+    pub fn emit_binary(&self, key: i64, packet: String, attachments: Vec<Buffer>, volatile: Option<bool>) -> bool {
         let attachments: Vec<Bytes> = attachments.iter().map(|b| Bytes::copy_from_slice(b)).collect();
-        self.sio.emit(key as u64, &packet, &attachments)
+        self.sio.emit(key as u64, &packet, &attachments, volatile.unwrap_or(false))
     }
 
     #[napi]
@@ -119,30 +119,28 @@ impl NativeSocketIo {
         self.sio.leave(key as u64, &nsp, &socket_id, &room)
     }
 
-    /// One encoded packet (and its attachments, for a binary packet) to the
-    /// union of `rooms` (whole namespace if empty) minus `except` rooms and
-    /// the `skip` client; framed once in Rust.
+    /// One encoded packet (and its attachments, for a binary packet) to
+    /// every client `to` selects (`volatile`: those whose transport can take
+    /// it now); framed once in Rust.
     #[napi]
     pub fn broadcast(
         &self,
-        nsp: String,
-        rooms: Vec<String>,
-        except: Vec<String>,
-        skip: Option<i64>,
+        to: Selection,
         packet: String,
         attachments: Option<Vec<Buffer>>,
+        volatile: Option<bool>,
     ) -> u32 {
         let attachments: Vec<Bytes> =
             attachments.unwrap_or_default().iter().map(|b| Bytes::copy_from_slice(b)).collect();
-        self.sio.broadcast(&options(nsp, rooms, except, skip), &packet, &attachments) as u32
+        self.sio.broadcast(&to.into(), &packet, &attachments, volatile.unwrap_or(false)) as u32
     }
 
-    /// The client keys a broadcast with these options reaches (for the
-    /// operators: broadcast acks, fetchSockets, socketsJoin/Leave,
-    /// disconnectSockets), in no particular order.
+    /// The client keys a broadcast to `to` reaches (for the operators:
+    /// broadcast acks, fetchSockets, socketsJoin/Leave, disconnectSockets),
+    /// in no particular order.
     #[napi]
-    pub fn select(&self, nsp: String, rooms: Vec<String>, except: Vec<String>, skip: Option<i64>) -> Vec<i64> {
-        self.sio.select(&options(nsp, rooms, except, skip)).into_iter().map(|k| k as i64).collect()
+    pub fn select(&self, to: Selection) -> Vec<i64> {
+        self.sio.select(&to.into()).into_iter().map(|k| k as i64).collect()
     }
 
     /// The socket's 'disconnecting' handlers have run: it leaves its rooms.
@@ -177,7 +175,19 @@ impl NativeSocketIo {
     }
 }
 
-/// The selection JS describes: one value for broadcasts and operators.
-fn options(nsp: String, rooms: Vec<String>, except: Vec<String>, skip: Option<i64>) -> BroadcastOptions {
-    BroadcastOptions { nsp, rooms, except, except_client: skip.map(|k| k as u64) }
+/// Who a broadcast or an operator reaches, as JS describes it: the union
+/// of `rooms` in `nsp` (all of it if empty), minus members of `except`,
+/// minus the client `skip` (the sender).
+#[napi(object)]
+pub struct Selection {
+    pub nsp: String,
+    pub rooms: Vec<String>,
+    pub except: Vec<String>,
+    pub skip: Option<i64>,
+}
+
+impl From<Selection> for BroadcastOptions {
+    fn from(s: Selection) -> Self {
+        BroadcastOptions { nsp: s.nsp, rooms: s.rooms, except: s.except, except_client: s.skip.map(|k| k as u64) }
+    }
 }

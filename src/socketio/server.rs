@@ -265,8 +265,9 @@ impl SioServer {
 
     /// Sends an already encoded Socket.IO packet (`2["ev",…]`, `3…`; the
     /// Engine.IO `4` is added by the transport) to one client.
-    pub(crate) fn emit(&self, key: u64, text: &str, attachments: &[Bytes]) -> bool {
-        self.client(key).is_some_and(|c| c.send_packet(text, attachments))
+    /// `volatile`: dropped (false) if the transport cannot take it now.
+    pub(crate) fn emit(&self, key: u64, text: &str, attachments: &[Bytes], volatile: bool) -> bool {
+        self.client(key).is_some_and(|c| (!volatile || c.session.writable()) && c.send_packet(text, attachments))
     }
 
     /// Socket `socket_id` (of client `key`, in `nsp`) joins `room`; in
@@ -317,10 +318,20 @@ impl SioServer {
         self.rooms.lock().select(opts).iter().map(|c| c.key).collect()
     }
 
-    /// One encoded packet to every client `opts` selects. The packet is
-    /// encoded once by the caller and shared. Returns recipients.
-    pub(crate) fn broadcast(&self, opts: &BroadcastOptions, text: &str, attachments: &[Bytes]) -> usize {
-        let targets = self.rooms.lock().select(opts);
+    /// One encoded packet to every client `opts` selects (`volatile`: those
+    /// whose transport can take it now). The packet is encoded once by the
+    /// caller and shared. Returns recipients.
+    pub(crate) fn broadcast(
+        &self,
+        opts: &BroadcastOptions,
+        text: &str,
+        attachments: &[Bytes],
+        volatile: bool,
+    ) -> usize {
+        let mut targets = self.rooms.lock().select(opts);
+        if volatile {
+            targets.retain(|c| c.session.writable());
+        }
         // Built once (Engine.IO frames each for its transports); every
         // recipient queues the same bytes.
         let message = SharedMessage::new(EioPacket::Message(Payload::Text(Bytes::copy_from_slice(text.as_bytes()))));

@@ -149,7 +149,7 @@ fn events_and_acks_go_up_with_raw_json_and_emit_goes_down() {
     });
     send(&mut s, r#"437["ok"]"#);
     h.wait_for(|e| *e == Ev::Packet(key, PacketType::Ack, "/".into(), Some(7), r#"["ok"]"#.into(), 0));
-    assert!(h.sio.emit(key, r#"2["server",1]"#, &[]));
+    assert!(h.sio.emit(key, r#"2["server",1]"#, &[], false));
     assert_eq!(read_text(&mut s), r#"42["server",1]"#);
 }
 
@@ -164,7 +164,7 @@ fn binary_events_are_held_until_their_attachments_arrive() {
     s.write_all(&client_frame(OpCode::Binary, true, &[4])).unwrap();
     h.wait_for(|e| matches!(e, Ev::Packet(k, PacketType::BinaryEvent, _, None, _, 2) if *k == key));
     // And down: the packet text, then each attachment as a binary frame.
-    assert!(h.sio.emit(key, r#"51-["back",{"_placeholder":true,"num":0}]"#, &[Bytes::from_static(&[9, 9])]));
+    assert!(h.sio.emit(key, r#"51-["back",{"_placeholder":true,"num":0}]"#, &[Bytes::from_static(&[9, 9])], false));
     assert!(read_text(&mut s).starts_with("451-"));
     assert_eq!(read_frame(&mut s), (2, vec![9, 9]));
 }
@@ -178,21 +178,21 @@ fn broadcast_reaches_room_unions_minus_except_and_sender() {
     assert!(h.sio.join(ka, "/", &ia, "red") && h.sio.join(kb, "/", &ib, "blue") && h.sio.join(kc, "/", &ic, "blue"));
     assert!(h.sio.join(kc, "/", &ic, "muted"));
     // to(red).to(blue).except(muted): a and b.
-    assert_eq!(h.sio.broadcast(&to("/", &["red", "blue"], &["muted"], None), r#"2["x",1]"#, &[]), 2);
+    assert_eq!(h.sio.broadcast(&to("/", &["red", "blue"], &["muted"], None), r#"2["x",1]"#, &[], false), 2);
     // Broadcasts are queued; the caller flushes once per burst.
     h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["x",1]"#);
     assert_eq!(read_text(&mut b), r#"42["x",1]"#);
     // Everyone in the namespace except the sender (socket.broadcast.emit).
-    assert_eq!(h.sio.broadcast(&to("/", &[], &[], Some(kb)), r#"2["x",2]"#, &[]), 2);
+    assert_eq!(h.sio.broadcast(&to("/", &[], &[], Some(kb)), r#"2["x",2]"#, &[], false), 2);
     h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["x",2]"#);
     assert_eq!(read_text(&mut c), r#"42["x",2]"#);
     // Own rooms (socket ids): to(a's id).to(red) reaches a once; except(c's id).
-    assert_eq!(h.sio.broadcast(&to("/", &[&ia, "red"], &[], None), r#"2["x",3]"#, &[]), 1);
-    assert_eq!(h.sio.broadcast(&to("/", &["blue"], &[&ic], None), r#"2["x",4]"#, &[]), 1);
-    assert_eq!(h.sio.broadcast(&to("/", &[&ic], &["muted"], None), r#"2["x",5]"#, &[]), 0);
-    assert_eq!(h.sio.broadcast(&to("/admin", &[&ia], &[], None), r#"2["x",6]"#, &[]), 0);
+    assert_eq!(h.sio.broadcast(&to("/", &[&ia, "red"], &[], None), r#"2["x",3]"#, &[], false), 1);
+    assert_eq!(h.sio.broadcast(&to("/", &["blue"], &[&ic], None), r#"2["x",4]"#, &[], false), 1);
+    assert_eq!(h.sio.broadcast(&to("/", &[&ic], &["muted"], None), r#"2["x",5]"#, &[], false), 0);
+    assert_eq!(h.sio.broadcast(&to("/admin", &[&ia], &[], None), r#"2["x",6]"#, &[], false), 0);
     h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["x",3]"#);
     assert_eq!(read_text(&mut b), r#"42["x",4]"#);
@@ -332,4 +332,22 @@ fn a_client_that_joins_no_namespace_within_connect_timeout_is_closed() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(h.sio.client(kept).is_some(), "a connected client is not subject to connectTimeout");
     assert!(!h.events.0.lock().iter().any(|e| matches!(e, Ev::Close(k, _) if *k == kept)));
+}
+
+#[test]
+fn volatile_packets_are_dropped_while_the_transport_cannot_take_them() {
+    let h = Harness::new();
+    let (mut s, key, _) = h.connect();
+    assert!(h.sio.emit(key, r#"2["v",1]"#, &[], true), "an idle WebSocket takes a volatile packet");
+    assert_eq!(read_text(&mut s), r#"42["v",1]"#);
+    // The client stops reading: a large packet fills the kernel buffers and
+    // waits in the socket's queue.
+    let big = format!(r#"2["big","{}"]"#, "x".repeat(8 << 20));
+    assert!(h.sio.emit(key, &big, &[], false));
+    assert!(!h.sio.emit(key, r#"2["v",2]"#, &[], true), "dropped while the queue is not empty");
+    assert_eq!(h.sio.broadcast(&to("/", &[], &[], None), r#"2["v",3]"#, &[], true), 0);
+    assert!(h.sio.emit(key, r#"2["after",4]"#, &[], false), "a normal packet still queues");
+    h.srv.server.flush();
+    assert!(read_text(&mut s).starts_with(r#"42["big""#));
+    assert_eq!(read_text(&mut s), r#"42["after",4]"#);
 }
