@@ -563,3 +563,20 @@ test('io.listen(port) again after io.close()', { timeout: 10000 }, async (t) => 
   await once(c, 'connect')
   assert.ok(first > 0 && io.port > 0)
 })
+
+each('volatile: dropped right after another packet, delivered when the transport is free, regular packets unaffected', { timeout: 10000 }, async (t) => {
+  // No heartbeat meanwhile: a ping being answered makes polling unwritable too.
+  const { io, client } = setup(t, { pingInterval: 5000, pingTimeout: 5000 })
+  const c = client()
+  const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
+  const got = []
+  c.on('ev', (v) => got.push(v))
+  socket.emit('ev', 1)
+  socket.volatile.emit('ev', 2)
+  socket.volatile.emit('ev', 3)
+  socket.emit('ev', 4)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  socket.volatile.emit('ev', 5)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  assert.deepEqual(got, [1, 4, 5])
+})

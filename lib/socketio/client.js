@@ -14,6 +14,10 @@ class Client {
     this._nsp = null
     this._socket = null
     this._more = null
+    // The send round (sessions.js) of the client's last packet: a volatile
+    // packet in the same round is dropped, as engine.io's transport is not
+    // writable until the one before has been written.
+    this._sentRound = 0
   }
 
   get (nsp) {

@@ -15,6 +15,13 @@ class Sessions {
     this._open = open
     this._host = host
     this._handle = null
+    // Send rounds: one per turn of the event loop that sent anything.
+    this._round = 1
+    this._roundEnding = false
+    this._endRound = () => {
+      this._round++
+      this._roundEnding = false
+    }
   }
 
   _load () {
@@ -27,14 +34,21 @@ class Sessions {
   }
 
   /**
-   * A packet to one client, with its binary attachments if any; `volatile`:
-   * dropped if the transport cannot take it now.
+   * A packet to `client`, with its binary attachments if any; `volatile`:
+   * dropped if the transport cannot take it now (Rust: a queue or no held
+   * GET) or the client was sent a packet earlier in this round.
    */
-  send (key, text, attachments, volatile) {
+  send (client, text, attachments, volatile) {
+    if (volatile && client._sentRound === this._round) return
+    client._sentRound = this._round
+    if (!this._roundEnding) {
+      this._roundEnding = true
+      setImmediate(this._endRound)
+    }
     // Hot, as broadcast: the handle is read inline, no getter call.
     const native = this._handle || this._load()
-    if (attachments.length) native.emitBinary(key, text, attachments, volatile)
-    else native.emit(key, text, volatile)
+    if (attachments.length) native.emitBinary(client.key, text, attachments, volatile)
+    else native.emit(client.key, text, volatile)
   }
 
   /**

@@ -143,7 +143,7 @@ class Socket extends EventEmitter {
 
   _send (type, id, values, volatile) {
     const { text, attachments } = dataPacket(type, this.nsp.name, id, values)
-    this.nsp._sessions.send(this.client.key, text, attachments, volatile)
+    this.nsp._sessions.send(this.client, text, attachments, volatile)
   }
 
   send (...args) {
