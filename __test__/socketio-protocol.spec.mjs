@@ -1267,12 +1267,17 @@ describe('Socket.IO invalid packets', () => {
     })
   }
 
-  test('over polling too: an invalid Socket.IO packet closes the session', T, async (t) => {
+  test('over polling too: an invalid Socket.IO packet closes the session, cleanly (the next GET gets the close packet)', T, async (t) => {
     const env = await start(t)
     const peer = await PollingPeer.open(env.base)
     await peer.join()
     await peer.post('42{}').catch(() => {})
     await env.rec.wait('disconnect')
+    // As socket.io's client.close(): queued packets, then the close packet
+    // (a noop carrying it when nothing else is queued), then the session is gone.
+    const last = await peer.get()
+    assert.equal(last.status, 200)
+    assert.match(last.body, /(^|\x1e)1$/)
     assert.equal((await peer.get()).status, 400)
   })
 })

@@ -166,8 +166,9 @@ impl Polling {
             return Some(body);
         }
         if self.close_pending {
+            // engine.io's polling: an empty send ("noop") carries the close.
             self.close_pending = false;
-            return Some(packet::encode_payload(&[Packet::Close]));
+            return Some(packet::encode_payload(&[Packet::Noop, Packet::Close]));
         }
         None
     }
@@ -281,6 +282,13 @@ impl Session {
 
     /// Server-side close ("forced close"): the close packet, then the transport.
     pub(crate) fn close(self: &Arc<Self>) {
+        self.close_for(CloseReason::ForcedClose)
+    }
+
+    /// A clean server-side close for `reason`: what is queued goes first
+    /// (on polling, to the next GET), then the close packet, as engine.io's
+    /// `socket.close()`.
+    fn close_for(self: &Arc<Self>, reason: CloseReason) {
         let deferred = match &mut *self.transport.lock() {
             Transport::Polling(p) if !p.queue.is_empty() => {
                 p.close_pending = true;
@@ -292,7 +300,7 @@ impl Session {
             self.send(&Packet::Close);
         }
         if let Some(engine) = self.engine.upgrade() {
-            engine.end_session(self, CloseReason::ForcedClose, true);
+            engine.end_session(self, reason, true);
         }
     }
 
@@ -618,8 +626,8 @@ impl Engine {
                 // A server-side close with packets queued and no GET held
                 // (`41`, `1`): they wait for the client's next GET, as
                 // engine.io waits for the drain before closing.
-                let linger =
-                    reason == CloseReason::ForcedClose && (close_after || (p.waiter.is_none() && !p.queue.is_empty()));
+                let server_side = matches!(reason, CloseReason::ForcedClose | CloseReason::ParseError);
+                let linger = server_side && (close_after || (p.waiter.is_none() && !p.queue.is_empty()));
                 let probe = p.take_probe();
                 drop(t);
                 if linger {
@@ -651,7 +659,9 @@ impl Engine {
             }
             Packet::Message(payload) => {
                 if self.handler.message(s, payload).is_err() {
-                    self.end_session(s, CloseReason::ParseError, true);
+                    // A protocol violation above (socket.io's `client.close()`):
+                    // a clean close, the packets queued before it first.
+                    s.close_for(CloseReason::ParseError);
                 }
             }
             // engine.io 6: a client ping is "invalid heartbeat direction".
