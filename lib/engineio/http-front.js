@@ -32,6 +32,11 @@ class HttpFront extends EventEmitter {
     this._closed = false
   }
 
+  /** The options in force (engine.io's `opts`; the owner's, merged at attach). */
+  get opts () {
+    return this._opts
+  }
+
   /** The owner made its native handle: `nativeFront` is its `front()`. */
   _bind (nativeFront) {
     this._nativeFront = nativeFront

@@ -10,16 +10,17 @@ const { once, safeCall, safeApply } = require('../util')
 class BroadcastOperator {
   constructor (nsp, rooms = new Set(), exceptRooms = new Set(), flags = {}, skipKey = undefined) {
     this._nsp = nsp
-    this._rooms = rooms
-    this._except = exceptRooms
-    this._flags = flags
+    // socket.io's names, which some apps and its own tests read.
+    this.rooms = rooms
+    this.exceptRooms = exceptRooms
+    this.flags = flags
     this._skipKey = skipKey
   }
 
   to (room) {
-    const rooms = new Set(this._rooms)
+    const rooms = new Set(this.rooms)
     for (const r of [].concat(room)) rooms.add(String(r))
-    return new BroadcastOperator(this._nsp, rooms, this._except, this._flags, this._skipKey)
+    return new BroadcastOperator(this._nsp, rooms, this.exceptRooms, this.flags, this._skipKey)
   }
 
   in (room) {
@@ -27,26 +28,26 @@ class BroadcastOperator {
   }
 
   except (room) {
-    const except = new Set(this._except)
+    const except = new Set(this.exceptRooms)
     for (const r of [].concat(room)) except.add(String(r))
-    return new BroadcastOperator(this._nsp, this._rooms, except, this._flags, this._skipKey)
+    return new BroadcastOperator(this._nsp, this.rooms, except, this.flags, this._skipKey)
   }
 
   compress (compress) {
-    return new BroadcastOperator(this._nsp, this._rooms, this._except, { ...this._flags, compress }, this._skipKey)
+    return new BroadcastOperator(this._nsp, this.rooms, this.exceptRooms, { ...this.flags, compress }, this._skipKey)
   }
 
   get volatile () {
-    return new BroadcastOperator(this._nsp, this._rooms, this._except, { ...this._flags, volatile: true }, this._skipKey)
+    return new BroadcastOperator(this._nsp, this.rooms, this.exceptRooms, { ...this.flags, volatile: true }, this._skipKey)
   }
 
   /** Acks of a broadcast: the callback gets (err, responses) after `ms`. */
   timeout (ms) {
-    return new BroadcastOperator(this._nsp, this._rooms, this._except, { ...this._flags, timeout: ms }, this._skipKey)
+    return new BroadcastOperator(this._nsp, this.rooms, this.exceptRooms, { ...this.flags, timeout: ms }, this._skipKey)
   }
 
   get local () {
-    return new BroadcastOperator(this._nsp, this._rooms, this._except, { ...this._flags, local: true }, this._skipKey)
+    return new BroadcastOperator(this._nsp, this.rooms, this.exceptRooms, { ...this.flags, local: true }, this._skipKey)
   }
 
   emit (event, ...args) {
@@ -57,13 +58,13 @@ class BroadcastOperator {
   }
 
   _broadcast (id, values) {
-    const rooms = [...this._rooms]
-    const except = [...this._except]
+    const rooms = [...this.rooms]
+    const except = [...this.exceptRooms]
     // A parent namespace reaches each child with the same selection.
     for (const nsp of this._nsp._targets) {
       const { text, attachments } = dataPacket(TYPE.EVENT, nsp.name, id, values)
       const to = { nsp: nsp.name, rooms, except, skip: this._skipKey }
-      nsp._sessions.broadcast(to, text, attachments.length ? attachments : undefined, this._flags.volatile)
+      nsp._sessions.broadcast(to, text, attachments.length ? attachments : undefined, this.flags.volatile)
       if (nsp._outgoing.size) this._notifyOutgoing(nsp, to, values)
     }
   }
@@ -92,10 +93,10 @@ class BroadcastOperator {
       clearTimeout(timer)
       for (const s of targets) s._ackMap().delete(id)
       // A RemoteSocket's emit answers as a single socket's would.
-      const single = this._flags.expectSingleResponse
+      const single = this.flags.expectSingleResponse
       safeCall(ack, this, err, single ? (err ? null : responses[0]) : responses)
     })
-    const timer = setTimeout(() => finish(new Error('operation has timed out')), this._flags.timeout)
+    const timer = setTimeout(() => finish(new Error('operation has timed out')), this.flags.timeout)
     for (const s of targets) {
       s._ackMap().set(id, (res) => {
         responses.push(res)
@@ -130,7 +131,7 @@ class BroadcastOperator {
   _matching () {
     const out = []
     for (const nsp of this._nsp._targets) {
-      const keys = nsp._sessions.select({ nsp: nsp.name, rooms: [...this._rooms], except: [...this._except], skip: this._skipKey })
+      const keys = nsp._sessions.select({ nsp: nsp.name, rooms: [...this.rooms], except: [...this.exceptRooms], skip: this._skipKey })
       const found = []
       for (const key of keys) {
         const socket = nsp._socketOf(key)

@@ -132,6 +132,8 @@ class Namespace extends EventEmitter {
       // drops them with the refusal.
       for (const r of socket.rooms) this._adapterDel(socket.id, r)
       socket.rooms.clear()
+      // As socket.io's _cleanup (an empty dynamic child may go away).
+      this._remove(socket)
       // A middleware that threw or rejected is refused, not left hanging;
       // its message is the server's business (reported), not the client's.
       this._refuse(client, socket, failed ? new Error('Internal server error') : err)

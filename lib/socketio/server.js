@@ -50,6 +50,11 @@ class Server extends EventEmitter {
     if (srv !== undefined && srv !== null) this.attach(srv)
   }
 
+  /** socket.io's name for the Engine.IO server (`io.engine`). */
+  get eio () {
+    return this.engine
+  }
+
   /** Derived, not stored: `attach(srv, { path })` may change the option. */
   get _path () {
     return (this._opts.path || '/socket.io').replace(/\/$/, '')
