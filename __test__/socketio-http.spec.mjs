@@ -192,6 +192,25 @@ test('the client bundle: /socket.io/socket.io.js and friends with ETag and 304',
   }
   const none = await fetch(`http://127.0.0.1:${port}/socket.io/socket.io.txt`)
   assert.equal(none.status, 400) // an Engine.IO request with no transport
+  // A name of the bundle's shape that the client package does not ship is not served either.
+  assert.equal((await fetch(`http://127.0.0.1:${port}/socket.io/socket.io.esm.js`)).status, 400)
+  // Compressed as the client accepts, as socket.io serves it (negotiator's choice).
+  const raw = (headers) => new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/socket.io/socket.io.min.js', headers }, (r) => {
+      const chunks = []
+      r.on('data', (c) => chunks.push(c)).on('end', () => resolve([r.headers['content-encoding'], Buffer.concat(chunks)])).on('error', reject)
+    }).on('error', reject)
+  })
+  const zlib = require('node:zlib')
+  const [plainEnc, plain] = await raw({})
+  assert.equal(plainEnc, undefined)
+  const [gzEnc, gz] = await raw({ 'accept-encoding': 'gzip, deflate, br' })
+  assert.equal(gzEnc, 'gzip')
+  assert.deepEqual(zlib.gunzipSync(gz), plain)
+  const [brEnc, br] = await raw({ 'accept-encoding': 'gzip;q=0.5, br' })
+  assert.equal(brEnc, 'br')
+  assert.deepEqual(zlib.brotliDecompressSync(br), plain)
+  assert.equal((await raw({ 'accept-encoding': 'identity' }))[0], undefined)
   const off = new Server({ serveClient: false })
   off.listen(0)
   const offPort = await listening(off.httpServer)
@@ -405,4 +424,15 @@ test('connection_error carries engine.io\'s context; upgrades are verified befor
     [[3, { name: 'TRANSPORT_MISMATCH', transport: 'websocket', previousTransport: 'polling' }]])
   const next = await fetch(`${base}&transport=polling&sid=${sid2}`, { method: 'POST', body: '3' })
   assert.equal(await next.text(), 'ok')
+})
+
+test('the client bundle gets the cors option\'s headers, as socket.io serves it', { timeout: 10000 }, async (t) => {
+  const io = new Server({ cors: { origin: 'https://good-origin.com' } })
+  io.listen(0)
+  const port = await listening(io.httpServer)
+  t.after(() => io.close())
+  const res = await fetch(`http://127.0.0.1:${port}/socket.io/socket.io.js`, { headers: { origin: 'https://good-origin.com' } })
+  assert.equal(res.status, 200)
+  assert.equal(res.headers.get('access-control-allow-origin'), 'https://good-origin.com')
+  await res.arrayBuffer()
 })

@@ -85,13 +85,18 @@ class HttpFront extends EventEmitter {
     }
   }
 
+  /** Runs `next` after the `cors` policy (if any) has set its headers. */
+  withCors (req, res, next) {
+    if (!this._cors) return next()
+    this._cors(req, res, next)
+  }
+
   handleRequest (req, res) {
     if (this._closed) {
       res.writeHead(503, { Connection: 'close' }).end()
       return
     }
-    if (!this._cors) return this._verify(req, res)
-    this._cors(req, res, () => this._verify(req, res))
+    this.withCors(req, res, () => this._verify(req, res))
   }
 
   /**

@@ -10,7 +10,7 @@ const { Adapter } = require('./adapter')
 const { HttpFront } = require('../engineio/http-front')
 const { Client } = require('./client')
 const { Sessions } = require('./sessions')
-const { serveClient } = require('./client-bundle')
+const { clientFile, sendClient } = require('./client-bundle')
 const { TYPE } = require('./packet')
 const { once, safeApply } = require('../util')
 const { NativeHost } = require('../native-host')
@@ -237,7 +237,9 @@ class Server extends EventEmitter {
     const listeners = srv.listeners('request').slice(0)
     srv.removeAllListeners('request')
     srv.on('request', (req, res) => {
-      if (serveClient(this._path, req, res)) return
+      const name = clientFile(this._path, req)
+      // With the `cors` option, the bundle gets its headers too (socket.io).
+      if (name) return this.engine.withCors(req, res, () => sendClient(name, req, res))
       for (const l of listeners) l.call(srv, req, res)
     })
   }
