@@ -149,7 +149,8 @@ export declare class NativeSocketIo {
   transportName(key: number): string | null
   /**
    * `socket.handshake` material, read when user code asks for it:
-   * [url, issued ms, secure "1"/"0", transport name, headers text, address].
+   * [url, issued ms, secure "1"/"0", transport name, headers text,
+   * address, Engine.IO sid].
    */
   handshake(key: number): Array<string> | null
   /**

@@ -408,7 +408,7 @@ export declare class Socket<
   /** The Engine.IO session, reduced to its transport ('polling' until upgraded) and state. */
   /** Always false: connection state recovery is not supported, so every connection is a new session. */
   readonly recovered: boolean
-  readonly conn: { readonly transport: { readonly name: 'polling' | 'websocket' }, readonly readyState: 'open' | 'closed' }
+  readonly conn: EngineConn
   /** A trailing function receives the client's ack; binary values anywhere travel as attachments. */
   emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean
   emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(ev: Ev, ...args: AllButLast<EventParams<EmitEvents, Ev>>):
@@ -554,6 +554,22 @@ export interface Server<
   SocketData = any
 >
   extends NamespaceOperations<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {}
+
+/**
+ * `socket.conn`: the client's Engine.IO session (engine.io's Socket, as far
+ * as ferrosocket has it): 'upgrade' (transport) and 'close' (reason) events.
+ */
+interface EngineConn extends EventEmitter {
+  /** The Engine.IO session id. */
+  readonly id: string
+  readonly protocol: number
+  readonly remoteAddress: string
+  readonly transport: { readonly name: 'polling' | 'websocket' }
+  readonly readyState: 'open' | 'closed'
+  readonly request: Socket['request']
+  /** Closes the connection: every namespace of the client goes. */
+  close(): this
+}
 
 /** One Engine.IO session: 'message' (string | Buffer) and 'close' (reason) events. */
 export declare class EngineSocket extends EventEmitter {

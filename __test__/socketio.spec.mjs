@@ -581,3 +581,30 @@ each('volatile: dropped right after another packet, delivered when the transport
   await new Promise((resolve) => setTimeout(resolve, 300))
   assert.deepEqual(got, [1, 4, 5])
 })
+
+test('socket.conn is the Engine.IO session: id, transport, protocol, upgrade and close events; client.conn and client.request', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const c = client('/', { query: { key1: 1 } })
+  const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
+  const conn = socket.conn
+  assert.equal(socket.client.conn, conn)
+  assert.equal(conn.id, c.io.engine.id)
+  assert.equal(conn.protocol, 4)
+  assert.equal(conn.readyState, 'open')
+  assert.equal(socket.request.headers.host, `127.0.0.1:${io.port}`)
+  assert.equal(socket.client.request._query.key1, '1')
+  if (c.io.engine.transport.name === 'polling') {
+    const [transport] = await once(conn, 'upgrade')
+    assert.equal(transport.name, 'websocket')
+    assert.equal(conn.transport.name, 'websocket')
+  }
+  const closed = once(conn, 'close')
+  const order = []
+  socket.on('disconnect', () => order.push('disconnect'))
+  conn.on('close', () => order.push('close'))
+  conn.close()
+  const [reason] = await closed
+  assert.equal(typeof reason, 'string')
+  assert.deepEqual(order, ['disconnect', 'close'])
+  assert.equal(conn.readyState, 'closed')
+})

@@ -121,7 +121,7 @@ test('what index.d.ts declares exists at runtime', { timeout: 120_000 }, async (
   }
   assert.deepEqual(missing, [])
   // Socket.request is declared as IncomingMessage but is a stand-in with these fields (see index.d.ts).
-  assert.deepEqual(Object.keys(socket.request).sort(), ['connection', 'headers', 'method', 'socket', 'url'])
+  assert.deepEqual(Object.keys(socket.request).sort(), ['_query', 'connection', 'headers', 'method', 'socket', 'url'])
   assert.deepEqual(Object.keys(socket.request.socket).sort(), ['encrypted', 'remoteAddress'])
 })
 

@@ -20,6 +20,7 @@ const EIO_OPEN = 14
 const EIO_MESSAGE = 15
 const EIO_CLOSE = 16
 const HANDOFF = 17
+const UPGRADE = 18
 
 /**
  * A fresh ArrayBuffer with a copy of `len` bytes of `buf` at `off`.
@@ -185,6 +186,9 @@ function dispatch (buf, sink) {
         break
       case HANDOFF:
         sink.handoff(id)
+        break
+      case UPGRADE:
+        sink.upgrade(id)
         break
       default: {
         // A decoder out of step with the encoder is a ferrosocket bug; stop

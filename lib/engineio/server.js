@@ -82,7 +82,11 @@ class EngineServer extends EventEmitter {
         this._updateKeepAlive()
         emitSafe(socket, 'close', reason)
       },
-      pollReady: (reqId) => this._front._pollReady(reqId)
+      pollReady: (reqId) => this._front._pollReady(reqId),
+      upgrade: (key) => {
+        const socket = this._keys.get(key)
+        if (socket) emitSafe(socket, 'upgrade', socket.transport)
+      }
     }
     return this._sinkObj
   }

@@ -1,4 +1,6 @@
 'use strict'
+const { EngineConn } = require('./engine-conn')
+const { parseHandshake } = require('./handshake')
 
 /**
  * One Engine.IO session as Socket.IO sees it (socket.io's `Client`): its
@@ -7,8 +9,11 @@
  * a second one: an idle client is one small object.
  */
 class Client {
-  constructor (key) {
+  /** `sessions`: the server's (sessions.js), for what is read from Rust. */
+  constructor (key, sessions) {
     this.key = key
+    this._sessions = sessions
+    this._conn = null
     this.open = true
     this.handshake = null
     this._nsp = null
@@ -42,6 +47,35 @@ class Client {
       return
     }
     if (this._more) this._more.delete(nsp)
+  }
+
+  /** The Engine.IO session (engine-conn.js), made when first read. */
+  get conn () {
+    if (!this._conn) this._conn = new EngineConn(this._sessions, this)
+    return this._conn
+  }
+
+  /**
+   * What the session's first request looked like, read from Rust once (a
+   * client already gone leaves an empty record).
+   */
+  handshakeRecord () {
+    if (!this.handshake) {
+      const r = this._sessions.handshake(this.key)
+      this.handshake = parseHandshake(r || ['/', String(Date.now()), '0', '', '', '', ''])
+    }
+    return this.handshake
+  }
+
+  /**
+   * A stand-in for the IncomingMessage of the handshake (socket.io keeps the
+   * real one; we keep nothing until asked): method, url, headers, the legacy
+   * `_query`, and the socket's address.
+   */
+  get request () {
+    const h = this.handshakeRecord()
+    const socket = { remoteAddress: h.address, encrypted: h.secure }
+    return { method: 'GET', url: h.url, headers: h.headers, _query: h.query, socket, connection: socket }
   }
 
   /** The client's sockets (a copy: callers close them while iterating). */

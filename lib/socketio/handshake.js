@@ -7,22 +7,14 @@
  * Read once per client, then cached on the client.
  */
 class Handshake {
-  /** `sessions`: the server's (sessions.js), which holds the record. */
-  constructor (sessions, client, auth) {
-    this._sessions = sessions
+  /** `client`: whose record (client.js) this reads. */
+  constructor (client, auth) {
     this._client = client
     this.auth = auth || {}
   }
 
   _raw () {
-    const c = this._client
-    if (!c.handshake) {
-      const r = this._sessions.handshake(c.key)
-      // [url, issued ms, secure, transport, headers text, address]; a client
-      // already gone leaves an empty record.
-      c.handshake = r ? parse(r) : parse(['/', String(Date.now()), '0', '', '', ''])
-    }
-    return c.handshake
+    return this._client.handshakeRecord()
   }
 
   get headers () { return this._raw().headers }
@@ -40,7 +32,8 @@ class Handshake {
   }
 }
 
-function parse ([url, issued, secure, , headerText, address]) {
+/** The record Rust returns: [url, issued ms, secure, transport, headers text, address, sid]. */
+function parseHandshake ([url, issued, secure, , headerText, address, sid]) {
   const headers = {}
   if (headerText) {
     for (const line of headerText.split('\n')) {
@@ -53,7 +46,7 @@ function parse ([url, issued, secure, , headerText, address]) {
   }
   const q = url.indexOf('?')
   const query = Object.fromEntries(new URLSearchParams(q < 0 ? '' : url.slice(q + 1)))
-  return { url, issued: Number(issued), secure: secure === '1', headers, query, address }
+  return { url, issued: Number(issued), secure: secure === '1', headers, query, address, sid }
 }
 
-module.exports = { Handshake }
+module.exports = { Handshake, parseHandshake }

@@ -90,7 +90,7 @@ class Server extends EventEmitter {
       sioConnect: (key, nsp, auth, remote, socketId) => {
         let client = this._clients.get(key)
         if (!client) {
-          client = new Client(key)
+          client = new Client(key, this._sessions)
           this._clients.set(key, client)
           this._updateKeepAlive()
         }
@@ -128,9 +128,16 @@ class Server extends EventEmitter {
           this._clients.delete(key)
           this._sessions.release(key)
         }
+        // engine.io's 'close', after the sockets' disconnect handlers (as
+        // socket.io's own listener on it comes first).
+        if (client._conn) client._conn._onClose(reason)
         this._updateKeepAlive()
       },
       pollReady: (reqId) => this.engine._pollReady(reqId),
+      upgrade: (key) => {
+        const conn = this._clients.get(key)?._conn
+        if (conn) conn._onUpgrade()
+      },
       handoff: (fd) => this._handoff(fd),
       // The core's events never come from a Socket.IO handle.
       open () {}, message () {}, close () {}, drain () {}, ping () {}, pong () {}, request () {}, aborted () {}

@@ -38,7 +38,7 @@ class Socket extends EventEmitter {
 
   /** `socket.handshake`, made when first read (see handshake.js). */
   get handshake () {
-    if (!this._hs) this._hs = new Handshake(this.nsp._sessions, this.client, this._auth)
+    if (!this._hs) this._hs = new Handshake(this.client, this._auth)
     return this._hs
   }
 
@@ -100,14 +100,9 @@ class Socket extends EventEmitter {
     return !this.connected
   }
 
-  /**
-   * A stand-in for the IncomingMessage of the handshake (socket.io keeps the
-   * real one per client; we keep nothing until asked).
-   */
+  /** The handshake's request (client.js's stand-in for Node's IncomingMessage). */
   get request () {
-    const h = this.handshake
-    const socket = { remoteAddress: h.address, encrypted: h.secure }
-    return { method: 'GET', url: h.url, headers: h.headers, socket, connection: socket }
+    return this.client.request
   }
 
   /**
@@ -118,14 +113,9 @@ class Socket extends EventEmitter {
     return false
   }
 
-  /** socket.io's `socket.conn` (the Engine.IO session), reduced to what is readable. */
+  /** socket.io's `socket.conn`: the client's Engine.IO session (engine-conn.js). */
   get conn () {
-    const sessions = this.nsp._sessions
-    const key = this.client.key
-    return {
-      get transport () { return { name: sessions.transportName(key) || 'websocket' } },
-      get readyState () { return sessions.transportName(key) ? 'open' : 'closed' }
-    }
+    return this.client.conn
   }
 
   emit (event, ...args) {

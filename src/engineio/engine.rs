@@ -89,6 +89,8 @@ pub(crate) trait EngineHandler: Send + Sync + 'static {
     /// HTTP response calls [`Engine::poll_drain`] (soon, so that packets sent
     /// meanwhile go out in the same body).
     fn poll_ready(&self, _req: u64) {}
+    /// The session moved from polling to its WebSocket (engine.io's 'upgrade').
+    fn upgrade(&self, _session: &Arc<Session>) {}
 }
 
 struct Heartbeat {
@@ -987,6 +989,7 @@ impl Engine {
                     // Answered with a noop by poll_drain.
                     self.handler.poll_ready(req);
                 }
+                self.handler.upgrade(s);
                 for packet in &queued {
                     if !matches!(packet, Packet::Noop) {
                         s.send(packet);

@@ -49,6 +49,10 @@ impl EngineHandler for RawSessions {
     fn poll_ready(&self, req: u64) {
         self.sink.poll_ready_event(req);
     }
+
+    fn upgrade(&self, session: &Arc<Session>) {
+        self.sink.upgrade_event(session.tag.load(Ordering::Relaxed));
+    }
 }
 
 #[napi]

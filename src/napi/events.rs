@@ -168,6 +168,9 @@ pub(crate) const EIO_MESSAGE: u8 = 15;
 pub(crate) const EIO_CLOSE: u8 = 16;
 /// A plain-HTTP connection for Node's HTTP server (id = the fd, now JS's).
 pub(crate) const HANDOFF: u8 = 17;
+/// A session (id = the Socket.IO client's or the raw session's key) moved
+/// from polling to its WebSocket.
+pub(crate) const UPGRADE: u8 = 18;
 
 impl EventSink {
     pub(crate) fn eio_open(&self, key: u64, sid: &str, remote: &SocketAddr) {
@@ -190,6 +193,10 @@ impl EventSink {
 
     pub(crate) fn poll_ready_event(&self, req: u64) {
         self.push(POLL_READY, req, |_| {});
+    }
+
+    pub(crate) fn upgrade_event(&self, key: u64) {
+        self.push(UPGRADE, key, |_| {});
     }
 }
 
@@ -228,6 +235,10 @@ impl SioHandler for EventSink {
 
     fn disconnect(&self, client: &Arc<Client>, nsp: &str) {
         self.push(SIO_DISCONNECT, client.key, |b| put_bytes(b, nsp.as_bytes()));
+    }
+
+    fn upgrade(&self, client: &Arc<Client>) {
+        self.upgrade_event(client.key);
     }
 
     fn close(&self, client: &Arc<Client>, reason: CloseReason) {

@@ -61,7 +61,8 @@ impl NativeSocketIo {
     }
 
     /// `socket.handshake` material, read when user code asks for it:
-    /// [url, issued ms, secure "1"/"0", transport name, headers text, address].
+    /// [url, issued ms, secure "1"/"0", transport name, headers text,
+    /// address, Engine.IO sid].
     #[napi]
     pub fn handshake(&self, key: i64) -> Option<Vec<String>> {
         let c = self.sio.client_or_departed(key as u64)?;
@@ -73,6 +74,7 @@ impl NativeSocketIo {
             c.session.transport_name().to_string(),
             h.headers.to_string(),
             h.remote.ip().to_string(),
+            c.session.sid.to_string(),
         ])
     }
 

@@ -46,6 +46,8 @@ pub(crate) trait SioHandler: Send + Sync + 'static {
     fn close(&self, client: &Arc<Client>, reason: CloseReason);
     /// A held polling GET can be answered (see `Engine::poll_drain`).
     fn poll_ready(&self, req: u64);
+    /// The client's session moved from polling to its WebSocket.
+    fn upgrade(&self, _client: &Arc<Client>) {}
 }
 
 /// A binary packet waiting for its attachments (the next N binary messages).
@@ -532,6 +534,12 @@ impl EngineHandler for SioServer {
 
     fn poll_ready(&self, req: u64) {
         self.handler.poll_ready(req);
+    }
+
+    fn upgrade(&self, session: &Arc<Session>) {
+        if let Some(c) = self.client(session.tag.load(Ordering::Relaxed)) {
+            self.handler.upgrade(&c);
+        }
     }
 
     fn close(&self, session: &Arc<Session>, reason: CloseReason) {
