@@ -608,3 +608,18 @@ test('socket.conn is the Engine.IO session: id, transport, protocol, upgrade and
   assert.deepEqual(order, ['disconnect', 'close'])
   assert.equal(conn.readyState, 'closed')
 })
+
+test('socket.leaveAll leaves every room, its own included; socket.acks holds the acks awaited', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const c = client()
+  const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
+  socket.join(['a', 'b'])
+  c.on('q', () => {}) // never answers
+  socket.emit('q', () => {})
+  assert.equal(socket.acks.size, 1)
+  socket.leaveAll()
+  assert.deepEqual([...socket.rooms], [])
+  assert.deepEqual(await io.in(socket.id).fetchSockets(), [])
+  assert.deepEqual(await io.in('a').fetchSockets(), [])
+  assert.equal(io.of('/').adapter.rooms.get('a'), undefined)
+})

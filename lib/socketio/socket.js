@@ -181,6 +181,16 @@ class Socket extends EventEmitter {
     this.nsp._adapterAdd(this.id, this.id)
   }
 
+  /** Leaves every room (its own included), as socket.io's leaveAll. */
+  leaveAll () {
+    for (const r of [...this.rooms]) this.leave(r)
+  }
+
+  /** socket.io's name for the acks awaited from the client (id -> callback). */
+  get acks () {
+    return this._ackMap()
+  }
+
   leave (room) {
     const r = String(room)
     if (!this.rooms.delete(r)) return

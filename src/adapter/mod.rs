@@ -67,8 +67,17 @@ impl<M: Member> Rooms<M> {
         self.tree.subscribe(member.key(), member, &room_topic(nsp, room))
     }
 
+    /// Leaving the room named by the socket's own id leaves its own room.
     pub(crate) fn leave(&mut self, key: u64, nsp: &str, room: &str) -> bool {
-        self.tree.unsubscribe(key, &room_topic(nsp, room))
+        let topic = room_topic(nsp, room);
+        if self.tree.unsubscribe(key, &topic) {
+            return true;
+        }
+        if self.own.get(topic.as_str()).is_some_and(|m| m.key() == key) {
+            self.own.remove(topic.as_str());
+            return true;
+        }
+        false
     }
 
     /// The socket `socket_id` of client `key` leaves `nsp`: its rooms there,
@@ -218,6 +227,11 @@ mod tests {
         assert_eq!(r.select(&opts("/", &["a"], &[], None)), vec![1]);
         assert!(r.select(&opts("/", &["s2"], &[], None)).is_empty());
         r.remove_client(5, [("/other", "o5")].into_iter());
+        // Leaving one's own room (socket.leave(socket.id)): no longer reached by it.
+        assert!(!r.leave(1, "/", "s3"), "not another's own room");
+        assert_eq!(r.select(&opts("/", &["s3"], &[], None)), vec![3]);
+        assert!(r.leave(3, "/", "s3"));
+        assert!(r.select(&opts("/", &["s3"], &[], None)).is_empty());
         assert!(r.select(&opts("/other", &[], &[], None)).is_empty());
         assert!(r.select(&opts("/other", &["o5"], &[], None)).is_empty());
     }

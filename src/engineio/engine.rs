@@ -291,8 +291,11 @@ impl Session {
     /// (on polling, to the next GET), then the close packet, as engine.io's
     /// `socket.close()`.
     fn close_for(self: &Arc<Self>, reason: CloseReason) {
+        // Over polling, unless a GET is held to carry it now, the close waits
+        // for the next GET (after anything queued), as engine.io's polling
+        // `doClose` when the transport is not writable.
         let deferred = match &mut *self.transport.lock() {
-            Transport::Polling(p) if !p.queue.is_empty() => {
+            Transport::Polling(p) if !p.queue.is_empty() || p.waiter.is_none() => {
                 p.close_pending = true;
                 true
             }
