@@ -552,17 +552,19 @@ test('socket.io API surface: socket.volatile/compress/local, onAnyOutgoing sees 
   assert.equal(io.of('/').adapter.rooms.get('late'), undefined)
 })
 
-test('io.listen(port) again after io.close()', { timeout: 10000 }, async (t) => {
-  const io = new Server({ transports: ['websocket'] })
+test('io.listen(port) again after io.close(): a reconnecting client is served by the new listener', { timeout: 10000 }, async (t) => {
+  const io = new Server()
+  io.on('connection', (s) => s.on('ev', (v, ack) => ack(v)))
   io.listen(0)
-  const first = io.port
-  await io.close()
-  io.listen(0)
-  t.after(() => io.close())
-  const c = ioc(`http://127.0.0.1:${io.port}`, { transports: ['websocket'], reconnection: false, forceNew: true })
+  const port = io.port
+  const c = ioc(`http://127.0.0.1:${port}`, { reconnectionDelay: 100, forceNew: true })
   t.after(() => c.close())
   await once(c, 'connect')
-  assert.ok(first > 0 && io.port > 0)
+  await io.close()
+  io.listen(port)
+  t.after(() => io.close())
+  await once(c, 'connect')
+  assert.equal(await c.timeout(2000).emitWithAck('ev', 'payload'), 'payload')
 })
 
 each('volatile: dropped right after another packet, delivered when the transport is free, regular packets unaffected', { timeout: 10000 }, async (t) => {

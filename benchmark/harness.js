@@ -20,6 +20,7 @@ const RESULTS_DIR = path.join(BENCH_DIR, 'results')
 const SERVERS = {
   'ferrosocket-core': { script: 'servers/ferrosocket-core.js', label: 'ferrosocket (core API)', short: 'ferro core', protocol: 'ws', pkg: null },
   'ferrosocket-sio': { script: 'servers/ferrosocket-sio.js', label: 'ferrosocket (Socket.IO API)', short: 'ferro sio', protocol: 'sio', pkg: null },
+  'ferrosocket-sio-attached': { script: 'servers/ferrosocket-sio.js', args: ['--attached'], label: 'ferrosocket (Socket.IO API, attached)', short: 'ferro sio att', protocol: 'sio', pkg: null },
   socketio: { script: 'servers/socketio.js', label: 'socket.io', short: 'socket.io', protocol: 'sio', pkg: 'socket.io' },
   ws: { script: 'servers/ws.js', label: 'ws', short: 'ws', protocol: 'ws', pkg: 'ws' },
   uws: { script: 'servers/uws.js', label: 'uWebSockets.js', short: 'uWS.js', protocol: 'ws', pkg: '@trufflesuite/uws-js-unofficial' }
@@ -245,7 +246,7 @@ async function startServer (name, children, { tls = null, verbose = false } = {}
   const def = SERVERS[name]
   const env = { ...process.env }
   delete env.UWS_USE_FALLBACK // would make the uWS package load its ws-based fallback
-  const args = ['--expose-gc', path.join(BENCH_DIR, def.script)]
+  const args = ['--expose-gc', path.join(BENCH_DIR, def.script), ...(def.args || [])]
   if (tls) args.push('--tls', tls.cert, tls.key)
   const proc = children.spawn(name, process.execPath, args, { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] })
   const stderr = []

@@ -70,12 +70,14 @@ async function fullGc () {
 
 /** `--tls CERT KEY` from argv, or null. */
 function parseServerArgs (argv = process.argv.slice(2)) {
+  // --attached: the Socket.IO API on an http.Server the app listens with.
+  const attached = argv.includes('--attached')
   const i = argv.indexOf('--tls')
-  if (i < 0) return { tls: null }
+  if (i < 0) return { tls: null, attached }
   const cert = argv[i + 1]
   const key = argv[i + 2]
   if (!cert || !key) fail('--tls needs CERT and KEY file paths')
-  return { tls: { cert, key } }
+  return { tls: { cert, key }, attached }
 }
 
 /**

@@ -6,6 +6,7 @@
 // every socket to one room on connection; `broadcast` emits `bcast` to
 // that room (the equivalent of the core servers' topic).
 const fs = require('node:fs')
+const http = require('node:http')
 const https = require('node:https')
 const { serve, parseServerArgs } = require('./control')
 
@@ -14,19 +15,21 @@ const ROOM = 'bcast'
 /**
  * @param {Function} Server  socket.io's or ferrosocket's Server class
  * @param {object} info  name, impl, version for the listening line
+ * With `--attached`: the form most apps use, `new Server(httpServer)` on a
+ * plain http.Server they listen with.
  */
 function runSioServer (Server, info) {
-  const { tls } = parseServerArgs()
+  const { tls, attached: form } = parseServerArgs()
   const stats = { open: 0, opened: 0, closed: 0 }
   const opts = { transports: ['websocket'], serveClient: false }
   // Plain: the standalone form both document (`new Server(opts).listen(port)`:
-  // socket.io creates an http.Server, ferrosocket listens in Rust). TLS: an
-  // https.Server attached, the only way either takes TLS.
+  // socket.io creates an http.Server, ferrosocket listens in Rust), or the
+  // attached form. TLS: an https.Server attached, the only way either takes TLS.
   const httpServer = tls
     ? https.createServer({ cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) })
-    : null
-  const attached = Boolean(tls)
-  const io = tls ? new Server(httpServer, opts) : new Server(opts)
+    : form ? http.createServer() : null
+  const attached = Boolean(tls) || form
+  const io = attached ? new Server(httpServer, opts) : new Server(opts)
 
   io.on('connection', (socket) => {
     stats.open++

@@ -410,6 +410,7 @@ class Server extends EventEmitter {
     // A later listen() or attach() starts afresh with a new handle, as
     // socket.io can listen again after close().
     this._nativeHandle = null
+    this._sessions._reset()
     this.engine._bind(null)
     this._listening = false
     this._updateKeepAlive()

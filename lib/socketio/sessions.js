@@ -24,6 +24,11 @@ class Sessions {
     }
   }
 
+  /** The server closed its handle: the next call asks for the new one. */
+  _reset () {
+    this._handle = null
+  }
+
   _load () {
     this._handle = this._open()
     return this._handle
