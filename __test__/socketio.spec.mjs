@@ -625,3 +625,25 @@ test('socket.leaveAll leaves every room, its own included; socket.acks holds the
   assert.deepEqual(await io.in('a').fetchSockets(), [])
   assert.equal(io.of('/').adapter.rooms.get('a'), undefined)
 })
+
+test('socket.conn packetCreate and packet events report the Socket.IO packets sent to and received from the client, compress flag included', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const c = client('/chat')
+  const connected = new Promise((resolve) => io.of('/chat').on('connection', resolve))
+  await once(c, 'connect')
+  const s = await connected
+  const created = []
+  const received = []
+  s.conn.on('packetCreate', (p) => created.push(p))
+  s.conn.on('packet', (p) => received.push(p))
+  s.emit('woot', 'hi')
+  s.compress(false).emit('woot', 2)
+  await once(c, 'woot')
+  c.emit('up', 1)
+  await once(s, 'up')
+  assert.deepEqual(created, [
+    { type: 'message', data: '2/chat,["woot","hi"]', options: { compress: true } },
+    { type: 'message', data: '2/chat,["woot",2]', options: { compress: false } }
+  ])
+  assert.deepEqual(received, [{ type: 'message', data: '2/chat,["up",1]' }])
+})

@@ -16,6 +16,29 @@ class EngineConn extends EventEmitter {
     this._sessions = sessions
     this._client = client
     this._closed = false
+    // Someone listens to 'packet' or 'packetCreate' (the Socket.IO packets
+    // JS sends and receives are reported; pings, pongs and the rest stay in
+    // Rust).
+    this._watching = false
+    this.on('newListener', (event) => {
+      if (event === 'packet' || event === 'packetCreate') this._watching = true
+    })
+  }
+
+  /** engine.io's 'packetCreate' for a Socket.IO packet sent to this client. */
+  _created (text, attachments, compress) {
+    if (!this.listenerCount('packetCreate')) return
+    emitSafe(this, 'packetCreate', { type: 'message', data: text, options: { compress } })
+    for (const a of attachments) emitSafe(this, 'packetCreate', { type: 'message', data: a, options: { compress } })
+  }
+
+  /** engine.io's 'packet' for a Socket.IO packet this client sent. */
+  _received (type, nsp, id, data, attachments) {
+    if (!this.listenerCount('packet')) return
+    const binary = attachments.length > 0
+    const head = `${binary ? type + 3 : type}${binary ? attachments.length + '-' : ''}${nsp === '/' ? '' : nsp + ','}${id === undefined ? '' : id}`
+    emitSafe(this, 'packet', { type: 'message', data: head + data })
+    for (const a of attachments) emitSafe(this, 'packet', { type: 'message', data: a })
   }
 
   get id () { return this._client.handshakeRecord().sid }

@@ -39,12 +39,16 @@ class Sessions {
   }
 
   /**
-   * A packet to `client`, with its binary attachments if any; `volatile`:
-   * dropped if the transport cannot take it now (Rust: a queue or no held
-   * GET) or the client was sent a packet earlier in this round.
+   * A packet to `client`, with its binary attachments if any. `flags`:
+   * `volatile`, dropped if the transport cannot take it now (Rust: a queue
+   * or no held GET) or the client was sent a packet earlier in this round;
+   * `compress`, reported to `packetCreate` listeners (no deflate here).
    */
-  send (client, text, attachments, volatile) {
+  send (client, text, attachments, flags) {
+    const volatile = flags.volatile
     if (volatile && client._sentRound === this._round) return
+    const conn = client._conn
+    if (conn !== null && conn._watching) conn._created(text, attachments, flags.compress !== false)
     client._sentRound = this._round
     if (!this._roundEnding) {
       this._roundEnding = true

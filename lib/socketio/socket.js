@@ -127,13 +127,14 @@ class Socket extends EventEmitter {
     }
     const any = this._anyOutgoing // replaced, never changed, by onAnyOutgoing/offAnyOutgoing
     for (let i = 0; i < any.length; i++) safeApply(any[i], this, [event, ...args])
-    this._send(TYPE.EVENT, id, [event, ...args], this._takeFlags().volatile)
+    this._send(TYPE.EVENT, id, [event, ...args], this._takeFlags())
     return true
   }
 
-  _send (type, id, values, volatile) {
+  /** `flags`: the emit's modifiers (volatile, compress), as socket.io's. */
+  _send (type, id, values, flags = EMPTY_FLAGS) {
     const { text, attachments } = dataPacket(type, this.nsp.name, id, values)
-    this.nsp._sessions.send(this.client, text, attachments, volatile)
+    this.nsp._sessions.send(this.client, text, attachments, flags)
   }
 
   send (...args) {
@@ -276,6 +277,8 @@ class Socket extends EventEmitter {
   // ---- from the server ----
 
   _onPacket (type, id, data, attachments) {
+    const conn = this.client._conn
+    if (conn !== null && conn._watching) conn._received(type, this.nsp.name, id, data, attachments)
     let args
     try {
       args = JSON.parse(data)
