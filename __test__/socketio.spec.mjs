@@ -647,3 +647,18 @@ test('socket.conn packetCreate and packet events report the Socket.IO packets se
   ])
   assert.deepEqual(received, [{ type: 'message', data: '2/chat,["up",1]' }])
 })
+
+test('a packet the parser refuses: each socket of the client gets an error event with socket.io-parser\'s message, then the connection closes', { timeout: 10000 }, async (t) => {
+  const { io } = setup(t)
+  const WebSocket = require('ws')
+  const ws = new WebSocket(`ws://127.0.0.1:${io.port}/socket.io/?EIO=4&transport=websocket`)
+  t.after(() => ws.terminate())
+  await once(ws, 'message')
+  const [[socket]] = await Promise.all([once(io, 'connection'), (async () => ws.send('40'))()])
+  const errored = once(socket, 'error')
+  const gone = once(socket, 'disconnect')
+  ws.send('45woooot') // an Engine.IO message carrying Socket.IO's "5woooot"
+  const [err] = await errored
+  assert.match(err.message, /Illegal attachments/)
+  await gone
+})

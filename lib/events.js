@@ -21,6 +21,7 @@ const EIO_MESSAGE = 15
 const EIO_CLOSE = 16
 const HANDOFF = 17
 const UPGRADE = 18
+const SIO_DECODE_ERROR = 19
 
 /**
  * A fresh ArrayBuffer with a copy of `len` bytes of `buf` at `off`.
@@ -46,8 +47,9 @@ function copyOut (buf, off, len) {
  * drain(id), ping(id, ab), pong(id, ab), request(id, kind, route, req), aborted(id),
  * and for Socket.IO: sioConnect(key, nsp, auth, remote, socketId), sioPacket(key, type, nsp,
  * ackId, data, attachments), sioDisconnect(key, nsp), sioClose(key, reason),
- * pollReady(reqId), and for raw Engine.IO: eioOpen(key, sid, address),
- * eioMessage(key, data), eioClose(key, reason).
+ * pollReady(reqId), upgrade(key) (a session moved to its WebSocket),
+ * sioDecodeError(key, message), and for raw Engine.IO: eioOpen(key, sid,
+ * address), eioMessage(key, data), eioClose(key, reason).
  */
 function dispatch (buf, sink) {
   let o = 0
@@ -189,6 +191,9 @@ function dispatch (buf, sink) {
         break
       case UPGRADE:
         sink.upgrade(id)
+        break
+      case SIO_DECODE_ERROR:
+        sink.sioDecodeError(id, str())
         break
       default: {
         // A decoder out of step with the encoder is a ferrosocket bug; stop

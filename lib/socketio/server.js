@@ -12,7 +12,7 @@ const { Client } = require('./client')
 const { Sessions } = require('./sessions')
 const { clientFile, sendClient } = require('./client-bundle')
 const { TYPE } = require('./packet')
-const { once, safeApply } = require('../util')
+const { once, safeApply, emitSafe } = require('../util')
 const { NativeHost } = require('../native-host')
 const { serverOptions, attachPort } = require('../options')
 const { listenError } = require('../listen-error')
@@ -137,6 +137,16 @@ class Server extends EventEmitter {
       upgrade: (key) => {
         const conn = this._clients.get(key)?._conn
         if (conn) conn._onUpgrade()
+      },
+      // As socket.io's client.onerror: each socket hears of a packet the
+      // parser refused (only if it listens: an unheard 'error' would throw),
+      // then the connection closes.
+      sioDecodeError: (key, message) => {
+        const client = this._clients.get(key)
+        if (!client) return
+        for (const socket of client.list()) {
+          if (socket.listenerCount('error')) emitSafe(socket, 'error', new Error(message))
+        }
       },
       handoff: (fd) => this._handoff(fd),
       // The core's events never come from a Socket.IO handle.

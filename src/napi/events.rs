@@ -171,6 +171,8 @@ pub(crate) const HANDOFF: u8 = 17;
 /// A session (id = the Socket.IO client's or the raw session's key) moved
 /// from polling to its WebSocket.
 pub(crate) const UPGRADE: u8 = 18;
+/// A Socket.IO client sent a packet the decoder refused (message: socket.io-parser's).
+pub(crate) const SIO_DECODE_ERROR: u8 = 19;
 
 impl EventSink {
     pub(crate) fn eio_open(&self, key: u64, sid: &str, remote: &SocketAddr) {
@@ -235,6 +237,10 @@ impl SioHandler for EventSink {
 
     fn disconnect(&self, client: &Arc<Client>, nsp: &str) {
         self.push(SIO_DISCONNECT, client.key, |b| put_bytes(b, nsp.as_bytes()));
+    }
+
+    fn decode_error(&self, client: &Arc<Client>, message: &str) {
+        self.push(SIO_DECODE_ERROR, client.key, |b| put_bytes(b, message.as_bytes()));
     }
 
     fn upgrade(&self, client: &Arc<Client>) {

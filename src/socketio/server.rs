@@ -48,6 +48,9 @@ pub(crate) trait SioHandler: Send + Sync + 'static {
     fn poll_ready(&self, req: u64);
     /// The client's session moved from polling to its WebSocket.
     fn upgrade(&self, _client: &Arc<Client>) {}
+    /// The client sent bytes the packet decoder refused; `message` is what
+    /// socket.io-parser would throw. The session closes right after.
+    fn decode_error(&self, _client: &Arc<Client>, _message: &str) {}
 }
 
 /// A binary packet waiting for its attachments (the next N binary messages).
@@ -174,6 +177,26 @@ impl Namespaces {
     /// Namespaces connected now.
     fn names(&self) -> Vec<String> {
         self.0.iter().filter(|e| e.state == NspState::Connected).map(|e| e.nsp.to_string()).collect()
+    }
+}
+
+/// What socket.io-parser throws for what our decoder refuses (the socket's
+/// 'error' event carries it).
+fn parser_message(e: &packet::ParseError) -> &'static str {
+    use packet::ParseError as E;
+    match e {
+        E::Empty | E::UnknownType => "unknown packet type",
+        E::IllegalAttachments
+        | E::TooManyAttachments { .. }
+        | E::InvalidPlaceholder(_)
+        | E::PlaceholderOutOfRange { .. }
+        | E::DuplicatePlaceholder(_)
+        | E::UnreferencedAttachment(_) => "Illegal attachments",
+        E::AckIdTooLarge { .. }
+        | E::InvalidJson { .. }
+        | E::MissingPayload { .. }
+        | E::InvalidPayload { .. }
+        | E::ReservedEventName(_) => "invalid payload",
     }
 }
 
@@ -391,9 +414,10 @@ impl SioServer {
         // Text while a binary packet waits for its attachments: socket.io-parser
         // throws ("got plaintext data when reconstructing a packet").
         if c.pending.lock().is_some() {
+            self.handler.decode_error(c, "got plaintext data when reconstructing a packet");
             return Err(());
         }
-        let p = packet::decode(text, &self.limits).map_err(|_| ())?;
+        let p = packet::decode(text, &self.limits).map_err(|e| self.handler.decode_error(c, parser_message(&e)))?;
         let connected = c.nsps.lock().contains_key(p.nsp);
         match p.kind {
             PacketType::Connect => {
@@ -445,7 +469,11 @@ impl SioServer {
     fn on_binary(&self, c: &Arc<Client>, data: Bytes) -> Result<(), ()> {
         let done = {
             let mut pending = c.pending.lock();
-            let Some(p) = pending.as_mut() else { return Err(()) }; // attachment with no packet
+            let Some(p) = pending.as_mut() else {
+                drop(pending);
+                self.handler.decode_error(c, "got binary data when not reconstructing a packet");
+                return Err(());
+            };
             p.attachments.push(data);
             if p.attachments.len() as u32 == p.expected {
                 pending.take()
@@ -454,7 +482,8 @@ impl SioServer {
             }
         };
         if let Some(p) = done {
-            let decoded = packet::decode(&p.text, &self.limits).map_err(|_| ())?;
+            let decoded =
+                packet::decode(&p.text, &self.limits).map_err(|e| self.handler.decode_error(c, parser_message(&e)))?;
             self.handler.packet(c, decoded.kind, decoded.nsp, decoded.id, decoded.data, p.attachments);
         }
         Ok(())
