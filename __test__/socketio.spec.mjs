@@ -638,12 +638,15 @@ test('socket.conn packetCreate and packet events report the Socket.IO packets se
   s.conn.on('packet', (p) => received.push(p))
   s.emit('woot', 'hi')
   s.compress(false).emit('woot', 2)
-  await once(c, 'woot')
+  io.of('/chat').compress(false).emit('all', 3)
+  io.of('/chat').to('nobody').emit('none', 4)
+  await once(c, 'all')
   c.emit('up', 1)
   await once(s, 'up')
   assert.deepEqual(created, [
     { type: 'message', data: '2/chat,["woot","hi"]', options: { compress: true } },
-    { type: 'message', data: '2/chat,["woot",2]', options: { compress: false } }
+    { type: 'message', data: '2/chat,["woot",2]', options: { compress: false } },
+    { type: 'message', data: '2/chat,["all",3]', options: { compress: false } }
   ])
   assert.deepEqual(received, [{ type: 'message', data: '2/chat,["up",1]' }])
 })

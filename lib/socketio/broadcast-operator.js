@@ -65,16 +65,23 @@ class BroadcastOperator {
       const { text, attachments } = dataPacket(TYPE.EVENT, nsp.name, id, values)
       const to = { nsp: nsp.name, rooms, except, skip: this._skipKey }
       nsp._sessions.broadcast(to, text, attachments.length ? attachments : undefined, this.flags.volatile)
-      if (nsp._outgoing.size) this._notifyOutgoing(nsp, to, values)
+      if (nsp._outgoing.size || nsp._sessions._watchers) this._notifyOutgoing(nsp, to, values, text, attachments)
     }
   }
 
-  /** socket.io tells each recipient's onAnyOutgoing listeners of a broadcast too. */
-  _notifyOutgoing (nsp, to, values) {
-    const keys = new Set(nsp._sessions.select(to))
-    for (const socket of [...nsp._outgoing]) {
-      if (!keys.has(socket.client.key)) continue
-      for (const fn of socket._anyOutgoing) safeApply(fn, socket, values)
+  /**
+   * socket.io tells each recipient of a broadcast: its socket's
+   * onAnyOutgoing listeners, and its Engine.IO session's 'packetCreate'.
+   * Only asked when someone listens to either.
+   */
+  _notifyOutgoing (nsp, to, values, text, attachments) {
+    const compress = this.flags.compress !== false
+    for (const key of nsp._sessions.select(to)) {
+      const socket = nsp._socketOf(key)
+      if (!socket) continue
+      if (nsp._outgoing.has(socket)) for (const fn of socket._anyOutgoing) safeApply(fn, socket, values)
+      const conn = socket.client._conn
+      if (conn !== null && conn._watching) conn._created(text, attachments, compress)
     }
   }
 

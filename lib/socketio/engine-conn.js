@@ -21,7 +21,11 @@ class EngineConn extends EventEmitter {
     // Rust).
     this._watching = false
     this.on('newListener', (event) => {
-      if (event === 'packet' || event === 'packetCreate') this._watching = true
+      if ((event === 'packet' || event === 'packetCreate') && !this._watching) {
+        this._watching = true
+        // Broadcasts look for recipients to tell only while any session listens.
+        sessions._watchers++
+      }
     })
   }
 
@@ -68,6 +72,7 @@ class EngineConn extends EventEmitter {
   _onClose (reason) {
     if (this._closed) return
     this._closed = true
+    if (this._watching) this._sessions._watchers--
     emitSafe(this, 'close', reason)
   }
 }

@@ -15,6 +15,8 @@ class Sessions {
     this._open = open
     this._host = host
     this._handle = null
+    // Engine.IO sessions with 'packet'/'packetCreate' listeners (engine-conn.js).
+    this._watchers = 0
     // Send rounds: one per turn of the event loop that sent anything.
     this._round = 1
     this._roundEnding = false
