@@ -26,7 +26,7 @@ const SCENARIOS = [
   require('./scenarios/heartbeat')
 ]
 const SCENARIO_ALIASES = { 'tls-memory': 'tls', ticker: 'tls', idle: 'memory', storm: 'connect', fanout: 'broadcast' }
-const DEFAULT_SERVERS = ['ferrosocket-core', 'ferrosocket-sio', 'socketio', 'ws', 'uws']
+const DEFAULT_SERVERS = ['ferrosocket-core', 'ferrosocket-sio', 'ferrosocket-sio-attached', 'socketio', 'ws', 'uws']
 const DEFAULT_ROUNDS = 3
 
 const USAGE = `usage: node benchmark/run.js [options]        (npm run bench -- [options])
