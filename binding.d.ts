@@ -65,6 +65,12 @@ export declare class NativeEngineFront {
    */
   adopt(fd: number, req: HttpRequestInfo, head: Buffer): void
   /**
+   * `verify_upgrade`, then `adopt`, in one call: the common upgrade (no
+   * `cors` origin or `allowRequest` to consult in JS) costs one crossing.
+   * The refusal when verify refuses (the fd is then untouched).
+   */
+  verifyAndAdopt(fd: number, req: HttpRequestInfo, head: Buffer): UpgradeRefusal | null
+  /**
    * For an upgrade whose bytes live in Node (TLS terminated by an https
    * server): a socket pair whose one end becomes the connection; the
    * returned fd is the other end, which JS pipes to and from its socket.

@@ -436,3 +436,27 @@ test('the client bundle gets the cors option\'s headers, as socket.io serves it'
   assert.equal(res.headers.get('access-control-allow-origin'), 'https://good-origin.com')
   await res.arrayBuffer()
 })
+
+test('attached, nothing for JS to consult: an upgrade is verified and handed to Rust in one step; a bad one is refused with its connection_error', { timeout: 10000 }, async (t) => {
+  const server = http.createServer()
+  const io = new Server(server)
+  const port = await listening(server)
+  t.after(() => io.close())
+  const events = []
+  io.engine.on('connection_error', (e) => events.push([e.code, e.context]))
+  const wsBase = `ws://127.0.0.1:${port}/socket.io/?EIO=4`
+  const [, res] = await once(new WebSocket(`${wsBase}&transport=websocket&sid=nope`), 'unexpected-response')
+  assert.equal(res.statusCode, 400)
+  assert.deepEqual(events, [[1, { sid: 'nope' }]])
+  const c = ioc(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false, forceNew: true })
+  t.after(() => c.close())
+  const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
+  assert.equal(socket.conn.transport.name, 'websocket')
+  // And the default client (polling, then the upgrade through the same path).
+  const d = ioc(`http://127.0.0.1:${port}`, { reconnection: false, forceNew: true })
+  t.after(() => d.close())
+  const upgraded = once(d.io.engine, 'upgrade')
+  await once(d, 'connect')
+  await upgraded
+  assert.equal(d.io.engine.transport.name, 'websocket')
+})

@@ -235,6 +235,22 @@ class HttpFront extends EventEmitter {
     }
     const fail = (origin, message) => refuse(this._nativeHalf().refuseUpgrade(origin, message))
     const request = info(req)
+    const fd = socket._handle && socket._handle.fd
+    // The common case, in one crossing: nothing for JS to consult (no
+    // Origin against a cors policy, no allowRequest), a plain socket.
+    if ((!this._cors || req.headers.origin === undefined) && typeof this._opts.allowRequest !== 'function' &&
+        !socket.encrypted && typeof fd === 'number' && fd >= 0) {
+      if (socket._handle.readStop) socket._handle.readStop()
+      let refusal
+      try {
+        refusal = this._nativeHalf().verifyAndAdopt(fd, request, head)
+      } catch {
+        // Closed meanwhile (io.close()): nothing will serve it.
+      }
+      if (refusal) return refuse(refusal)
+      socket.destroy()
+      return
+    }
     const refused = this._nativeHalf().verifyUpgrade(request)
     if (refused) return refuse(refused)
     this._originAllowed(req, (allowed) => {

@@ -168,6 +168,11 @@ impl NativeEngineFront {
     /// caller closes its own copy afterwards.
     #[napi]
     pub fn adopt(&self, fd: i32, req: HttpRequestInfo, head: Buffer) -> Result<()> {
+        let (request, remote) = request_of(&req);
+        self.adopt_fd(fd, request, remote, &head, req.secure)
+    }
+
+    fn adopt_fd(&self, fd: i32, request: Request, remote: SocketAddr, head: &[u8], secure: bool) -> Result<()> {
         // SAFETY: fcntl on a descriptor the caller owns; returns a new one or -1.
         let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
         if dup < 0 {
@@ -175,8 +180,21 @@ impl NativeEngineFront {
         }
         // SAFETY: `dup` is a fresh descriptor owned by nobody else.
         let sock = std::net::TcpStream::from(unsafe { OwnedFd::from_raw_fd(dup) });
+        self.core.enter(|| self.core.server.adopt(sock, request, head.to_vec(), remote, secure))
+    }
+
+    /// `verify_upgrade`, then `adopt`, in one call: the common upgrade (no
+    /// `cors` origin or `allowRequest` to consult in JS) costs one crossing.
+    /// The refusal when verify refuses (the fd is then untouched).
+    #[napi]
+    pub fn verify_and_adopt(&self, fd: i32, req: HttpRequestInfo, head: Buffer) -> Result<Option<UpgradeRefusal>> {
         let (request, remote) = request_of(&req);
-        self.core.enter(|| self.core.server.adopt(sock, request, head.to_vec(), remote, req.secure))
+        if let Some(refused) = self.engine.verify_upgrade(&request) {
+            let response = engine::upgrade_response(&refused);
+            return Ok(Some(upgrade_refusal(refused, response)));
+        }
+        self.adopt_fd(fd, request, remote, &head, req.secure)?;
+        Ok(None)
     }
 
     /// For an upgrade whose bytes live in Node (TLS terminated by an https
