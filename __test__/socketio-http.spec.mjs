@@ -460,3 +460,21 @@ test('attached, nothing for JS to consult: an upgrade is verified and handed to 
   await upgraded
   assert.equal(d.io.engine.transport.name, 'websocket')
 })
+
+test('standalone: an upgrade the Rust listener refuses still emits connection_error, with a request record', { timeout: 10000 }, async (t) => {
+  const io = new Server()
+  io.listen(0)
+  const port = await listening(io.httpServer)
+  t.after(() => io.close())
+  const events = []
+  io.engine.on('connection_error', (e) => events.push(e))
+  const [, res] = await once(new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&sid=nope`, { headers: { 'x-app': 'yes' } }), 'unexpected-response')
+  assert.equal(res.statusCode, 400)
+  for (let i = 0; i < 50 && events.length === 0; i++) await sleep(20)
+  assert.equal(events.length, 1)
+  const [e] = events
+  assert.deepEqual([e.code, e.message, e.context], [1, 'Session ID unknown', { sid: 'nope' }])
+  assert.equal(e.req.method, 'GET')
+  assert.match(e.req.url, /sid=nope/)
+  assert.equal(e.req.headers['x-app'], 'yes')
+})

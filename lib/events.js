@@ -22,6 +22,7 @@ const EIO_CLOSE = 16
 const HANDOFF = 17
 const UPGRADE = 18
 const SIO_DECODE_ERROR = 19
+const REFUSED = 20
 
 /**
  * A fresh ArrayBuffer with a copy of `len` bytes of `buf` at `off`.
@@ -48,7 +49,8 @@ function copyOut (buf, off, len) {
  * and for Socket.IO: sioConnect(key, nsp, auth, remote, socketId), sioPacket(key, type, nsp,
  * ackId, data, attachments), sioDisconnect(key, nsp), sioClose(key, reason),
  * pollReady(reqId), upgrade(key) (a session moved to its WebSocket),
- * sioDecodeError(key, message), and for raw Engine.IO: eioOpen(key, sid,
+ * sioDecodeError(key, message), refused(code, message, context, method,
+ * url, headers) (an upgrade the Rust listener refused), and for raw Engine.IO: eioOpen(key, sid,
  * address), eioMessage(key, data), eioClose(key, reason).
  */
 function dispatch (buf, sink) {
@@ -195,6 +197,15 @@ function dispatch (buf, sink) {
       case SIO_DECODE_ERROR:
         sink.sioDecodeError(id, str())
         break
+      case REFUSED: {
+        // id: the Engine.IO error code.
+        const message = str()
+        const context = utf8()
+        const method = str()
+        const url = utf8()
+        sink.refused(id, message, context, method, url, utf8())
+        break
+      }
       default: {
         // A decoder out of step with the encoder is a ferrosocket bug; stop
         // rather than misread the rest of the batch.

@@ -200,6 +200,22 @@ class HttpFront extends EventEmitter {
     this._send(req, res, a.status, a.contentType, a.body, handshake)
   }
 
+  /**
+   * An upgrade the Rust listener refused (JS never saw the request): the
+   * same event, with a request record (method, url, headers) for `req`.
+   */
+  _refusedInRust (code, message, context, method, url, headerText) {
+    const headers = {}
+    for (const line of headerText.split('\n')) {
+      if (!line) continue
+      const i = line.indexOf(': ')
+      const k = line.slice(0, i).toLowerCase()
+      const v = line.slice(i + 2)
+      headers[k] = headers[k] === undefined ? v : headers[k] + ', ' + v
+    }
+    emitSafe(this, 'connection_error', { req: { method, url, headers }, code, message, context: JSON.parse(context) })
+  }
+
   /** engine.io's event, from a Rust refusal: code, message and context. */
   _connectionError (req, refusal) {
     const { errorCode: code, errorMessage: message } = refusal

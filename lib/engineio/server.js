@@ -83,6 +83,7 @@ class EngineServer extends EventEmitter {
         emitSafe(socket, 'close', reason)
       },
       pollReady: (reqId) => this._front._pollReady(reqId),
+      refused: (...args) => this._front._refusedInRust(...args),
       upgrade: (key) => {
         const socket = this._keys.get(key)
         if (socket) emitSafe(socket, 'upgrade', socket.transport)

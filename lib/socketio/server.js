@@ -138,6 +138,7 @@ class Server extends EventEmitter {
         const conn = this._clients.get(key)?._conn
         if (conn) conn._onUpgrade()
       },
+      refused: (...args) => this.engine._refusedInRust(...args),
       // As socket.io's client.onerror: each socket hears of a packet the
       // parser refused (only if it listens: an unheard 'error' would throw),
       // then the connection closes.

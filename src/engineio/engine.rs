@@ -91,6 +91,9 @@ pub(crate) trait EngineHandler: Send + Sync + 'static {
     fn poll_ready(&self, _req: u64) {}
     /// The session moved from polling to its WebSocket (engine.io's 'upgrade').
     fn upgrade(&self, _session: &Arc<Session>) {}
+    /// A request refused here, which JS never saw (an upgrade on Rust's own
+    /// listener): for engine.io's `connection_error` event.
+    fn refused(&self, _refusal: &Refusal, _req: &Request) {}
 }
 
 struct Heartbeat {
@@ -1037,7 +1040,10 @@ impl WsHandler for Engine {
     }
 
     fn accept(&self, req: &Request) -> Result<(), Vec<u8>> {
-        self.check_upgrade(req, true).map_err(|r| upgrade_response(&r))
+        self.check_upgrade(req, true).map_err(|r| {
+            self.handler.refused(&r, req);
+            upgrade_response(&r)
+        })
     }
 
     fn open(&self, host: &dyn ConnHost, conn: &Arc<Conn>) {

@@ -15,8 +15,9 @@ use parking_lot::Mutex;
 use super::core::Core;
 use super::events::EventSink;
 use super::http::{self, EngineOptions, NativeEngineFront};
-use crate::engineio::engine::{CloseReason, Engine, EngineHandler, Session};
+use crate::engineio::engine::{CloseReason, Engine, EngineHandler, Refusal, Session};
 use crate::engineio::packet::{Packet, Payload};
+use crate::ws::Request;
 
 /// Sessions by a numeric key JS can hold, and their events to JS.
 struct RawSessions {
@@ -52,6 +53,10 @@ impl EngineHandler for RawSessions {
 
     fn upgrade(&self, session: &Arc<Session>) {
         self.sink.upgrade_event(session.tag.load(Ordering::Relaxed));
+    }
+
+    fn refused(&self, refusal: &Refusal, req: &Request) {
+        self.sink.refused_event(refusal, req);
     }
 }
 

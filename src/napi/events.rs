@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use bytes::Bytes;
 
-use crate::engineio::engine::CloseReason;
+use crate::engineio::engine::{CloseReason, Refusal};
 use crate::socketio::packet::PacketType;
 use crate::socketio::server::{Client, SioHandler};
 use crate::ws::{Conn, ConnHost, Inflow, Request, RequestKind, RequestSink, WsHandler};
@@ -173,6 +173,9 @@ pub(crate) const HANDOFF: u8 = 17;
 pub(crate) const UPGRADE: u8 = 18;
 /// A Socket.IO client sent a packet the decoder refused (message: socket.io-parser's).
 pub(crate) const SIO_DECODE_ERROR: u8 = 19;
+/// The engine refused a request JS never saw: code, message, context (JSON),
+/// method, URL and the headers ("name: value" lines).
+pub(crate) const REFUSED: u8 = 20;
 
 impl EventSink {
     pub(crate) fn eio_open(&self, key: u64, sid: &str, remote: &SocketAddr) {
@@ -199,6 +202,23 @@ impl EventSink {
 
     pub(crate) fn upgrade_event(&self, key: u64) {
         self.push(UPGRADE, key, |_| {});
+    }
+
+    pub(crate) fn refused_event(&self, refusal: &Refusal, req: &Request) {
+        self.push(REFUSED, u64::from(refusal.code.code()), |b| {
+            put_bytes(b, refusal.code.message().as_bytes());
+            put_bytes(b, refusal.context.as_bytes());
+            put_bytes(b, req.method.as_bytes());
+            put_bytes(b, req.url.as_bytes());
+            let mut headers = String::new();
+            for (k, v) in &req.headers {
+                headers.push_str(k);
+                headers.push_str(": ");
+                headers.push_str(v);
+                headers.push('\n');
+            }
+            put_bytes(b, headers.as_bytes());
+        });
     }
 }
 
@@ -241,6 +261,10 @@ impl SioHandler for EventSink {
 
     fn decode_error(&self, client: &Arc<Client>, message: &str) {
         self.push(SIO_DECODE_ERROR, client.key, |b| put_bytes(b, message.as_bytes()));
+    }
+
+    fn refused(&self, refusal: &Refusal, req: &Request) {
+        self.refused_event(refusal, req);
     }
 
     fn upgrade(&self, client: &Arc<Client>) {

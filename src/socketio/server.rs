@@ -20,8 +20,9 @@ use parking_lot::Mutex;
 
 use super::packet::{self, Limits, PacketType};
 use crate::adapter::{BroadcastOptions, Member, Rooms};
-use crate::engineio::engine::{CloseReason, EngineHandler, Session, SharedMessage};
+use crate::engineio::engine::{CloseReason, EngineHandler, Refusal, Session, SharedMessage};
 use crate::engineio::packet::{generate_sid, Packet as EioPacket, Payload};
+use crate::ws::Request;
 
 /// What the layer above (the N-API handle) is told.
 pub(crate) trait SioHandler: Send + Sync + 'static {
@@ -48,6 +49,8 @@ pub(crate) trait SioHandler: Send + Sync + 'static {
     fn poll_ready(&self, req: u64);
     /// The client's session moved from polling to its WebSocket.
     fn upgrade(&self, _client: &Arc<Client>) {}
+    /// The engine refused a request JS never saw (see `EngineHandler::refused`).
+    fn refused(&self, _refusal: &Refusal, _req: &Request) {}
     /// The client sent bytes the packet decoder refused; `message` is what
     /// socket.io-parser would throw. The session closes right after.
     fn decode_error(&self, _client: &Arc<Client>, _message: &str) {}
@@ -569,6 +572,10 @@ impl EngineHandler for SioServer {
         if let Some(c) = self.client(session.tag.load(Ordering::Relaxed)) {
             self.handler.upgrade(&c);
         }
+    }
+
+    fn refused(&self, refusal: &Refusal, req: &Request) {
+        self.handler.refused(refusal, req);
     }
 
     fn close(&self, session: &Arc<Session>, reason: CloseReason) {
