@@ -82,6 +82,23 @@ function emitSafe (emitter, event, ...args) {
   return listeners.length > 0
 }
 
+/**
+ * Headers as Rust hands them over (`name: value` lines, names lowercase,
+ * repeats in order) as Node's `req.headers` reads: repeated values joined
+ * with ", " (set-cookie aside, never sent by clients).
+ */
+function headersFromLines (text) {
+  const headers = {}
+  for (const line of text.split('\n')) {
+    if (!line) continue
+    const i = line.indexOf(': ')
+    const k = line.slice(0, i)
+    const v = line.slice(i + 2)
+    headers[k] = headers[k] === undefined ? v : headers[k] + ', ' + v
+  }
+  return headers
+}
+
 function reportHandlerError (err) {
   const warning = new Error(`handler threw: ${err && err.stack ? err.stack : err}`)
   warning.name = 'FerrosocketHandlerError'
@@ -90,4 +107,4 @@ function reportHandlerError (err) {
   process.emitWarning(warning)
 }
 
-module.exports = { toBuffer, toText, textArrayBuffer, once, safeApply, safeCall, emitSafe, reportHandlerError }
+module.exports = { toBuffer, toText, textArrayBuffer, once, safeApply, safeCall, emitSafe, reportHandlerError, headersFromLines }

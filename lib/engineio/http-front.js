@@ -2,7 +2,7 @@
 const { EventEmitter } = require('node:events')
 const net = require('node:net')
 const cors = require('cors')
-const { once, safeApply, emitSafe, reportHandlerError } = require('../util')
+const { once, safeApply, emitSafe, reportHandlerError, headersFromLines } = require('../util')
 
 /**
  * `io.engine` (and the HTTP side of `EngineServer`): Engine.IO's HTTP front
@@ -205,14 +205,7 @@ class HttpFront extends EventEmitter {
    * same event, with a request record (method, url, headers) for `req`.
    */
   _refusedInRust (code, message, context, method, url, headerText) {
-    const headers = {}
-    for (const line of headerText.split('\n')) {
-      if (!line) continue
-      const i = line.indexOf(': ')
-      const k = line.slice(0, i).toLowerCase()
-      const v = line.slice(i + 2)
-      headers[k] = headers[k] === undefined ? v : headers[k] + ', ' + v
-    }
+    const headers = headersFromLines(headerText)
     emitSafe(this, 'connection_error', { req: { method, url, headers }, code, message, context: JSON.parse(context) })
   }
 

@@ -63,10 +63,15 @@ class BroadcastOperator {
     // A parent namespace reaches each child with the same selection.
     for (const nsp of this._nsp._targets) {
       const { text, attachments } = dataPacket(TYPE.EVENT, nsp.name, id, values)
-      const to = { nsp: nsp.name, rooms, except, skip: this._skipKey }
+      const to = this._selection(nsp, rooms, except)
       nsp._sessions.broadcast(to, text, attachments.length ? attachments : undefined, this.flags.volatile)
       if (nsp._outgoing.size || nsp._sessions._watchers) this._notifyOutgoing(nsp, to, values, text, attachments)
     }
+  }
+
+  /** Who this operator reaches in `nsp`, as Rust's `select` and `broadcast` take it. */
+  _selection (nsp, rooms, except) {
+    return { nsp: nsp.name, rooms, except, skip: this._skipKey }
   }
 
   /**
@@ -137,8 +142,10 @@ class BroadcastOperator {
    */
   _matching () {
     const out = []
+    const rooms = [...this.rooms]
+    const except = [...this.exceptRooms]
     for (const nsp of this._nsp._targets) {
-      const keys = nsp._sessions.select({ nsp: nsp.name, rooms: [...this.rooms], except: [...this.exceptRooms], skip: this._skipKey })
+      const keys = nsp._sessions.select(this._selection(nsp, rooms, except))
       const found = []
       for (const key of keys) {
         const socket = nsp._socketOf(key)

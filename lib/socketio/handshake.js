@@ -1,4 +1,5 @@
 'use strict'
+const { headersFromLines } = require('../util')
 
 /**
  * `socket.handshake`. What the client sent to open its session (URL,
@@ -34,16 +35,7 @@ class Handshake {
 
 /** The record Rust returns: [url, issued ms, secure, transport, headers text, address, sid]. */
 function parseHandshake ([url, issued, secure, , headerText, address, sid]) {
-  const headers = {}
-  if (headerText) {
-    for (const line of headerText.split('\n')) {
-      const i = line.indexOf(': ')
-      const k = line.slice(0, i)
-      const v = line.slice(i + 2)
-      // Node joins repeated headers with ", " (set-cookie aside, never sent by clients).
-      headers[k] = headers[k] === undefined ? v : headers[k] + ', ' + v
-    }
-  }
+  const headers = headersFromLines(headerText)
   const q = url.indexOf('?')
   const query = Object.fromEntries(new URLSearchParams(q < 0 ? '' : url.slice(q + 1)))
   return { url, issued: Number(issued), secure: secure === '1', headers, query, address, sid }

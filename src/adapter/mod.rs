@@ -70,23 +70,23 @@ impl<M: Member> Rooms<M> {
     /// Leaving the room named by the socket's own id leaves its own room.
     pub(crate) fn leave(&mut self, key: u64, nsp: &str, room: &str) -> bool {
         let topic = room_topic(nsp, room);
-        if self.tree.unsubscribe(key, &topic) {
-            return true;
+        self.tree.unsubscribe(key, &topic) || self.drop_own(key, &topic)
+    }
+
+    /// Forgets the own room `topic` if it is client `key`'s (a socket id
+    /// names one socket: never another client's room).
+    fn drop_own(&mut self, key: u64, topic: &str) -> bool {
+        if self.own.get(topic).is_none_or(|m| m.key() != key) {
+            return false;
         }
-        if self.own.get(topic.as_str()).is_some_and(|m| m.key() == key) {
-            self.own.remove(topic.as_str());
-            return true;
-        }
-        false
+        self.own.remove(topic);
+        true
     }
 
     /// The socket `socket_id` of client `key` leaves `nsp`: its rooms there,
     /// its own room and the namespace.
     pub(crate) fn remove_socket(&mut self, key: u64, nsp: &str, socket_id: &str) {
-        let own = room_topic(nsp, socket_id);
-        if self.own.get(own.as_str()).is_some_and(|m| m.key() == key) {
-            self.own.remove(own.as_str());
-        }
+        self.drop_own(key, &room_topic(nsp, socket_id));
         let (whole, prefix) = (nsp_topic(nsp), room_topic(nsp, ""));
         for t in self.tree.topics_of(key) {
             if *t == *whole || t.starts_with(&prefix) {
@@ -100,10 +100,7 @@ impl<M: Member> Rooms<M> {
     pub(crate) fn remove_client<'a>(&mut self, key: u64, sockets: impl Iterator<Item = (&'a str, &'a str)>) {
         self.tree.unsubscribe_all(key);
         for (nsp, id) in sockets {
-            let own = room_topic(nsp, id);
-            if self.own.get(own.as_str()).is_some_and(|m| m.key() == key) {
-                self.own.remove(own.as_str());
-            }
+            self.drop_own(key, &room_topic(nsp, id));
         }
     }
 

@@ -113,17 +113,24 @@ pub(crate) struct Handshake {
     pub(crate) remote: SocketAddr,
 }
 
+/// A request's headers as JS reads them: `name: value` lines (names
+/// lowercase, repeats kept in order), one string to cross N-API.
+pub(crate) fn header_lines(req: &Request) -> String {
+    let mut headers = String::with_capacity(req.headers.iter().map(|(k, v)| k.len() + v.len() + 3).sum());
+    for (i, (k, v)) in req.headers.iter().enumerate() {
+        if i > 0 {
+            headers.push('\n');
+        }
+        headers.push_str(k);
+        headers.push_str(": ");
+        headers.push_str(v);
+    }
+    headers
+}
+
 impl Handshake {
     pub(crate) fn new(req: &Request, secure: bool, remote: SocketAddr) -> Self {
-        let mut headers = String::with_capacity(req.headers.iter().map(|(k, v)| k.len() + v.len() + 3).sum());
-        for (i, (k, v)) in req.headers.iter().enumerate() {
-            if i > 0 {
-                headers.push('\n');
-            }
-            headers.push_str(k);
-            headers.push_str(": ");
-            headers.push_str(v);
-        }
+        let headers = header_lines(req);
         let issued_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         Self { url: req.url.clone().into(), headers: headers.into(), issued_ms, secure, remote }
     }
@@ -363,6 +370,14 @@ impl Refusal {
         }
         context.push('}');
         Self { code, context }
+    }
+
+    fn unknown_transport(transport: Option<&str>) -> Self {
+        Self::new(HttpErrorCode::TransportUnknown, &[("transport", transport)])
+    }
+
+    fn unknown_sid(sid: &str) -> Self {
+        Self::new(HttpErrorCode::SessionIdUnknown, &[("sid", Some(sid))])
     }
 
     /// A request for a session on the transport it is not on.
@@ -713,7 +728,7 @@ impl Engine {
         let polling = q.transport.as_deref() == Some("polling") && self.cfg.polling;
         let websocket = q.transport.as_deref() == Some("websocket") && self.cfg.websocket;
         if !polling && !websocket {
-            return Some(Refusal::new(HttpErrorCode::TransportUnknown, &[("transport", q.transport.as_deref())]));
+            return Some(Refusal::unknown_transport(q.transport.as_deref()));
         }
         if q.sid.is_none() {
             if method != "GET" {
@@ -740,7 +755,7 @@ impl Engine {
     fn check_upgrade(&self, req: &Request, version: bool) -> Result<(), Refusal> {
         let q = packet::parse_query(req.query());
         if q.transport.as_deref() != Some("websocket") || !self.cfg.websocket {
-            return Err(Refusal::new(HttpErrorCode::TransportUnknown, &[("transport", q.transport.as_deref())]));
+            return Err(Refusal::unknown_transport(q.transport.as_deref()));
         }
         match q.sid.as_deref() {
             // engine.io reads any EIO but "4" as protocol 3.
@@ -751,7 +766,7 @@ impl Engine {
             Some(sid) => match self.session(sid) {
                 Some(_) if self.cfg.allow_upgrades => Ok(()),
                 Some(s) => Err(Refusal::mismatch("websocket", s.transport_name())),
-                None => Err(Refusal::new(HttpErrorCode::SessionIdUnknown, &[("sid", Some(sid))])),
+                None => Err(Refusal::unknown_sid(sid)),
             },
         }
     }
@@ -765,7 +780,7 @@ impl Engine {
         let Some(sid) = q.sid else { return Ok(self.cfg.max_payload) };
         let refuse = |r: Refusal| Err(refusal(r, None));
         let Some(s) = self.session(&sid) else {
-            return refuse(Refusal::new(HttpErrorCode::SessionIdUnknown, &[("sid", Some(&sid))]));
+            return refuse(Refusal::unknown_sid(&sid));
         };
         let mut t = s.transport.lock();
         let Transport::Polling(p) = &mut *t else {
@@ -828,7 +843,7 @@ impl Engine {
             }
             if q.jsonp.is_some() {
                 // JSONP polling (for browsers without CORS) is not supported.
-                return http_error(Refusal::new(HttpErrorCode::TransportUnknown, &[("transport", Some("polling"))]));
+                return http_error(Refusal::unknown_transport(Some("polling")));
             }
             return self.poll_handshake(req, secure, remote);
         };
@@ -845,7 +860,7 @@ impl Engine {
                     return answer(200, TEXT, body);
                 }
             }
-            return http_error(Refusal::new(HttpErrorCode::SessionIdUnknown, &[("sid", Some(&sid))]));
+            return http_error(Refusal::unknown_sid(&sid));
         };
         if req.method == "POST" {
             // The body `begin_post` allowed is here, whatever the answer.
@@ -855,7 +870,7 @@ impl Engine {
         }
         if self.expired(&s, Instant::now()) {
             self.end_session(&s, CloseReason::PingTimeout, true);
-            return http_error(Refusal::new(HttpErrorCode::SessionIdUnknown, &[("sid", Some(&sid))]));
+            return http_error(Refusal::unknown_sid(&sid));
         }
         if websocket {
             return http_error(Refusal::mismatch("websocket", s.transport_name()));

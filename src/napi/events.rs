@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use bytes::Bytes;
 
-use crate::engineio::engine::{CloseReason, Refusal};
+use crate::engineio::engine::{header_lines, CloseReason, Refusal};
 use crate::socketio::packet::PacketType;
 use crate::socketio::server::{Client, SioHandler};
 use crate::ws::{Conn, ConnHost, Inflow, Request, RequestKind, RequestSink, WsHandler};
@@ -210,14 +210,7 @@ impl EventSink {
             put_bytes(b, refusal.context.as_bytes());
             put_bytes(b, req.method.as_bytes());
             put_bytes(b, req.url.as_bytes());
-            let mut headers = String::new();
-            for (k, v) in &req.headers {
-                headers.push_str(k);
-                headers.push_str(": ");
-                headers.push_str(v);
-                headers.push('\n');
-            }
-            put_bytes(b, headers.as_bytes());
+            put_bytes(b, header_lines(req).as_bytes());
         });
     }
 }
