@@ -164,8 +164,17 @@ export declare class NativeSocketIo {
    * handshake need not stay readable any more.
    */
   release(key: number): void
-  /** Middleware passed: `key` joins `nsp` as `socket_id`. */
-  accept(key: number, nsp: string, socketId: string): boolean
+  /**
+   * Middleware passed: `key` joins `nsp` as `socket_id` (`pid`: its
+   * private session id, with connection state recovery).
+   */
+  accept(key: number, nsp: string, socketId: string, pid?: string | undefined | null): boolean
+  /**
+   * Connection state recovery: the pending socket `pending_id` is the
+   * kept session `sid` (its `rooms`, its client `old_key` then) if
+   * `offset` is still known; the client is sent what it missed.
+   */
+  restore(key: number, to: Restore): boolean
   /** Middleware refused: CONNECT_ERROR with `message` and optional JSON `data`. */
   reject(key: number, nsp: string, socketId: string, message: string, data?: string | undefined | null): boolean
   /** One encoded Socket.IO packet (`2["ev",…]`) to one client. */
@@ -183,6 +192,12 @@ export declare class NativeSocketIo {
    * it now); framed once in Rust.
    */
   broadcast(to: Selection, packet: string, attachments?: Array<Buffer> | undefined | null, volatile?: boolean | undefined | null): number
+  /**
+   * As `broadcast` (not volatile), kept for connection state recovery
+   * under an offset appended to the event's arguments (an EVENT packet
+   * without an ack id only).
+   */
+  broadcastStored(to: Selection, packet: string, attachments?: Array<Buffer> | undefined | null): number
   /**
    * The client keys a broadcast to `to` reaches (for the operators:
    * broadcast acks, fetchSockets, socketsJoin/Leave, disconnectSockets),
@@ -229,6 +244,13 @@ export interface EngineOptions {
   maxHttpBufferSize?: number
   /** ms a client may stay without joining any namespace (default 45000). */
   connectTimeout?: number
+  /**
+   * Connection state recovery (Socket.IO only; off when absent): how long
+   * broadcasts are kept for a client to come back to (ms)…
+   */
+  recoveryMaxAge?: number
+  /** …and at most how many bytes of them. */
+  recoveryMaxBytes?: number
   upgradeTimeout?: number
   allowUpgrades?: boolean
   /** Default ["polling", "websocket"]. */
@@ -273,6 +295,16 @@ export interface PollAnswer {
 export interface PostStart {
   limit: number
   answer?: PollAnswer
+}
+
+/** A kept session to restore (see `restore`). */
+export interface Restore {
+  nsp: string
+  pendingId: string
+  sid: string
+  offset: string
+  rooms: Array<string>
+  oldKey?: number
 }
 
 /**

@@ -268,8 +268,18 @@ export interface ServerOptions extends EngineServerOptions {
   addTrailingSlash?: boolean
   /** A dynamic parent's child namespace is removed when its last socket leaves. */
   cleanupEmptyChildNamespaces?: boolean
-  /** Warns and is ignored: every connection is a new session (`socket.recovered` is false). */
-  connectionStateRecovery?: object
+  /**
+   * A client that lost its connection comes back with its id, rooms, data
+   * and the packets it missed (socket.io's connection state recovery).
+   */
+  connectionStateRecovery?: boolean | {
+    /** How long a lost session is kept, ms (default 120000). */
+    maxDisconnectionDuration?: number
+    /** A recovered socket skips the middleware (default true). */
+    skipMiddlewares?: boolean
+    /** ferrosocket extension: at most this many bytes of stored broadcasts (default 64 MiB). */
+    maxStoredBytes?: number
+  }
   /** Refused at runtime (FERROSOCKET_UNSUPPORTED): only the built-in in-memory adapter exists. */
   adapter?: never
   /** Refused at runtime (FERROSOCKET_UNSUPPORTED): only the default parser exists. */
@@ -406,8 +416,10 @@ export declare class Socket<
    */
   readonly request: IncomingMessage
   /** The Engine.IO session, reduced to its transport ('polling' until upgraded) and state. */
-  /** Always false: connection state recovery is not supported, so every connection is a new session. */
+  /** True when connection state recovery restored this socket (its id, rooms, data, missed packets). */
   readonly recovered: boolean
+  /** Its private session id, with connection state recovery on. */
+  readonly pid: string | undefined
   readonly conn: EngineConn
   /** A trailing function receives the client's ack; binary values anywhere travel as attachments. */
   emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean

@@ -119,14 +119,12 @@ test('socket.io options for missing features: refused when they would break sile
     await new Promise((resolve) => setImmediate(resolve))
     assert.deepEqual(warnings, [])
     // Apps carry these from old migrations or as a nice-to-have: they start, with a warning.
-    new Server({ connectionStateRecovery: { maxDisconnectionDuration: 1000 } }).close()
     new Server({ allowEIO3: true }).close()
     new EngineServer({ allowEIO3: true })
     await new Promise((resolve) => setImmediate(resolve))
-    assert.equal(warnings.length, 3, warnings.join('\n'))
-    assert.match(warnings[0], /"connectionStateRecovery" is not supported yet.*socket\.recovered is false/)
-    assert.match(warnings[1], /"allowEIO3" is not supported yet.*v3 .* clients are refused/)
-    assert.match(warnings[2], /"allowEIO3"/)
+    assert.equal(warnings.length, 2, warnings.join('\n'))
+    assert.match(warnings[0], /"allowEIO3" is not supported yet.*v3 .* clients are refused/)
+    assert.match(warnings[1], /"allowEIO3"/)
   } finally {
     process.off('warning', onWarning)
   }

@@ -5,42 +5,12 @@ import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import { io as ioc } from 'socket.io-client'
 import { runChild } from './helpers/child.mjs'
+import { each, setup } from './helpers/sio.mjs'
 
 const require = createRequire(import.meta.url)
 const { Server } = require('..')
 
 const once = (emitter, event) => new Promise((resolve) => emitter.once(event, (...args) => resolve(args)))
-
-// Each transport setting of socket.io-client: the default (long-polling
-// first, then the upgrade), WebSocket only, long-polling only.
-const MODES = [['default', undefined], ['websocket', ['websocket']], ['polling', ['polling']]]
-
-/** A test run once per transport mode; `setup` picks the mode up from `t`. */
-function each (name, opts, fn) {
-  for (const [mode, transports] of MODES) {
-    test(`${name} [${mode}]`, opts, (t) => {
-      t.transports = transports
-      return fn(t)
-    })
-  }
-}
-
-function setup (t, opts = {}) {
-  const io = new Server({ pingInterval: 300, pingTimeout: 200, ...opts })
-  io.listen(0)
-  const clients = []
-  const transports = t.transports ? { transports: t.transports } : {}
-  const client = (nsp = '/', options = {}) => {
-    const c = ioc(`http://127.0.0.1:${io.port}${nsp}`, { ...transports, reconnection: false, forceNew: true, ...options })
-    clients.push(c)
-    return c
-  }
-  t.after(() => {
-    for (const c of clients) c.close()
-    io.close()
-  })
-  return { io, client }
-}
 
 each('connection: socket ids match, auth reaches handshake.auth', { timeout: 10000 }, async (t) => {
   const { io, client } = setup(t)

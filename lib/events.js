@@ -46,7 +46,7 @@ function copyOut (buf, off, len) {
  * Walks one batch and calls the sink's methods:
  * open(id, route), message(id, ab, isBinary), close(id, code, ab),
  * drain(id), ping(id, ab), pong(id, ab), request(id, kind, route, req), aborted(id),
- * and for Socket.IO: sioConnect(key, nsp, auth, remote, socketId), sioPacket(key, type, nsp,
+ * and for Socket.IO: sioConnect(key, nsp, auth, remote, socketId, pid), sioPacket(key, type, nsp,
  * ackId, data, attachments), sioDisconnect(key, nsp), sioClose(key, reason),
  * pollReady(reqId), upgrade(key) (a session moved to its WebSocket),
  * sioDecodeError(key, message), refused(code, message, context, method,
@@ -141,7 +141,8 @@ function dispatch (buf, sink) {
         const nsp = utf8()
         const auth = utf8()
         const remote = str()
-        sink.sioConnect(id, nsp, auth, remote, str())
+        const socketId = str()
+        sink.sioConnect(id, nsp, auth, remote, socketId, str())
         break
       }
       case SIO_PACKET: {

@@ -168,6 +168,23 @@ const degraded = (instead) => (label, value) => {
     { code: 'FERROSOCKET_UNSUPPORTED' })
 }
 
+/**
+ * socket.io's `connectionStateRecovery`: `{ maxDisconnectionDuration,
+ * skipMiddlewares }`, plus `maxStoredBytes` (ours: a bound on the stored
+ * broadcasts, which socket.io does not have).
+ */
+const RECOVERY = {
+  maxDisconnectionDuration: ms(0, TIMER_MAX),
+  skipMiddlewares: boolean,
+  maxStoredBytes: (label, v) => integer(label, v, { min: 0, max: Number.MAX_SAFE_INTEGER, unit: 'bytes' })
+}
+
+function recovery (label, value) {
+  if (absent(value) || typeof value === 'boolean') return
+  if (typeof value !== 'object' || Array.isArray(value)) throw typeError(label, 'an object', value)
+  for (const key of Object.keys(RECOVERY)) RECOVERY[key](`option "connectionStateRecovery.${key}"`, value[key])
+}
+
 /** engine.io's options, shared by `Server` and `EngineServer`. */
 const ENGINE = {
   path,
@@ -212,7 +229,7 @@ const SERVER = {
   cleanupEmptyChildNamespaces: boolean,
   adapter: unsupported,
   parser: unsupported,
-  connectionStateRecovery: degraded('reconnecting clients get a new session (socket.recovered is false)')
+  connectionStateRecovery: recovery
 }
 
 const APP = {

@@ -13,6 +13,54 @@ class Adapter {
     this.nsp = nsp
     this.rooms = new RoomMap(nsp)
     this.sids = new SidMap(nsp)
+    // Connection state recovery's kept sessions (pid -> session), swept
+    // once a minute while there are any, as socket.io's in-memory adapter.
+    this._kept = null
+    this._sweep = null
+  }
+
+  /**
+   * socket.io's `persistSession`: a socket that lost its connection is kept
+   * as `{ sid, pid, rooms, data }` (and its client key, which Rust's log
+   * uses to leave out what the socket itself broadcast).
+   */
+  persistSession (session) {
+    session.disconnectedAt = Date.now()
+    if (!this._kept) this._kept = new Map()
+    this._kept.set(session.pid, session)
+    if (!this._sweep) {
+      this._sweep = setInterval(() => this._sweepKept(), 60000)
+      this._sweep.unref()
+    }
+  }
+
+  /** The session kept under `pid`, unless it is older than `maxAge` ms. */
+  _keptSession (pid, maxAge) {
+    const session = this._kept && this._kept.get(pid)
+    if (!session) return null
+    if (session.disconnectedAt + maxAge < Date.now()) {
+      this._forgetSession(pid)
+      return null
+    }
+    return session
+  }
+
+  _forgetSession (pid) {
+    if (!this._kept) return
+    this._kept.delete(pid)
+    if (this._kept.size === 0) this.close()
+  }
+
+  _sweepKept () {
+    const maxAge = this.nsp.server._recovery?.maxDisconnectionDuration ?? 0
+    for (const pid of [...this._kept.keys()]) this._keptSession(pid, maxAge)
+  }
+
+  /** socket.io calls it when the server closes: nothing kept, no timer. */
+  close () {
+    clearInterval(this._sweep)
+    this._sweep = null
+    this._kept = null
   }
 
   /** `id` joined `room` (its own room is implicit). */

@@ -64,7 +64,7 @@ class BroadcastOperator {
     for (const nsp of this._nsp._targets) {
       const { text, attachments } = dataPacket(TYPE.EVENT, nsp.name, id, values)
       const to = this._selection(nsp, rooms, except)
-      nsp._sessions.broadcast(to, text, attachments.length ? attachments : undefined, this.flags.volatile)
+      nsp._sessions.broadcast(to, text, attachments.length ? attachments : undefined, this.flags.volatile, id === undefined)
       if (nsp._outgoing.size || nsp._sessions._watchers) this._notifyOutgoing(nsp, to, values, text, attachments)
     }
   }

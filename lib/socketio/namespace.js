@@ -122,10 +122,20 @@ class Namespace extends EventEmitter {
     return new BroadcastOperator(this).disconnectSockets(close)
   }
 
-  /** A client asked to connect: run the middleware, then accept or refuse. */
-  /** `id`: the new socket's, made in Rust (one generator, as socket.io's base64id). */
-  _connect (client, auth, id) {
-    const socket = new Socket(this, client, auth, id)
+  /**
+   * A client asked to connect: run the middleware, then accept or refuse.
+   * `id`: the new socket's, made in Rust (one generator, as socket.io's
+   * base64id); `pid`: its private session id ('' with connection state
+   * recovery off). A client coming back with a kept session's pid and
+   * offset continues it, by default without the middleware (socket.io's
+   * `skipMiddlewares`).
+   */
+  _connect (client, auth, id, pid) {
+    const recovery = pid ? this.server._recovery : null
+    const session = recovery ? this._restore(client, auth, id, recovery) : null
+    const socket = new Socket(this, client, auth, session ? session.sid : id)
+    if (recovery) socket._recovering(session ? session.pid : pid, session)
+    if (session && recovery.skipMiddlewares) return this._accept(client, socket)
     runMiddleware(this._fns, socket, (err, failed) => {
       if (!err) return this._accept(client, socket)
       // Rooms its middleware joined are left (socket.io's _cleanup); Rust
@@ -140,6 +150,34 @@ class Namespace extends EventEmitter {
     })
   }
 
+  /**
+   * The session kept under `auth.pid`, if it has not expired and Rust still
+   * has `auth.offset` (then the client has been sent what it missed, and
+   * the pending socket `pendingId` has taken the session's id); else null.
+   */
+  _restore (client, auth, pendingId, recovery) {
+    if (!auth || typeof auth.pid !== 'string' || typeof auth.offset !== 'string') return null
+    const session = this.adapter._keptSession(auth.pid, recovery.maxDisconnectionDuration)
+    if (!session || this.sockets.has(session.sid)) return null
+    const restored = this._sessions.restore(client.key, {
+      nsp: this.name,
+      pendingId,
+      sid: session.sid,
+      offset: auth.offset,
+      rooms: session.rooms,
+      oldKey: session.key
+    })
+    if (!restored) return null
+    // Restored once: the socket keeps it again if it drops again.
+    this.adapter._forgetSession(auth.pid)
+    return session
+  }
+
+  /** A socket that lost its connection: its session is kept for it to come back to. */
+  _persist (socket) {
+    this.adapter.persistSession({ sid: socket.id, pid: socket.pid, rooms: [...socket.rooms], data: socket.data, key: socket.client.key })
+  }
+
   _refuse (client, socket, err) {
     const message = err instanceof Error ? err.message : String(err)
     const data = err && err.data !== undefined ? JSON.stringify(err.data) : undefined
@@ -148,7 +186,7 @@ class Namespace extends EventEmitter {
 
   _accept (client, socket) {
     if (!client.open) return
-    this._sessions.accept(client.key, this.name, socket.id)
+    this._sessions.accept(client.key, this.name, socket.id, socket.pid)
     // A repeated CONNECT (still in the middleware when it came) replaces the
     // earlier socket of this namespace, which is then gone.
     const prev = client.get(this.name)

@@ -60,6 +60,19 @@ class Server extends EventEmitter {
     return (this._opts.path || '/socket.io').replace(/\/$/, '')
   }
 
+  /**
+   * Connection state recovery's settings with socket.io's defaults, or
+   * null when off (derived: `attach(srv, opts)` may set the option).
+   */
+  get _recovery () {
+    const r = this._opts.connectionStateRecovery
+    if (!r) return null
+    const out = { maxDisconnectionDuration: 120000, skipMiddlewares: true, maxStoredBytes: undefined }
+    // As every option here: undefined or null means the default.
+    if (r !== true) for (const k of Object.keys(out)) if (r[k] !== undefined && r[k] !== null) out[k] = r[k]
+    return out
+  }
+
   /** The client with this key (a namespace looks its sockets up here). */
   _client (key) {
     return this._clients.get(key)
@@ -67,6 +80,7 @@ class Server extends EventEmitter {
 
   _native () {
     if (!this._nativeHandle) {
+      const recovery = this._recovery
       this._nativeHandle = new binding.NativeSocketIo({
         workers: this._opts.workers,
         path: this._path,
@@ -77,8 +91,11 @@ class Server extends EventEmitter {
         connectTimeout: this._opts.connectTimeout || undefined,
         upgradeTimeout: this._opts.upgradeTimeout,
         allowUpgrades: this._opts.allowUpgrades,
-        transports: this._opts.transports
+        transports: this._opts.transports,
+        recoveryMaxAge: recovery ? recovery.maxDisconnectionDuration : undefined,
+        recoveryMaxBytes: recovery ? recovery.maxStoredBytes : undefined
       }, this._host.onBatch)
+      this._sessions._store = recovery !== null
       this.engine._bind(this._nativeHandle.front())
     }
     return this._nativeHandle
@@ -87,7 +104,7 @@ class Server extends EventEmitter {
   _sink () {
     if (this._sinkObj) return this._sinkObj
     this._sinkObj = {
-      sioConnect: (key, nsp, auth, remote, socketId) => {
+      sioConnect: (key, nsp, auth, remote, socketId, pid) => {
         let client = this._clients.get(key)
         if (!client) {
           client = new Client(key, this._sessions)
@@ -100,9 +117,9 @@ class Server extends EventEmitter {
           try { parsed = JSON.parse(auth) } catch {}
         }
         const namespace = this._nsps.get(nsp)
-        if (namespace) return namespace._connect(client, parsed, socketId)
+        if (namespace) return namespace._connect(client, parsed, socketId, pid)
         this._matchParent(nsp, parsed || {}, (child) => {
-          if (child) child._connect(client, parsed, socketId)
+          if (child) child._connect(client, parsed, socketId, pid)
           else this._sessions.reject(key, nsp, socketId, 'Invalid namespace', undefined)
         })
       },

@@ -15,6 +15,9 @@ class Sessions {
     this._open = open
     this._host = host
     this._handle = null
+    // Connection state recovery is on (set by the server with its handle):
+    // broadcasts and emits of EVENTs without an ack are stored in Rust.
+    this._store = false
     // Engine.IO sessions with 'packet'/'packetCreate' listeners (engine-conn.js).
     this._watchers = 0
     // Send rounds: one per turn of the event loop that sent anything.
@@ -66,11 +69,24 @@ class Sessions {
    * One packet to every client `to` selects (as `select`); `volatile`: those
    * whose transport can take it now. Queued in Rust and written once per
    * tick: every broadcast of a tick reaches a socket in one `writev`.
+   * `storable` (an EVENT without an ack): with connection state recovery
+   * on, Rust keeps it under an offset it appends to the event's arguments.
    */
-  broadcast (to, text, attachments, volatile) {
+  broadcast (to, text, attachments, volatile, storable = false) {
     const native = this._handle || this._load()
-    native.broadcast(to, text, attachments, volatile)
+    if (storable && this._store && !volatile) native.broadcastStored(to, text, attachments)
+    else native.broadcast(to, text, attachments, volatile)
     this._host.scheduleFlush(native)
+  }
+
+  /**
+   * Connection state recovery: the pending socket `to.pendingId` of client
+   * `key` is the kept session `to.sid` if Rust still has `to.offset`; the
+   * client is then sent what it missed. `to`: { nsp, pendingId, sid,
+   * offset, rooms, oldKey }.
+   */
+  restore (key, to) {
+    return this._native.restore(key, to)
   }
 
   /**
@@ -95,9 +111,9 @@ class Sessions {
     this._native.leave(key, nsp, socketId, room)
   }
 
-  /** The namespace's CONNECT answered: the socket is in. */
-  accept (key, nsp, socketId) {
-    this._native.accept(key, nsp, socketId)
+  /** The namespace's CONNECT answered: the socket is in (`pid`: with recovery on). */
+  accept (key, nsp, socketId, pid) {
+    this._native.accept(key, nsp, socketId, pid)
   }
 
   /** Socket `socketId`'s CONNECT answered with a CONNECT_ERROR (`data`: JSON text). */

@@ -7,6 +7,10 @@ const { runMiddleware } = require('./middleware')
 const { once, safeApply, safeCall, emitSafe, reportHandlerError } = require('../util')
 
 const EMPTY = Object.freeze([])
+// The reasons socket.io keeps a session for connection state recovery: the
+// connection was lost or closed under the client, not left on purpose.
+const RECOVERABLE = new Set(['transport error', 'transport close', 'forced close', 'ping timeout',
+  'server shutting down', 'forced server close'])
 const EMPTY_FLAGS = Object.freeze({})
 const noop = () => {}
 
@@ -43,7 +47,9 @@ class Socket extends EventEmitter {
   }
 
   _ext () {
-    if (!this._x) this._x = { data: undefined, acks: null, any: EMPTY, anyOutgoing: EMPTY, fns: EMPTY, flags: null }
+    if (!this._x) {
+      this._x = { data: undefined, acks: null, any: EMPTY, anyOutgoing: EMPTY, fns: EMPTY, flags: null, pid: undefined, recovered: false }
+    }
     return this._x
   }
 
@@ -105,12 +111,28 @@ class Socket extends EventEmitter {
     return this.client.request
   }
 
-  /**
-   * socket.io sets this when connection state recovery restored the
-   * socket; without recovery every connection is a new session.
-   */
+  /** Whether connection state recovery restored this socket (id, rooms, data, missed packets). */
   get recovered () {
-    return false
+    return this._x !== null && this._x.recovered
+  }
+
+  /** The private session id a reconnecting client recovers with (connection state recovery on). */
+  get pid () {
+    return this._x !== null ? this._x.pid : undefined
+  }
+
+  /**
+   * Connection state recovery: the socket's private session id, and the
+   * kept session it continues (null for a new one): its rooms and data (its
+   * id is already the session's, and Rust has sent what it missed).
+   */
+  _recovering (pid, session) {
+    const x = this._ext()
+    x.pid = pid
+    if (!session) return
+    x.recovered = true
+    for (const r of session.rooms) if (r !== this.id) this.join(r)
+    x.data = session.data
   }
 
   /** socket.io's `socket.conn`: the client's Engine.IO session (engine-conn.js). */
@@ -134,7 +156,16 @@ class Socket extends EventEmitter {
   /** `flags`: the emit's modifiers (volatile, compress), as socket.io's. */
   _send (type, id, values, flags = EMPTY_FLAGS) {
     const { text, attachments } = dataPacket(type, this.nsp.name, id, values)
-    this.nsp._sessions.send(this.client, text, attachments, flags)
+    const sessions = this.nsp._sessions
+    if (sessions._store && type === TYPE.EVENT && id === undefined && !flags.volatile) {
+      // As socket.io with connection state recovery: a broadcast to the
+      // socket's own room, which stores it (closed or not).
+      const conn = this.client._conn
+      if (conn !== null && conn._watching) conn._created(text, attachments, flags.compress !== false)
+      const to = { nsp: this.nsp.name, rooms: [this.id], except: EMPTY, skip: undefined }
+      return sessions.broadcast(to, text, attachments.length ? attachments : undefined, false, true)
+    }
+    sessions.send(this.client, text, attachments, flags)
   }
 
   send (...args) {
@@ -329,6 +360,8 @@ class Socket extends EventEmitter {
   _onClose (reason) {
     if (!this.connected) return
     this._emitReserved('disconnecting', reason)
+    // Kept for connection state recovery, rooms and data as they are now.
+    if (this.pid !== undefined && RECOVERABLE.has(reason)) this.nsp._persist(this)
     for (const r of [...this.rooms]) {
       this.rooms.delete(r)
       this.nsp._adapterDel(this.id, r)

@@ -13,6 +13,8 @@ use std::collections::HashMap;
 
 use crate::pubsub::TopicTree;
 
+pub(crate) mod recovery;
+
 /// What the rooms hold for each member: a value that knows its key (a
 /// Socket.IO client, whose sockets in every namespace share it).
 pub(crate) trait Member: Clone {

@@ -235,6 +235,11 @@ impl SharedMessage {
         let framed = frame::encode_frame(if binary { OpCode::Binary } else { OpCode::Text }, &bytes);
         SharedMessage { framed, packet }
     }
+
+    /// Bytes held: the frame and the packet.
+    pub(crate) fn size(&self) -> usize {
+        self.framed.len() + packet_size(&self.packet)
+    }
 }
 
 impl Session {

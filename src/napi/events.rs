@@ -217,12 +217,13 @@ impl EventSink {
 
 /// Socket.IO events share the batch with the core's: one wake-up carries both.
 impl SioHandler for EventSink {
-    fn connect(&self, client: &Arc<Client>, nsp: &str, auth: &str, socket_id: &str) {
+    fn connect(&self, client: &Arc<Client>, nsp: &str, auth: &str, socket_id: &str, pid: &str) {
         self.push(SIO_CONNECT, client.key, |b| {
             put_bytes(b, nsp.as_bytes());
             put_bytes(b, auth.as_bytes());
             put_bytes(b, remote_text(&client.session.remote()).as_bytes());
             put_bytes(b, socket_id.as_bytes());
+            put_bytes(b, pid.as_bytes());
         });
     }
 

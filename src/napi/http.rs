@@ -105,6 +105,11 @@ pub struct EngineOptions {
     pub max_http_buffer_size: Option<f64>,
     /// ms a client may stay without joining any namespace (default 45000).
     pub connect_timeout: Option<u32>,
+    /// Connection state recovery (Socket.IO only; off when absent): how long
+    /// broadcasts are kept for a client to come back to (ms)…
+    pub recovery_max_age: Option<u32>,
+    /// …and at most how many bytes of them.
+    pub recovery_max_bytes: Option<f64>,
     pub upgrade_timeout: Option<u32>,
     pub allow_upgrades: Option<bool>,
     /// Default ["polling", "websocket"].

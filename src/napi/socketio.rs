@@ -12,9 +12,16 @@ use napi_derive::napi;
 
 use super::core::{Core, ListenResult};
 use super::http::{self, EngineOptions, NativeEngineFront};
+use crate::adapter::recovery::RecoveryConfig;
 use crate::adapter::BroadcastOptions;
 use crate::engineio::engine::Engine;
+use crate::socketio;
 use crate::socketio::server::SioServer;
+
+/// Connection state recovery keeps at most this much of the broadcasts
+/// (frames included) unless told otherwise: two minutes of a busy server's
+/// traffic would otherwise be held whatever its size.
+const DEFAULT_RECOVERY_BYTES: usize = 64 << 20;
 
 #[napi]
 pub struct NativeSocketIo {
@@ -31,7 +38,13 @@ impl NativeSocketIo {
         let cfg = http::engine_config(&opts);
         let max_payload = cfg.max_payload;
         let connect_timeout = Duration::from_millis(opts.connect_timeout.unwrap_or(45_000) as u64);
-        let sio = SioServer::new(core.sink.clone(), connect_timeout);
+        let recovery = opts.recovery_max_age.map(|ms| RecoveryConfig {
+            max_age: Duration::from_millis(ms as u64),
+            max_bytes: opts
+                .recovery_max_bytes
+                .map_or(DEFAULT_RECOVERY_BYTES, |b| b.clamp(0.0, usize::MAX as f64) as usize),
+        });
+        let sio = SioServer::new(core.sink.clone(), connect_timeout, recovery);
         let engine = Engine::new(cfg, sio.clone());
         http::mount(&core, &engine, opts.path.as_deref().unwrap_or("/socket.io"), max_payload)?;
         Ok(Self { core, engine, sio })
@@ -85,10 +98,29 @@ impl NativeSocketIo {
         self.sio.release(key as u64)
     }
 
-    /// Middleware passed: `key` joins `nsp` as `socket_id`.
+    /// Middleware passed: `key` joins `nsp` as `socket_id` (`pid`: its
+    /// private session id, with connection state recovery).
     #[napi]
-    pub fn accept(&self, key: i64, nsp: String, socket_id: String) -> bool {
-        self.sio.accept(key as u64, &nsp, &socket_id)
+    pub fn accept(&self, key: i64, nsp: String, socket_id: String, pid: Option<String>) -> bool {
+        self.sio.accept(key as u64, &nsp, &socket_id, pid.as_deref())
+    }
+
+    /// Connection state recovery: the pending socket `pending_id` is the
+    /// kept session `sid` (its `rooms`, its client `old_key` then) if
+    /// `offset` is still known; the client is sent what it missed.
+    #[napi]
+    pub fn restore(&self, key: i64, to: Restore) -> bool {
+        self.sio.restore(
+            key as u64,
+            &socketio::server::Restore {
+                nsp: &to.nsp,
+                pending_id: &to.pending_id,
+                sid: &to.sid,
+                rooms: &to.rooms,
+                old_key: to.old_key.map(|k| k as u64),
+                offset: &to.offset,
+            },
+        )
     }
 
     /// Middleware refused: CONNECT_ERROR with `message` and optional JSON `data`.
@@ -135,6 +167,16 @@ impl NativeSocketIo {
         let attachments: Vec<Bytes> =
             attachments.unwrap_or_default().iter().map(|b| Bytes::copy_from_slice(b)).collect();
         self.sio.broadcast(&to.into(), &packet, &attachments, volatile.unwrap_or(false)) as u32
+    }
+
+    /// As `broadcast` (not volatile), kept for connection state recovery
+    /// under an offset appended to the event's arguments (an EVENT packet
+    /// without an ack id only).
+    #[napi]
+    pub fn broadcast_stored(&self, to: Selection, packet: String, attachments: Option<Vec<Buffer>>) -> u32 {
+        let attachments: Vec<Bytes> =
+            attachments.unwrap_or_default().iter().map(|b| Bytes::copy_from_slice(b)).collect();
+        self.sio.broadcast_stored(&to.into(), &packet, &attachments) as u32
     }
 
     /// The client keys a broadcast to `to` reaches (for the operators:
@@ -186,6 +228,17 @@ pub struct Selection {
     pub rooms: Vec<String>,
     pub except: Vec<String>,
     pub skip: Option<i64>,
+}
+
+/// A kept session to restore (see `restore`).
+#[napi(object)]
+pub struct Restore {
+    pub nsp: String,
+    pub pending_id: String,
+    pub sid: String,
+    pub offset: String,
+    pub rooms: Vec<String>,
+    pub old_key: Option<i64>,
 }
 
 impl From<Selection> for BroadcastOptions {

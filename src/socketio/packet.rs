@@ -349,11 +349,16 @@ pub fn encode_into(out: &mut String, kind: PacketType, nsp: &str, id: Option<u64
     out.push_str(data);
 }
 
-/// The CONNECT reply payload, `{"sid":"<sid>"}`.
-pub fn connect_payload(sid: &str) -> String {
-    let mut out = String::with_capacity(sid.len() + 10);
+/// The CONNECT reply payload, `{"sid":"<sid>"}`, with `"pid"` (connection
+/// state recovery's private session id) when given.
+pub fn connect_payload(sid: &str, pid: Option<&str>) -> String {
+    let mut out = String::with_capacity(sid.len() + pid.map_or(0, |p| p.len() + 9) + 10);
     out.push_str("{\"sid\":");
     push_json_string(&mut out, sid);
+    if let Some(pid) = pid {
+        out.push_str(",\"pid\":");
+        push_json_string(&mut out, pid);
+    }
     out.push('}');
     out
 }
@@ -1219,15 +1224,16 @@ mod tests {
 
     #[test]
     fn connect_reply_payloads() {
-        assert_eq!(connect_payload("wZX3oN0bSVIhsaknAAAI"), r#"{"sid":"wZX3oN0bSVIhsaknAAAI"}"#);
-        let reply = encode(Connect, "/admin", None, 0, &connect_payload("abc"));
+        assert_eq!(connect_payload("wZX3oN0bSVIhsaknAAAI", None), r#"{"sid":"wZX3oN0bSVIhsaknAAAI"}"#);
+        assert_eq!(connect_payload("a", Some("b\"c")), r#"{"sid":"a","pid":"b\"c"}"#);
+        let reply = encode(Connect, "/admin", None, 0, &connect_payload("abc", None));
         assert_eq!(reply, r#"0/admin,{"sid":"abc"}"#);
         assert_eq!(ok(&reply).data, r#"{"sid":"abc"}"#);
         assert_eq!(connect_error_payload("Not authorized", None), r#"{"message":"Not authorized"}"#);
         let with_data = connect_error_payload("say \"no\"\\\n\u{1}", Some(r#"{"code":4}"#));
         assert_eq!(with_data, r#"{"message":"say \"no\"\\\n\u0001","data":{"code":4}}"#);
         assert_eq!(ok(&encode(ConnectError, "/", None, 0, &with_data)).data, with_data);
-        assert_eq!(connect_payload("\u{8}\u{c}\t\r"), r#"{"sid":"\b\f\t\r"}"#);
+        assert_eq!(connect_payload("\u{8}\u{c}\t\r", None), r#"{"sid":"\b\f\t\r"}"#);
     }
 
     #[test]

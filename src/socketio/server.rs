@@ -19,6 +19,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::packet::{self, Limits, PacketType};
+use crate::adapter::recovery::{PacketLog, RecoveryConfig};
 use crate::adapter::{BroadcastOptions, Member, Rooms};
 use crate::engineio::engine::{CloseReason, EngineHandler, Refusal, Session, SharedMessage};
 use crate::engineio::packet::{generate_sid, Packet as EioPacket, Payload};
@@ -28,9 +29,10 @@ use crate::ws::Request;
 pub(crate) trait SioHandler: Send + Sync + 'static {
     /// A CONNECT to `nsp`; `auth` is the raw JSON object text ("" if none);
     /// `socket_id` the id of the socket it makes (socket.io's ids, from the
-    /// same generator as Engine.IO sids). Answer with [`SioServer::accept`]
-    /// or [`SioServer::reject`].
-    fn connect(&self, client: &Arc<Client>, nsp: &str, auth: &str, socket_id: &str);
+    /// same generator as Engine.IO sids), `pid` its private session id for
+    /// connection state recovery ("" when that is off). Answer with
+    /// [`SioServer::accept`] or [`SioServer::reject`].
+    fn connect(&self, client: &Arc<Client>, nsp: &str, auth: &str, socket_id: &str, pid: &str);
     /// An EVENT or ACK (binary ones with their attachments) on a connected namespace.
     fn packet(
         &self,
@@ -156,6 +158,15 @@ impl Namespaces {
         replaced
     }
 
+    /// The pending CONNECT `id` is a recovered socket: it takes `sid`.
+    fn rename_pending(&mut self, nsp: &str, id: &str, sid: &str) -> bool {
+        let Some(e) = self.0.iter_mut().find(|e| &*e.nsp == nsp && &*e.id == id && e.state == NspState::Pending) else {
+            return false;
+        };
+        e.id = sid.into();
+        true
+    }
+
     /// JS refused the CONNECT of `socket_id`.
     fn drop_pending(&mut self, nsp: &str, socket_id: &str) {
         self.0.retain(|e| !(&*e.nsp == nsp && &*e.id == socket_id && e.state == NspState::Pending));
@@ -203,8 +214,42 @@ fn parser_message(e: &packet::ParseError) -> &'static str {
     }
 }
 
+/// A kept session a CONNECT continues (connection state recovery).
+pub(crate) struct Restore<'a> {
+    pub nsp: &'a str,
+    /// The id Rust made for the CONNECT, which the socket gives up.
+    pub pending_id: &'a str,
+    /// The kept socket's id, its rooms (its own included) and its client's
+    /// key then (what it broadcast itself is not sent back).
+    pub sid: &'a str,
+    pub rooms: &'a [String],
+    pub old_key: Option<u64>,
+    /// The last packet the client processed.
+    pub offset: &'a str,
+}
+
 /// Rooms joined in middleware, per client: (socket id, room).
 type EarlyJoins = Vec<(Box<str>, Box<str>)>;
+
+fn shared_attachments(attachments: &[Bytes]) -> Vec<SharedMessage> {
+    attachments.iter().map(|a| SharedMessage::new(EioPacket::Message(Payload::Binary(a.clone())))).collect()
+}
+
+/// A stored broadcast (connection state recovery): the messages its
+/// recipients were sent, shared with them.
+struct Replay {
+    message: SharedMessage,
+    attachments: Vec<SharedMessage>,
+}
+
+/// `text` (an EVENT packet, `…["event",…]`) with `offset` as its last
+/// argument, as socket.io stores it; None for a packet that is not an
+/// array of data.
+fn with_offset(text: &str, offset: &str) -> Option<String> {
+    let body = text.strip_suffix(']')?;
+    // Offsets are made of base64id characters: nothing to escape.
+    Some(format!("{body},\"{offset}\"]"))
+}
 
 pub(crate) struct SioServer {
     handler: Arc<dyn SioHandler>,
@@ -222,10 +267,19 @@ pub(crate) struct SioServer {
     /// Closed clients whose close JS has not handled yet (still in their
     /// rooms, and their handshake readable, until `release`).
     departed: Mutex<HashMap<u64, Arc<Client>>>,
+    /// Connection state recovery's log of broadcasts (None when off).
+    log: Option<Mutex<PacketLog<Replay>>>,
 }
 
 impl SioServer {
-    pub(crate) fn new(handler: Arc<dyn SioHandler>, connect_timeout: Duration) -> Arc<Self> {
+    pub(crate) fn new(
+        handler: Arc<dyn SioHandler>,
+        connect_timeout: Duration,
+        recovery: Option<RecoveryConfig>,
+    ) -> Arc<Self> {
+        // Any distinct prefix will do: it only tells offsets of this server
+        // from others' (a failed read of randomness leaves a fixed one).
+        let prefix = generate_sid().map(|s| s[..6].to_string()).unwrap_or_else(|_| "log".into());
         Arc::new(Self {
             handler,
             limits: Limits::default(),
@@ -235,6 +289,7 @@ impl SioServer {
             early_joins: Mutex::new(HashMap::new()),
             departed: Mutex::new(HashMap::new()),
             rooms: Mutex::new(Rooms::default()),
+            log: recovery.map(|cfg| Mutex::new(PacketLog::new(cfg, &prefix))),
         })
     }
 
@@ -244,8 +299,9 @@ impl SioServer {
 
     /// Middleware passed: the client joins `nsp` as `socket_id` (with the
     /// namespace-wide topic, its own room and the rooms it joined in
-    /// middleware) and gets `40{"sid":…}`.
-    pub(crate) fn accept(&self, key: u64, nsp: &str, socket_id: &str) -> bool {
+    /// middleware) and gets `40{"sid":…}`, with `"pid":…` when connection
+    /// state recovery is on.
+    pub(crate) fn accept(&self, key: u64, nsp: &str, socket_id: &str, pid: Option<&str>) -> bool {
         let Some(c) = self.client(key) else { return false };
         {
             // Lock order: rooms -> clients -> nsps -> early_joins. Under the
@@ -264,7 +320,28 @@ impl SioServer {
             }
         }
         *c.waiting_since.lock() = None;
-        c.send_packet(&packet::encode(PacketType::Connect, nsp, None, 0, &packet::connect_payload(socket_id)), &[])
+        c.send_packet(&packet::encode(PacketType::Connect, nsp, None, 0, &packet::connect_payload(socket_id, pid)), &[])
+    }
+
+    /// Connection state recovery: the pending CONNECT `r.pending_id` of
+    /// client `key` comes back as the kept socket `r.sid`. If `r.offset` is
+    /// still in the log, the socket takes that id and the client is sent
+    /// every broadcast it missed (before its CONNECT answer, as socket.io
+    /// does), and true; false leaves the CONNECT a new session.
+    pub(crate) fn restore(&self, key: u64, r: &Restore) -> bool {
+        let (Some(log), Some(c)) = (&self.log, self.client(key)) else { return false };
+        let log = log.lock();
+        let Some(missed) = log.missed(r.offset, r.nsp, r.rooms, r.old_key) else { return false };
+        if !c.nsps.lock().rename_pending(r.nsp, r.pending_id, r.sid) {
+            return false;
+        }
+        for p in missed {
+            c.session.send_shared(&p.message);
+            for a in &p.attachments {
+                c.session.send_shared(a);
+            }
+        }
+        true
     }
 
     fn take_early_joins(&self, key: u64, socket_id: &str) -> Vec<Box<str>> {
@@ -360,18 +437,40 @@ impl SioServer {
         if volatile {
             targets.retain(|c| c.session.writable());
         }
-        // Built once (Engine.IO frames each for its transports); every
-        // recipient queues the same bytes.
         let message = SharedMessage::new(EioPacket::Message(Payload::Text(Bytes::copy_from_slice(text.as_bytes()))));
-        let attached: Vec<SharedMessage> =
-            attachments.iter().map(|a| SharedMessage::new(EioPacket::Message(Payload::Binary(a.clone())))).collect();
-        for c in &targets {
-            c.session.send_shared(&message);
-            for a in &attached {
+        Self::fan_out(&targets, &message, &shared_attachments(attachments));
+        targets.len()
+    }
+
+    /// As [`broadcast`](Self::broadcast) (not volatile), and with connection
+    /// state recovery on, stored under an offset that becomes the event's
+    /// last argument: socket.io stores every EVENT broadcast without an ack
+    /// this way, and every `socket.emit` as a broadcast to its own room.
+    pub(crate) fn broadcast_stored(&self, opts: &BroadcastOptions, text: &str, attachments: &[Bytes]) -> usize {
+        let Some(log) = &self.log else { return self.broadcast(opts, text, attachments, false) };
+        let targets = self.rooms.lock().select(opts);
+        let mut log = log.lock();
+        let stored = log.store(Instant::now(), opts.clone(), |offset| {
+            // JS stores EVENT packets only, which always end with their array.
+            let text = with_offset(text, offset).unwrap_or_else(|| text.to_string());
+            let message = SharedMessage::new(EioPacket::Message(Payload::Text(Bytes::from(text))));
+            let attachments = shared_attachments(attachments);
+            let size = message.size() + attachments.iter().map(SharedMessage::size).sum::<usize>();
+            (Replay { message, attachments }, size)
+        });
+        Self::fan_out(&targets, &stored.message, &stored.attachments);
+        targets.len()
+    }
+
+    /// Built once (Engine.IO frames each for its transports); every
+    /// recipient queues the same bytes.
+    fn fan_out(targets: &[Arc<Client>], message: &SharedMessage, attachments: &[SharedMessage]) {
+        for c in targets {
+            c.session.send_shared(message);
+            for a in attachments {
                 c.session.send_shared(a);
             }
         }
-        targets.len()
     }
 
     /// Server-side namespace disconnect (`socket.disconnect()`): `41`. The
@@ -434,8 +533,9 @@ impl SioServer {
                 }
                 // Failing to read randomness is engine.io's failed handshake.
                 let socket_id = generate_sid().map_err(|_| ())?;
+                let pid = if self.log.is_some() { generate_sid().map_err(|_| ())? } else { String::new() };
                 c.nsps.lock().add_pending(p.nsp, &socket_id);
-                self.handler.connect(c, p.nsp, p.data, &socket_id);
+                self.handler.connect(c, p.nsp, p.data, &socket_id, &pid);
             }
             PacketType::Disconnect => {
                 if c.nsps.lock().start_leaving(p.nsp) {
@@ -549,6 +649,9 @@ impl EngineHandler for SioServer {
     }
 
     fn tick(&self, now: Instant) {
+        if let Some(log) = &self.log {
+            log.lock().trim(now);
+        }
         let late: Vec<Arc<Client>> = self
             .clients
             .lock()

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::packet::PacketType;
-use super::server::{Client, SioHandler, SioServer};
+use super::server::{Client, Restore, SioHandler, SioServer};
+use crate::adapter::recovery::RecoveryConfig;
 use crate::adapter::BroadcastOptions;
 use crate::engineio::engine::{CloseReason, EngineConfig};
 use crate::test_support::{
@@ -33,7 +34,7 @@ struct Recorder(Mutex<Vec<Ev>>);
 
 impl SioHandler for Recorder {
     fn poll_ready(&self, _req: u64) {}
-    fn connect(&self, c: &Arc<Client>, nsp: &str, auth: &str, socket_id: &str) {
+    fn connect(&self, c: &Arc<Client>, nsp: &str, auth: &str, socket_id: &str, _pid: &str) {
         self.0.lock().push(Ev::Connect(c.key, nsp.into(), auth.into(), socket_id.into()));
     }
     fn packet(&self, c: &Arc<Client>, kind: PacketType, nsp: &str, id: Option<u64>, data: &str, att: Vec<Bytes>) {
@@ -59,8 +60,12 @@ impl Harness {
     }
 
     fn with_connect_timeout(connect_timeout: Duration) -> Self {
+        Self::with(connect_timeout, None)
+    }
+
+    fn with(connect_timeout: Duration, recovery: Option<RecoveryConfig>) -> Self {
         let events = Arc::new(Recorder::default());
-        let sio = SioServer::new(events.clone(), connect_timeout);
+        let sio = SioServer::new(events.clone(), connect_timeout, recovery);
         // Short heartbeat intervals only so that the engine ticks often.
         let cfg = EngineConfig {
             ping_interval: Duration::from_secs(25),
@@ -87,7 +92,7 @@ impl Harness {
         let ev = self.events.0.lock()[seen..].iter().find(|e| matches!(e, Ev::Connect(..))).cloned().unwrap();
         let Ev::Connect(key, nsp, _, socket_id) = ev else { unreachable!() };
         assert_eq!(nsp, "/");
-        assert!(self.sio.accept(key, "/", &socket_id));
+        assert!(self.sio.accept(key, "/", &socket_id, None));
         assert_eq!(read_text(&mut s), format!(r#"40{{"sid":"{socket_id}"}}"#));
         (s, key, socket_id)
     }
@@ -116,7 +121,7 @@ fn connect_passes_auth_up_and_accept_answers_with_the_socket_id() {
     assert_eq!((nsp.as_str(), auth.as_str()), ("/", r#"{"token":"abc"}"#));
     // socket.io's id shape: 15 random bytes, base64url.
     assert!(id.len() == 20 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{id}");
-    assert!(h.sio.accept(key, "/", &id));
+    assert!(h.sio.accept(key, "/", &id, None));
     assert_eq!(read_text(&mut s), format!(r#"40{{"sid":"{id}"}}"#));
     assert_eq!(h.sio.client(key).unwrap().socket_id("/").as_deref(), Some(id.as_str()));
 }
@@ -245,7 +250,7 @@ fn rooms_joined_in_middleware_are_joined_at_accept_and_dropped_on_refusal() {
         assert!(h.sio.join(key, "/", &id, "gone") && h.sio.leave(key, "/", &id, "gone"));
         assert!(!h.sio.select(&to("/", &["early"], &[], None)).contains(&key));
         if accepted {
-            assert!(h.sio.accept(key, "/", &id));
+            assert!(h.sio.accept(key, "/", &id, None));
             assert_eq!(h.sio.select(&to("/", &["early"], &[], None)), vec![key]);
             assert!(h.sio.select(&to("/", &["gone"], &[], None)).is_empty());
         } else {
@@ -266,7 +271,7 @@ fn rooms_joined_in_middleware_are_joined_at_accept_and_dropped_on_refusal() {
             assert!(h.sio.join(key, "/", &second, "kept"));
             assert!(h.sio.reject(key, "/", &id, "no", None));
             assert!(!h.sio.join(key, "/", &id, "late"), "a refused socket joins nothing");
-            assert!(h.sio.accept(key, "/", &second));
+            assert!(h.sio.accept(key, "/", &second, None));
             assert!(!h.sio.select(&to("/", &["early"], &[], None)).contains(&key));
             assert!(h.sio.select(&to("/", &["kept"], &[], None)).contains(&key));
         }
@@ -297,7 +302,7 @@ fn events_before_connect_and_bad_packets_close_with_parse_error() {
             let seen = h.events.0.lock().len();
             send(&mut s, "40");
             let (key, id) = h.next_connect(seen);
-            h.sio.accept(key, "/", &id);
+            h.sio.accept(key, "/", &id, None);
             read_text(&mut s);
         }
         let before = h.events.0.lock().iter().filter(|e| matches!(e, Ev::Close(_, CloseReason::ParseError))).count();
@@ -350,4 +355,67 @@ fn volatile_packets_are_dropped_while_the_transport_cannot_take_them() {
     h.srv.server.flush();
     assert!(read_text(&mut s).starts_with(r#"42["big""#));
     assert_eq!(read_text(&mut s), r#"42["after",4]"#);
+}
+
+#[test]
+fn a_recovered_session_gets_its_id_and_the_broadcasts_it_missed_before_its_connect() {
+    let cfg = RecoveryConfig { max_age: Duration::from_secs(60), max_bytes: 1 << 20 };
+    let h = Harness::with(Duration::from_secs(45), Some(cfg));
+    let (mut a, ka, ia) = h.connect();
+    assert!(h.sio.join(ka, "/", &ia, "r1"));
+    // A stored broadcast carries its offset as the event's last argument.
+    assert_eq!(h.sio.broadcast_stored(&to("/", &[], &[], None), r#"2["hello"]"#, &[]), 1);
+    h.srv.server.flush();
+    let hello = read_text(&mut a);
+    let offset = hello.strip_prefix(r#"42["hello",""#).and_then(|r| r.strip_suffix(r#""]"#)).expect(&hello).to_string();
+    drop(a);
+    h.wait_for(|e| *e == Ev::Close(ka, CloseReason::TransportClose));
+    h.sio.release(ka);
+    // Missed: to everyone, to its room, to its own room (a direct emit), a
+    // binary one; not: another room, the sender's own broadcast.
+    h.sio.broadcast_stored(&to("/", &[], &[], None), r#"2["m1"]"#, &[]);
+    h.sio.broadcast_stored(&to("/", &["r1"], &[], None), r#"2["m2"]"#, &[]);
+    h.sio.broadcast_stored(&to("/", &["r2"], &[], None), r#"2["not-mine"]"#, &[]);
+    h.sio.broadcast_stored(&to("/", &[&ia], &[], None), r#"2["m3"]"#, &[]);
+    h.sio.broadcast_stored(&to("/", &[], &[], Some(ka)), r#"2["from-me"]"#, &[]);
+    h.sio.broadcast_stored(
+        &to("/", &[], &[], None),
+        r#"51-["m4",{"_placeholder":true,"num":0}]"#,
+        &[Bytes::from_static(&[7])],
+    );
+    // It comes back on a new connection with pid and offset.
+    let (mut b, head) = ws_upgrade(h.srv.addr, "EIO=4&transport=websocket");
+    assert!(head.starts_with("HTTP/1.1 101"));
+    read_text(&mut b);
+    let seen = h.events.0.lock().len();
+    send(&mut b, &format!(r#"40{{"pid":"p","offset":"{offset}"}}"#));
+    let (kb, pending) = h.next_connect(seen);
+    let rooms = [ia.clone(), "r1".to_string()];
+    let mut kept = Restore { nsp: "/", pending_id: &pending, sid: &ia, rooms: &rooms, old_key: Some(ka), offset: "x" };
+    assert!(!h.sio.restore(kb, &kept), "an unknown offset");
+    kept.offset = &offset;
+    assert!(h.sio.restore(kb, &kept));
+    assert!(h.sio.join(kb, "/", &ia, "r1"), "the restored id is the pending socket's now");
+    assert!(h.sio.accept(kb, "/", &ia, Some("the-pid")));
+    h.srv.server.flush();
+    for name in ["m1", "m2", "m3"] {
+        assert!(read_text(&mut b).starts_with(&format!(r#"42["{name}",""#)));
+    }
+    assert!(read_text(&mut b).starts_with(r#"451-["m4",{"_placeholder":true,"num":0},""#));
+    assert_eq!(read_frame(&mut b), (2, vec![7]));
+    assert_eq!(read_text(&mut b), format!(r#"40{{"sid":"{ia}","pid":"the-pid"}}"#));
+    // And it is in its rooms again under its old id.
+    assert_eq!(h.sio.select(&to("/", &["r1"], &[], None)), vec![kb]);
+    assert_eq!(h.sio.select(&to("/", &[&ia], &[], None)), vec![kb]);
+}
+
+#[test]
+fn without_recovery_nothing_is_stored_or_restored() {
+    let h = Harness::new();
+    let (mut a, ka, ia) = h.connect();
+    assert_eq!(h.sio.broadcast_stored(&to("/", &[], &[], None), r#"2["hello"]"#, &[]), 1);
+    h.srv.server.flush();
+    assert_eq!(read_text(&mut a), r#"42["hello"]"#);
+    let kept = Restore { nsp: "/", pending_id: &ia, sid: &ia, rooms: &[], old_key: None, offset: "x0" };
+    assert!(!h.sio.restore(ka, &kept));
 }
