@@ -302,7 +302,8 @@ export interface Restore {
   nsp: string
   pendingId: string
   sid: string
-  offset: string
+  /** None: restored by a custom adapter in JS; the socket takes `sid` only. */
+  offset?: string
   rooms: Array<string>
   oldKey?: number
 }

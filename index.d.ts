@@ -181,6 +181,13 @@ export type {
   TypedEventBroadcaster
 } from './lib/socketio/typed-events.js'
 
+/**
+ * What the `adapter` option and `io.adapter(X)` take, as socket.io types it:
+ * a socket.io-adapter compatible class, or a factory such as
+ * `createAdapter(pub, sub)` (called with `new X(namespace)`).
+ */
+export type AdapterConstructor = (abstract new (nsp: any) => any) | ((nsp: any) => any)
+
 /** socket.io-adapter's names: a room, and a socket id (also the name of the socket's own room). */
 export type Room = string
 export type SocketId = string
@@ -280,8 +287,12 @@ export interface ServerOptions extends EngineServerOptions {
     /** ferrosocket extension: at most this many bytes of stored broadcasts (default 64 MiB). */
     maxStoredBytes?: number
   }
-  /** Refused at runtime (FERROSOCKET_UNSUPPORTED): only the built-in in-memory adapter exists. */
-  adapter?: never
+  /**
+   * A socket.io-adapter compatible adapter class or factory (e.g.
+   * `createAdapter(pub, sub)` of @socket.io/redis-adapter), made for every
+   * namespace; default: the built-in one (rooms and fan-out in Rust).
+   */
+  adapter?: AdapterConstructor
   /** Refused at runtime (FERROSOCKET_UNSUPPORTED): only the default parser exists. */
   parser?: never
 }
@@ -503,7 +514,11 @@ export declare class Namespace<
   readonly name: string
   readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
   readonly sockets: Map<SocketId, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>
-  /** socket.io's in-memory adapter as apps read it (rooms -> socket ids, socket id -> rooms); read-only. */
+  /**
+   * The namespace's adapter: the built-in one as apps read socket.io's
+   * in-memory adapter (rooms -> socket ids, socket id -> rooms; read-only),
+   * or the custom adapter given.
+   */
   readonly adapter: { readonly rooms: Map<Room, Set<SocketId>>, readonly sids: Map<SocketId, Set<Room>> }
   /** Broadcast to every socket of the namespace (acks need `timeout(ms)` first). */
   emit<Ev extends EventNamesWithoutAck<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean
@@ -554,6 +569,9 @@ export declare class Server<
   /** ms a client may stay in no namespace; with a value, sets it. */
   connectTimeout(): number
   connectTimeout(v: number): this
+  /** The adapter class of every namespace; with a value, every namespace gets `new v(nsp)`, existing ones included. */
+  adapter(): AdapterConstructor
+  adapter(v: AdapterConstructor): this
   write(...args: EventParams<EmitEvents, 'message'>): this
   /** Resolves once the HTTP server has closed; an error closing it goes to `fn` only, never rejects. */
   close(fn?: (err?: Error) => void): Promise<void>

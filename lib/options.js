@@ -227,7 +227,7 @@ const SERVER = {
   serveClient: boolean,
   host: string,
   cleanupEmptyChildNamespaces: boolean,
-  adapter: unsupported,
+  adapter: func,
   parser: unsupported,
   connectionStateRecovery: recovery
 }

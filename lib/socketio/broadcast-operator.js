@@ -1,6 +1,8 @@
 'use strict'
 const { TYPE, RESERVED, dataPacket } = require('./packet')
 const { once, safeCall, safeApply } = require('../util')
+const viaAdapter = require('./adapter-broadcast')
+const { RemoteSocket } = require('./remote-socket')
 
 /**
  * `io.to(room)`, `socket.broadcast`, `nsp.except(room)`…: who gets an emit.
@@ -52,9 +54,25 @@ class BroadcastOperator {
 
   emit (event, ...args) {
     if (RESERVED.has(event)) throw new Error(`"${String(event)}" is a reserved event name`)
+    if (this._nsp._custom) return this._emitViaAdapter(event, args)
     if (typeof args[args.length - 1] === 'function') return this._emitWithAck(event, args)
     this._broadcast(undefined, [event, ...args])
     return true
+  }
+
+  /** Custom adapters: each target namespace's adapter (adapter-broadcast.js). */
+  _emitViaAdapter (event, args) {
+    const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null
+    for (const nsp of this._nsp._targets) {
+      if (ack) viaAdapter.emitWithAck(this, nsp, [event, ...args], ack)
+      else viaAdapter.emit(this, nsp, [event, ...args])
+    }
+    return true
+  }
+
+  /** A socket of another node, from its details (what `fetchSockets` gives for it). */
+  _remote (details) {
+    return new RemoteSocket(this._nsp.adapter, details)
   }
 
   _broadcast (id, values) {
@@ -158,23 +176,28 @@ class BroadcastOperator {
 
   /** socket.io's deprecated `allSockets()`: the matching sockets' ids. */
   async allSockets () {
+    if (this._nsp._custom) return viaAdapter.allSockets(this, this._nsp._targets)
     return new Set(this._matching().map((s) => s.id))
   }
 
   async fetchSockets () {
+    if (this._nsp._custom) return viaAdapter.fetchSockets(this, this._nsp, (d) => this._remote(d))
     return this._matching()
   }
 
   socketsJoin (room) {
+    if (this._nsp._custom) return viaAdapter.socketsJoin(this, this._nsp._targets, [].concat(room))
     for (const s of this._matching()) s.join(room)
   }
 
   socketsLeave (room) {
     const rooms = [].concat(room)
+    if (this._nsp._custom) return viaAdapter.socketsLeave(this, this._nsp._targets, rooms)
     for (const s of this._matching()) for (const r of rooms) s.leave(r)
   }
 
   disconnectSockets (close = false) {
+    if (this._nsp._custom) return viaAdapter.disconnectSockets(this, this._nsp._targets, close)
     for (const s of this._matching()) s.disconnect(close)
   }
 }

@@ -78,6 +78,17 @@ class Client {
     return { method: 'GET', url: h.url, headers: h.headers, _query: h.query, socket, connection: socket }
   }
 
+  /**
+   * socket.io's `writeToEngine`, which adapters call: one encoded packet
+   * (the text, then its attachments, as `server.encoder` makes them) with
+   * `opts.volatile`/`opts.compress`.
+   */
+  writeToEngine (encodedPackets, opts = {}) {
+    if (!this.open) return
+    const [text, ...attachments] = encodedPackets
+    this._sessions.send(this, text, attachments, opts)
+  }
+
   /** The client's sockets (a copy: callers close them while iterating). */
   list () {
     const out = this._socket ? [this._socket] : []

@@ -4,7 +4,8 @@ const { Socket } = require('./socket')
 const { BroadcastOperator } = require('./broadcast-operator')
 const { Adapter } = require('./adapter')
 const { runMiddleware } = require('./middleware')
-const { safeCall, emitSafe } = require('../util')
+const { RESERVED, TYPE, dataPacket } = require('./packet')
+const { safeCall, safeApply, emitSafe } = require('../util')
 
 /** A namespace (`io.of('/chat')`): middleware, sockets, rooms, broadcasts. */
 class Namespace extends EventEmitter {
@@ -21,8 +22,27 @@ class Namespace extends EventEmitter {
     this._outgoing = new Set()
     this._seq = 0
     this._fns = []
-    // socket.io's in-memory adapter view, for API compatibility.
-    this.adapter = new Adapter(this)
+    this._initAdapter()
+  }
+
+  /**
+   * The namespace's adapter: by default the built-in one (rooms and
+   * delivery in Rust; `adapter` is socket.io's in-memory view of the
+   * rooms); with `io.adapter(X)` a socket.io-adapter compatible `new X(nsp)`
+   * (Redis, cluster…), which then owns rooms and broadcasts as in socket.io:
+   * slower (it sends to each socket from JS), same semantics.
+   */
+  _initAdapter () {
+    const Custom = this.server._adapterClass
+    this._custom = Boolean(Custom)
+    this.adapter = Custom ? new Custom(this) : new Adapter(this)
+    // A failing init (a Redis subscription refused…) is reported, not thrown.
+    if (this._custom) safeApply(this.adapter.init, this.adapter, [])
+  }
+
+  /** A custom adapter's call for `serverSideEmit` from another node: the listeners here. */
+  _onServerSideEmit (args) {
+    emitSafe(this, ...args)
   }
 
   use (fn) {
@@ -44,6 +64,11 @@ class Namespace extends EventEmitter {
 
   emit (event, ...args) {
     return new BroadcastOperator(this).emit(event, ...args)
+  }
+
+  /** An operator aimed at one socket's own room whose acks answer as one socket's (RemoteSocket). */
+  _toOne (id) {
+    return new BroadcastOperator(this, new Set([id]), new Set(), { expectSingleResponse: true })
   }
 
   send (...args) {
@@ -83,10 +108,16 @@ class Namespace extends EventEmitter {
   }
 
   /**
-   * Emits to the other servers of a cluster. A single node has none (the
-   * Redis adapter of #5 will add them): an ack callback gets no responses.
+   * Emits to the other servers of a cluster, through a custom adapter that
+   * spans nodes (socket.io's semantics). The built-in adapter is one node:
+   * an ack callback gets no responses.
    */
   serverSideEmit (event, ...args) {
+    if (RESERVED.has(event)) throw new Error(`"${String(event)}" is a reserved event name`)
+    if (this._custom) {
+      this.adapter.serverSideEmit([event, ...args])
+      return true
+    }
     if (typeof args[args.length - 1] === 'function') {
       const ack = args.pop()
       process.nextTick(safeCall, ack, this, null, [])
@@ -95,7 +126,13 @@ class Namespace extends EventEmitter {
   }
 
   serverSideEmitWithAck (event, ...args) {
-    return Promise.resolve([])
+    return new Promise((resolve, reject) => {
+      this.serverSideEmit(event, ...args, (err, responses) => {
+        if (!err) return resolve(responses)
+        err.responses = responses
+        reject(err)
+      })
+    })
   }
 
   get volatile () {
@@ -132,7 +169,15 @@ class Namespace extends EventEmitter {
    */
   _connect (client, auth, id, pid) {
     const recovery = pid ? this.server._recovery : null
+    if (recovery && this._custom && isRecovering(auth)) {
+      // A custom adapter keeps sessions its own way, maybe remotely.
+      return this._restoreFromAdapter(client, auth, id).then((session) => this._start(client, auth, id, pid, recovery, session))
+    }
     const session = recovery ? this._restore(client, auth, id, recovery) : null
+    this._start(client, auth, id, pid, recovery, session)
+  }
+
+  _start (client, auth, id, pid, recovery, session) {
     const socket = new Socket(this, client, auth, session ? session.sid : id)
     if (recovery) socket._recovering(session ? session.pid : pid, session)
     if (session && recovery.skipMiddlewares) return this._accept(client, socket)
@@ -140,7 +185,7 @@ class Namespace extends EventEmitter {
       if (!err) return this._accept(client, socket)
       // Rooms its middleware joined are left (socket.io's _cleanup); Rust
       // drops them with the refusal.
-      for (const r of socket.rooms) this._adapterDel(socket.id, r)
+      this._adapterLeaveAll(socket)
       socket.rooms.clear()
       // As socket.io's _cleanup (an empty dynamic child may go away).
       this._remove(socket)
@@ -156,7 +201,7 @@ class Namespace extends EventEmitter {
    * the pending socket `pendingId` has taken the session's id); else null.
    */
   _restore (client, auth, pendingId, recovery) {
-    if (!auth || typeof auth.pid !== 'string' || typeof auth.offset !== 'string') return null
+    if (!isRecovering(auth)) return null
     const session = this.adapter._keptSession(auth.pid, recovery.maxDisconnectionDuration)
     if (!session || this.sockets.has(session.sid)) return null
     const restored = this._sessions.restore(client.key, {
@@ -173,9 +218,32 @@ class Namespace extends EventEmitter {
     return session
   }
 
+  /**
+   * The same through a custom adapter's `restoreSession` (socket.io's
+   * semantics: an error is no session); the missed packets it returns are
+   * sent from here, before the CONNECT answer.
+   */
+  async _restoreFromAdapter (client, auth, pendingId) {
+    let session = null
+    try {
+      session = await this.adapter.restoreSession(auth.pid, auth.offset)
+    } catch {}
+    if (!session || !client.open || this.sockets.has(session.sid)) return null
+    if (!this._sessions.restore(client.key, { nsp: this.name, pendingId, sid: session.sid, rooms: [] })) return null
+    for (const data of session.missedPackets || []) {
+      const { text, attachments } = dataPacket(TYPE.EVENT, this.name, undefined, data)
+      this._sessions.send(client, text, attachments, {})
+    }
+    return session
+  }
+
   /** A socket that lost its connection: its session is kept for it to come back to. */
   _persist (socket) {
-    this.adapter.persistSession({ sid: socket.id, pid: socket.pid, rooms: [...socket.rooms], data: socket.data, key: socket.client.key })
+    const session = { sid: socket.id, pid: socket.pid, rooms: [...socket.rooms], data: socket.data }
+    // The built-in adapter also keeps the client's key (Rust's log leaves
+    // out what the socket itself broadcast by it).
+    if (!this._custom) session.key = socket.client.key
+    this.adapter.persistSession(session)
   }
 
   _refuse (client, socket, err) {
@@ -211,12 +279,25 @@ class Namespace extends EventEmitter {
   }
 
   _adapterAdd (id, room) {
+    if (this._custom) return this.adapter.addAll(id, new Set([room]))
     this.adapter.addMember(id, room)
   }
 
   _adapterDel (id, room) {
+    if (this._custom) return this.adapter.del(id, room)
     this.adapter.delMember(id, room)
   }
+
+  /** The socket leaves every room of the adapter (socket.io's leaveAll). */
+  _adapterLeaveAll (socket) {
+    if (this._custom) return this.adapter.delAll(socket.id)
+    for (const r of socket.rooms) this.adapter.delMember(socket.id, r)
+  }
+}
+
+/** A CONNECT that asks to continue a kept session (socket.io-client sends both). */
+function isRecovering (auth) {
+  return auth !== null && typeof auth === 'object' && typeof auth.pid === 'string' && typeof auth.offset === 'string'
 }
 
 module.exports = { Namespace }

@@ -1,5 +1,6 @@
 'use strict'
 const { Namespace } = require('./namespace')
+const { Adapter } = require('./adapter')
 
 let count = 0
 
@@ -14,6 +15,16 @@ class ParentNamespace extends Namespace {
   constructor (server, sessions) {
     super(server, '/_' + count++, sessions)
     this.children = new Set()
+  }
+
+  /**
+   * A parent holds no sockets: its adapter is the built-in one whatever the
+   * server's (socket.io gives it one that only forwards broadcasts); with a
+   * custom adapter its broadcasts go through each child's.
+   */
+  _initAdapter () {
+    this._custom = Boolean(this.server._adapterClass)
+    this.adapter = new Adapter(this)
   }
 
   /** The child namespace `name` (socket.io's `createChild`). */

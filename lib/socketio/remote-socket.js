@@ -1,5 +1,4 @@
 'use strict'
-const { BroadcastOperator } = require('./broadcast-operator')
 
 /**
  * A socket described by its details (id, handshake, rooms, data) rather
@@ -9,12 +8,13 @@ const { BroadcastOperator } = require('./broadcast-operator')
  * node are returned as themselves, as socket.io does.
  */
 class RemoteSocket {
+  /** As socket.io's: `adapter` is its namespace's (any adapter: `adapter.nsp` is the namespace). */
   constructor (adapter, details) {
     this.id = details.id
     this.handshake = details.handshake
     this.rooms = new Set(details.rooms)
     this.data = details.data
-    this._operator = new BroadcastOperator(adapter.nsp, new Set([this.id]), new Set(), { expectSingleResponse: true })
+    this._operator = adapter.nsp._toOne(this.id)
   }
 
   emit (event, ...args) {

@@ -11,11 +11,18 @@ const { HttpFront } = require('../engineio/http-front')
 const { Client } = require('./client')
 const { Sessions } = require('./sessions')
 const { clientFile, sendClient } = require('./client-bundle')
-const { TYPE } = require('./packet')
+const { TYPE, dataPacket } = require('./packet')
 const { once, safeApply, emitSafe } = require('../util')
 const { NativeHost } = require('../native-host')
 const { serverOptions, attachPort } = require('../options')
 const { listenError } = require('../listen-error')
+
+const ENCODER = Object.freeze({
+  encode (packet) {
+    const { text, attachments } = dataPacket(packet.type, packet.nsp || '/', packet.id, packet.data)
+    return [text, ...attachments]
+  }
+})
 
 /**
  * socket.io's `Server`: `new Server(port?, opts?)`, `io.listen(port)`,
@@ -35,6 +42,8 @@ class Server extends EventEmitter {
       srv = undefined
     }
     this._opts = Object.assign({ serveClient: true }, serverOptions(opts))
+    // A custom adapter (socket.io-adapter compatible), or null: the built-in one.
+    this._adapterClass = this._opts.adapter || null
     this._nsps = new Map()
     this._parents = []
     this._clients = new Map()
@@ -365,13 +374,30 @@ class Server extends EventEmitter {
   }
 
   /**
-   * `io.adapter()`: the adapter class of every namespace (the built-in one;
-   * socket.io-adapter compatible adapters are not taken yet).
+   * `io.adapter()`: the adapter class of every namespace. `io.adapter(X)`
+   * (or the `adapter` option): a socket.io-adapter compatible class or
+   * factory (`createAdapter(pub, sub)` of @socket.io/redis-adapter…), made
+   * anew for every namespace, existing ones included, as socket.io does.
    */
   adapter (v) {
-    if (v === undefined) return Adapter
+    if (v === undefined) return this._adapterClass || Adapter
     Object.assign(this._opts, serverOptions({ adapter: v }))
+    this._adapterClass = v === Adapter ? null : v
+    for (const nsp of this._nsps.values()) nsp._initAdapter()
     return this
+  }
+
+  /**
+   * socket.io's encoder (socket.io-parser's `Encoder`), which adapters use:
+   * a packet `{ type, nsp, id?, data }` as `[text, ...attachments]`.
+   */
+  get encoder () {
+    return ENCODER
+  }
+
+  /** The options, as socket.io's `io.opts` (adapters read `connectionStateRecovery`). */
+  get opts () {
+    return this._opts
   }
 
   /** socket.io's deprecated `io.allSockets()`: the ids of the main namespace's sockets. */
@@ -433,6 +459,9 @@ class Server extends EventEmitter {
       for (const socket of client.list()) socket._onClose('server shutting down')
     }
     this._clients.clear()
+    // As socket.io: each namespace's adapter is closed (a custom one
+    // unsubscribes, stops its timers); a failure is reported, not thrown.
+    for (const nsp of this._nsps.values()) safeApply(nsp.adapter.close, nsp.adapter, [])
     this.engine.close()
     if (this._nativeHandle) this._nativeHandle.close()
     // A later listen() or attach() starts afresh with a new handle, as

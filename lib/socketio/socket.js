@@ -155,8 +155,13 @@ class Socket extends EventEmitter {
 
   /** `flags`: the emit's modifiers (volatile, compress), as socket.io's. */
   _send (type, id, values, flags = EMPTY_FLAGS) {
-    const { text, attachments } = dataPacket(type, this.nsp.name, id, values)
     const sessions = this.nsp._sessions
+    if (this.nsp._custom && this.pid !== undefined && type === TYPE.EVENT && id === undefined) {
+      // As socket.io with recovery on: through the adapter, which may store it.
+      const opts = { rooms: new Set([this.id]), except: new Set(), flags }
+      return this.nsp.adapter.broadcast({ type: TYPE.EVENT, data: values, nsp: this.nsp.name }, opts)
+    }
+    const { text, attachments } = dataPacket(type, this.nsp.name, id, values)
     if (sessions._store && type === TYPE.EVENT && id === undefined && !flags.volatile) {
       // As socket.io with connection state recovery: a broadcast to the
       // socket's own room, which stores it (closed or not).
@@ -242,9 +247,21 @@ class Socket extends EventEmitter {
     return this.broadcast.except(room)
   }
 
-  /** Everyone else in the namespace, with this socket's pending modifiers. */
+  /**
+   * Everyone else in the namespace, with this socket's pending modifiers.
+   * Rust leaves the sender out by its client; a custom adapter, as in
+   * socket.io, by its own room.
+   */
   get broadcast () {
-    return new BroadcastOperator(this.nsp, new Set(), new Set(), { ...this._takeFlags() }, this.client.key)
+    const flags = { ...this._takeFlags() }
+    if (this.nsp._custom) return new BroadcastOperator(this.nsp, new Set(), new Set([this.id]), flags)
+    return new BroadcastOperator(this.nsp, new Set(), new Set(), flags, this.client.key)
+  }
+
+  /** socket.io's hook for adapters: a broadcast reaching this socket tells its onAnyOutgoing listeners. */
+  notifyOutgoingListeners (packet) {
+    const any = this._anyOutgoing
+    for (let i = 0; i < any.length; i++) safeApply(any[i], this, packet.data || [])
   }
 
   /** Leaves the namespace; with `close`, closes the whole connection. */
@@ -362,10 +379,8 @@ class Socket extends EventEmitter {
     this._emitReserved('disconnecting', reason)
     // Kept for connection state recovery, rooms and data as they are now.
     if (this.pid !== undefined && RECOVERABLE.has(reason)) this.nsp._persist(this)
-    for (const r of [...this.rooms]) {
-      this.rooms.delete(r)
-      this.nsp._adapterDel(this.id, r)
-    }
+    this.nsp._adapterLeaveAll(this)
+    this.rooms.clear()
     // Rust kept it in its rooms for the 'disconnecting' handlers.
     this.nsp._sessions.removeSocket(this.client.key, this.nsp.name, this.id)
     // As socket.io's _cleanup: a closed socket joins nothing more.

@@ -118,7 +118,7 @@ impl NativeSocketIo {
                 sid: &to.sid,
                 rooms: &to.rooms,
                 old_key: to.old_key.map(|k| k as u64),
-                offset: &to.offset,
+                offset: to.offset.as_deref(),
             },
         )
     }
@@ -236,7 +236,8 @@ pub struct Restore {
     pub nsp: String,
     pub pending_id: String,
     pub sid: String,
-    pub offset: String,
+    /// None: restored by a custom adapter in JS; the socket takes `sid` only.
+    pub offset: Option<String>,
     pub rooms: Vec<String>,
     pub old_key: Option<i64>,
 }

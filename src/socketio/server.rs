@@ -224,8 +224,9 @@ pub(crate) struct Restore<'a> {
     pub sid: &'a str,
     pub rooms: &'a [String],
     pub old_key: Option<u64>,
-    /// The last packet the client processed.
-    pub offset: &'a str,
+    /// The last packet the client processed; None: the session and its
+    /// missed packets were restored by the layer above, only the id changes.
+    pub offset: Option<&'a str>,
 }
 
 /// Rooms joined in middleware, per client: (socket id, room).
@@ -329,9 +330,13 @@ impl SioServer {
     /// every broadcast it missed (before its CONNECT answer, as socket.io
     /// does), and true; false leaves the CONNECT a new session.
     pub(crate) fn restore(&self, key: u64, r: &Restore) -> bool {
-        let (Some(log), Some(c)) = (&self.log, self.client(key)) else { return false };
+        let Some(c) = self.client(key) else { return false };
+        // Without an offset the session was restored elsewhere (a custom
+        // adapter in JS): the socket only takes its id.
+        let Some(offset) = r.offset else { return c.nsps.lock().rename_pending(r.nsp, r.pending_id, r.sid) };
+        let Some(log) = &self.log else { return false };
         let log = log.lock();
-        let Some(missed) = log.missed(r.offset, r.nsp, r.rooms, r.old_key) else { return false };
+        let Some(missed) = log.missed(offset, r.nsp, r.rooms, r.old_key) else { return false };
         if !c.nsps.lock().rename_pending(r.nsp, r.pending_id, r.sid) {
             return false;
         }

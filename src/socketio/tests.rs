@@ -391,9 +391,10 @@ fn a_recovered_session_gets_its_id_and_the_broadcasts_it_missed_before_its_conne
     send(&mut b, &format!(r#"40{{"pid":"p","offset":"{offset}"}}"#));
     let (kb, pending) = h.next_connect(seen);
     let rooms = [ia.clone(), "r1".to_string()];
-    let mut kept = Restore { nsp: "/", pending_id: &pending, sid: &ia, rooms: &rooms, old_key: Some(ka), offset: "x" };
+    let mut kept =
+        Restore { nsp: "/", pending_id: &pending, sid: &ia, rooms: &rooms, old_key: Some(ka), offset: Some("x") };
     assert!(!h.sio.restore(kb, &kept), "an unknown offset");
-    kept.offset = &offset;
+    kept.offset = Some(&offset);
     assert!(h.sio.restore(kb, &kept));
     assert!(h.sio.join(kb, "/", &ia, "r1"), "the restored id is the pending socket's now");
     assert!(h.sio.accept(kb, "/", &ia, Some("the-pid")));
@@ -416,6 +417,6 @@ fn without_recovery_nothing_is_stored_or_restored() {
     assert_eq!(h.sio.broadcast_stored(&to("/", &[], &[], None), r#"2["hello"]"#, &[]), 1);
     h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["hello"]"#);
-    let kept = Restore { nsp: "/", pending_id: &ia, sid: &ia, rooms: &[], old_key: None, offset: "x0" };
+    let kept = Restore { nsp: "/", pending_id: &ia, sid: &ia, rooms: &[], old_key: None, offset: Some("x0") };
     assert!(!h.sio.restore(ka, &kept));
 }
