@@ -255,6 +255,8 @@ export interface EngineOptions {
   allowUpgrades?: boolean
   /** Default ["polling", "websocket"]. */
   transports?: Array<string>
+  /** Serve Engine.IO v3 clients (socket.io-client v2); default false. */
+  allowEio3?: boolean
 }
 
 /** A request read by Node's HTTP server, for the Rust engine. */

@@ -260,7 +260,7 @@ export interface EngineServerOptions {
   cookie?: boolean | object
   /** Accepted and ignored. */
   initialPacket?: unknown
-  /** `true` warns and is ignored: Engine.IO v3 (socket.io-client v2) clients are refused. */
+  /** Serve socket.io-client v2 (Engine.IO v3) too, as socket.io does (default false). */
   allowEIO3?: boolean
 }
 

@@ -155,18 +155,6 @@ function unsupported (label, value) {
   throw err
 }
 
-/**
- * Options for missing features that an app can do without: accepted with a
- * warning that says what the app gets instead. `allowEIO3: true` is still
- * carried by many apps from their socket.io v2 -> v3 migration, and with v4
- * clients it changes nothing; connection state recovery is best-effort in
- * socket.io too (a client may always come back as a new session).
- */
-const degraded = (instead) => (label, value) => {
-  if (absent(value) || value === false) return
-  process.emitWarning(`ferrosocket: ${label} is not supported yet and is ignored; ${instead}`,
-    { code: 'FERROSOCKET_UNSUPPORTED' })
-}
 
 /**
  * socket.io's `connectionStateRecovery`: `{ maxDisconnectionDuration,
@@ -203,7 +191,7 @@ const ENGINE = {
   // 0 means the default (1000), as in engine.io.
   destroyUpgradeTimeout: ms(0, TIMER_MAX),
   workers,
-  allowEIO3: degraded('Engine.IO v3 (socket.io-client v2) clients are refused, v4 clients are served')
+  allowEIO3: boolean
 }
 
 /**

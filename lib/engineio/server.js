@@ -52,7 +52,8 @@ class EngineServer extends EventEmitter {
         maxHttpBufferSize: o.maxHttpBufferSize,
         upgradeTimeout: o.upgradeTimeout,
         allowUpgrades: o.allowUpgrades,
-        transports: o.transports
+        transports: o.transports,
+        allowEio3: o.allowEIO3 === true
       }, this._host.onBatch)
       this._front._bind(this._nativeHandle.front())
     }

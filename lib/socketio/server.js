@@ -101,6 +101,7 @@ class Server extends EventEmitter {
         upgradeTimeout: this._opts.upgradeTimeout,
         allowUpgrades: this._opts.allowUpgrades,
         transports: this._opts.transports,
+        allowEio3: this._opts.allowEIO3 === true,
         recoveryMaxAge: recovery ? recovery.maxDisconnectionDuration : undefined,
         recoveryMaxBytes: recovery ? recovery.maxStoredBytes : undefined
       }, this._host.onBatch)

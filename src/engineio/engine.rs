@@ -21,6 +21,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use super::packet::{self, HttpErrorCode, OpenInfo, Packet, Payload};
+use super::v3;
 use crate::json::push_json_string;
 use crate::ws::frame::{self, OpCode};
 use crate::ws::{Conn, ConnHost, Request, ServerCore, WsHandler};
@@ -36,6 +37,9 @@ pub(crate) struct EngineConfig {
     pub allow_upgrades: bool,
     pub polling: bool,
     pub websocket: bool,
+    /// Serve Engine.IO v3 clients (socket.io-client v2) too: engine.io's
+    /// `allowEIO3`, off by default as there.
+    pub allow_eio3: bool,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +53,7 @@ impl Default for EngineConfig {
             allow_upgrades: true,
             polling: true,
             websocket: true,
+            allow_eio3: false,
         }
     }
 }
@@ -170,9 +175,9 @@ impl Polling {
     }
 
     /// The next response body: everything queued, else a deferred `1`.
-    fn take_body(&mut self) -> Option<Bytes> {
+    fn take_body(&mut self, eio3: bool) -> Option<Bytes> {
         if !self.queue.is_empty() {
-            let body = packet::encode_payload(&self.queue);
+            let body = payload(eio3, &self.queue);
             self.queue.clear();
             self.queued_bytes = 0;
             return Some(body);
@@ -180,9 +185,18 @@ impl Polling {
         if self.close_pending {
             // engine.io's polling: an empty send ("noop") carries the close.
             self.close_pending = false;
-            return Some(packet::encode_payload(&[Packet::Noop, Packet::Close]));
+            return Some(payload(eio3, &[Packet::Noop, Packet::Close]));
         }
         None
+    }
+}
+
+/// A polling response body in the session's protocol.
+fn payload(eio3: bool, packets: &[Packet]) -> Bytes {
+    if eio3 {
+        v3::encode_payload(packets)
+    } else {
+        packet::encode_payload(packets)
     }
 }
 
@@ -218,6 +232,9 @@ pub(crate) struct Session {
     heartbeat: Mutex<Heartbeat>,
     transport: Mutex<Transport>,
     pub(crate) handshake: Handshake,
+    /// Engine.IO v3 (socket.io-client v2): the client pings, binary frames
+    /// carry their type, polling payloads are length-prefixed.
+    pub(crate) eio3: bool,
 }
 
 /// A packet built once for many sessions (a broadcast), in the form each
@@ -247,7 +264,10 @@ impl Session {
     /// transport is gone.
     pub(crate) fn send(&self, packet: &Packet) -> bool {
         self.deliver(packet, |server, conn| {
-            let (binary, bytes) = packet::encode_ws(packet);
+            let (binary, bytes) = match packet {
+                Packet::Message(Payload::Binary(data)) if self.eio3 => (true, v3::encode_binary(data)),
+                _ => packet::encode_ws(packet),
+            };
             conn.send(server, &bytes, binary).is_some()
         })
     }
@@ -256,6 +276,10 @@ impl Session {
     /// session queues the shared frame for the server's next `flush` (one
     /// `writev` for a burst of broadcasts), a polling one the shared packet.
     pub(crate) fn send_shared(&self, message: &SharedMessage) -> bool {
+        // A v3 binary frame differs from the shared (v4) one.
+        if self.eio3 && matches!(message.packet, Packet::Message(Payload::Binary(_))) {
+            return self.send(&message.packet);
+        }
         self.deliver(&message.packet, |server, conn| server.queue_shared(conn, &message.framed))
     }
 
@@ -562,6 +586,14 @@ impl Engine {
             }
             let mut hb = s.heartbeat.lock();
             let elapsed = now.saturating_duration_since(hb.since);
+            if s.eio3 {
+                // v3: the client pings; silence for both intervals ends it.
+                if elapsed >= self.cfg.ping_interval + self.cfg.ping_timeout {
+                    drop(hb);
+                    self.end_session(&s, CloseReason::PingTimeout, true);
+                }
+                continue;
+            }
             if hb.awaiting_pong {
                 if elapsed >= self.cfg.ping_timeout {
                     drop(hb);
@@ -692,7 +724,12 @@ impl Engine {
                     s.close_for(CloseReason::ParseError);
                 }
             }
-            // engine.io 6: a client ping is "invalid heartbeat direction".
+            // v3: the client pings, the server answers (with its data).
+            Packet::Ping(data) if s.eio3 => {
+                s.heartbeat.lock().since = Instant::now();
+                s.send(&Packet::Pong(data));
+            }
+            // engine.io 6: a v4 client ping is "invalid heartbeat direction".
             Packet::Ping(_) => self.end_session(s, CloseReason::TransportError, true),
             Packet::Close => self.end_session(s, CloseReason::TransportClose, true),
             // Open/upgrade/noop from a client are ignored, as engine.io does.
@@ -710,7 +747,7 @@ impl Engine {
         }
     }
 
-    fn new_session(&self, sid: String, transport: Transport, handshake: Handshake) -> Arc<Session> {
+    fn new_session(&self, sid: String, transport: Transport, handshake: Handshake, eio3: bool) -> Arc<Session> {
         Arc::new(Session {
             sid: sid.into(),
             tag: std::sync::atomic::AtomicU64::new(0),
@@ -718,6 +755,7 @@ impl Engine {
             heartbeat: Mutex::new(Heartbeat { since: Instant::now(), awaiting_pong: false }),
             transport: Mutex::new(transport),
             handshake,
+            eio3,
         })
     }
 
@@ -764,7 +802,7 @@ impl Engine {
         }
         match q.sid.as_deref() {
             // engine.io reads any EIO but "4" as protocol 3.
-            None if version && !q.is_eio4() => Err(Refusal::unsupported_version()),
+            None if version && !q.is_eio4() && !self.cfg.allow_eio3 => Err(Refusal::unsupported_version()),
             None => Ok(()),
             // A probe for an upgrade. One that cannot be (already upgraded
             // or upgrading) is accepted and closed at once, as engine.io does.
@@ -799,7 +837,7 @@ impl Engine {
         // binary body (v4 sends binary as base64 text: "invalid content"):
         // 400, and the session ends.
         let binary = req.header("content-type") == Some("application/octet-stream");
-        if p.posting || binary {
+        if p.posting || (binary && !s.eio3) {
             drop(t);
             self.end_session(&s, CloseReason::TransportError, true);
             return Err(PollAnswer { status: 400, content_type: TEXT, body: Bytes::new(), error: None });
@@ -843,21 +881,21 @@ impl Engine {
         }
         let websocket = q.transport.as_deref() == Some("websocket");
         let Some(sid) = q.sid else {
-            if !q.is_eio4() {
+            if !q.is_eio4() && !self.cfg.allow_eio3 {
                 return http_error(Refusal::unsupported_version());
             }
             if q.jsonp.is_some() {
                 // JSONP polling (for browsers without CORS) is not supported.
                 return http_error(Refusal::unknown_transport(Some("polling")));
             }
-            return self.poll_handshake(req, secure, remote);
+            return self.poll_handshake(req, secure, remote, !q.is_eio4());
         };
         let Some(s) = self.session(&sid) else {
             // The last packets of a session the server closed.
             let lingering = if req.method == "GET" { self.closing.lock().remove(sid.as_str()) } else { None };
             if let Some((s, since)) = lingering {
                 if let Transport::Polling(p) = &mut *s.transport.lock() {
-                    let body = p.take_body().unwrap_or_else(|| packet::encode_payload(&[Packet::Close]));
+                    let body = p.take_body(s.eio3).unwrap_or_else(|| payload(s.eio3, &[Packet::Close]));
                     if p.close_pending || !p.queue.is_empty() {
                         // More for the GET after this one (the deferred `1`).
                         self.closing.lock().insert(s.sid.clone(), (s.clone(), since));
@@ -882,18 +920,22 @@ impl Engine {
         }
         match req.method.as_str() {
             "GET" => self.poll_get(req_id, &s),
-            "POST" => self.poll_post(&s, body),
+            "POST" => self.poll_post(&s, body, req.header("content-type") == Some("application/octet-stream")),
             // engine.io's polling transport answers other methods with 500.
             _ => answer(500, TEXT, Bytes::new()),
         }
     }
 
-    fn poll_handshake(&self, req: &Request, secure: bool, remote: SocketAddr) -> PollReply {
+    fn poll_handshake(&self, req: &Request, secure: bool, remote: SocketAddr, eio3: bool) -> PollReply {
         let Ok(sid) = packet::generate_sid() else {
             return http_error(Refusal::new(HttpErrorCode::BadRequest, &[("name", Some("ID_GENERATION_ERROR"))]));
         };
-        let session =
-            self.new_session(sid.clone(), Transport::Polling(Box::default()), Handshake::new(req, secure, remote));
+        let session = self.new_session(
+            sid.clone(),
+            Transport::Polling(Box::default()),
+            Handshake::new(req, secure, remote),
+            eio3,
+        );
         let open = self.open_info(&sid, self.cfg.allow_upgrades && self.cfg.websocket);
         self.by_sid.write().insert(session.sid.clone(), session.clone());
         self.handler.open(&session);
@@ -903,7 +945,7 @@ impl Engine {
             packets.append(&mut p.queue);
             p.queued_bytes = 0;
         }
-        answer(200, TEXT, packet::encode_payload(&packets))
+        answer(200, TEXT, payload(eio3, &packets))
     }
 
     fn poll_get(&self, req_id: u64, s: &Arc<Session>) -> PollReply {
@@ -918,7 +960,7 @@ impl Engine {
             self.end_session(s, CloseReason::TransportError, true);
             return answer(400, TEXT, Bytes::new());
         }
-        if let Some(body) = p.take_body() {
+        if let Some(body) = p.take_body(s.eio3) {
             return answer(200, TEXT, body);
         }
         p.waiter = Some(req_id);
@@ -928,14 +970,23 @@ impl Engine {
         PollReply::Held
     }
 
-    fn poll_post(&self, s: &Arc<Session>, body: &[u8]) -> PollReply {
+    fn poll_post(&self, s: &Arc<Session>, body: &[u8], binary: bool) -> PollReply {
         if !matches!(&*s.transport.lock(), Transport::Polling(_)) {
             return http_error(Refusal::mismatch("polling", "websocket"));
         }
         if body.len() > self.cfg.max_payload {
             return answer(413, TEXT, Bytes::new());
         }
-        for p in packet::PayloadDecoder::new(body) {
+        // v3 payloads are all or nothing (engine.io-parser 2).
+        let decoded: Box<dyn Iterator<Item = Result<Packet, packet::DecodeError>>> = if s.eio3 {
+            match v3::decode_payload(body, binary) {
+                Ok(packets) => Box::new(packets.into_iter().map(Ok)),
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            }
+        } else {
+            Box::new(packet::PayloadDecoder::new(body))
+        };
+        for p in decoded {
             match p {
                 Ok(p) => self.on_packet(s, p),
                 Err(_) => {
@@ -959,10 +1010,10 @@ impl Engine {
             Transport::Polling(p) if p.waiter == Some(req_id) => {
                 p.waiter = None;
                 p.notified = false;
-                Some(p.take_body().unwrap_or_else(|| packet::encode_payload(&[Packet::Noop])))
+                Some(p.take_body(s.eio3).unwrap_or_else(|| payload(s.eio3, &[Packet::Noop])))
             }
             // Upgraded while held: release it.
-            _ => Some(packet::encode_payload(&[Packet::Noop])),
+            _ => Some(payload(s.eio3, &[Packet::Noop])),
         }
     }
 
@@ -1095,7 +1146,7 @@ impl WsHandler for Engine {
             return;
         };
         let transport = Transport::Ws { conn: conn.clone(), server: self.server() };
-        let session = self.new_session(sid.clone(), transport, Handshake::new(req, secure, conn.remote));
+        let session = self.new_session(sid.clone(), transport, Handshake::new(req, secure, conn.remote), !q.is_eio4());
         // Opened directly over WebSocket: nothing to upgrade to.
         let open = self.open_info(&sid, false);
         self.by_conn.lock().insert(conn.id, session.clone());
@@ -1106,7 +1157,9 @@ impl WsHandler for Engine {
 
     fn message(&self, host: &dyn ConnHost, conn: &Conn, payload: &[u8], binary: bool) {
         let Some(s) = self.by_conn.lock().get(&conn.id).cloned() else { return };
-        let p = if binary {
+        let p = if binary && s.eio3 {
+            v3::decode_binary(payload).map_err(|_| ())
+        } else if binary {
             Ok(Packet::Message(Payload::Binary(Bytes::copy_from_slice(payload))))
         } else {
             packet::decode_text(payload).map_err(|_| ())

@@ -33,7 +33,7 @@ const BINARY_PREFIX: u8 = b'b';
 /// non-zero trailing bits because Node's `Buffer.from(s, "base64")`, which
 /// engine.io decodes with, does; it also skips foreign characters and accepts
 /// the URL-safe alphabet, which we reject: no official client sends either.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new()
         .with_decode_padding_mode(DecodePaddingMode::Indifferent)
@@ -173,7 +173,7 @@ pub fn decode_text(frame: &[u8]) -> Result<Packet, DecodeError> {
 
 /// One text record, from a WS text frame or a polling payload. `to_bytes` turns
 /// a subslice of `record` into owned `Bytes` (a copy, or a view of the body).
-fn decode_record(record: &[u8], to_bytes: impl FnOnce(&[u8]) -> Bytes) -> Result<Packet, DecodeError> {
+pub(crate) fn decode_record(record: &[u8], to_bytes: impl FnOnce(&[u8]) -> Bytes) -> Result<Packet, DecodeError> {
     let Some((&first, data)) = record.split_first() else {
         return Err(DecodeError::Empty);
     };
@@ -455,7 +455,7 @@ pub fn parse_query(query: &str) -> Query {
 }
 
 /// application/x-www-form-urlencoded decoding of one name or value (WHATWG URL).
-fn form_decode(s: &str) -> String {
+pub(crate) fn form_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -114,6 +114,8 @@ pub struct EngineOptions {
     pub allow_upgrades: Option<bool>,
     /// Default ["polling", "websocket"].
     pub transports: Option<Vec<String>>,
+    /// Serve Engine.IO v3 clients (socket.io-client v2); default false.
+    pub allow_eio3: Option<bool>,
 }
 
 pub(crate) fn engine_config(opts: &EngineOptions) -> EngineConfig {
@@ -128,6 +130,7 @@ pub(crate) fn engine_config(opts: &EngineOptions) -> EngineConfig {
         allow_upgrades: opts.allow_upgrades.unwrap_or(d.allow_upgrades),
         polling: has("polling"),
         websocket: has("websocket"),
+        allow_eio3: opts.allow_eio3.unwrap_or(false),
     }
 }
 

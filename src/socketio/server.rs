@@ -22,7 +22,8 @@ use super::packet::{self, Limits, PacketType};
 use crate::adapter::recovery::{PacketLog, RecoveryConfig};
 use crate::adapter::{BroadcastOptions, Member, Rooms};
 use crate::engineio::engine::{CloseReason, EngineHandler, Refusal, Session, SharedMessage};
-use crate::engineio::packet::{generate_sid, Packet as EioPacket, Payload};
+use crate::engineio::packet::{form_decode, generate_sid, Packet as EioPacket, Payload};
+use crate::json::push_json_string;
 use crate::ws::Request;
 
 /// What the layer above (the N-API handle) is told.
@@ -214,6 +215,45 @@ fn parser_message(e: &packet::ParseError) -> &'static str {
     }
 }
 
+/// Socket.IO v2 clients (Engine.IO v3) put their `query` in the CONNECT's
+/// namespace (`/nsp?a=1,`); socket.io reads it as the handshake's `auth`
+/// (Node's querystring: a repeated key is an array). Returns the namespace
+/// and the auth as JSON text ("" with no query).
+fn split_v2_namespace(nsp: &str) -> (&str, String) {
+    let Some((name, query)) = nsp.split_once('?') else { return (nsp, String::new()) };
+    let mut pairs: Vec<(String, Vec<String>)> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (form_decode(k), form_decode(v));
+        match pairs.iter_mut().find(|(key, _)| *key == k) {
+            Some((_, values)) => values.push(v),
+            None => pairs.push((k, vec![v])),
+        }
+    }
+    let mut json = String::from("{");
+    for (i, (k, values)) in pairs.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        push_json_string(&mut json, k);
+        json.push(':');
+        if let [one] = values.as_slice() {
+            push_json_string(&mut json, one);
+        } else {
+            json.push('[');
+            for (j, v) in values.iter().enumerate() {
+                if j > 0 {
+                    json.push(',');
+                }
+                push_json_string(&mut json, v);
+            }
+            json.push(']');
+        }
+    }
+    json.push('}');
+    (name, json)
+}
+
 /// A kept session a CONNECT continues (connection state recovery).
 pub(crate) struct Restore<'a> {
     pub nsp: &'a str,
@@ -321,7 +361,9 @@ impl SioServer {
             }
         }
         *c.waiting_since.lock() = None;
-        c.send_packet(&packet::encode(PacketType::Connect, nsp, None, 0, &packet::connect_payload(socket_id, pid)), &[])
+        // Socket.IO v2 clients get a CONNECT without payload.
+        let payload = if c.session.eio3 { String::new() } else { packet::connect_payload(socket_id, pid) };
+        c.send_packet(&packet::encode(PacketType::Connect, nsp, None, 0, &payload), &[])
     }
 
     /// Connection state recovery: the pending CONNECT `r.pending_id` of
@@ -369,7 +411,19 @@ impl SioServer {
         // and what its middleware joined is forgotten.
         c.nsps.lock().drop_pending(nsp, socket_id);
         self.take_early_joins(key, socket_id);
-        let payload = packet::connect_error_payload(message, data_json);
+        let payload = if c.session.eio3 {
+            // v2's ERROR packet: the error's data, else its message (socket.io's `err.data || err.message`).
+            data_json.map_or_else(
+                || {
+                    let mut m = String::new();
+                    push_json_string(&mut m, message);
+                    m
+                },
+                str::to_string,
+            )
+        } else {
+            packet::connect_error_payload(message, data_json)
+        };
         c.send_packet(&packet::encode(PacketType::ConnectError, nsp, None, 0, &payload), &[])
     }
 
@@ -536,6 +590,13 @@ impl SioServer {
                 if connected {
                     return Err(());
                 }
+                if c.session.eio3 {
+                    let (nsp, auth) = split_v2_namespace(p.nsp);
+                    if c.nsps.lock().contains_key(nsp) {
+                        return Err(());
+                    }
+                    return self.connect_v2(c, nsp, &auth);
+                }
                 // Failing to read randomness is engine.io's failed handshake.
                 let socket_id = generate_sid().map_err(|_| ())?;
                 let pid = if self.log.is_some() { generate_sid().map_err(|_| ())? } else { String::new() };
@@ -571,6 +632,17 @@ impl SioServer {
             // Clients never send CONNECT_ERROR (socket.io closes: "invalid state").
             PacketType::ConnectError => return Err(()),
         }
+        Ok(())
+    }
+
+    /// A Socket.IO v2 client's CONNECT (or the implicit one to `/` when its
+    /// session opens): socket.io names the socket after the Engine.IO
+    /// session (`/nsp#sid`, or the sid in `/`).
+    fn connect_v2(&self, c: &Arc<Client>, nsp: &str, auth: &str) -> Result<(), ()> {
+        let socket_id = if nsp == "/" { c.session.sid.to_string() } else { format!("{nsp}#{}", c.session.sid) };
+        let pid = if self.log.is_some() { generate_sid().map_err(|_| ())? } else { String::new() };
+        c.nsps.lock().add_pending(nsp, &socket_id);
+        self.handler.connect(c, nsp, auth, &socket_id, &pid);
         Ok(())
     }
 
@@ -641,7 +713,15 @@ impl EngineHandler for SioServer {
             waiting_since: Mutex::new(Some(Instant::now())),
         });
         session.tag.store(key, Ordering::Relaxed);
-        self.clients.lock().insert(key, c);
+        self.clients.lock().insert(key, c.clone());
+        if session.eio3 {
+            // socket.io connects a v2 client to `/` at once (no CONNECT
+            // comes for it, and no connectTimeout applies).
+            *c.waiting_since.lock() = None;
+            if self.connect_v2(&c, "/", "").is_err() {
+                session.close();
+            }
+        }
     }
 
     fn message(&self, session: &Arc<Session>, payload: Payload) -> Result<(), ()> {
