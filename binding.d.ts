@@ -143,6 +143,12 @@ export declare class NativeEngineIo {
 export declare class NativeSocketIo {
   constructor(opts: EngineOptions, onEvents: (arg: Buffer) => void)
   /**
+   * `io.attachApp(app)`: the engine serves under the path on the App's
+   * own listener (WebSocket and long-polling, TLS with SSLApp), beside
+   * its routes. For a handle made with `onApp`, once.
+   */
+  attachApp(app: NativeApp): void
+  /**
    * Listens in Rust: WebSocket upgrades are served here, every other
    * connection is handed to JS (HANDOFF events) for the Node HTTP server;
    * so are upgrades with an Origin when `check_origin` (CORS), and
@@ -257,6 +263,11 @@ export interface EngineOptions {
   transports?: Array<string>
   /** Serve Engine.IO v3 clients (socket.io-client v2); default false. */
   allowEio3?: boolean
+  /**
+   * The engine will be mounted on an App (`attachApp`), not on this
+   * handle's own server.
+   */
+  onApp?: boolean
 }
 
 /** A request read by Node's HTTP server, for the Rust engine. */

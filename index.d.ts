@@ -554,6 +554,12 @@ export declare class Server<
   listen(srv?: HttpServerLike | number, opts?: ServerOptions): this
   attach(srv?: HttpServerLike | number, opts?: ServerOptions): this
   /**
+   * Socket.IO on ferrosocket's own App()/SSLApp() (socket.io's attachApp for
+   * uWebSockets.js): one Rust listener for the app's routes and the engine.
+   * `cors` and `allowRequest` are refused here.
+   */
+  attachApp(app: TemplatedApp, opts?: ServerOptions): this
+  /**
    * A namespace, or a dynamic parent (RegExp, or a function deciding by name
    * and auth); `fn` listens to its connections.
    */

@@ -635,3 +635,17 @@ test('a packet the parser refuses: each socket of the client gets an error event
   assert.match(err.message, /Illegal attachments/)
   await gone
 })
+
+test('a socket in the middleware is in _preConnectSockets, not in sockets, and not connected (socket.io\'s fields)', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const seen = []
+  io.use((socket, next) => {
+    seen.push([socket.connected, io.of('/').sockets.size, io.of('/')._preConnectSockets.get(socket.id) === socket])
+    next()
+  })
+  const c = client()
+  const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
+  assert.deepEqual(seen, [[false, 0, true]])
+  assert.equal(io.of('/')._preConnectSockets.size, 0)
+  assert.ok(socket.connected && io.of('/').sockets.get(socket.id) === socket)
+})

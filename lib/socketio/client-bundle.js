@@ -84,4 +84,25 @@ function sendClient (name, req, res) {
   else pipeline(file, res, onError)
 }
 
-module.exports = { clientFile, sendClient }
+/**
+ * The bundle on an App (attachApp), as socket.io serves it on uWebSockets.js:
+ * `{path}/socket.io*` files the client package ships, uncompressed, with the
+ * ETag and 304; 404 for other names there (the engine has everything else
+ * under the path).
+ */
+function serveClientOnApp (app, prefix) {
+  const cache = new Map()
+  app.get(`${prefix}/socket.io*`, (res, req) => {
+    const name = clientFile(prefix, { method: 'GET', url: req.getUrl() })
+    if (!name) return res.writeStatus('404 Not Found').end()
+    const etag = req.getHeader('if-none-match')
+    if (etag === ETAG || etag === WEAK_ETAG) return res.writeStatus('304 Not Modified').end()
+    if (!cache.has(name)) cache.set(name, fs.readFileSync(path.join(DIST, name)))
+    res.writeHeader('cache-control', 'public, max-age=0')
+    res.writeHeader('content-type', `application/${name.endsWith('.map') ? 'json' : 'javascript'}; charset=utf-8`)
+    res.writeHeader('etag', ETAG)
+    res.end(cache.get(name))
+  })
+}
+
+module.exports = { clientFile, sendClient, serveClientOnApp }

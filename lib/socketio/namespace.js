@@ -18,6 +18,9 @@ class Namespace extends EventEmitter {
     this.name = name
     this._sessions = sessions
     this.sockets = new Map()
+    // Sockets whose middleware runs (socket.io's private field, which some
+    // apps and its own tests read).
+    this._preConnectSockets = new Map()
     // Sockets with onAnyOutgoing listeners (broadcasts notify them).
     this._outgoing = new Set()
     this._seq = 0
@@ -181,7 +184,9 @@ class Namespace extends EventEmitter {
     const socket = new Socket(this, client, auth, session ? session.sid : id)
     if (recovery) socket._recovering(session ? session.pid : pid, session)
     if (session && recovery.skipMiddlewares) return this._accept(client, socket)
+    this._preConnectSockets.set(socket.id, socket)
     runMiddleware(this._fns, socket, (err, failed) => {
+      this._preConnectSockets.delete(socket.id)
       if (!err) return this._accept(client, socket)
       // Rooms its middleware joined are left (socket.io's _cleanup); Rust
       // drops them with the refusal.
@@ -276,6 +281,7 @@ class Namespace extends EventEmitter {
 
   _remove (socket) {
     this.sockets.delete(socket.id)
+    this._preConnectSockets.delete(socket.id)
   }
 
   _adapterAdd (id, room) {

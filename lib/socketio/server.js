@@ -10,12 +10,13 @@ const { Adapter } = require('./adapter')
 const { HttpFront } = require('../engineio/http-front')
 const { Client } = require('./client')
 const { Sessions } = require('./sessions')
-const { clientFile, sendClient } = require('./client-bundle')
+const { clientFile, sendClient, serveClientOnApp } = require('./client-bundle')
 const { TYPE, dataPacket } = require('./packet')
 const { once, safeApply, emitSafe } = require('../util')
 const { NativeHost } = require('../native-host')
 const { serverOptions, attachPort } = require('../options')
 const { listenError } = require('../listen-error')
+const { kNative } = require('../symbols')
 
 const ENCODER = Object.freeze({
   encode (packet) {
@@ -48,6 +49,8 @@ class Server extends EventEmitter {
     this._parents = []
     this._clients = new Map()
     this._nativeHandle = null
+    // The App given to attachApp, whose listener serves the engine.
+    this._app = null
     this._host = new NativeHost(() => this._sink())
     // What namespaces, sockets and operators may do to the sessions; the
     // handle itself stays here.
@@ -102,6 +105,7 @@ class Server extends EventEmitter {
         allowUpgrades: this._opts.allowUpgrades,
         transports: this._opts.transports,
         allowEio3: this._opts.allowEIO3 === true,
+        onApp: this._app !== null,
         recoveryMaxAge: recovery ? recovery.maxDisconnectionDuration : undefined,
         recoveryMaxBytes: recovery ? recovery.maxStoredBytes : undefined
       }, this._host.onBatch)
@@ -275,6 +279,33 @@ class Server extends EventEmitter {
 
   listen (srv, opts) {
     return this.attach(srv, opts)
+  }
+
+  /**
+   * As socket.io's `attachApp` for uWebSockets.js: Socket.IO on ferrosocket's
+   * own `App()`/`SSLApp()`, beside its routes, on its one Rust listener (TLS
+   * in Rust with SSLApp). WebSocket and long-polling under the path are
+   * served in Rust; the client bundle by an App route. `cors` and
+   * `allowRequest` need Node's HTTP server: refused here.
+   */
+  attachApp (app, opts) {
+    Object.assign(this._opts, serverOptions(opts))
+    const native = app && app[kNative]
+    if (!native) throw new TypeError('ferrosocket: attachApp() takes an App() or SSLApp() of ferrosocket')
+    if (this._opts.cors || typeof this._opts.allowRequest === 'function') {
+      const err = new Error('ferrosocket: options "cors" and "allowRequest" are not supported with attachApp() yet ' +
+        '(attach to an http.Server for them)')
+      err.code = 'FERROSOCKET_UNSUPPORTED'
+      throw err
+    }
+    // A handle made before (a broadcast before attaching) serves no one yet.
+    if (this._nativeHandle) this._closeNative()
+    this._app = app
+    this._native().attachApp(native)
+    if (this._opts.serveClient !== false) serveClientOnApp(app, this._path)
+    this._listening = true
+    this._updateKeepAlive()
+    return this
   }
 
   /** `/socket.io/socket.io.js` and friends from the socket.io-client package. */

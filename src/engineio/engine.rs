@@ -24,7 +24,7 @@ use super::packet::{self, HttpErrorCode, OpenInfo, Packet, Payload};
 use super::v3;
 use crate::json::push_json_string;
 use crate::ws::frame::{self, OpCode};
-use crate::ws::{Conn, ConnHost, Request, ServerCore, WsHandler};
+use crate::ws::{Conn, ConnHost, HttpService, Request, ServerCore, ServiceFuture, WsHandler};
 
 #[derive(Debug, Clone)]
 pub(crate) struct EngineConfig {
@@ -316,7 +316,7 @@ impl Session {
         if let (Some(req), false) = (p.waiter, p.notified) {
             p.notified = true;
             if let Some(engine) = self.engine.upgrade() {
-                engine.handler.poll_ready(req);
+                engine.poll_ready(req);
             }
         }
     }
@@ -516,7 +516,14 @@ pub(crate) struct Engine {
     /// The WebSocket server whose route this engine serves (set by `start`);
     /// sessions on a WebSocket send through it.
     server: std::sync::OnceLock<Weak<ServerCore>>,
+    /// Held GETs served in Rust ([`PollingService`], on an App's listener),
+    /// by request id: told here rather than through the layer above.
+    native_polls: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>,
+    next_native: std::sync::atomic::AtomicU64,
 }
+
+/// Request ids of Rust-served polls, apart from the ids JS gives its own.
+const NATIVE_POLL_IDS: u64 = 1 << 62;
 
 impl Engine {
     pub(crate) fn new(cfg: EngineConfig, handler: Arc<dyn EngineHandler>) -> Arc<Self> {
@@ -531,7 +538,19 @@ impl Engine {
             front_checks_origin: AtomicBool::new(false),
             front_checks_handshake: AtomicBool::new(false),
             server: std::sync::OnceLock::new(),
+            native_polls: Mutex::new(HashMap::new()),
+            next_native: std::sync::atomic::AtomicU64::new(NATIVE_POLL_IDS),
         })
+    }
+
+    /// The held GET `req` can be answered: a Rust-served one is woken here,
+    /// one held by JS is told through the layer above.
+    fn poll_ready(&self, req: u64) {
+        if let Some(tx) = self.native_polls.lock().remove(&req) {
+            let _ = tx.send(());
+            return;
+        }
+        self.handler.poll_ready(req);
     }
 
     /// What the HTTP front checks in JS (see `front_checks_origin`); set
@@ -1064,7 +1083,7 @@ impl Engine {
                 drop(t);
                 if let Some(req) = waiter {
                     // Answered with a noop by poll_drain.
-                    self.handler.poll_ready(req);
+                    self.poll_ready(req);
                 }
                 self.handler.upgrade(s);
                 for packet in &queued {
@@ -1085,6 +1104,70 @@ impl Engine {
 
     fn is_probe(s: &Session, conn: &Conn) -> bool {
         matches!(&*s.transport.lock(), Transport::Polling(p) if p.probe.as_ref().is_some_and(|pr| pr.conn.id == conn.id))
+    }
+}
+
+/// Engine.IO long-polling answered in Rust, for a listener with no Node HTTP
+/// server in front (an App's: `io.attachApp`). No CORS or `allowRequest`
+/// here: those need JS, and the attachApp form refuses them.
+pub(crate) struct PollingService(pub(crate) Arc<Engine>);
+
+fn http_answer(a: &PollAnswer) -> Vec<u8> {
+    crate::ws::handshake::simple_response(a.status, "", &[("Content-Type", a.content_type)], &a.body, false)
+}
+
+/// Ends a Rust-served poll that did not finish (the client went away).
+struct PollGuard {
+    engine: Arc<Engine>,
+    id: u64,
+    done: bool,
+}
+
+impl Drop for PollGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            self.engine.native_polls.lock().remove(&self.id);
+            self.engine.poll_abort(self.id);
+        }
+    }
+}
+
+impl HttpService for PollingService {
+    fn body_limit(&self, req: &Request) -> Result<usize, Vec<u8>> {
+        if req.method != "POST" {
+            return Ok(0);
+        }
+        self.0.begin_post(req).map_err(|a| http_answer(&a))
+    }
+
+    fn body_failed(&self, req: &Request, too_large: bool) {
+        if let Some(sid) = self.0.sid_of(req) {
+            self.0.end_post(&sid, too_large);
+        }
+    }
+
+    fn serve(&self, req: Request, body: Vec<u8>, remote: SocketAddr, secure: bool) -> ServiceFuture {
+        let engine = self.0.clone();
+        Box::pin(async move {
+            let id = engine.next_native.fetch_add(1, Ordering::Relaxed);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            // Before the poll: a packet sent meanwhile must find the waiter.
+            engine.native_polls.lock().insert(id, tx);
+            let mut guard = PollGuard { engine: engine.clone(), id, done: false };
+            let resp = match engine.handle_poll(id, &req, &body, secure, remote) {
+                PollReply::Now(a) => {
+                    engine.native_polls.lock().remove(&id);
+                    http_answer(&a)
+                }
+                PollReply::Held => {
+                    let _ = rx.await;
+                    let body = engine.poll_drain(id).unwrap_or_default();
+                    http_answer(&PollAnswer { status: 200, content_type: TEXT, body, error: None })
+                }
+            };
+            guard.done = true;
+            resp
+        })
     }
 }
 

@@ -61,6 +61,13 @@ pub struct NativeApp {
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
+impl NativeApp {
+    /// Its runtime and server, for a Socket.IO engine attached to it.
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+}
+
 #[napi]
 impl NativeApp {
     /// `on_events(batch: Buffer)` receives every event batch (lib/events.js decodes).
@@ -99,6 +106,7 @@ impl NativeApp {
         self.core.server.add_http_route(HttpRoute {
             method: (method != "any").then_some(method),
             pattern: Pattern::parse(&pattern),
+            service: None,
         }) as u32
     }
 

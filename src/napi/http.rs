@@ -12,8 +12,8 @@ use napi::Result;
 use napi_derive::napi;
 
 use super::core::{err, Core};
-use crate::engineio::engine::{self, Engine, EngineConfig, PollReply, Refusal};
-use crate::ws::{Behavior, Pattern, Request, WsRoute};
+use crate::engineio::engine::{self, Engine, EngineConfig, PollReply, PollingService, Refusal};
+use crate::ws::{Behavior, HttpRoute, Pattern, Request, WsRoute};
 
 /// A polling request answered at once.
 #[napi(object)]
@@ -116,6 +116,9 @@ pub struct EngineOptions {
     pub transports: Option<Vec<String>>,
     /// Serve Engine.IO v3 clients (socket.io-client v2); default false.
     pub allow_eio3: Option<bool>,
+    /// The engine will be mounted on an App (`attachApp`), not on this
+    /// handle's own server.
+    pub on_app: Option<bool>,
 }
 
 pub(crate) fn engine_config(opts: &EngineOptions) -> EngineConfig {
@@ -132,6 +135,16 @@ pub(crate) fn engine_config(opts: &EngineOptions) -> EngineConfig {
         websocket: has("websocket"),
         allow_eio3: opts.allow_eio3.unwrap_or(false),
     }
+}
+
+/// Also on an App (`io.attachApp`): long-polling under `path` answered in
+/// Rust, as the App's listener has no Node HTTP server in front.
+pub(crate) fn mount_polling(core: &Core, engine: &Arc<Engine>, path: &str) {
+    core.server.add_http_route(HttpRoute {
+        method: None,
+        pattern: Pattern::parse(&format!("{}/*", path.trim_end_matches('/'))),
+        service: Some(Arc::new(PollingService(engine.clone()))),
+    });
 }
 
 /// Starts `engine` and routes WebSocket upgrades under `path` to it.

@@ -10,6 +10,7 @@ use napi::bindgen_prelude::{Buffer, Function};
 use napi::Result;
 use napi_derive::napi;
 
+use super::app::NativeApp;
 use super::core::{Core, ListenResult};
 use super::http::{self, EngineOptions, NativeEngineFront};
 use crate::adapter::recovery::RecoveryConfig;
@@ -17,6 +18,7 @@ use crate::adapter::BroadcastOptions;
 use crate::engineio::engine::Engine;
 use crate::socketio;
 use crate::socketio::server::SioServer;
+use crate::ws::ServerCore;
 
 /// Connection state recovery keeps at most this much of the broadcasts
 /// (frames included) unless told otherwise: two minutes of a busy server's
@@ -28,6 +30,11 @@ pub struct NativeSocketIo {
     core: Arc<Core>,
     engine: Arc<Engine>,
     sio: Arc<SioServer>,
+    /// The server whose connections the engine's are: this handle's own, or
+    /// an App's after `attach_app` (broadcasts are flushed there).
+    served_by: parking_lot::RwLock<Arc<ServerCore>>,
+    path: String,
+    max_payload: usize,
 }
 
 #[napi]
@@ -46,8 +53,24 @@ impl NativeSocketIo {
         });
         let sio = SioServer::new(core.sink.clone(), connect_timeout, recovery);
         let engine = Engine::new(cfg, sio.clone());
-        http::mount(&core, &engine, opts.path.as_deref().unwrap_or("/socket.io"), max_payload)?;
-        Ok(Self { core, engine, sio })
+        let path = opts.path.clone().unwrap_or_else(|| "/socket.io".into());
+        if !opts.on_app.unwrap_or(false) {
+            http::mount(&core, &engine, &path, max_payload)?;
+        }
+        let served_by = parking_lot::RwLock::new(core.server.clone());
+        Ok(Self { core, engine, sio, served_by, path, max_payload })
+    }
+
+    /// `io.attachApp(app)`: the engine serves under the path on the App's
+    /// own listener (WebSocket and long-polling, TLS with SSLApp), beside
+    /// its routes. For a handle made with `onApp`, once.
+    #[napi]
+    pub fn attach_app(&self, app: &NativeApp) -> Result<()> {
+        let core = app.core();
+        http::mount(core, &self.engine, &self.path, self.max_payload)?;
+        http::mount_polling(core, &self.engine, &self.path);
+        *self.served_by.write() = core.server.clone();
+        Ok(())
     }
 
     /// Listens in Rust: WebSocket upgrades are served here, every other
@@ -197,7 +220,7 @@ impl NativeSocketIo {
     /// broadcasting, so a burst reaches each socket in one `writev`).
     #[napi]
     pub fn flush(&self) {
-        self.core.server.flush();
+        self.served_by.read().flush();
     }
 
     /// Server-side namespace disconnect (`socket.disconnect()`).

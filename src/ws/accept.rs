@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use super::conn::{Behavior, Conn, ConnHost, ConnInit, Transport};
 use super::handshake::{self, Limits, Request};
+use super::routes::HttpService;
 use super::server::{Listening, ServerCore};
 use super::sink::{Decision, RequestKind};
 
@@ -212,7 +213,7 @@ impl ServerCore {
         };
 
         if !handshake::is_upgrade_request(&req) {
-            return self.serve_http(id, stream, req, remote).await;
+            return self.serve_http(id, stream, req, rest, remote, secure).await;
         }
         self.serve_upgrade(id, stream, req, rest, remote, secure).await
     }
@@ -292,12 +293,23 @@ impl ServerCore {
         Ok(true)
     }
 
-    async fn serve_http<S>(self: Arc<Self>, id: u64, mut stream: S, req: Request, remote: SocketAddr) -> io::Result<()>
+    async fn serve_http<S>(
+        self: Arc<Self>,
+        id: u64,
+        mut stream: S,
+        req: Request,
+        rest: Vec<u8>,
+        remote: SocketAddr,
+        secure: bool,
+    ) -> io::Result<()>
     where
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
         let method = req.method.to_ascii_lowercase();
         let routed = self.routes.read().http_for(&method, req.path());
+        if let Some(service) = routed.and_then(|r| self.routes.read().service(r)) {
+            return serve_service(&*service, stream, req, rest, remote, secure).await;
+        }
         let resp = match routed {
             None => {
                 handshake::simple_response(404, "Not Found", &[("content-type", "text/plain")], b"Not Found", false)
@@ -326,24 +338,9 @@ impl ServerCore {
         let (tx, rx) = oneshot::channel();
         self.pending.lock().insert(id, tx);
         self.sink.request(id, kind, route, req, remote);
-        let tcp = stream.tcp();
-        let aborted = async {
-            loop {
-                if tcp.readable().await.is_err() {
-                    return;
-                }
-                let mut b = [0u8; 1];
-                match tcp.peek(&mut b).await {
-                    Ok(0) | Err(_) => return,
-                    // The client sent more (pipelined bytes): not an abort;
-                    // stop watching, leave the bytes for later.
-                    Ok(_) => std::future::pending::<()>().await,
-                }
-            }
-        };
         let result = tokio::select! {
             d = rx => d.ok(),
-            _ = aborted => None,
+            _ = client_gone(stream.tcp()) => None,
             _ = tokio::time::sleep(DECISION_TIMEOUT) => None,
         };
         if self.pending.lock().remove(&id).is_some() {
@@ -359,6 +356,74 @@ impl ServerCore {
             None => false,
         }
     }
+}
+
+/// Resolves when the client closes its side while we have not answered yet
+/// (never, once it has sent more: pipelined bytes are not an abort).
+async fn client_gone(tcp: &TcpStream) {
+    loop {
+        if tcp.readable().await.is_err() {
+            return;
+        }
+        let mut b = [0u8; 1];
+        match tcp.peek(&mut b).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// An HTTP request a Rust service answers: the body (by Content-Length,
+/// within the service's limit), then its response, then close. A client
+/// that goes away while the answer is pending drops the service's future.
+async fn serve_service<S>(
+    service: &dyn HttpService,
+    mut stream: S,
+    req: Request,
+    mut body: Vec<u8>,
+    remote: SocketAddr,
+    secure: bool,
+) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + IntoParts,
+{
+    let limit = match service.body_limit(&req) {
+        Ok(limit) => limit,
+        Err(resp) => return write_and_close(&mut stream, &resp).await,
+    };
+    let length = match req.header("content-length").map(|v| v.trim().parse::<usize>()) {
+        None if req.header("transfer-encoding").is_some() => None,
+        None => Some(0),
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => None,
+    };
+    let Some(length) = length else {
+        // Chunked or unreadable lengths: clients of these routes send a length.
+        service.body_failed(&req, false);
+        let resp = handshake::simple_response(411, "Length Required", &[], b"", false);
+        return write_and_close(&mut stream, &resp).await;
+    };
+    if length > limit {
+        service.body_failed(&req, true);
+        let resp = handshake::simple_response(413, "Payload Too Large", &[], b"", false);
+        return write_and_close(&mut stream, &resp).await;
+    }
+    if body.len() < length {
+        let have = body.len();
+        body.resize(length, 0);
+        let read = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_exact(&mut body[have..])).await;
+        if !matches!(read, Ok(Ok(_))) {
+            service.body_failed(&req, false);
+            return Ok(());
+        }
+    }
+    body.truncate(length);
+    let answer = service.serve(req, body, remote, secure);
+    let resp = tokio::select! {
+        resp = answer => resp,
+        _ = client_gone(stream.tcp()) => return Ok(()),
+    };
+    write_and_close(&mut stream, &resp).await
 }
 
 /// Fields drop in order: the socket closes before `_done` says so.

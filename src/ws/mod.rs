@@ -25,6 +25,6 @@ mod tests;
 pub(crate) use conn::{Behavior, Conn, ConnHost, SendStatus, WsHandler};
 pub(crate) use handshake::Request;
 pub(crate) use inflow::{Inflow, DEFAULT_INFLOW_LIMIT};
-pub(crate) use routes::{HttpRoute, Pattern, WsRoute};
+pub(crate) use routes::{HttpRoute, HttpService, Pattern, ServiceFuture, WsRoute};
 pub(crate) use server::{ServerCore, ServerOptions};
 pub(crate) use sink::{Decision, RequestKind, RequestSink};

@@ -2,9 +2,11 @@
 //! connection behavior and handler for WebSocket routes; a JS decision for
 //! HTTP ones). The most specific pattern wins, whatever the order.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::conn::Behavior;
+use super::handshake::Request;
 
 /// A route pattern as uWS.js spells them: exact path, `:param` segments, and
 /// a trailing `*` matching any rest (`/*` matches everything).
@@ -90,7 +92,26 @@ pub(crate) struct HttpRoute {
     /// Lowercase method, or None for `any`.
     pub method: Option<String>,
     pub pattern: Pattern,
+    /// Answered in Rust, body included (Engine.IO long-polling on an App);
+    /// None: JS decides (`RequestSink::request`).
+    pub service: Option<Arc<dyn HttpService>>,
 }
+
+/// An HTTP route served in Rust: the request with its body, and an answer
+/// that may come later (a held long-polling GET).
+pub(crate) trait HttpService: Send + Sync + 'static {
+    /// How large a body this request may have, or the whole response that
+    /// refuses it before the body is read.
+    fn body_limit(&self, req: &Request) -> Result<usize, Vec<u8>>;
+    /// The body `body_limit` allowed never came whole (`too_large`: it
+    /// passed the limit and was refused with 413).
+    fn body_failed(&self, _req: &Request, _too_large: bool) {}
+    /// The complete response. Dropping the future (the client went away)
+    /// must release whatever it waits on.
+    fn serve(&self, req: Request, body: Vec<u8>, remote: SocketAddr, secure: bool) -> ServiceFuture;
+}
+
+pub(crate) type ServiceFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>> + Send>>;
 
 /// Every route of a server, WebSocket and HTTP, in registration order (the
 /// index is the route's id for the layer above).
@@ -114,6 +135,11 @@ impl Routes {
     /// The most specific WebSocket route for `path`, with its id.
     pub(crate) fn ws_for(&self, path: &str) -> Option<(u16, &WsRoute)> {
         best(self.ws.iter().enumerate().map(|(i, r)| (i, r, &r.pattern)), path).map(|(i, r)| (i as u16, r))
+    }
+
+    /// The Rust service of HTTP route `id`, if it has one.
+    pub(crate) fn service(&self, id: u16) -> Option<Arc<dyn HttpService>> {
+        self.http.get(id as usize).and_then(|r| r.service.clone())
     }
 
     /// The most specific HTTP route for a lowercase `method` and `path`.
