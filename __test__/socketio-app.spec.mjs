@@ -102,3 +102,16 @@ test('attachApp refuses what needs Node\'s HTTP server, and what is not an App',
   assert.throws(() => new Server({ allowRequest: (req, cb) => cb(null, true) }).attachApp(App()), { code: 'FERROSOCKET_UNSUPPORTED' })
   assert.throws(() => new Server().attachApp({}), { name: 'TypeError', message: /App\(\) or SSLApp\(\)/ })
 })
+
+test('after io.close() the App serves its own routes and refuses new Socket.IO sessions', { timeout: 10000 }, async (t) => {
+  const app = App()
+  const { io, port } = await setup(t, app)
+  io.close()
+  assert.equal(await (await fetch(`http://127.0.0.1:${port}/hello`)).text(), 'world')
+  const res = await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`)
+  assert.equal(res.status, 400)
+  assert.deepEqual(await res.json(), { code: 3, message: 'Bad request' })
+  const c = ioc(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true, reconnection: false })
+  t.after(() => c.close())
+  await once(c, 'connect_error')
+})

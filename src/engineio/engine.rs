@@ -520,6 +520,10 @@ pub(crate) struct Engine {
     /// by request id: told here rather than through the layer above.
     native_polls: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>,
     next_native: std::sync::atomic::AtomicU64,
+    /// `close_all` ran: no new sessions. An engine on an App outlives its
+    /// Socket.IO server's close (the App's routes stay), and a session
+    /// opened then would reach no one.
+    closed: AtomicBool,
 }
 
 /// Request ids of Rust-served polls, apart from the ids JS gives its own.
@@ -537,6 +541,7 @@ impl Engine {
             closing: Mutex::new(HashMap::new()),
             front_checks_origin: AtomicBool::new(false),
             front_checks_handshake: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             server: std::sync::OnceLock::new(),
             native_polls: Mutex::new(HashMap::new()),
             next_native: std::sync::atomic::AtomicU64::new(NATIVE_POLL_IDS),
@@ -722,6 +727,7 @@ impl Engine {
 
     /// Server-initiated close of every session (`io.close()`).
     pub(crate) fn close_all(&self) {
+        self.closed.store(true, Ordering::Relaxed);
         let sessions: Vec<Arc<Session>> = self.by_sid.read().values().cloned().collect();
         for s in sessions {
             s.send(&Packet::Close);
@@ -793,6 +799,9 @@ impl Engine {
             return Some(Refusal::unknown_transport(q.transport.as_deref()));
         }
         if q.sid.is_none() {
+            if self.closed.load(Ordering::Relaxed) {
+                return Some(Refusal::new(HttpErrorCode::BadRequest, &[("name", Some("SERVER_CLOSED"))]));
+            }
             if method != "GET" {
                 return Some(Refusal::new(HttpErrorCode::BadHandshakeMethod, &[("method", Some(method))]));
             }
@@ -820,6 +829,9 @@ impl Engine {
             return Err(Refusal::unknown_transport(q.transport.as_deref()));
         }
         match q.sid.as_deref() {
+            None if self.closed.load(Ordering::Relaxed) => {
+                Err(Refusal::new(HttpErrorCode::BadRequest, &[("name", Some("SERVER_CLOSED"))]))
+            }
             // engine.io reads any EIO but "4" as protocol 3.
             None if version && !q.is_eio4() && !self.cfg.allow_eio3 => Err(Refusal::unsupported_version()),
             None => Ok(()),
