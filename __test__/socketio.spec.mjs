@@ -649,3 +649,28 @@ test('a socket in the middleware is in _preConnectSockets, not in sockets, and n
   assert.equal(io.of('/')._preConnectSockets.size, 0)
   assert.ok(socket.connected && io.of('/').sockets.get(socket.id) === socket)
 })
+
+test('an event that came in the same read as its socket\'s DISCONNECT is not dispatched (socket.io dispatches a tick later)', { timeout: 10000 }, async (t) => {
+  const io = new Server()
+  io.listen(0)
+  t.after(() => io.close())
+  const base = `http://127.0.0.1:${io.port}/socket.io/?EIO=4&transport=polling`
+  const open = await (await fetch(base)).text()
+  const sid = JSON.parse(open.slice(1)).sid
+  const post = (body) => fetch(`${base}&sid=${sid}`, { method: 'POST', body }).then((r) => r.text())
+  const seen = []
+  io.on('connection', (socket) => {
+    socket.onAny((ev) => seen.push(`any:${ev}`))
+    socket.on('test', (n) => seen.push(`test:${n}`))
+    socket.on('disconnect', (reason) => seen.push(reason))
+  })
+  await post('40')
+  assert.match(await (await fetch(`${base}&sid=${sid}`)).text(), /^40\{"sid"/)
+  await post('42["test",1]')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  // One body, one read: the event, then the namespace DISCONNECT.
+  await post('42["test",2]\x1e41')
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  // onAny sees it at once (as socket.io's onevent); the listener never does.
+  assert.deepEqual(seen, ['any:test', 'test:1', 'any:test', 'client namespace disconnect'])
+})

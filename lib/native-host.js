@@ -6,8 +6,8 @@ const { reportHandlerError } = require('./util')
  * What every owner of a native handle (App, the Socket.IO Server,
  * EngineServer) does alike, once:
  * - `onBatch`, the handle's event callback: decodes a batch into the
- *   owner's sink (lib/events.js); a throw that escapes it is reported and
- *   never returned to N-API;
+ *   owner's sink (lib/events.js), then calls its `endBatch` if it has one;
+ *   a throw that escapes it is reported and never returned to N-API;
  * - `busy(yes)`: native handles do not keep Node running, so a ref'd idle
  *   interval does while the owner listens or holds sockets, and not after
  *   (the process exits by itself once the owner is closed);
@@ -20,10 +20,14 @@ class NativeHost {
     this._keepAlive = null
     this._flushScheduled = false
     this.onBatch = (batch) => {
+      const s = sink()
       try {
-        dispatch(batch, sink())
+        dispatch(batch, s)
       } catch (err) {
         reportHandlerError(err)
+      } finally {
+        // The owner's work deferred to the end of the batch, if any.
+        if (s.endBatch) s.endBatch()
       }
     }
   }

@@ -49,6 +49,8 @@ class Server extends EventEmitter {
     this._parents = []
     this._clients = new Map()
     this._nativeHandle = null
+    // Events of this batch, dispatched after it: (socket, args) pairs.
+    this._batchEvents = []
     // The App given to attachApp, whose listener serves the engine.
     this._app = null
     this._host = new NativeHost(() => this._sink())
@@ -181,6 +183,15 @@ class Server extends EventEmitter {
         }
       },
       handoff: (fd) => this._handoff(fd),
+      // As socket.io dispatches a client's event a tick after decoding it:
+      // a socket that disconnected in the same read never sees the events
+      // that came before its DISCONNECT.
+      endBatch: () => {
+        const q = this._batchEvents
+        if (q.length === 0) return
+        this._batchEvents = []
+        for (let i = 0; i < q.length; i += 2) q[i]._dispatchNow(q[i + 1])
+      },
       // The core's events never come from a Socket.IO handle.
       open () {}, message () {}, close () {}, drain () {}, ping () {}, pong () {}, request () {}, aborted () {}
     }

@@ -349,16 +349,22 @@ class Socket extends EventEmitter {
 
   /**
    * A client's event to the user, in socket.io's order: onAny listeners
-   * (they see every event, before `socket.use` middleware), then the
-   * middleware, then the event's listeners, unless the socket disconnected
-   * while an async middleware ran. Each listener on its own, a failed one
-   * reported (safeApply/emitSafe), so one failing listener neither costs the
-   * others nor the connection. A client-sent "error" with no listener is
-   * dropped, never thrown (CVE-2024-38355).
+   * (they see every event, before `socket.use` middleware), then, once the
+   * batch it came in has been handled (socket.io: a tick later), the
+   * middleware and the event's listeners, unless the socket disconnected
+   * meanwhile. Each listener on its own, a failed one reported
+   * (safeApply/emitSafe), so one failing listener neither costs the others
+   * nor the connection. A client-sent "error" with no listener is dropped,
+   * never thrown (CVE-2024-38355).
    */
   _dispatch (args) {
     const any = this._any // replaced, never changed, by onAny/offAny
     for (let i = 0; i < any.length; i++) safeApply(any[i], this, args)
+    this.nsp.server._batchEvents.push(this, args)
+  }
+
+  _dispatchNow (args) {
+    if (!this.connected) return
     if (this._fns.length === 0) return emitSafe(this, ...args)
     runMiddleware(this._fns, args, (err, failed) => {
       // next(err) is for the app's 'error' listener; a middleware that
