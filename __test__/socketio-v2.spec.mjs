@@ -41,6 +41,7 @@ for (const [mode, transports] of MODES) {
     assert.equal(socket.id, c.id)
     assert.equal(socket.id, c.io.engine.id)
     assert.equal(socket.handshake.query.EIO, '3')
+    assert.equal(socket.conn.protocol, 3)
 
     const answered = new Promise((resolve) => c.emit('hello', 'a', Buffer.from([1, 2]), (...res) => resolve(res)))
     const [name, buf, ack] = await once(socket, 'hello')

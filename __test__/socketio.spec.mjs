@@ -674,3 +674,19 @@ test('an event that came in the same read as its socket\'s DISCONNECT is not dis
   // onAny sees it at once (as socket.io's onevent); the listener never does.
   assert.deepEqual(seen, ['any:test', 'test:1', 'any:test', 'client namespace disconnect'])
 })
+
+test('packetCreate of a broadcast carries the WebSocket frame (wsPreEncodedFrame) that the client receives', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const c = client('/', { transports: ['websocket'] })
+  const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
+  assert.equal(socket.conn.protocol, 4)
+  const created = once(socket.conn, 'packetCreate')
+  const got = once(c, 'woot')
+  io.compress(false).emit('woot', 'x'.repeat(200))
+  const [[packet]] = await Promise.all([created, got])
+  const [head, payload] = packet.options.wsPreEncodedFrame
+  // FIN + text, 16-bit length, then "4" + the Socket.IO packet.
+  assert.deepEqual([...head], [0x81, 126, payload.length >> 8, payload.length & 0xff])
+  assert.equal(payload.toString(), '4' + packet.data)
+  assert.equal(packet.options.compress, false)
+})

@@ -99,12 +99,14 @@ class BroadcastOperator {
    */
   _notifyOutgoing (nsp, to, values, text, attachments) {
     const compress = this.flags.compress !== false
+    // As socket.io's adapter: a text-only broadcast carries its frame.
+    const frame = attachments.length === 0 ? textFrame('4' + text) : undefined
     for (const key of nsp._sessions.select(to)) {
       const socket = nsp._socketOf(key)
       if (!socket) continue
       if (nsp._outgoing.has(socket)) for (const fn of socket._anyOutgoing) safeApply(fn, socket, values)
       const conn = socket.client._conn
-      if (conn !== null && conn._watching) conn._created(text, attachments, compress)
+      if (conn !== null && conn._watching) conn._created(text, attachments, compress, frame)
     }
   }
 
@@ -200,6 +202,24 @@ class BroadcastOperator {
     if (this._nsp._custom) return viaAdapter.disconnectSockets(this, this._nsp._targets, close)
     for (const s of this._matching()) s.disconnect(close)
   }
+}
+
+/** An unmasked final text frame as [header, payload] (ws's `Sender.frame`). */
+function textFrame (text) {
+  const data = Buffer.from(text)
+  const n = data.length
+  let head
+  if (n < 126) {
+    head = Buffer.from([0x81, n])
+  } else if (n < 65536) {
+    head = Buffer.from([0x81, 126, n >> 8, n & 0xff])
+  } else {
+    head = Buffer.alloc(10)
+    head[0] = 0x81
+    head[1] = 127
+    head.writeBigUInt64BE(BigInt(n), 2)
+  }
+  return [head, data]
 }
 
 module.exports = { BroadcastOperator }

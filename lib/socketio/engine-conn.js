@@ -29,10 +29,16 @@ class EngineConn extends EventEmitter {
     })
   }
 
-  /** engine.io's 'packetCreate' for a Socket.IO packet sent to this client. */
-  _created (text, attachments, compress) {
+  /**
+   * engine.io's 'packetCreate' for a Socket.IO packet sent to this client;
+   * `frame`: for a broadcast, the WebSocket frame as socket.io's adapter
+   * precomputes it (`wsPreEncodedFrame`: header and payload). Ours is built
+   * in Rust; this copy is made only for listeners (the same bytes).
+   */
+  _created (text, attachments, compress, frame) {
     if (!this.listenerCount('packetCreate')) return
-    emitSafe(this, 'packetCreate', { type: 'message', data: text, options: { compress } })
+    const options = frame ? { compress, wsPreEncodedFrame: frame } : { compress }
+    emitSafe(this, 'packetCreate', { type: 'message', data: text, options })
     for (const a of attachments) emitSafe(this, 'packetCreate', { type: 'message', data: a, options: { compress } })
   }
 
@@ -46,7 +52,8 @@ class EngineConn extends EventEmitter {
   }
 
   get id () { return this._client.handshakeRecord().sid }
-  get protocol () { return 4 }
+  /** 3 for socket.io-client v2 (allowEIO3), else 4. */
+  get protocol () { return this._client.handshakeRecord().query.EIO === '3' ? 3 : 4 }
   get remoteAddress () { return this._client.handshakeRecord().address }
   get request () { return this._client.request }
 
