@@ -118,7 +118,7 @@ impl ServerCore {
             if sock.set_nonblocking(true).is_ok() {
                 if let Ok(tcp) = TcpStream::from_std(sock) {
                     let _ = tcp.set_nodelay(true);
-                    let serve = server.clone().serve_upgrade(id, tcp, req, rest, remote, secure);
+                    let serve = server.clone().serve_upgrade(id, tcp, Incoming { req, rest, remote, secure });
                     let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(serve)).await;
                 }
             }
@@ -160,7 +160,9 @@ impl ServerCore {
                         buf.truncate(req.head_len);
                         tcp.read_exact(&mut buf).await?;
                         drop(buf);
-                        return self.serve_upgrade(id, tcp, req, Vec::new(), remote, false).await;
+                        return self
+                            .serve_upgrade(id, tcp, Incoming { req, rest: Vec::new(), remote, secure: false })
+                            .await;
                     }
                     // The buffer is full: look at more of the head.
                     Ok(None) if n == buf.len() && buf.len() < max => {
@@ -213,24 +215,17 @@ impl ServerCore {
         };
 
         if !handshake::is_upgrade_request(&req) {
-            return self.serve_http(id, stream, req, rest, remote, secure).await;
+            return self.serve_http(id, stream, Incoming { req, rest, remote, secure }).await;
         }
-        self.serve_upgrade(id, stream, req, rest, remote, secure).await
+        self.serve_upgrade(id, stream, Incoming { req, rest, remote, secure }).await
     }
 
     /// Answers an upgrade request: 101 and a connection, or an HTTP error.
-    async fn serve_upgrade<S>(
-        self: Arc<Self>,
-        id: u64,
-        mut stream: S,
-        req: Request,
-        rest: Vec<u8>,
-        remote: SocketAddr,
-        secure: bool,
-    ) -> io::Result<()>
+    async fn serve_upgrade<S>(self: Arc<Self>, id: u64, mut stream: S, incoming: Incoming) -> io::Result<()>
     where
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
+        let Incoming { req, rest, remote, secure } = incoming;
         let routed = self.routes.read().ws_for(req.path()).map(|(i, r)| (i, r.behavior.clone(), r.js_upgrade));
         let Some((route, behavior, js_upgrade)) = routed else {
             let resp = handshake::simple_response(404, "Not Found", &[], b"", false);
@@ -293,23 +288,16 @@ impl ServerCore {
         Ok(true)
     }
 
-    async fn serve_http<S>(
-        self: Arc<Self>,
-        id: u64,
-        mut stream: S,
-        req: Request,
-        rest: Vec<u8>,
-        remote: SocketAddr,
-        secure: bool,
-    ) -> io::Result<()>
+    async fn serve_http<S>(self: Arc<Self>, id: u64, mut stream: S, incoming: Incoming) -> io::Result<()>
     where
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
-        let method = req.method.to_ascii_lowercase();
-        let routed = self.routes.read().http_for(&method, req.path());
+        let method = incoming.req.method.to_ascii_lowercase();
+        let routed = self.routes.read().http_for(&method, incoming.req.path());
         if let Some(service) = routed.and_then(|r| self.routes.read().service(r)) {
-            return serve_service(&*service, stream, req, rest, remote, secure).await;
+            return serve_service(&*service, stream, incoming).await;
         }
+        let Incoming { req, remote, .. } = incoming;
         let resp = match routed {
             None => {
                 handshake::simple_response(404, "Not Found", &[("content-type", "text/plain")], b"Not Found", false)
@@ -376,17 +364,12 @@ async fn client_gone(tcp: &TcpStream) {
 /// An HTTP request a Rust service answers: the body (by Content-Length,
 /// within the service's limit), then its response, then close. A client
 /// that goes away while the answer is pending drops the service's future.
-async fn serve_service<S>(
-    service: &dyn HttpService,
-    mut stream: S,
-    req: Request,
-    mut body: Vec<u8>,
-    remote: SocketAddr,
-    secure: bool,
-) -> io::Result<()>
+async fn serve_service<S>(service: &dyn HttpService, mut stream: S, incoming: Incoming) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + IntoParts,
 {
+    // What came after the head is the body's beginning.
+    let Incoming { req, rest: mut body, remote, secure } = incoming;
     let limit = match service.body_limit(&req) {
         Ok(limit) => limit,
         Err(resp) => return write_and_close(&mut stream, &resp).await,
@@ -430,6 +413,16 @@ where
 struct OwnedListener {
     listener: TcpListener,
     _done: std::sync::mpsc::Sender<()>,
+}
+
+/// A request whose head has been read: what follows it in the buffer
+/// (`rest`: frames glued to an upgrade, or the start of a body), where it
+/// came from, and whether over TLS.
+struct Incoming {
+    req: Request,
+    rest: Vec<u8>,
+    remote: SocketAddr,
+    secure: bool,
 }
 
 /// An accepted upgrade on its way to becoming a connection.
