@@ -405,6 +405,11 @@ impl Refusal {
         Self::new(HttpErrorCode::TransportUnknown, &[("transport", transport)])
     }
 
+    /// A new session after `close_all`.
+    fn server_closed() -> Self {
+        Self::new(HttpErrorCode::BadRequest, &[("name", Some("SERVER_CLOSED"))])
+    }
+
     fn unknown_sid(sid: &str) -> Self {
         Self::new(HttpErrorCode::SessionIdUnknown, &[("sid", Some(sid))])
     }
@@ -800,7 +805,7 @@ impl Engine {
         }
         if q.sid.is_none() {
             if self.closed.load(Ordering::Relaxed) {
-                return Some(Refusal::new(HttpErrorCode::BadRequest, &[("name", Some("SERVER_CLOSED"))]));
+                return Some(Refusal::server_closed());
             }
             if method != "GET" {
                 return Some(Refusal::new(HttpErrorCode::BadHandshakeMethod, &[("method", Some(method))]));
@@ -829,9 +834,7 @@ impl Engine {
             return Err(Refusal::unknown_transport(q.transport.as_deref()));
         }
         match q.sid.as_deref() {
-            None if self.closed.load(Ordering::Relaxed) => {
-                Err(Refusal::new(HttpErrorCode::BadRequest, &[("name", Some("SERVER_CLOSED"))]))
-            }
+            None if self.closed.load(Ordering::Relaxed) => Err(Refusal::server_closed()),
             // engine.io reads any EIO but "4" as protocol 3.
             None if version && !q.is_eio4() && !self.cfg.allow_eio3 => Err(Refusal::unsupported_version()),
             None => Ok(()),
