@@ -1,5 +1,6 @@
-//! Engine.IO over WebSocket against a real server on loopback: the open
-//! packet, the server-driven heartbeat, messages both ways, close reasons.
+//! Engine.IO against a real server on loopback (WebSocket, and long-polling
+//! served in Rust): the open packet, the server-driven heartbeat, messages
+//! both ways, close reasons.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -392,5 +393,75 @@ fn repeated_probes_release_the_held_get_once_and_a_queue_past_its_cap_ends_the_s
     for _ in 0..17 {
         s.send(&Packet::Message(Payload::text(chunk.clone())));
     }
+    h.wait_for(|e| *e == Ev::Close(sid.clone(), CloseReason::TransportError));
+}
+
+/// A raw HTTP exchange with the Rust-served polling route: the request in
+/// `parts` (written apart, `gap` between them), then the status code and
+/// body of the answer (the server closes after it).
+fn raw_http(addr: std::net::SocketAddr, parts: &[&[u8]], gap: Duration) -> (u16, String) {
+    use std::io::Read;
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(gap);
+        }
+        s.write_all(p).unwrap();
+    }
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string());
+    (status, body)
+}
+
+#[test]
+fn polling_served_in_rust_reads_bodies_whole_holds_gets_and_refuses_bad_lengths() {
+    use super::engine::PollingService;
+    use crate::ws::{HttpRoute, Pattern};
+    let h = Harness::new(25_000, 20_000);
+    h.srv.server.add_http_route(HttpRoute {
+        method: None,
+        pattern: Pattern::parse("/engine.io/*"),
+        service: Some(Arc::new(PollingService(h.engine.clone()))),
+    });
+    let addr = h.srv.addr;
+    let get = |q: &str| format!("GET /engine.io/?EIO=4&transport=polling{q} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (status, open) = raw_http(addr, &[get("").as_bytes()], Duration::ZERO);
+    assert_eq!(status, 200);
+    let sid = open.split("\"sid\":\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    let q = format!("&sid={sid}");
+
+    // A body that arrives in two pieces is read whole.
+    let head = format!("POST /engine.io/?EIO=4&transport=polling{q} HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n\r\n");
+    let (status, ok) = raw_http(addr, &[head.as_bytes(), b"4hello", b"\x1e4world"], Duration::from_millis(50));
+    assert_eq!((status, ok.as_str()), (200, "ok"));
+    h.wait_for(|e| *e == Ev::Message(sid.clone(), b"world".to_vec(), false));
+
+    // A GET with nothing to say is held until something is sent.
+    let held = std::thread::spawn({
+        let get = get(&q);
+        move || raw_http(addr, &[get.as_bytes()], Duration::ZERO)
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(h.engine.session(&sid).unwrap().send(&Packet::Message(Payload::text("later"))));
+    assert_eq!(held.join().unwrap(), (200, "4later".to_string()));
+
+    // Lengths the route cannot read, or beyond maxHttpBufferSize.
+    let chunked = format!(
+        "POST /engine.io/?EIO=4&transport=polling{q} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n4hey!\r\n0\r\n\r\n"
+    );
+    assert_eq!(raw_http(addr, &[chunked.as_bytes()], Duration::ZERO).0, 411);
+    let big =
+        format!("POST /engine.io/?EIO=4&transport=polling{q} HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n");
+    assert_eq!(raw_http(addr, &[big.as_bytes()], Duration::ZERO).0, 413);
+
+    // A client that leaves its held GET ends the session, as engine.io does.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(get(&q).as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    drop(s);
     h.wait_for(|e| *e == Ev::Close(sid.clone(), CloseReason::TransportError));
 }
