@@ -155,7 +155,6 @@ function unsupported (label, value) {
   throw err
 }
 
-
 /**
  * socket.io's `connectionStateRecovery`: `{ maxDisconnectionDuration,
  * skipMiddlewares }`, plus `maxStoredBytes` (ours: a bound on the stored

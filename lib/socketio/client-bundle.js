@@ -12,6 +12,11 @@ const VERSION = require('socket.io-client/package.json').version
 const ETAG = `"${VERSION}"`
 const WEAK_ETAG = `W/${ETAG}`
 
+/** The client already has this version (If-None-Match): 304. */
+const fresh = (ifNoneMatch) => ifNoneMatch === ETAG || ifNoneMatch === WEAK_ETAG
+
+const contentType = (name) => `application/${name.endsWith('.map') ? 'json' : 'javascript'}; charset=utf-8`
+
 /**
  * The bundle file a request names (`{path}/socket.io[.msgpack|.esm][.min].js[.map]`,
  * query allowed, one the client package ships), or null: anything else
@@ -61,15 +66,14 @@ function encodingFor (header) {
  * accepts (br, gzip, deflate), as socket.io serves it.
  */
 function sendClient (name, req, res) {
-  const etag = req.headers['if-none-match']
-  if (etag === ETAG || etag === WEAK_ETAG) {
+  if (fresh(req.headers['if-none-match'])) {
     res.writeHead(304)
     res.end()
     return
   }
   const headers = {
     'Cache-Control': 'public, max-age=0',
-    'Content-Type': `application/${name.endsWith('.map') ? 'json' : 'javascript'}; charset=utf-8`,
+    'Content-Type': contentType(name),
     ETag: ETAG
   }
   const encoding = encodingFor(req.headers['accept-encoding'])
@@ -95,11 +99,10 @@ function serveClientOnApp (app, prefix) {
   app.get(`${prefix}/socket.io*`, (res, req) => {
     const name = clientFile(prefix, { method: 'GET', url: req.getUrl() })
     if (!name) return res.writeStatus('404 Not Found').end()
-    const etag = req.getHeader('if-none-match')
-    if (etag === ETAG || etag === WEAK_ETAG) return res.writeStatus('304 Not Modified').end()
+    if (fresh(req.getHeader('if-none-match'))) return res.writeStatus('304 Not Modified').end()
     if (!cache.has(name)) cache.set(name, fs.readFileSync(path.join(DIST, name)))
     res.writeHeader('cache-control', 'public, max-age=0')
-    res.writeHeader('content-type', `application/${name.endsWith('.map') ? 'json' : 'javascript'}; charset=utf-8`)
+    res.writeHeader('content-type', contentType(name))
     res.writeHeader('etag', ETAG)
     res.end(cache.get(name))
   })

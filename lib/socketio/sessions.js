@@ -1,5 +1,7 @@
 'use strict'
 
+const NONE = Object.freeze([])
+
 /**
  * What a Socket.IO Server's namespaces, sockets, handshakes and operators
  * may ask of its Rust core, by client key: the server's `NativeSocketIo`
@@ -48,12 +50,20 @@ class Sessions {
    * `volatile`, dropped if the transport cannot take it now (Rust: a queue
    * or no held GET) or the client was sent a packet earlier in this round;
    * `compress`, reported to `packetCreate` listeners (no deflate here).
+   * `own`: the sending socket, for a packet connection state recovery may
+   * store (an EVENT without an ack).
    */
-  send (client, text, attachments, flags) {
+  send (client, text, attachments, flags, own) {
     const volatile = flags.volatile
     if (volatile && client._sentRound === this._round) return
     const conn = client._conn
     if (conn !== null && conn._watching) conn._created(text, attachments, flags.compress !== false)
+    if (own !== undefined && this._store && !volatile) {
+      // As socket.io with recovery on: a broadcast to the socket's own
+      // room, which stores it (closed or not).
+      const to = { nsp: own.nsp.name, rooms: [own.id], except: NONE, skip: undefined }
+      return this.broadcast(to, text, attachments.length ? attachments : undefined, false, true)
+    }
     client._sentRound = this._round
     if (!this._roundEnding) {
       this._roundEnding = true

@@ -162,15 +162,8 @@ class Socket extends EventEmitter {
       return this.nsp.adapter.broadcast({ type: TYPE.EVENT, data: values, nsp: this.nsp.name }, opts)
     }
     const { text, attachments } = dataPacket(type, this.nsp.name, id, values)
-    if (sessions._store && type === TYPE.EVENT && id === undefined && !flags.volatile) {
-      // As socket.io with connection state recovery: a broadcast to the
-      // socket's own room, which stores it (closed or not).
-      const conn = this.client._conn
-      if (conn !== null && conn._watching) conn._created(text, attachments, flags.compress !== false)
-      const to = { nsp: this.nsp.name, rooms: [this.id], except: EMPTY, skip: undefined }
-      return sessions.broadcast(to, text, attachments.length ? attachments : undefined, false, true)
-    }
-    sessions.send(this.client, text, attachments, flags)
+    // An EVENT without an ack may be stored for connection state recovery.
+    sessions.send(this.client, text, attachments, flags, type === TYPE.EVENT && id === undefined ? this : undefined)
   }
 
   send (...args) {
