@@ -155,6 +155,15 @@ export declare class NativeSocketIo {
    * handshakes when `check_handshake` (allowRequest).
    */
   listen(host: string, port: number, checkOrigin: boolean, checkHandshake: boolean): ListenResult
+  /**
+   * `new Server(httpServer)`: takes over the http.Server's own listening
+   * socket (`fd`, duplicated; JS closes Node's handle), so connections
+   * arrive as with `listen`: WebSocket upgrades served here, the rest
+   * handed to the http.Server unread.
+   */
+  listenFd(fd: number, checkOrigin: boolean, checkHandshake: boolean): ListenResult
+  /** Stops a listener `listen_fd` started; connections stay. */
+  closeListener(token: number): boolean
   /** The Engine.IO HTTP front's native half (polls, upgrades, sessions). */
   front(): NativeEngineFront
   /** The client's current transport, "polling" or "websocket" (None: gone). */

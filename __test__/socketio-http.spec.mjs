@@ -18,6 +18,10 @@ const express = require('express')
 
 const once = (emitter, event) => new Promise((resolve) => emitter.once(event, (...args) => resolve(args)))
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+/** Waits (up to a second) for `cond`; the assertion after it says what failed. */
+async function until (cond) {
+  for (let i = 0; i < 50 && !cond(); i++) await sleep(20)
+}
 const fixture = (name) => path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', name)
 
 async function listening (server) {
@@ -390,12 +394,15 @@ test('connection_error carries engine.io\'s context; upgrades are verified befor
     [3, 'Bad request', { name: 'TRANSPORT_HANDSHAKE_ERROR' }]
   ])
   assert.deepEqual(asked, [])
-  // Upgrades through Node's server: refused by Rust's verify, before allowRequest.
+  // Upgrades: refused by Rust's verify, before allowRequest.
   const wsBase = `ws://127.0.0.1:${port}/socket.io/?EIO=4`
   for (const q of ['&transport=abc', '&transport=websocket&sid=nope']) {
     const [, res] = await once(new WebSocket(wsBase + q), 'unexpected-response')
     assert.equal(res.statusCode, 400)
   }
+  // Refused by the Rust listener (which took the server's socket over): the
+  // event follows the answer.
+  await until(() => events.length >= 2)
   assert.deepEqual(events.splice(0), [
     [0, 'Transport unknown', { transport: 'abc' }],
     [1, 'Session ID unknown', { sid: 'nope' }]
@@ -437,7 +444,7 @@ test('the client bundle gets the cors option\'s headers, as socket.io serves it'
   await res.arrayBuffer()
 })
 
-test('attached, nothing for JS to consult: an upgrade is verified and handed to Rust in one step; a bad one is refused with its connection_error', { timeout: 10000 }, async (t) => {
+test('attached, nothing for JS to consult: an upgrade is served by the Rust listener; a bad one is refused with its connection_error', { timeout: 10000 }, async (t) => {
   const server = http.createServer()
   const io = new Server(server)
   const port = await listening(server)
@@ -447,6 +454,7 @@ test('attached, nothing for JS to consult: an upgrade is verified and handed to 
   const wsBase = `ws://127.0.0.1:${port}/socket.io/?EIO=4`
   const [, res] = await once(new WebSocket(`${wsBase}&transport=websocket&sid=nope`), 'unexpected-response')
   assert.equal(res.statusCode, 400)
+  await until(() => events.length > 0)
   assert.deepEqual(events, [[1, { sid: 'nope' }]])
   const c = ioc(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false, forceNew: true })
   t.after(() => c.close())

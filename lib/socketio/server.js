@@ -17,6 +17,7 @@ const { NativeHost } = require('../native-host')
 const { serverOptions, attachPort } = require('../options')
 const { listenError } = require('../listen-error')
 const { kNative } = require('../symbols')
+const { takeOver, adoptConnection } = require('./listener-takeover')
 
 const ENCODER = Object.freeze({
   encode (packet) {
@@ -58,6 +59,8 @@ class Server extends EventEmitter {
     // handle itself stays here.
     this._sessions = new Sessions(() => this._native(), this._host)
     this._listening = false
+    // The taken-over listener of an attached http.Server was unref()'d.
+    this._unref = false
     this.sockets = this.of('/')
     this.engine = new HttpFront(this._opts, () => this._native())
     this.httpServer = null
@@ -224,6 +227,7 @@ class Server extends EventEmitter {
     // Wraps the engine's listener: the bundle paths are under the engine's.
     if (this._opts.serveClient !== false) this._attachServe(srv)
     srv.on('close', () => this._closeNative())
+    if (port === undefined) this._takeOverWhenListening(srv)
     if (port !== undefined) {
       const host = this._opts.host || '::'
       let r
@@ -270,6 +274,28 @@ class Server extends EventEmitter {
     }
   }
 
+  /**
+   * The attached form: the Rust listener takes the http.Server's listening
+   * socket over whenever it listens (now, or later), so WebSocket clients
+   * cost what they cost standalone (listener-takeover.js).
+   */
+  _takeOverWhenListening (srv) {
+    const attempt = () => {
+      if (this.httpServer !== srv) return
+      takeOver(srv, this._native(), {
+        checkOrigin: Boolean(this._opts.cors),
+        checkHandshake: typeof this._opts.allowRequest === 'function',
+        onState: ({ listening, ref }) => {
+          if (listening !== undefined) this._listening = listening
+          if (ref !== undefined) this._unref = !ref
+          this._updateKeepAlive()
+        }
+      })
+    }
+    srv.prependListener('listening', attempt)
+    if (srv.listening) attempt()
+  }
+
   /** A plain-HTTP connection the Rust listener accepted, for `httpServer`. */
   _handoff (fd) {
     let socket
@@ -279,7 +305,7 @@ class Server extends EventEmitter {
       try { fs.closeSync(fd) } catch {}
       throw err
     }
-    if (!this._listening) return socket.destroy()
+    if (!this._listening || !adoptConnection(this.httpServer, socket)) return socket.destroy()
     try {
       this.httpServer.emit('connection', socket)
     } catch (err) {
@@ -517,7 +543,7 @@ class Server extends EventEmitter {
   }
 
   _updateKeepAlive () {
-    this._host.busy(this._listening || this._clients.size > 0)
+    this._host.busy((this._listening && !this._unref) || this._clients.size > 0)
   }
 }
 

@@ -2,6 +2,7 @@
 //! runtime, the ws server and the batched event bridge to JS, with one
 //! listen and one shutdown path.
 
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,23 @@ impl Core {
         let opts = ListenOptions { host, port, reuse_port: reuse_port.unwrap_or(false), backlog: 1024 };
         let std_listener = net::bind(&opts).map_err(|e| err(format!("listen {}:{}: {e}", opts.host, port)))?;
         let (token, addr) = self.enter(|| self.server.listen(std_listener, tls))?.map_err(err)?;
+        Ok(ListenResult { token, port: addr.port() as u32 })
+    }
+
+    /// Starts accepting on a listening TCP socket someone else bound (Node's
+    /// http.Server): `fd` is duplicated, the caller closes its own copy.
+    pub(crate) fn listen_fd(&self, fd: i32) -> Result<ListenResult> {
+        // SAFETY: fcntl on a descriptor the caller owns; returns a new one or -1.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(err(format!("listen on fd {fd}: {}", std::io::Error::last_os_error())));
+        }
+        // SAFETY: `dup` is a fresh descriptor owned by nobody else.
+        let std_listener = std::net::TcpListener::from(unsafe { OwnedFd::from_raw_fd(dup) });
+        // Refuses anything but a listening TCP socket (a pipe, a UDP socket).
+        let addr = std_listener.local_addr().map_err(|e| err(format!("listen on fd {fd}: {e}")))?;
+        std_listener.set_nonblocking(true).map_err(err)?;
+        let (token, _) = self.enter(|| self.server.listen(std_listener, None))?.map_err(err)?;
         Ok(ListenResult { token, port: addr.port() as u32 })
     }
 

@@ -84,6 +84,23 @@ impl NativeSocketIo {
         self.core.listen(host, port, None, None)
     }
 
+    /// `new Server(httpServer)`: takes over the http.Server's own listening
+    /// socket (`fd`, duplicated; JS closes Node's handle), so connections
+    /// arrive as with `listen`: WebSocket upgrades served here, the rest
+    /// handed to the http.Server unread.
+    #[napi]
+    pub fn listen_fd(&self, fd: i32, check_origin: bool, check_handshake: bool) -> Result<ListenResult> {
+        self.engine.set_front_checks(check_origin, check_handshake);
+        self.core.server.set_handoff_http(true);
+        self.core.listen_fd(fd)
+    }
+
+    /// Stops a listener `listen_fd` started; connections stay.
+    #[napi]
+    pub fn close_listener(&self, token: u32) -> bool {
+        self.core.server.close_listener(token)
+    }
+
     /// The Engine.IO HTTP front's native half (polls, upgrades, sessions).
     #[napi]
     pub fn front(&self) -> NativeEngineFront {
