@@ -121,6 +121,9 @@ test('socket.io options: a missing feature that would break silently is refused,
     process.off('warning', onWarning)
   }
   refuses(() => new Server({ allowEIO3: 'yes' }), [TypeError, 'ERR_INVALID_ARG_TYPE'], 'allowEIO3')
+  // engine.io middlewares: said plainly instead of "use is not a function".
+  const io = new Server()
+  refuses(() => io.engine.use((req, res, next) => next()), UNSUPPORTED, /io\.engine\.use\(\).*io\.use\(\)/)
 })
 
 test('new Server: bad ports, option objects and attach targets', () => {

@@ -85,6 +85,17 @@ class HttpFront extends EventEmitter {
     }
   }
 
+  /**
+   * engine.io's middlewares (`io.engine.use(fn)`) are not supported: said
+   * at once, in the user's terms, rather than "use is not a function".
+   */
+  use () {
+    const err = new Error('ferrosocket: io.engine.use() (engine.io middlewares) is not supported; ' +
+      'use io.use() (Socket.IO middlewares) and read socket.request there')
+    err.code = 'FERROSOCKET_UNSUPPORTED'
+    throw err
+  }
+
   /** Runs `next` after the `cors` policy (if any) has set its headers. */
   withCors (req, res, next) {
     if (!this._cors) return next()
