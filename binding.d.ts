@@ -141,6 +141,24 @@ export declare class NativeEngineIo {
 }
 
 export declare class NativeSocketIo {
+  /**
+   * Connects to Redis at `url` (this node's `uid`, the channels' `key`);
+   * the state arrives as REDIS_STATE events. Once per handle.
+   */
+  redisConnect(url: string, key: string, uid: string): void
+  /** The classic adapter's subscriptions for namespace `nsp`. */
+  redisAddNamespace(nsp: string): void
+  /**
+   * Publishes `json` on `channel`: as it is, or (`msgpack`) as
+   * MessagePack with `attachments` in place of its placeholders. False
+   * when dropped (Redis away, or too many publishes waiting).
+   */
+  redisPublish(channel: string, json: string, attachments: Array<Buffer> | undefined | null, msgpack: boolean): boolean
+  /** `PUBSUB NUMSUB channel`; the count arrives as REDIS_REPLY `req`. */
+  redisNumsub(req: number, channel: string): void
+  redisStats(): RedisStats
+  /** Unsubscribes and disconnects; broadcasts stay local from now on. */
+  redisClose(): void
   constructor(opts: EngineOptions, onEvents: (arg: Buffer) => void)
   /**
    * `io.attachApp(app)`: the engine serves under the path on the App's
@@ -206,13 +224,13 @@ export declare class NativeSocketIo {
    * every client `to` selects (`volatile`: those whose transport can take
    * it now); framed once in Rust.
    */
-  broadcast(to: Selection, packet: string, attachments?: Array<Buffer> | undefined | null, volatile?: boolean | undefined | null): number
+  broadcast(to: Selection, packet: string, attachments?: Array<Buffer> | undefined | null, volatile?: boolean | undefined | null, remote?: RemoteOut | undefined | null): number
   /**
    * As `broadcast` (not volatile), kept for connection state recovery
    * under an offset appended to the event's arguments (an EVENT packet
    * without an ack id only).
    */
-  broadcastStored(to: Selection, packet: string, attachments?: Array<Buffer> | undefined | null): number
+  broadcastStored(to: Selection, packet: string, attachments?: Array<Buffer> | undefined | null, remote?: RemoteOut | undefined | null): number
   /**
    * The client keys a broadcast to `to` reaches (for the operators:
    * broadcast acks, fetchSockets, socketsJoin/Leave, disconnectSockets),
@@ -317,6 +335,25 @@ export interface PollAnswer {
 export interface PostStart {
   limit: number
   answer?: PollAnswer
+}
+
+export interface RedisStats {
+  state: string
+  published: number
+  droppedPublishes: number
+  received: number
+  lostMessages: number
+  malformed: number
+}
+
+/**
+ * A broadcast's way to the other nodes (with a Redis adapter, unless
+ * `local`): socket ids the local selection skipped by key (the sender),
+ * and the `compress` flag.
+ */
+export interface RemoteOut {
+  exceptIds: Array<string>
+  compress?: boolean
 }
 
 /** A kept session to restore (see `restore`). */

@@ -188,6 +188,30 @@ export type {
  */
 export type AdapterConstructor = (abstract new (nsp: any) => any) | ((nsp: any) => any)
 
+/** Options of `createRedisAdapter` (as @socket.io/redis-adapter's, plus `url`). */
+export interface RedisAdapterOptions {
+  /** Default `redis://127.0.0.1:6379`. */
+  url?: string
+  /** The channels' prefix. Default `socket.io`. */
+  key?: string
+  /** How long cross-node requests wait for answers, ms. Default 5000. */
+  requestsTimeout?: number
+  /** Answers go to the asking node's own channel. Default false. */
+  publishOnSpecificResponseChannel?: boolean
+  /** Only `false` for now: the sharded protocol is not supported yet. */
+  sharded?: false
+}
+
+/**
+ * Scales the Socket.IO server out on Redis, wire-compatible with
+ * @socket.io/redis-adapter 8 (classic) and @socket.io/redis-emitter 5: the
+ * connections and broadcasts live in Rust. Pass it to `io.adapter()` or the
+ * `adapter` option. Each namespace's adapter then has `state`
+ * ('connecting' | 'connected' | 'disconnected' | 'closed'), a 'state'
+ * event, `stats` and `serverCount()`.
+ */
+export function createRedisAdapter(options?: RedisAdapterOptions): AdapterConstructor
+
 /** socket.io-adapter's names: a room, and a socket id (also the name of the socket's own room). */
 export type Room = string
 export type SocketId = string

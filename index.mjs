@@ -18,6 +18,7 @@ export const {
   Socket,
   BroadcastOperator,
   RemoteSocket,
+  createRedisAdapter,
   EngineServer,
   EngineSocket,
   version

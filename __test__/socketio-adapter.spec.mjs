@@ -5,9 +5,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
-import { io as ioc } from 'socket.io-client'
 import { createClient } from 'redis'
 import { createAdapter } from '@socket.io/redis-adapter'
+import { wsClient, connected } from './helpers/sio.mjs'
 import { startRedis } from './helpers/redis.mjs'
 
 const require = createRequire(import.meta.url)
@@ -18,16 +18,7 @@ const { Adapter } = require('socket.io-adapter')
 const once = (emitter, event) => new Promise((resolve) => emitter.once(event, (...args) => resolve(args)))
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-function client (t, port, opts = {}) {
-  const c = ioc(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false, forceNew: true, ...opts })
-  t.after(() => c.close())
-  return c
-}
-
-async function connected (io, c) {
-  const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
-  return socket
-}
+const client = wsClient
 
 test('socket.io-adapter\'s Adapter: rooms, broadcasts, acks and operators through it', { timeout: 15000 }, async (t) => {
   const io = new Server({ adapter: Adapter })

@@ -23,6 +23,9 @@ const HANDOFF = 17
 const UPGRADE = 18
 const SIO_DECODE_ERROR = 19
 const REFUSED = 20
+const REDIS_MESSAGE = 21
+const REDIS_STATE = 22
+const REDIS_REPLY = 23
 
 /**
  * A fresh ArrayBuffer with a copy of `len` bytes of `buf` at `off`.
@@ -50,7 +53,9 @@ function copyOut (buf, off, len) {
  * ackId, data, attachments), sioDisconnect(key, nsp), sioClose(key, reason),
  * pollReady(reqId), upgrade(key) (a session moved to its WebSocket),
  * sioDecodeError(key, message), refused(code, message, context, method,
- * url, headers) (an upgrade the Rust listener refused), and for raw Engine.IO: eioOpen(key, sid,
+ * url, headers) (an upgrade the Rust listener refused), redisMessage(channel, json,
+ * attachments), redisState(state, error), redisReply(req, ok, value) (the
+ * Redis link), and for raw Engine.IO: eioOpen(key, sid,
  * address), eioMessage(key, data), eioClose(key, reason).
  */
 function dispatch (buf, sink) {
@@ -67,6 +72,18 @@ function dispatch (buf, sink) {
     const s = buf.toString('utf8', o + 4, o + 4 + len)
     o += 4 + len
     return s
+  }
+  // A count, then that many length-prefixed binaries (copied out).
+  const buffers = () => {
+    const count = buf.readUInt32LE(o)
+    o += 4
+    const out = new Array(count)
+    for (let i = 0; i < count; i++) {
+      const len = buf.readUInt32LE(o)
+      out[i] = Buffer.from(copyOut(buf, o + 4, len))
+      o += 4 + len
+    }
+    return out
   }
   while (o < end) {
     const kind = buf[o]
@@ -152,14 +169,7 @@ function dispatch (buf, sink) {
         const ackId = buf.readDoubleLE(o)
         o += 8
         const data = utf8()
-        const count = buf.readUInt32LE(o)
-        o += 4
-        const attachments = new Array(count)
-        for (let i = 0; i < count; i++) {
-          const len = buf.readUInt32LE(o)
-          attachments[i] = Buffer.from(copyOut(buf, o + 4, len))
-          o += 4 + len
-        }
+        const attachments = buffers()
         sink.sioPacket(id, type, nsp, ackId < 0 ? undefined : ackId, data, attachments)
         break
       }
@@ -205,6 +215,23 @@ function dispatch (buf, sink) {
         const method = str()
         const url = utf8()
         sink.refused(id, message, context, method, url, utf8())
+        break
+      }
+      case REDIS_MESSAGE: {
+        const channel = utf8()
+        const json = utf8()
+        const attachments = buffers()
+        sink.redisMessage(channel, json, attachments)
+        break
+      }
+      case REDIS_STATE:
+        // id: 0 connecting, 1 connected, 2 disconnected.
+        sink.redisState(id, utf8())
+        break
+      case REDIS_REPLY: {
+        const ok = buf[o] === 1
+        o += 1
+        sink.redisReply(id, ok, utf8())
         break
       }
       default: {

@@ -6,6 +6,7 @@ const { Namespace } = require('./socketio/namespace')
 const { Socket } = require('./socketio/socket')
 const { BroadcastOperator } = require('./socketio/broadcast-operator')
 const { RemoteSocket } = require('./socketio/remote-socket')
+const { createRedisAdapter } = require('./socketio/redis-adapter')
 const { EngineServer } = require('./engineio/server')
 const { EngineSocket } = require('./engineio/socket')
 
@@ -33,6 +34,8 @@ module.exports = Object.assign(ferrosocket, {
   Socket,
   BroadcastOperator,
   RemoteSocket,
+  // Scale-out on Redis (wire-compatible with @socket.io/redis-adapter)
+  createRedisAdapter,
   // Raw Engine.IO server (engine.io's Server, without Socket.IO)
   EngineServer,
   EngineSocket,

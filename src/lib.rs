@@ -7,7 +7,7 @@
 //! |-----------------|-------------------------------------------------------------------|
 //! | [`napi`]        | the only N-API code: `NativeApp`, `NativeSocketIo`, `NativeEngineIo`, options, batched events to JS, polling requests and fd hand-over |
 //! | [`socketio`]    | Socket.IO v5: packet codec (pure), namespaces, binary attachments, rooms, broadcast framed once |
-//! | [`adapter`]     | rooms and the selection of a broadcast (socket.io's adapter; local membership) |
+//! | [`adapter`]     | rooms and the selection of a broadcast (socket.io's adapter; local membership), the recovery log, and the Redis adapter (`adapter::redis`: MessagePack and message codecs, pure; the link) |
 //! | [`engineio`]    | Engine.IO v4: packet codec (pure), sessions over polling or WebSocket, upgrade, heartbeat |
 //! | [`ws`]          | handshake + frame codecs (pure), connections (reporting to a `ConnHost`) in epoll groups, routes, registry, accept, fan-out |
 //! | [`pubsub`]      | the topic tree (topic <-> subscribers), beside `ws`               |

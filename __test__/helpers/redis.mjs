@@ -17,7 +17,15 @@ function freePort () {
 
 /** Starts redis-server; resolves with its URL once it accepts connections. */
 export async function startRedis (t) {
-  const port = await freePort()
+  const { url } = await startRedisOn(t, await freePort())
+  return url
+}
+
+/**
+ * Starts redis-server on `port` (again, after a `stop()`, to restart it):
+ * resolves with its URL and `stop()`, which kills it and waits for the exit.
+ */
+export async function startRedisOn (t, port) {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -37,5 +45,12 @@ export async function startRedis (t) {
       }
     })
   })
-  return `redis://127.0.0.1:${port}`
+  const stop = () => new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once('exit', () => resolve())
+    child.kill('SIGKILL')
+  })
+  return { url: `redis://127.0.0.1:${port}`, port, stop }
 }
+
+export { freePort }

@@ -42,3 +42,18 @@ export function setup (t, opts = {}) {
   })
   return { io, client }
 }
+
+const onceArgs = (emitter, event) => new Promise((resolve) => emitter.once(event, (...args) => resolve(args)))
+
+/** A WebSocket-only socket.io-client on `port`, closed after the test. */
+export function wsClient (t, port, opts = {}) {
+  const c = ioc(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false, forceNew: true, ...opts })
+  t.after(() => c.close())
+  return c
+}
+
+/** The server-side socket of client `c`, once both sides see the connection. */
+export async function connected (io, c) {
+  const [[socket]] = await Promise.all([onceArgs(io, 'connection'), onceArgs(c, 'connect')])
+  return socket
+}

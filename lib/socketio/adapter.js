@@ -1,4 +1,5 @@
 'use strict'
+const { EventEmitter } = require('node:events')
 
 /**
  * socket.io's in-memory adapter, as far as apps read it: `rooms`
@@ -8,8 +9,9 @@
  * room (named by its id) and its `sids` entry are not stored but derived from
  * the namespace's sockets (`sids.get(id)` is the socket's own `rooms` Set).
  */
-class Adapter {
+class Adapter extends EventEmitter {
   constructor (nsp) {
+    super()
     this.nsp = nsp
     this.rooms = new RoomMap(nsp)
     this.sids = new SidMap(nsp)

@@ -82,9 +82,40 @@ class BroadcastOperator {
     for (const nsp of this._nsp._targets) {
       const { text, attachments } = dataPacket(TYPE.EVENT, nsp.name, id, values)
       const to = this._selection(nsp, rooms, except)
-      nsp._sessions.broadcast(to, text, attachments.length ? attachments : undefined, this.flags.volatile, id === undefined)
+      const remote = id === undefined ? this._remoteOut(nsp) : undefined
+      nsp._sessions.broadcast(to, text, attachments.length ? attachments : undefined, this.flags.volatile, id === undefined, remote)
       if (nsp._outgoing.size || nsp._sessions._watchers) this._notifyOutgoing(nsp, to, values, text, attachments)
     }
+  }
+
+  /**
+   * With a Redis adapter (and not `local`): how the broadcast goes to the
+   * other nodes. The sender skipped here by key is skipped there by id.
+   */
+  _remoteOut (nsp) {
+    if (!nsp.adapter._link || this.flags.local) return undefined
+    const sender = this._skipKey === undefined ? undefined : nsp._socketOf(this._skipKey)
+    return { exceptIds: sender ? [sender.id] : [], compress: this.flags.compress }
+  }
+
+  /** The Redis adapter of this operator's namespace, unless `local` (or none). */
+  get _scaledOut () {
+    const adapter = this._nsp.adapter
+    return adapter && adapter._link && !this.flags.local ? adapter : null
+  }
+
+  /**
+   * Another node's broadcast with acks, delivered here: `onCount` gets how
+   * many sockets were sent it, `onAck` each answer (as socket.io's
+   * adapter.broadcastWithAck); answers after `timeout` are not waited for.
+   */
+  _ackedLocally (values, timeout, onCount, onAck) {
+    const id = this._nsp._ids++
+    const targets = this._matching()
+    for (const s of targets) s._ackMap().set(id, (res) => onAck(res))
+    if (timeout > 0) setTimeout(() => { for (const s of targets) s._ackMap().delete(id) }, timeout).unref()
+    this._broadcast(id, values)
+    onCount(targets.length)
   }
 
   /** Who this operator reaches in `nsp`, as Rust's `select` and `broadcast` take it. */
@@ -121,6 +152,15 @@ class BroadcastOperator {
     const id = this._nsp._ids++
     const targets = this._matching()
     const responses = []
+    // As socket.io: done when every server reported its client count and
+    // every client answered (this node is one server, its count known).
+    const scaled = this._scaledOut
+    let expectedClients = targets.length
+    let servers = 1
+    let expectedServers = scaled ? -1 : 1
+    const check = () => {
+      if (servers === expectedServers && responses.length === expectedClients) finish(null)
+    }
     const finish = once((err) => {
       clearTimeout(timer)
       for (const s of targets) s._ackMap().delete(id)
@@ -132,11 +172,19 @@ class BroadcastOperator {
     for (const s of targets) {
       s._ackMap().set(id, (res) => {
         responses.push(res)
-        if (responses.length === targets.length) finish(null)
+        check()
       })
     }
     this._broadcast(id, [event, ...args])
-    if (targets.length === 0) finish(null)
+    if (scaled) {
+      scaled._broadcastWithAck([event, ...args], [...this.rooms], [...this.exceptRooms], this.flags,
+        (count) => { expectedClients += count; servers++; check() },
+        (res) => { responses.push(res); check() })
+      // Redis away: the other nodes cannot answer; fail now, not at the timeout.
+      scaled.serverCount().then((n) => { expectedServers = n; check() },
+        (cause) => finish(Object.assign(new Error('operation has timed out', { cause }), { code: 'FERROSOCKET_REDIS_DOWN' })))
+    }
+    check()
     return true
   }
 
@@ -179,27 +227,38 @@ class BroadcastOperator {
   /** socket.io's deprecated `allSockets()`: the matching sockets' ids. */
   async allSockets () {
     if (this._nsp._custom) return viaAdapter.allSockets(this, this._nsp._targets)
-    return new Set(this._matching().map((s) => s.id))
+    const ids = new Set(this._matching().map((s) => s.id))
+    const scaled = this._scaledOut
+    if (scaled) for (const id of await scaled._socketIdsRemote([...this.rooms])) ids.add(id)
+    return ids
   }
 
   async fetchSockets () {
     if (this._nsp._custom) return viaAdapter.fetchSockets(this, this._nsp, (d) => this._remote(d))
-    return this._matching()
+    const local = this._matching()
+    const scaled = this._scaledOut
+    if (!scaled) return local
+    const remote = await scaled._fetchRemote([...this.rooms], [...this.exceptRooms])
+    return local.concat(remote.map((d) => this._remote(d)))
   }
 
   socketsJoin (room) {
     if (this._nsp._custom) return viaAdapter.socketsJoin(this, this._nsp._targets, [].concat(room))
     for (const s of this._matching()) s.join(room)
+    this._scaledOut?._remoteOperation(2, [...this.rooms], [...this.exceptRooms], { rooms: [].concat(room) })
   }
 
   socketsLeave (room) {
     const rooms = [].concat(room)
     if (this._nsp._custom) return viaAdapter.socketsLeave(this, this._nsp._targets, rooms)
     for (const s of this._matching()) for (const r of rooms) s.leave(r)
+    this._scaledOut?._remoteOperation(3, [...this.rooms], [...this.exceptRooms], { rooms })
   }
 
   disconnectSockets (close = false) {
     if (this._nsp._custom) return viaAdapter.disconnectSockets(this, this._nsp._targets, close)
+    // The others first: the local sockets may include what selects them.
+    this._scaledOut?._remoteOperation(4, [...this.rooms], [...this.exceptRooms], { close })
     for (const s of this._matching()) s.disconnect(close)
   }
 }

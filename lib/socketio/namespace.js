@@ -3,6 +3,7 @@ const { EventEmitter } = require('node:events')
 const { Socket } = require('./socket')
 const { BroadcastOperator } = require('./broadcast-operator')
 const { Adapter } = require('./adapter')
+const { kRedisOptions } = require('./redis-adapter')
 const { runMiddleware } = require('./middleware')
 const { RESERVED, TYPE, dataPacket } = require('./packet')
 const { safeCall, safeApply, emitSafe } = require('../util')
@@ -37,8 +38,10 @@ class Namespace extends EventEmitter {
    */
   _initAdapter () {
     const Custom = this.server._adapterClass
-    this._custom = Boolean(Custom)
-    this.adapter = Custom ? new Custom(this) : new Adapter(this)
+    // createRedisAdapter's factory: the built-in adapter, scaled out in Rust.
+    const redis = Boolean(Custom && Custom[kRedisOptions])
+    this._custom = Boolean(Custom) && !redis
+    this.adapter = redis ? Custom(this) : Custom ? new Custom(this) : new Adapter(this)
     // A failing init (a Redis subscription refused…) is reported, not thrown.
     if (this._custom) safeApply(this.adapter.init, this.adapter, [])
   }
@@ -119,6 +122,10 @@ class Namespace extends EventEmitter {
     if (RESERVED.has(event)) throw new Error(`"${String(event)}" is a reserved event name`)
     if (this._custom) {
       this.adapter.serverSideEmit([event, ...args])
+      return true
+    }
+    if (this.adapter._link) {
+      this.adapter._serverSideEmit([event, ...args])
       return true
     }
     if (typeof args[args.length - 1] === 'function') {

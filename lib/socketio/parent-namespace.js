@@ -1,6 +1,7 @@
 'use strict'
 const { Namespace } = require('./namespace')
 const { Adapter } = require('./adapter')
+const { kRedisOptions } = require('./redis-adapter')
 
 let count = 0
 
@@ -23,7 +24,7 @@ class ParentNamespace extends Namespace {
    * custom adapter its broadcasts go through each child's.
    */
   _initAdapter () {
-    this._custom = Boolean(this.server._adapterClass)
+    this._custom = Boolean(this.server._adapterClass) && !this.server._adapterClass[kRedisOptions]
     this.adapter = new Adapter(this)
   }
 

@@ -18,6 +18,7 @@ const { serverOptions, attachPort } = require('../options')
 const { listenError } = require('../listen-error')
 const { kNative } = require('../symbols')
 const { takeOver, adoptConnection } = require('./listener-takeover')
+const { RedisLink } = require('./redis-link')
 
 const ENCODER = Object.freeze({
   encode (packet) {
@@ -50,6 +51,8 @@ class Server extends EventEmitter {
     this._parents = []
     this._clients = new Map()
     this._nativeHandle = null
+    // The Redis link of createRedisAdapter (redis-link.js), when scaled out.
+    this._redis = null
     // Events of this batch, dispatched after it: (socket, args) pairs.
     this._batchEvents = []
     // The App given to attachApp, whose listener serves the engine.
@@ -189,6 +192,9 @@ class Server extends EventEmitter {
       // As socket.io dispatches a client's event a tick after decoding it:
       // a socket that disconnected in the same read never sees the events
       // that came before its DISCONNECT.
+      redisMessage: (channel, json, attachments) => this._redis?._message(channel, json, attachments),
+      redisState: (code, error) => this._redis?._state(code, error),
+      redisReply: (req, ok, value) => this._redis?._reply(req, ok, value),
       endBatch: () => {
         const q = this._batchEvents
         if (q.length === 0) return
@@ -521,6 +527,15 @@ class Server extends EventEmitter {
     })
   }
 
+  /**
+   * The server's Redis link (createRedisAdapter), made when the first
+   * namespace needs it; one per server, shared by its namespaces.
+   */
+  _redisLink (opts) {
+    if (!this._redis) this._redis = new RedisLink(this, opts)
+    return this._redis
+  }
+
   /** Idempotent: the 'close' of the http server calls it again after io.close(). */
   _closeNative () {
     for (const client of [...this._clients.values()]) {
@@ -532,6 +547,10 @@ class Server extends EventEmitter {
     // unsubscribes, stops its timers); a failure is reported, not thrown.
     for (const nsp of this._nsps.values()) safeApply(nsp.adapter.close, nsp.adapter, [])
     this.engine.close()
+    if (this._redis) {
+      this._redis.close()
+      this._redis = null
+    }
     if (this._nativeHandle) this._nativeHandle.close()
     // A later listen() or attach() starts afresh with a new handle, as
     // socket.io can listen again after close().

@@ -81,11 +81,13 @@ class Sessions {
    * tick: every broadcast of a tick reaches a socket in one `writev`.
    * `storable` (an EVENT without an ack): with connection state recovery
    * on, Rust keeps it under an offset it appends to the event's arguments.
+   * `remote` ({ exceptIds, compress }): it also goes to the other nodes of
+   * the server's Redis link.
    */
-  broadcast (to, text, attachments, volatile, storable = false) {
+  broadcast (to, text, attachments, volatile, storable = false, remote = undefined) {
     const native = this._handle || this._load()
-    if (storable && this._store && !volatile) native.broadcastStored(to, text, attachments)
-    else native.broadcast(to, text, attachments, volatile)
+    if (storable && this._store && !volatile) native.broadcastStored(to, text, attachments, remote)
+    else native.broadcast(to, text, attachments, volatile, remote)
     this._host.scheduleFlush(native)
   }
 

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use crate::pubsub::TopicTree;
 
 pub(crate) mod recovery;
+pub(crate) mod redis;
 
 /// What the rooms hold for each member: a value that knows its key (a
 /// Socket.IO client, whose sockets in every namespace share it).

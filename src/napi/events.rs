@@ -177,7 +177,37 @@ pub(crate) const SIO_DECODE_ERROR: u8 = 19;
 /// method, URL and the headers ("name: value" lines).
 pub(crate) const REFUSED: u8 = 20;
 
+/// The Redis link (#12): a request or response for JS (channel, JSON,
+/// attachments); the link's state (id: 0 connecting, 1 connected,
+/// 2 disconnected; the error text); the answer to a command JS asked for
+/// (id: its request id; ok flag, value or error text).
+pub(crate) const REDIS_MESSAGE: u8 = 21;
+pub(crate) const REDIS_STATE: u8 = 22;
+pub(crate) const REDIS_REPLY: u8 = 23;
+
 impl EventSink {
+    pub(crate) fn redis_message(&self, channel: &str, json: &str, attachments: &[Bytes]) {
+        self.push(REDIS_MESSAGE, 0, |b| {
+            put_bytes(b, channel.as_bytes());
+            put_bytes(b, json.as_bytes());
+            b.extend_from_slice(&(attachments.len() as u32).to_le_bytes());
+            for a in attachments {
+                put_bytes(b, a);
+            }
+        });
+    }
+
+    pub(crate) fn redis_state(&self, state: u8, error: &str) {
+        self.push(REDIS_STATE, u64::from(state), |b| put_bytes(b, error.as_bytes()));
+    }
+
+    pub(crate) fn redis_reply(&self, req: u64, result: Result<String, String>) {
+        self.push(REDIS_REPLY, req, |b| {
+            b.push(result.is_ok() as u8);
+            put_bytes(b, result.unwrap_or_else(|e| e).as_bytes());
+        });
+    }
+
     pub(crate) fn eio_open(&self, key: u64, sid: &str, remote: &SocketAddr) {
         self.push(EIO_OPEN, key, |b| {
             put_bytes(b, sid.as_bytes());

@@ -6,6 +6,7 @@ mod core;
 mod engineio;
 mod events;
 mod http;
+mod redis;
 mod socketio;
 
 use napi_derive::napi;

@@ -32,9 +32,19 @@ pub struct NativeSocketIo {
     sio: Arc<SioServer>,
     /// The server whose connections the engine's are: this handle's own, or
     /// an App's after `attach_app` (broadcasts are flushed there).
-    served_by: parking_lot::RwLock<Arc<ServerCore>>,
+    pub(super) served_by: Arc<parking_lot::RwLock<Arc<ServerCore>>>,
     path: String,
     max_payload: usize,
+}
+
+impl NativeSocketIo {
+    pub(super) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    pub(super) fn sio(&self) -> &Arc<SioServer> {
+        &self.sio
+    }
 }
 
 #[napi]
@@ -57,7 +67,7 @@ impl NativeSocketIo {
         if !opts.on_app.unwrap_or(false) {
             http::mount(&core, &engine, &path, max_payload)?;
         }
-        let served_by = parking_lot::RwLock::new(core.server.clone());
+        let served_by = Arc::new(parking_lot::RwLock::new(core.server.clone()));
         Ok(Self { core, engine, sio, served_by, path, max_payload })
     }
 
@@ -203,20 +213,38 @@ impl NativeSocketIo {
         packet: String,
         attachments: Option<Vec<Buffer>>,
         volatile: Option<bool>,
+        remote: Option<RemoteOut>,
     ) -> u32 {
         let attachments: Vec<Bytes> =
             attachments.unwrap_or_default().iter().map(|b| Bytes::copy_from_slice(b)).collect();
-        self.sio.broadcast(&to.into(), &packet, &attachments, volatile.unwrap_or(false)) as u32
+        let opts = to.into();
+        let volatile = volatile.unwrap_or(false);
+        let n = self.sio.broadcast(&opts, &packet, &attachments, volatile) as u32;
+        if let Some(r) = remote {
+            self.sio.publish_remote(&opts, &packet, &attachments, &r.except_ids, r.flags(volatile));
+        }
+        n
     }
 
     /// As `broadcast` (not volatile), kept for connection state recovery
     /// under an offset appended to the event's arguments (an EVENT packet
     /// without an ack id only).
     #[napi]
-    pub fn broadcast_stored(&self, to: Selection, packet: String, attachments: Option<Vec<Buffer>>) -> u32 {
+    pub fn broadcast_stored(
+        &self,
+        to: Selection,
+        packet: String,
+        attachments: Option<Vec<Buffer>>,
+        remote: Option<RemoteOut>,
+    ) -> u32 {
         let attachments: Vec<Bytes> =
             attachments.unwrap_or_default().iter().map(|b| Bytes::copy_from_slice(b)).collect();
-        self.sio.broadcast_stored(&to.into(), &packet, &attachments) as u32
+        let opts = to.into();
+        if let Some(r) = remote {
+            // The other nodes get the event without this node's offset.
+            self.sio.publish_remote(&opts, &packet, &attachments, &r.except_ids, r.flags(false));
+        }
+        self.sio.broadcast_stored(&opts, &packet, &attachments) as u32
     }
 
     /// The client keys a broadcast to `to` reaches (for the operators:
@@ -268,6 +296,21 @@ pub struct Selection {
     pub rooms: Vec<String>,
     pub except: Vec<String>,
     pub skip: Option<i64>,
+}
+
+/// A broadcast's way to the other nodes (with a Redis adapter, unless
+/// `local`): socket ids the local selection skipped by key (the sender),
+/// and the `compress` flag.
+#[napi(object)]
+pub struct RemoteOut {
+    pub except_ids: Vec<String>,
+    pub compress: Option<bool>,
+}
+
+impl RemoteOut {
+    fn flags(&self, volatile: bool) -> crate::adapter::redis::wire::Flags {
+        crate::adapter::redis::wire::Flags { volatile, compress: self.compress }
+    }
 }
 
 /// A kept session to restore (see `restore`).

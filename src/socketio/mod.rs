@@ -5,6 +5,7 @@
 
 mod json_shape;
 pub(crate) mod packet;
+mod remote;
 pub(crate) mod server;
 #[cfg(test)]
 mod tests;

@@ -349,6 +349,28 @@ pub fn encode_into(out: &mut String, kind: PacketType, nsp: &str, id: Option<u64
     out.push_str(data);
 }
 
+/// The data of an EVENT or BINARY_EVENT packet this server encoded (what
+/// [`encode`] wrote after the header): the event array's JSON text. None
+/// for other types or a header that does not end in `[`.
+pub fn event_data(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    let kind = PacketType::from_byte(*b.first()?)?;
+    if !matches!(kind, PacketType::Event | PacketType::BinaryEvent) {
+        return None;
+    }
+    let mut i = 1;
+    if kind.is_binary() {
+        i += text[i..].find('-')? + 1;
+    }
+    if b.get(i) == Some(&b'/') {
+        i += text[i..].find(',')? + 1;
+    }
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    (b.get(i) == Some(&b'[')).then(|| &text[i..])
+}
+
 /// The CONNECT reply payload, `{"sid":"<sid>"}`, with `"pid"` (connection
 /// state recovery's private session id) when given.
 pub fn connect_payload(sid: &str, pid: Option<&str>) -> String {
@@ -459,6 +481,19 @@ mod tests {
         // attachments are written only for binary types; "" namespace means "/"
         assert_eq!(encode(Event, "", None, 3, r#"["a"]"#), r#"2["a"]"#);
         assert_eq!(encode(Ack, "/", Some(u64::MAX), 0, "[]"), "318446744073709551615[]");
+    }
+
+    #[test]
+    fn event_data_is_what_follows_the_header() {
+        assert_eq!(event_data(r#"2["a",1]"#), Some(r#"["a",1]"#));
+        assert_eq!(event_data(r#"2/chat,12["a"]"#), Some(r#"["a"]"#));
+        assert_eq!(
+            event_data(r#"51-/x,["a",{"_placeholder":true,"num":0}]"#),
+            Some(r#"["a",{"_placeholder":true,"num":0}]"#)
+        );
+        assert_eq!(event_data(r#"3/chat,1["a"]"#), None);
+        assert_eq!(event_data("2/chat"), None);
+        assert_eq!(event_data(""), None);
     }
 
     #[test]

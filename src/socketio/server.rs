@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 
 use super::packet::{self, Limits, PacketType};
 use crate::adapter::recovery::{PacketLog, RecoveryConfig};
+use crate::adapter::redis::link::RedisLink;
 use crate::adapter::{BroadcastOptions, Member, Rooms};
 use crate::engineio::engine::{CloseReason, EngineHandler, Refusal, Session, SharedMessage};
 use crate::engineio::packet::{form_decode, generate_sid, Packet as EioPacket, Payload};
@@ -310,6 +311,8 @@ pub(crate) struct SioServer {
     departed: Mutex<HashMap<u64, Arc<Client>>>,
     /// Connection state recovery's log of broadcasts (None when off).
     log: Option<Mutex<PacketLog<Replay>>>,
+    /// The Redis link broadcasts also cross (remote.rs; None: one node).
+    pub(super) remote: parking_lot::RwLock<Option<Arc<RedisLink>>>,
 }
 
 impl SioServer {
@@ -331,6 +334,7 @@ impl SioServer {
             departed: Mutex::new(HashMap::new()),
             rooms: Mutex::new(Rooms::default()),
             log: recovery.map(|cfg| Mutex::new(PacketLog::new(cfg, &prefix))),
+            remote: parking_lot::RwLock::new(None),
         })
     }
 

@@ -1,0 +1,301 @@
+// Scale-out on Redis (#12): `createRedisAdapter`, whose connections and
+// broadcasts live in Rust, in one fleet with a real socket.io 4.8 node on
+// @socket.io/redis-adapter 8 (redis 4 clients) and with
+// @socket.io/redis-emitter 5, over a real redis-server started here; the
+// real socket.io-client on each node.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import { io as ioc } from 'socket.io-client'
+import { createClient } from 'redis'
+import { createAdapter } from '@socket.io/redis-adapter'
+import { Emitter } from '@socket.io/redis-emitter'
+import { wsClient, connected } from './helpers/sio.mjs'
+import { startRedis, startRedisOn, freePort } from './helpers/redis.mjs'
+
+const require = createRequire(import.meta.url)
+const { Server, createRedisAdapter } = require('..')
+const { Server: SocketIoServer } = require('socket.io')
+
+// One redis-server for the file (the restart test starts its own), stopped
+// after every test's clients have quit while it still answers.
+let sharedUrl
+const stopShared = []
+before(async () => { sharedUrl = await startRedis({ after: (fn) => stopShared.push(fn) }) })
+after(() => { for (const fn of stopShared) fn() })
+const startShared = async () => sharedUrl
+// Each test's own channels on the shared server (nodes of one test never
+// count those of another).
+const keyOf = (t) => 'socket.io-' + [...t.name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7).toString(36)
+
+const once = (emitter, event) => new Promise((resolve) => emitter.once(event, (...args) => resolve(args)))
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Waits (up to 5 s) for `cond`; the assertion after it says what failed. */
+async function until (cond) {
+  for (let i = 0; i < 250 && !(await cond()); i++) await sleep(20)
+}
+
+const client = wsClient
+
+/** A ferrosocket node on `url`, connected to Redis. */
+async function ferroNode (t, url, opts = {}) {
+  const io = new Server({ adapter: createRedisAdapter({ url, key: keyOf(t), requestsTimeout: 2000, ...opts }) })
+  io.listen(0)
+  t.after(() => io.close())
+  if (io.of('/').adapter.state !== 'connected') await once(io.of('/').adapter, 'state')
+  assert.equal(io.of('/').adapter.state, 'connected')
+  return io
+}
+
+/** A socket.io 4.8 node with @socket.io/redis-adapter on `url`. */
+async function socketIoNode (t, url) {
+  const pub = createClient({ url })
+  const sub = pub.duplicate()
+  pub.on('error', () => {})
+  sub.on('error', () => {})
+  await Promise.all([pub.connect(), sub.connect()])
+  const io = new SocketIoServer({ adapter: createAdapter(pub, sub, { key: keyOf(t), requestsTimeout: 2000 }) })
+  io.listen(0)
+  t.after(async () => {
+    await new Promise((resolve) => io.close(() => resolve()))
+    await Promise.allSettled([pub.quit(), sub.quit()])
+  })
+  return { io, port: io.httpServer.address().port }
+}
+
+/** Both nodes see each other (PUBSUB NUMSUB of the request channel). */
+async function fleetOf (n, ...ios) {
+  await until(async () => (await Promise.all(ios.map((io) => io.of('/').adapter.serverCount()))).every((c) => c === n))
+  for (const io of ios) assert.equal(await io.of('/').adapter.serverCount(), n)
+}
+
+test('mixed fleet: broadcasts cross both ways with rooms, except, the sender left out, binary and Dates; local stays local', { timeout: 30000 }, async (t) => {
+  const url = await startShared()
+  const ferro = await ferroNode(t, url)
+  const { io: sio, port: sioPort } = await socketIoNode(t, url)
+  await fleetOf(2, ferro, sio)
+  const a = client(t, ferro.port)
+  const sa = await connected(ferro, a)
+  const a2 = client(t, ferro.port)
+  const sa2 = await connected(ferro, a2)
+  const b = client(t, sioPort)
+  const sb = await connected(sio, b)
+  sa.join('red')
+  sb.join(['red', 'blue'])
+  const got = []
+  for (const [name, c] of [['a', a], ['a2', a2], ['b', b]]) c.onAny((ev, ...args) => got.push([name, ev, ...args]))
+
+  ferro.to('red').emit('red-from-ferro', 1, { bin: Buffer.from([1, 2, 3]) })
+  sio.to('red').except('blue').emit('red-not-blue-from-sio', new Date(0))
+  sa.broadcast.emit('not-sa', 'x')
+  sb.to('red').emit('to-red-from-sb')
+  ferro.local.emit('local-only')
+  sio.volatile.emit('volatile-from-sio', 2)
+  await until(() => got.length >= 11)
+  await sleep(100)
+  // Local deliveries and those through Redis interleave: compared by content.
+  const seen = (who) => got.filter((g) => g[0] === who).map((g) => g.slice(1)).sort((x, y) => x[0].localeCompare(y[0]))
+  const sorted = (list) => list.sort((x, y) => x[0].localeCompare(y[0]))
+  assert.deepEqual(seen('a'), sorted([
+    ['red-from-ferro', 1, { bin: Buffer.from([1, 2, 3]) }],
+    ['red-not-blue-from-sio', '1970-01-01T00:00:00.000Z'],
+    ['to-red-from-sb'],
+    ['local-only'],
+    ['volatile-from-sio', 2]
+  ]))
+  assert.deepEqual(seen('a2'), sorted([['not-sa', 'x'], ['local-only'], ['volatile-from-sio', 2]]))
+  assert.deepEqual(seen('b'), sorted([['red-from-ferro', 1, { bin: Buffer.from([1, 2, 3]) }], ['not-sa', 'x'], ['volatile-from-sio', 2]]))
+  void sa2
+})
+
+test('mixed fleet: fetchSockets, RemoteSocket, socketsJoin/Leave, disconnectSockets and allRooms across nodes, both ways', { timeout: 30000 }, async (t) => {
+  const url = await startShared()
+  const ferro = await ferroNode(t, url)
+  const { io: sio, port: sioPort } = await socketIoNode(t, url)
+  await fleetOf(2, ferro, sio)
+  const a = client(t, ferro.port, { auth: { who: 'a' } })
+  const sa = await connected(ferro, a)
+  const b = client(t, sioPort)
+  const sb = await connected(sio, b)
+  sa.data.who = 'ferro-socket'
+  sb.data.who = 'sio-socket'
+  sa.join('red')
+
+  const fromSio = await sio.fetchSockets()
+  assert.deepEqual(fromSio.map((s) => s.id).sort(), [sa.id, sb.id].sort())
+  const remoteA = fromSio.find((s) => s.id === sa.id)
+  assert.deepEqual(remoteA.data, { who: 'ferro-socket' })
+  assert.deepEqual([...remoteA.rooms].sort(), [sa.id, 'red'].sort())
+  assert.deepEqual(remoteA.handshake.auth, { who: 'a' })
+  assert.equal(remoteA.handshake.query.EIO, '4')
+
+  const fromFerro = await ferro.in(sb.id).fetchSockets()
+  assert.equal(fromFerro.length, 1)
+  assert.deepEqual(fromFerro[0].data, { who: 'sio-socket' })
+  // A RemoteSocket's methods act on the node that holds the socket.
+  const gotOnB = once(b, 'direct')
+  fromFerro[0].emit('direct', 'hello b')
+  assert.deepEqual(await gotOnB, ['hello b'])
+  fromFerro[0].join('joined-remotely')
+  await until(() => sb.rooms.has('joined-remotely'))
+  assert.ok(sb.rooms.has('joined-remotely'))
+
+  ferro.socketsJoin('everyone')
+  sio.in('red').socketsJoin('red-too')
+  await until(() => sb.rooms.has('everyone') && sa.rooms.has('red-too'))
+  assert.ok(sa.rooms.has('everyone') && sb.rooms.has('everyone'))
+  assert.ok(sa.rooms.has('red-too') && !sb.rooms.has('red-too'))
+  sio.socketsLeave('everyone')
+  await until(() => !sa.rooms.has('everyone'))
+  assert.ok(!sa.rooms.has('everyone') && !sb.rooms.has('everyone'))
+  assert.ok((await ferro.of('/').adapter.allRooms()).has('joined-remotely'))
+  assert.deepEqual((await ferro.allSockets()), new Set([sa.id, sb.id]))
+
+  const gone = once(b, 'disconnect')
+  ferro.in(sb.id).disconnectSockets(true)
+  assert.equal((await gone)[0], 'io server disconnect')
+  const goneA = once(a, 'disconnect')
+  sio.disconnectSockets()
+  assert.equal((await goneA)[0], 'io server disconnect')
+})
+
+test('mixed fleet: serverSideEmit with and without acks, and broadcasts with acks counted across nodes, both ways', { timeout: 30000 }, async (t) => {
+  const url = await startShared()
+  const ferro = await ferroNode(t, url)
+  const { io: sio, port: sioPort } = await socketIoNode(t, url)
+  await fleetOf(2, ferro, sio)
+  const a = client(t, ferro.port)
+  await connected(ferro, a)
+  const b = client(t, sioPort)
+  await connected(sio, b)
+  a.on('question', (n, cb) => cb(`a:${n}`))
+  b.on('question', (n, cb) => cb(`b:${n}`))
+  ferro.on('ping-nodes', (x, cb) => cb(`ferro:${x}`))
+  sio.on('ping-nodes', (x, cb) => cb(`sio:${x}`))
+  const heard = []
+  ferro.on('note', (x) => heard.push(['ferro', x]))
+  sio.on('note', (x) => heard.push(['sio', x]))
+
+  assert.deepEqual(await ferro.serverSideEmitWithAck('ping-nodes', 1), ['sio:1'])
+  assert.deepEqual(await sio.serverSideEmitWithAck('ping-nodes', 2), ['ferro:2'])
+  ferro.serverSideEmit('note', 'from ferro')
+  sio.serverSideEmit('note', 'from sio')
+  await until(() => heard.length >= 2)
+  assert.deepEqual(heard.sort(), [['ferro', 'from sio'], ['sio', 'from ferro']])
+
+  assert.deepEqual((await ferro.timeout(2000).emitWithAck('question', 3)).sort(), ['a:3', 'b:3'])
+  assert.deepEqual((await sio.timeout(2000).emitWithAck('question', 4)).sort(), ['a:4', 'b:4'])
+  // A binary answer survives the trip back.
+  a.on('bin', (cb) => cb(Buffer.from([9, 9])))
+  b.on('bin', (cb) => cb(Buffer.from([8])))
+  const bins = await ferro.timeout(2000).emitWithAck('bin')
+  assert.deepEqual(bins.map((x) => [...x]).sort(), [[8], [9, 9]])
+  // A client that never answers: socket.io's error, with the answers that came.
+  const c = client(t, ferro.port)
+  await connected(ferro, c)
+  const err = await ferro.timeout(300).emitWithAck('question', 5).catch((e) => e)
+  assert.equal(err.message, 'operation has timed out')
+  assert.deepEqual(err.responses.sort(), ['a:5', 'b:5'])
+})
+
+test('@socket.io/redis-emitter reaches ferrosocket\'s clients: rooms, binary, joins and serverSideEmit', { timeout: 30000 }, async (t) => {
+  const url = await startShared()
+  const ferro = await ferroNode(t, url)
+  const a = client(t, ferro.port)
+  const sa = await connected(ferro, a)
+  const b = client(t, ferro.port)
+  await connected(ferro, b)
+  sa.join('news')
+  const redis = createClient({ url })
+  await redis.connect()
+  t.after(() => redis.quit())
+  const emitter = new Emitter(redis, { key: keyOf(t) })
+  const got = []
+  for (const [name, c] of [['a', a], ['b', b]]) c.onAny((ev, ...args) => got.push([name, ev, ...args]))
+  emitter.to('news').emit('headline', { bin: Buffer.from([7]) }, new Date(1000))
+  emitter.except('news').emit('not-news')
+  await until(() => got.length >= 2)
+  assert.deepEqual(got, [['a', 'headline', { bin: Buffer.from([7]) }, '1970-01-01T00:00:01.000Z'], ['b', 'not-news']])
+  emitter.socketsJoin('all-of-them')
+  await until(() => sa.rooms.has('all-of-them'))
+  assert.ok(sa.rooms.has('all-of-them'))
+  const heard = once(ferro, 'from-emitter')
+  emitter.serverSideEmit('from-emitter', 42)
+  assert.deepEqual(await heard, [42])
+})
+
+test('two ferrosocket nodes: broadcasts and requests between them; a namespace made later joins the fleet', { timeout: 30000 }, async (t) => {
+  const url = await startShared()
+  const one = await ferroNode(t, url)
+  const two = await ferroNode(t, url)
+  await fleetOf(2, one, two)
+  const a = client(t, one.port)
+  const sa = await connected(one, a)
+  const b = client(t, two.port)
+  await connected(two, b)
+  const fromOne = once(b, 'hi')
+  one.emit('hi', 'from one')
+  assert.deepEqual(await fromOne, ['from one'])
+  assert.deepEqual((await two.fetchSockets()).length, 2)
+  // A namespace made after the link is up subscribes too.
+  const ca = ioc(`http://127.0.0.1:${one.port}/chat`, { transports: ['websocket'], reconnection: false, forceNew: true })
+  t.after(() => ca.close())
+  one.of('/chat')
+  const cb = ioc(`http://127.0.0.1:${two.port}/chat`, { transports: ['websocket'], reconnection: false, forceNew: true })
+  t.after(() => cb.close())
+  two.of('/chat')
+  await Promise.all([once(ca, 'connect'), once(cb, 'connect')])
+  await until(async () => (await one.of('/chat').adapter.serverCount()) === 2)
+  const chat = once(ca, 'msg')
+  two.of('/chat').emit('msg', 'in chat')
+  assert.deepEqual(await chat, ['in chat'])
+  void sa
+})
+
+test('Redis restarts: the state is reported, local delivery goes on, cross-node calls fail fast, and the link resubscribes by itself', { timeout: 60000 }, async (t) => {
+  const port = await freePort()
+  let redis = await startRedisOn(t, port)
+  const one = await ferroNode(t, redis.url)
+  const two = await ferroNode(t, redis.url)
+  await fleetOf(2, one, two)
+  const a = client(t, one.port)
+  const sa = await connected(one, a)
+  const a2 = client(t, one.port)
+  await connected(one, a2)
+  const b = client(t, two.port)
+  await connected(two, b)
+  const states = []
+  one.of('/').adapter.on('state', (s) => states.push(s))
+
+  await redis.stop()
+  await until(() => one.of('/').adapter.state === 'disconnected')
+  assert.equal(one.of('/').adapter.state, 'disconnected')
+  // Local delivery continues; what cannot cross is dropped and counted.
+  const local = once(a2, 'during')
+  sa.broadcast.emit('during', 'outage')
+  assert.deepEqual(await local, ['outage'])
+  assert.ok(one.of('/').adapter.stats.droppedPublishes >= 1)
+  const started = Date.now()
+  await assert.rejects(one.fetchSockets(), (e) => e.message === 'timeout reached while waiting for fetchSockets response' &&
+    e.code === 'FERROSOCKET_REDIS_DOWN' && /Redis is disconnected/.test(e.cause.message))
+  const acked = await one.timeout(5000).emitWithAck('anyone').catch((e) => e)
+  assert.equal(acked.code, 'FERROSOCKET_REDIS_DOWN')
+  assert.ok(Date.now() - started < 1000, 'fails fast, not after requestsTimeout')
+
+  redis = await startRedisOn(t, port)
+  await until(() => one.of('/').adapter.state === 'connected' && two.of('/').adapter.state === 'connected')
+  assert.deepEqual(states.slice(0, 2), ['disconnected', 'connected'])
+  await fleetOf(2, one, two)
+  const after = once(b, 'after')
+  one.emit('after', 'restart')
+  assert.deepEqual(await after, ['restart'])
+})
+
+test('createRedisAdapter refuses wrong options at construction, in the user\'s terms', () => {
+  assert.throws(() => createRedisAdapter({ url: 'http://x' }), /"url" must be a redis:\/\/ URL/)
+  assert.throws(() => createRedisAdapter({ requestsTimeout: -1 }), /"requestsTimeout" must be a positive number/)
+  assert.throws(() => createRedisAdapter({ keyy: 'x' }), /unknown option "keyy"/)
+  assert.throws(() => createRedisAdapter({ sharded: true }), (e) => e.code === 'FERROSOCKET_UNSUPPORTED' && /sharded/.test(e.message))
+  assert.throws(() => createRedisAdapter('redis://x'), /takes an object/)
+})

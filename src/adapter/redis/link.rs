@@ -1,0 +1,309 @@
+//! The Redis connections of one server: a publisher and a subscriber (fred,
+//! on the core's runtime), the classic adapter's subscriptions per
+//! namespace, and the routing of what arrives: broadcasts from other nodes
+//! to [`RemoteHandler::broadcast`] (no JS), requests and responses to
+//! [`RemoteHandler::message`] as JSON. Reconnecting and resubscribing are
+//! fred's (`ReconnectPolicy`, `manage_subscriptions`); this watches the state
+//! and reports it.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fred::clients::SubscriberClient;
+use fred::prelude::{
+    Builder, ClientLike, Config, Error as FredError, EventInterface, PubsubInterface, ReconnectPolicy,
+    Value as FredValue,
+};
+use parking_lot::Mutex;
+
+use super::wire::{self, Broadcast};
+
+/// Publishes not yet acknowledged by Redis beyond this are dropped (and
+/// counted): a slow or absent Redis must not grow memory without bound.
+const MAX_PENDING_PUBLISHES: usize = 10_000;
+/// Messages the subscriber can hold before the router reads them; a router
+/// that falls further behind loses the oldest, and counts them.
+const MESSAGE_BUFFER: usize = 8192;
+
+/// What the link reports of itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum LinkState {
+    Connecting = 0,
+    Connected = 1,
+    Disconnected = 2,
+    Closed = 3,
+}
+
+impl LinkState {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            LinkState::Connecting => "connecting",
+            LinkState::Connected => "connected",
+            LinkState::Disconnected => "disconnected",
+            LinkState::Closed => "closed",
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => LinkState::Connected,
+            2 => LinkState::Disconnected,
+            3 => LinkState::Closed,
+            _ => LinkState::Connecting,
+        }
+    }
+}
+
+/// Where what arrives goes (the Socket.IO layer implements it).
+pub(crate) trait RemoteHandler: Send + Sync + 'static {
+    /// A broadcast another node (or an emitter) published in `nsp`.
+    fn broadcast(&self, b: Broadcast);
+    /// A request or response for JS: the channel, the message as JSON text
+    /// (binaries as placeholders for `attachments`).
+    fn message(&self, channel: &str, json: String, attachments: Vec<Bytes>);
+    /// The link's state changed (`error`: why, when it went down).
+    fn state(&self, state: LinkState, error: Option<String>);
+}
+
+pub(crate) struct LinkConfig {
+    pub url: String,
+    pub key: String,
+    pub uid: String,
+}
+
+/// Counters for `adapter.stats` (JS).
+#[derive(Default)]
+pub(crate) struct LinkStats {
+    pub published: AtomicU64,
+    pub dropped_publishes: AtomicU64,
+    pub received: AtomicU64,
+    pub lost_messages: AtomicU64,
+    pub malformed: AtomicU64,
+}
+
+pub(crate) struct RedisLink {
+    cfg: LinkConfig,
+    publisher: fred::clients::Client,
+    subscriber: SubscriberClient,
+    state: AtomicU8,
+    pending: Arc<AtomicUsize>,
+    namespaces: Mutex<HashSet<String>>,
+    pub(crate) stats: Arc<LinkStats>,
+    handler: Arc<dyn RemoteHandler>,
+    /// The core's runtime (publishes come from the JS thread).
+    rt: tokio::runtime::Handle,
+}
+
+impl RedisLink {
+    /// Starts connecting (call inside the runtime, which the link keeps
+    /// using whoever calls it); the state is reported as it
+    /// changes. Err: the URL or options are wrong.
+    pub(crate) fn connect(cfg: LinkConfig, handler: Arc<dyn RemoteHandler>) -> Result<Arc<Self>, String> {
+        let config = Config::from_url(&cfg.url).map_err(|e| format!("invalid Redis URL {:?}: {e}", cfg.url))?;
+        let mut builder = Builder::from_config(config);
+        builder
+            // Reconnect forever, 100 ms doubling to 5 s between attempts.
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5000, 2))
+            .with_performance_config(|p| p.broadcast_channel_capacity = MESSAGE_BUFFER)
+            .with_connection_config(|c| {
+                c.connection_timeout = Duration::from_secs(5);
+                c.max_command_attempts = 1;
+            });
+        let publisher = builder.build().map_err(|e| e.to_string())?;
+        let subscriber = builder.build_subscriber_client().map_err(|e| e.to_string())?;
+        let link = Arc::new(Self {
+            cfg,
+            publisher,
+            subscriber,
+            state: AtomicU8::new(LinkState::Connecting as u8),
+            pending: Arc::new(AtomicUsize::new(0)),
+            namespaces: Mutex::new(HashSet::new()),
+            stats: Arc::new(LinkStats::default()),
+            handler,
+            rt: tokio::runtime::Handle::current(),
+        });
+        link.start();
+        Ok(link)
+    }
+
+    pub(crate) fn uid(&self) -> &str {
+        &self.cfg.uid
+    }
+
+    pub(crate) fn state(&self) -> LinkState {
+        LinkState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    fn set_state(&self, s: LinkState, error: Option<String>) {
+        let old = self.state.load(Ordering::Relaxed);
+        if old == LinkState::Closed as u8 || old == s as u8 {
+            return;
+        }
+        self.state.store(s as u8, Ordering::Relaxed);
+        self.handler.state(s, error);
+    }
+
+    fn start(self: &Arc<Self>) {
+        // The connection and resubscription tasks run detached; their
+        // handles are not needed.
+        drop(self.publisher.connect());
+        drop(self.subscriber.connect());
+        drop(self.subscriber.manage_subscriptions());
+        // Routing what arrives.
+        let mut rx = self.subscriber.message_rx();
+        let link = Arc::downgrade(self);
+        self.rt.spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(m) => {
+                        let Some(link) = link.upgrade() else { return };
+                        link.route(&m.channel, &m.value);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        let Some(link) = link.upgrade() else { return };
+                        link.stats.lost_messages.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        // The state: connected once both are, disconnected when either drops.
+        let link = self.clone();
+        self.rt.spawn(async move {
+            let mut sub_errors = link.subscriber.error_rx();
+            let mut pub_errors = link.publisher.error_rx();
+            let mut sub_up = link.subscriber.reconnect_rx();
+            let mut pub_up = link.publisher.reconnect_rx();
+            let first = tokio::join!(link.publisher.wait_for_connect(), link.subscriber.wait_for_connect());
+            if first.0.is_ok() && first.1.is_ok() {
+                link.set_state(LinkState::Connected, None);
+            }
+            loop {
+                if link.state() == LinkState::Closed {
+                    return;
+                }
+                tokio::select! {
+                    e = sub_errors.recv() => link.down(e.ok().map(|(e, _)| e)),
+                    e = pub_errors.recv() => link.down(e.ok().map(|(e, _)| e)),
+                    _ = sub_up.recv() => link.up(),
+                    _ = pub_up.recv() => link.up(),
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => link.up(),
+                }
+            }
+        });
+    }
+
+    fn down(&self, e: Option<FredError>) {
+        if !(self.publisher.is_connected() && self.subscriber.is_connected()) {
+            self.set_state(LinkState::Disconnected, e.map(|e| e.to_string()));
+        }
+    }
+
+    fn up(&self) {
+        if self.publisher.is_connected() && self.subscriber.is_connected() {
+            self.set_state(LinkState::Connected, None);
+        } else if self.state() == LinkState::Connected {
+            self.set_state(LinkState::Disconnected, None);
+        }
+    }
+
+    fn route(&self, channel: &str, value: &FredValue) {
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        let Some(bytes) = value.as_bytes() else {
+            self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let key = &self.cfg.key;
+        let rest = channel.strip_prefix(key.as_str()).unwrap_or("");
+        if rest.starts_with('#') {
+            match wire::decode_broadcast(bytes) {
+                Ok(b) if b.uid == self.cfg.uid => {}
+                Ok(b) => self.handler.broadcast(b),
+                Err(_) => {
+                    self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        } else if rest.starts_with("-request#") || rest.starts_with("-response#") {
+            match wire::message_to_json(bytes) {
+                Ok((json, attachments)) => self.handler.message(channel, json, attachments),
+                Err(_) => {
+                    self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// The classic adapter's subscriptions for `nsp`: its broadcasts (every
+    /// room), its requests, its responses, and the responses meant for this
+    /// node alone. Once per namespace.
+    pub(crate) fn add_namespace(self: &Arc<Self>, nsp: &str) {
+        if !self.namespaces.lock().insert(nsp.to_string()) {
+            return;
+        }
+        let key = &self.cfg.key;
+        let pattern = format!("{key}#{nsp}#*");
+        let channels = vec![
+            format!("{key}-request#{nsp}#"),
+            format!("{key}-response#{nsp}#"),
+            format!("{key}-response#{nsp}#{}#", self.cfg.uid),
+        ];
+        let sub = self.subscriber.clone();
+        // Tracked by the subscriber even while Redis is away: subscribed when
+        // it connects, and again after every reconnection.
+        self.rt.spawn(async move {
+            let _ = sub.psubscribe(pattern).await;
+            let _ = sub.subscribe(channels).await;
+        });
+    }
+
+    /// A local broadcast for the other nodes (not `local`).
+    pub(crate) fn publish_broadcast(self: &Arc<Self>, b: &Broadcast) -> bool {
+        match wire::encode_broadcast(b) {
+            Ok(bytes) => self.publish(wire::broadcast_channel(&self.cfg.key, &b.nsp, &b.rooms), bytes),
+            Err(_) => false,
+        }
+    }
+
+    /// Fire and forget, bounded: while Redis is away, or when too many
+    /// publishes wait for it, the message is dropped and counted.
+    pub(crate) fn publish(self: &Arc<Self>, channel: String, bytes: Vec<u8>) -> bool {
+        if self.state() != LinkState::Connected || self.pending.load(Ordering::Relaxed) >= MAX_PENDING_PUBLISHES {
+            self.stats.dropped_publishes.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let publisher = self.publisher.clone();
+        let pending = self.pending.clone();
+        let stats = self.stats.clone();
+        self.rt.spawn(async move {
+            let r: Result<i64, _> = publisher.publish(channel, Bytes::from(bytes)).await;
+            pending.fetch_sub(1, Ordering::Relaxed);
+            match r {
+                Ok(_) => stats.published.fetch_add(1, Ordering::Relaxed),
+                Err(_) => stats.dropped_publishes.fetch_add(1, Ordering::Relaxed),
+            };
+        });
+        true
+    }
+
+    /// `PUBSUB NUMSUB channel`: how many subscribe to it (the server count,
+    /// for the request channel).
+    pub(crate) async fn numsub(&self, channel: String) -> Result<u64, String> {
+        let r: Vec<FredValue> = self.publisher.pubsub_numsub(channel).await.map_err(|e| e.to_string())?;
+        Ok(r.get(1).and_then(|v| v.as_u64()).unwrap_or(0))
+    }
+
+    /// Unsubscribes and disconnects; nothing is reported after.
+    pub(crate) fn close(&self) {
+        self.state.store(LinkState::Closed as u8, Ordering::Relaxed);
+        let (p, s) = (self.publisher.clone(), self.subscriber.clone());
+        self.rt.spawn(async move {
+            let _ = s.unsubscribe_all().await;
+            let _ = tokio::join!(p.quit(), s.quit());
+        });
+    }
+}

@@ -1,0 +1,146 @@
+//! The Socket.IO handle's Redis link (#12), as `lib/socketio/redis-adapter.js`
+//! drives it: connect, one subscription set per namespace, publish (JSON,
+//! or MessagePack when a message holds binaries), `PUBSUB NUMSUB`, state
+//! and counters. Broadcasts from other nodes never come here: they are
+//! delivered in Rust and flushed.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
+use napi::bindgen_prelude::Buffer;
+use napi::Result;
+use napi_derive::napi;
+use parking_lot::RwLock;
+
+use super::core::err;
+use super::events::EventSink;
+use super::socketio::NativeSocketIo;
+use crate::adapter::redis::link::{LinkConfig, LinkState, RedisLink, RemoteHandler};
+use crate::adapter::redis::wire::{self, Broadcast};
+use crate::socketio::server::SioServer;
+use crate::ws::ServerCore;
+
+/// What arrives from the link: broadcasts delivered here, the rest to JS.
+struct Inbound {
+    sio: Weak<SioServer>,
+    served_by: Arc<RwLock<Arc<ServerCore>>>,
+    sink: Arc<EventSink>,
+}
+
+impl RemoteHandler for Inbound {
+    fn broadcast(&self, b: Broadcast) {
+        let Some(sio) = self.sio.upgrade() else { return };
+        if sio.deliver_remote(&b) > 0 {
+            self.served_by.read().flush();
+        }
+    }
+
+    fn message(&self, channel: &str, json: String, attachments: Vec<Bytes>) {
+        self.sink.redis_message(channel, &json, &attachments);
+    }
+
+    fn state(&self, state: LinkState, error: Option<String>) {
+        self.sink.redis_state(state as u8, error.as_deref().unwrap_or(""));
+    }
+}
+
+#[napi(object)]
+pub struct RedisStats {
+    pub state: String,
+    pub published: f64,
+    pub dropped_publishes: f64,
+    pub received: f64,
+    pub lost_messages: f64,
+    pub malformed: f64,
+}
+
+#[napi]
+impl NativeSocketIo {
+    /// Connects to Redis at `url` (this node's `uid`, the channels' `key`);
+    /// the state arrives as REDIS_STATE events. Once per handle.
+    #[napi]
+    pub fn redis_connect(&self, url: String, key: String, uid: String) -> Result<()> {
+        if self.sio().remote().is_some() {
+            return Err(err("ferrosocket: this server is already linked to Redis"));
+        }
+        let inbound = Arc::new(Inbound {
+            sio: Arc::downgrade(self.sio()),
+            served_by: self.served_by.clone(),
+            sink: self.core().sink.clone(),
+        });
+        let cfg = LinkConfig { url, key, uid };
+        let link = self.core().enter(|| RedisLink::connect(cfg, inbound))?.map_err(err)?;
+        self.sio().set_remote(Some(link));
+        Ok(())
+    }
+
+    /// The classic adapter's subscriptions for namespace `nsp`.
+    #[napi]
+    pub fn redis_add_namespace(&self, nsp: String) -> Result<()> {
+        let link = self.link()?;
+        self.core().enter(|| link.add_namespace(&nsp))
+    }
+
+    /// Publishes `json` on `channel`: as it is, or (`msgpack`) as
+    /// MessagePack with `attachments` in place of its placeholders. False
+    /// when dropped (Redis away, or too many publishes waiting).
+    #[napi]
+    pub fn redis_publish(
+        &self,
+        channel: String,
+        json: String,
+        attachments: Option<Vec<Buffer>>,
+        msgpack: bool,
+    ) -> Result<bool> {
+        let link = self.link()?;
+        let bytes = if msgpack {
+            let att: Vec<Bytes> = attachments.unwrap_or_default().iter().map(|b| Bytes::copy_from_slice(b)).collect();
+            wire::json_to_message(&json, &att).map_err(err)?
+        } else {
+            json.into_bytes()
+        };
+        self.core().enter(|| link.publish(channel, bytes))
+    }
+
+    /// `PUBSUB NUMSUB channel`; the count arrives as REDIS_REPLY `req`.
+    #[napi]
+    pub fn redis_numsub(&self, req: i64, channel: String) -> Result<()> {
+        let link = self.link()?;
+        let sink = self.core().sink.clone();
+        self.core().enter(|| {
+            tokio::spawn(async move {
+                let r = link.numsub(channel).await.map(|n| n.to_string());
+                sink.redis_reply(req as u64, r);
+            });
+        })
+    }
+
+    #[napi]
+    pub fn redis_stats(&self) -> Result<RedisStats> {
+        let link = self.link()?;
+        let s = &link.stats;
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+        Ok(RedisStats {
+            state: link.state().name().to_string(),
+            published: n(&s.published),
+            dropped_publishes: n(&s.dropped_publishes),
+            received: n(&s.received),
+            lost_messages: n(&s.lost_messages),
+            malformed: n(&s.malformed),
+        })
+    }
+
+    /// Unsubscribes and disconnects; broadcasts stay local from now on.
+    #[napi]
+    pub fn redis_close(&self) {
+        if let Some(link) = self.sio().remote() {
+            self.sio().set_remote(None);
+            let _ = self.core().enter(|| link.close());
+        }
+    }
+
+    fn link(&self) -> Result<Arc<RedisLink>> {
+        self.sio().remote().ok_or_else(|| err("ferrosocket: this server is not linked to Redis"))
+    }
+}
