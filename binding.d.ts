@@ -172,7 +172,7 @@ export declare class NativeSocketIo {
    * so are upgrades with an Origin when `check_origin` (CORS), and
    * handshakes when `check_handshake` (allowRequest).
    */
-  listen(host: string, port: number, checkOrigin: boolean, checkHandshake: boolean): ListenResult
+  listen(host: string, port: number, checkOrigin: boolean, checkHandshake: boolean, reusePort: boolean): ListenResult
   /**
    * `new Server(httpServer)`: takes over the http.Server's own listening
    * socket (`fd`, duplicated; JS closes Node's handle), so connections

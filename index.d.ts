@@ -154,6 +154,10 @@ export function us_socket_local_port(listenSocket: us_listen_socket): number
 export const DISABLED: number
 export const SHARED_COMPRESSOR: number
 export const DEDICATED_COMPRESSOR_3KB: number
+/** `listen(port, LIBUS_LISTEN_DEFAULT, cb)`: a fixed port is shared with other processes (SO_REUSEPORT), as uWS.js does on Linux. */
+export const LIBUS_LISTEN_DEFAULT: number
+/** `listen(port, LIBUS_LISTEN_EXCLUSIVE_PORT, cb)`: the port is not shared. */
+export const LIBUS_LISTEN_EXCLUSIVE_PORT: number
 export function version(): string
 
 // ---- Socket.IO server (Engine.IO long-polling and WebSocket) --------------
@@ -295,6 +299,12 @@ export interface ServerOptions extends EngineServerOptions {
   serveClient?: boolean
   /** Interface to listen on when given a port (default: all; ferrosocket extension). */
   host?: string
+  /**
+   * With a port: the Rust listener shares it (SO_REUSEPORT) with other
+   * processes that ask the same, the kernel spreading connections between
+   * them (ferrosocket extension; default false, as Node's `listen`).
+   */
+  reusePort?: boolean
   /** Accepted and ignored. */
   addTrailingSlash?: boolean
   /** A dynamic parent's child namespace is removed when its last socket leaves. */

@@ -52,6 +52,26 @@ test('listen on a port that is already taken calls back with false', { timeout: 
   assert.equal(result, false)
 })
 
+test('a fixed port is shared (SO_REUSEPORT, as uSockets does on Linux) and connections reach every app on it; LIBUS_LISTEN_EXCLUSIVE_PORT does not share', { timeout: 15000 }, async (t) => {
+  const probe = net.createServer()
+  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const port = probe.address().port
+  await new Promise((resolve) => probe.close(resolve))
+  const opened = [0, 0]
+  const apps = [0, 1].map((i) => uWS.App().ws('/*', { open: () => { opened[i]++ } }))
+  const exclusive = uWS.App()
+  t.after(() => { for (const app of [...apps, exclusive]) app.close() })
+  for (const app of apps) assert.ok(await new Promise((resolve) => app.listen(port, resolve)), 'each app listens on the shared port')
+  assert.equal(await new Promise((resolve) => exclusive.listen(port, uWS.LIBUS_LISTEN_EXCLUSIVE_PORT, resolve)), false)
+  // The kernel spreads connections by their addresses: 40 of them reach both.
+  const clients = []
+  for (let i = 0; i < 40; i++) clients.push(await connect(`ws://127.0.0.1:${port}/`))
+  t.after(() => { for (const c of clients) c.terminate() })
+  await delay(100)
+  assert.equal(opened[0] + opened[1], 40)
+  assert.ok(opened[0] > 0 && opened[1] > 0, `both apps got connections: ${opened}`)
+})
+
 test('IPv6: listen on ::1, echo over ws://[::1], remote address in uWS.js text form', { timeout: 10000 }, async (t) => {
   const log = new EventLog()
   const server = await startApp({

@@ -4,6 +4,7 @@
 // @socket.io/redis-emitter 5, over a real redis-server started here; the
 // real socket.io-client on each node.
 import { test, before, after } from 'node:test'
+import { spawn } from 'node:child_process'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import { io as ioc } from 'socket.io-client'
@@ -290,6 +291,39 @@ test('Redis restarts: the state is reported, local delivery goes on, cross-node 
   const after = once(b, 'after')
   one.emit('after', 'restart')
   assert.deepEqual(await after, ['restart'])
+})
+
+test('two processes share one port (reusePort) with Redis between them: clients land on both, a broadcast from one reaches all', { timeout: 30000 }, async (t) => {
+  const url = await startShared()
+  const key = keyOf(t)
+  const port = await freePort()
+  const node = (who) => `
+    const { Server, createRedisAdapter } = require(${JSON.stringify(require.resolve('..'))})
+    const io = new Server(${port}, { reusePort: true, adapter: createRedisAdapter({ url: ${JSON.stringify(url)}, key: ${JSON.stringify(key)} }) })
+    io.on('connection', (s) => s.on('whoami', (cb) => cb(${JSON.stringify(who)})))
+    io.of('/').adapter.on('state', (s) => { if (s === 'connected') console.log('ready') })
+    process.stdin.on('end', () => { io.close(); process.exit(0) })
+    process.stdin.resume()`
+  // The other process, and this one: both on `port`.
+  const child = spawn(process.execPath, ['-e', node('child')], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.after(() => child.stdin.end())
+  await new Promise((resolve) => child.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve() }))
+  const here = new Server(port, { reusePort: true, adapter: createRedisAdapter({ url, key }) })
+  t.after(() => here.close())
+  here.on('connection', (s) => s.on('whoami', (cb) => cb('parent')))
+  if (here.of('/').adapter.state !== 'connected') await once(here.of('/').adapter, 'state')
+  await fleetOf(2, here)
+  const clients = []
+  for (let i = 0; i < 30; i++) {
+    const c = client(t, port)
+    await once(c, 'connect')
+    clients.push(c)
+  }
+  const who = await Promise.all(clients.map((c) => c.emitWithAck('whoami')))
+  assert.deepEqual([...new Set(who)].sort(), ['child', 'parent'], 'connections are spread over both processes')
+  const all = Promise.all(clients.map((c) => once(c, 'all')))
+  here.emit('all', 'from the parent')
+  assert.deepEqual((await all).map(([m]) => m), Array(30).fill('from the parent'))
 })
 
 test('createRedisAdapter refuses wrong options at construction, in the user\'s terms', () => {

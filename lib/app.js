@@ -99,10 +99,12 @@ class TemplatedApp {
    * Node's listen errors (`code: 'EADDRINUSE'`, `errno`, `syscall`...).
    */
   listen (...args) {
-    const { host = '0.0.0.0', port, cb } = listenArgs(args)
+    const { host = '0.0.0.0', port, options, cb } = listenArgs(args)
     let result
     try {
-      result = this[kNative].listen(host, port, false)
+      // As uSockets: a fixed port is shared (SO_REUSEPORT) unless
+      // LIBUS_LISTEN_EXCLUSIVE_PORT; port 0 is never shared.
+      result = this[kNative].listen(host, port, port !== 0 && (options & 1) === 0)
     } catch (err) {
       callListen(cb, false, listenError(err, host, port))
       return this

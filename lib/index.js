@@ -28,6 +28,9 @@ module.exports = Object.assign(ferrosocket, {
   DISABLED: 0,
   SHARED_COMPRESSOR: 1,
   DEDICATED_COMPRESSOR_3KB: 2,
+  // uWS.js's listen options (uSockets' LIBUS_LISTEN_*).
+  LIBUS_LISTEN_DEFAULT: 0,
+  LIBUS_LISTEN_EXCLUSIVE_PORT: 1,
   // Socket.IO server
   Server,
   Namespace,

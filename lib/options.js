@@ -213,6 +213,8 @@ const SERVER = {
   connectTimeout: ms(0),
   serveClient: boolean,
   host: string,
+  // ferrosocket's: SO_REUSEPORT for the Rust listener of `new Server(port)`.
+  reusePort: boolean,
   cleanupEmptyChildNamespaces: boolean,
   adapter: func,
   parser: unsupported,
@@ -287,9 +289,10 @@ function listenArgs (args) {
   const cb = func('listen() callback (the last argument)', rest.pop(), { required: true })
   const host = typeof rest[0] === 'string' && rest.length >= 2 ? rest.shift() : undefined
   if (rest.length === 0) throw typeError('listen() port', 'a port number from 0 to 65535', undefined)
-  // uWS.js's LIBUS_LISTEN_* flags: checked, then ignored.
-  integer('listen() options', rest[1])
-  return { host, port: port('listen() port', rest[0]), cb }
+  // uWS.js's LIBUS_LISTEN_* flags: LIBUS_LISTEN_EXCLUSIVE_PORT (1) turns
+  // off the port sharing (SO_REUSEPORT) uSockets does by default.
+  const options = rest.length >= 2 ? integer('listen() options', rest[1]) : 0
+  return { host, port: port('listen() port', rest[0]), options: options || 0, cb }
 }
 
 module.exports = {

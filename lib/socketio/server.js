@@ -238,7 +238,7 @@ class Server extends EventEmitter {
       const host = this._opts.host || '::'
       let r
       try {
-        r = native.listen(host, port, Boolean(this._opts.cors), typeof this._opts.allowRequest === 'function')
+        r = native.listen(host, port, Boolean(this._opts.cors), typeof this._opts.allowRequest === 'function', Boolean(this._opts.reusePort))
       } catch (err) {
         // As socket.io's `httpServer.listen(port)` fails: 'error' on the
         // http.Server, asynchronously (thrown if nobody listens).

@@ -88,10 +88,17 @@ impl NativeSocketIo {
     /// so are upgrades with an Origin when `check_origin` (CORS), and
     /// handshakes when `check_handshake` (allowRequest).
     #[napi]
-    pub fn listen(&self, host: String, port: u32, check_origin: bool, check_handshake: bool) -> Result<ListenResult> {
+    pub fn listen(
+        &self,
+        host: String,
+        port: u32,
+        check_origin: bool,
+        check_handshake: bool,
+        reuse_port: bool,
+    ) -> Result<ListenResult> {
         self.engine.set_front_checks(check_origin, check_handshake);
         self.core.server.set_handoff_http(true);
-        self.core.listen(host, port, None, None)
+        self.core.listen(host, port, Some(reuse_port), None)
     }
 
     /// `new Server(httpServer)`: takes over the http.Server's own listening
