@@ -49,6 +49,12 @@ export declare class NativeApp {
   respond(id: number, statusLine: string, headers: Array<string>, body: Buffer): boolean
   /** Stops listening, closes every connection with 1001; Node can then exit. */
   close(): void
+  /**
+   * Links the App's topics to every App publishing under `prefix` on the
+   * Redis at `url`; the state arrives as REDIS_STATE events. Once.
+   */
+  scaleOut(url: string, prefix: string): void
+  scaleOutStats(): RedisStats | null
 }
 
 /**

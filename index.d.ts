@@ -10,6 +10,24 @@ export interface AppOptions {
   workers?: number
   /** Refuse connections beyond this many (default: unlimited). */
   maxConnections?: number
+  /**
+   * Topics across processes and machines (ferrosocket extension): every
+   * `app.publish` / `ws.publish` also reaches the subscribers of every App
+   * linked to the same Redis under the same `prefix` (default
+   * "ferrosocket"); `onState` hears 'connecting' | 'connected' |
+   * 'disconnected' | 'closed'.
+   */
+  scaleOut?: { url: string, prefix?: string, onState?: (state: string, error?: string) => void }
+}
+
+/** `getScaleOutStats()`: the Redis link of `scaleOut`. */
+export interface ScaleOutStats {
+  state: string
+  published: number
+  droppedPublishes: number
+  received: number
+  lostMessages: number
+  malformed: number
 }
 
 export interface SSLAppOptions extends AppOptions {
@@ -143,6 +161,8 @@ export interface TemplatedApp {
   /** Publishes to every subscriber of `topic`; true when at least one got it. */
   publish(topic: RecognizedString, message: RecognizedString, isBinary?: boolean, compress?: boolean): boolean
   numSubscribers(topic: RecognizedString): number
+  /** With `scaleOut`: the Redis link's state and counters (null without it; ferrosocket extension). */
+  getScaleOutStats(): ScaleOutStats | null
   /** Closes listeners and every connection (1001); afterwards Node can exit. */
   close(): TemplatedApp
 }

@@ -29,6 +29,9 @@ class TemplatedApp {
       this._host.onBatch
     )
     this[kNative] = native
+    // Topics across nodes (scaleOut): its state, and who hears of changes.
+    this._scaleOut = options.scaleOut ? { state: 'connecting', onState: options.scaleOut.onState } : null
+    if (options.scaleOut) native.scaleOut(options.scaleOut.url, options.scaleOut.prefix || 'ferrosocket')
     this._wsRoutes = []
     this._wsClasses = []
     this._httpRoutes = []
@@ -45,6 +48,12 @@ class TemplatedApp {
     }
     this._sink = {
       open: (id, route) => this._open(id, route),
+      redisState: (code, error) => {
+        const so = this._scaleOut
+        if (!so) return
+        so.state = ['connecting', 'connected', 'disconnected', 'closed'][code] || 'connecting'
+        if (so.onState) safeCall(so.onState, undefined, so.state, error || undefined)
+      },
       message: (id, ab, isBinary) => {
         const ws = socket(id)
         if (ws) safeCall(ws[kBehavior].message, undefined, ws, ab, isBinary)
@@ -118,6 +127,15 @@ class TemplatedApp {
 
   publish (topic, message, isBinary = false, compress = false) {
     return this._publish(String(topic), message, isBinary, undefined)
+  }
+
+  /**
+   * With `scaleOut` (ferrosocket's): the Redis link's state ('connecting',
+   * 'connected', 'disconnected', 'closed') and counters (published,
+   * droppedPublishes, received, lostMessages, malformed); null without it.
+   */
+  getScaleOutStats () {
+    return this._scaleOut ? this[kNative].scaleOutStats() : null
   }
 
   numSubscribers (topic) {

@@ -221,9 +221,30 @@ const SERVER = {
   connectionStateRecovery: recovery
 }
 
+/**
+ * `App({ scaleOut: { url, prefix, onState } })`: the App's topics across
+ * every App publishing under `prefix` on that Redis (ferrosocket's).
+ */
+function scaleOut (label, value) {
+  if (absent(value)) return undefined
+  if (typeof value !== 'object' || Array.isArray(value)) throw typeError(label, 'an object { url, prefix?, onState? }', value)
+  for (const k of Object.keys(value)) {
+    if (!['url', 'prefix', 'onState'].includes(k)) throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', `${label}.${k}`, 'one of url, prefix, onState', value[k])
+  }
+  if (typeof value.url !== 'string' || !/^rediss?:\/\//.test(value.url)) {
+    throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', `${label}.url`, 'a redis:// URL', value.url)
+  }
+  if (value.prefix !== undefined && (typeof value.prefix !== 'string' || value.prefix === '')) {
+    throw typeError(`${label}.prefix`, 'a non-empty string', value.prefix)
+  }
+  func(`${label}.onState`, value.onState)
+  return value
+}
+
 const APP = {
   workers,
-  maxConnections: (label, v) => integer(label, v, { min: 1 })
+  maxConnections: (label, v) => integer(label, v, { min: 1 }),
+  scaleOut
 }
 
 const SSL_APP = {

@@ -8,6 +8,7 @@ use napi::Result;
 use napi_derive::napi;
 
 use super::core::{err, Core, ListenResult};
+use crate::adapter::redis::topics::Topics;
 use crate::net::{self, TlsSource};
 use crate::ws::{Behavior, Decision, HttpRoute, Pattern, WsRoute};
 
@@ -59,12 +60,23 @@ fn to_usize(v: Option<f64>, default: usize, cap: usize) -> usize {
 pub struct NativeApp {
     core: Core,
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// `App({ scaleOut })`: publishes also reach the other nodes (scale_out.rs).
+    pub(super) topics: parking_lot::RwLock<Option<Arc<Topics>>>,
 }
 
 impl NativeApp {
     /// Its runtime and server, for a Socket.IO engine attached to it.
     pub(crate) fn core(&self) -> &Core {
         &self.core
+    }
+
+    /// To this node's subscribers (but `skip`), and with `scaleOut` to the
+    /// other nodes' (where the sender is not: nothing to skip there).
+    fn publish_bytes(&self, topic: &str, data: &[u8], binary: bool, skip: Option<i64>) -> u32 {
+        if let Some(topics) = self.topics.read().as_ref() {
+            topics.publish(topic, data, binary);
+        }
+        self.core.server.publish(topic, data, binary, skip.map(|s| s as u64)) as u32
     }
 }
 
@@ -77,7 +89,11 @@ impl NativeApp {
             None => None,
             Some(ssl) => Some(load_tls(ssl)?),
         };
-        Ok(Self { core: Core::new(opts.workers, opts.max_connections, on_events)?, tls })
+        Ok(Self {
+            core: Core::new(opts.workers, opts.max_connections, on_events)?,
+            tls,
+            topics: parking_lot::RwLock::new(None),
+        })
     }
 
     #[napi]
@@ -188,12 +204,12 @@ impl NativeApp {
     /// how many got it. Call `flush()` once after a burst of publishes.
     #[napi]
     pub fn publish(&self, topic: String, data: BufferSlice, binary: bool, skip: Option<i64>) -> u32 {
-        self.core.server.publish(&topic, &data, binary, skip.map(|s| s as u64)) as u32
+        self.publish_bytes(&topic, &data, binary, skip)
     }
 
     #[napi]
     pub fn publish_text(&self, topic: String, data: String, binary: bool, skip: Option<i64>) -> u32 {
-        self.core.server.publish(&topic, data.as_bytes(), binary, skip.map(|s| s as u64)) as u32
+        self.publish_bytes(&topic, data.as_bytes(), binary, skip)
     }
 
     #[napi]
@@ -260,6 +276,9 @@ impl NativeApp {
     /// Stops listening, closes every connection with 1001; Node can then exit.
     #[napi]
     pub fn close(&self) {
+        if let Some(topics) = self.topics.write().take() {
+            let _ = self.core.enter(|| topics.link.close());
+        }
         self.core.close();
     }
 }

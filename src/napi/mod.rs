@@ -7,6 +7,7 @@ mod engineio;
 mod events;
 mod http;
 mod redis;
+mod scale_out;
 mod socketio;
 
 use napi_derive::napi;

@@ -16,7 +16,8 @@ use parking_lot::RwLock;
 use super::core::err;
 use super::events::EventSink;
 use super::socketio::NativeSocketIo;
-use crate::adapter::redis::link::{LinkConfig, LinkState, RedisLink, RemoteHandler};
+use crate::adapter::redis::classic::{Classic, RemoteHandler};
+use crate::adapter::redis::link::{LinkState, RedisLink};
 use crate::adapter::redis::wire::{self, Broadcast};
 use crate::socketio::server::SioServer;
 use crate::ws::ServerCore;
@@ -55,6 +56,21 @@ pub struct RedisStats {
     pub malformed: f64,
 }
 
+impl RedisStats {
+    pub(super) fn of(link: &RedisLink) -> Self {
+        let s = &link.stats;
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+        RedisStats {
+            state: link.state().name().to_string(),
+            published: n(&s.published),
+            dropped_publishes: n(&s.dropped_publishes),
+            received: n(&s.received),
+            lost_messages: n(&s.lost_messages),
+            malformed: n(&s.malformed),
+        }
+    }
+}
+
 #[napi]
 impl NativeSocketIo {
     /// Connects to Redis at `url` (this node's `uid`, the channels' `key`);
@@ -69,17 +85,16 @@ impl NativeSocketIo {
             served_by: self.served_by.clone(),
             sink: self.core().sink.clone(),
         });
-        let cfg = LinkConfig { url, key, uid };
-        let link = self.core().enter(|| RedisLink::connect(cfg, inbound))?.map_err(err)?;
-        self.sio().set_remote(Some(link));
+        let classic = self.core().enter(|| Classic::connect(&url, key, uid, inbound))?.map_err(err)?;
+        self.sio().set_remote(Some(Arc::new(classic)));
         Ok(())
     }
 
     /// The classic adapter's subscriptions for namespace `nsp`.
     #[napi]
     pub fn redis_add_namespace(&self, nsp: String) -> Result<()> {
-        let link = self.link()?;
-        self.core().enter(|| link.add_namespace(&nsp))
+        let classic = self.classic()?;
+        self.core().enter(|| classic.add_namespace(&nsp))
     }
 
     /// Publishes `json` on `channel`: as it is, or (`msgpack`) as
@@ -93,7 +108,7 @@ impl NativeSocketIo {
         attachments: Option<Vec<Buffer>>,
         msgpack: bool,
     ) -> Result<bool> {
-        let link = self.link()?;
+        let link = self.classic()?.link.clone();
         let bytes = if msgpack {
             let att: Vec<Bytes> = attachments.unwrap_or_default().iter().map(|b| Bytes::copy_from_slice(b)).collect();
             wire::json_to_message(&json, &att).map_err(err)?
@@ -106,7 +121,7 @@ impl NativeSocketIo {
     /// `PUBSUB NUMSUB channel`; the count arrives as REDIS_REPLY `req`.
     #[napi]
     pub fn redis_numsub(&self, req: i64, channel: String) -> Result<()> {
-        let link = self.link()?;
+        let link = self.classic()?.link.clone();
         let sink = self.core().sink.clone();
         self.core().enter(|| {
             tokio::spawn(async move {
@@ -118,29 +133,19 @@ impl NativeSocketIo {
 
     #[napi]
     pub fn redis_stats(&self) -> Result<RedisStats> {
-        let link = self.link()?;
-        let s = &link.stats;
-        let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
-        Ok(RedisStats {
-            state: link.state().name().to_string(),
-            published: n(&s.published),
-            dropped_publishes: n(&s.dropped_publishes),
-            received: n(&s.received),
-            lost_messages: n(&s.lost_messages),
-            malformed: n(&s.malformed),
-        })
+        Ok(RedisStats::of(&self.classic()?.link))
     }
 
     /// Unsubscribes and disconnects; broadcasts stay local from now on.
     #[napi]
     pub fn redis_close(&self) {
-        if let Some(link) = self.sio().remote() {
+        if let Some(classic) = self.sio().remote() {
             self.sio().set_remote(None);
-            let _ = self.core().enter(|| link.close());
+            let _ = self.core().enter(|| classic.link.close());
         }
     }
 
-    fn link(&self) -> Result<Arc<RedisLink>> {
+    fn classic(&self) -> Result<Arc<Classic>> {
         self.sio().remote().ok_or_else(|| err("ferrosocket: this server is not linked to Redis"))
     }
 }

@@ -9,17 +9,17 @@ use bytes::Bytes;
 
 use super::packet::{self, PacketType};
 use super::server::SioServer;
-use crate::adapter::redis::link::RedisLink;
+use crate::adapter::redis::classic::Classic;
 use crate::adapter::redis::wire::{Broadcast, Flags};
 use crate::adapter::BroadcastOptions;
 
 impl SioServer {
     /// The link broadcasts cross from now on (None: this node alone).
-    pub(crate) fn set_remote(&self, link: Option<Arc<RedisLink>>) {
+    pub(crate) fn set_remote(&self, link: Option<Arc<Classic>>) {
         *self.remote.write() = link;
     }
 
-    pub(crate) fn remote(&self) -> Option<Arc<RedisLink>> {
+    pub(crate) fn remote(&self) -> Option<Arc<Classic>> {
         self.remote.read().clone()
     }
 

@@ -1,12 +1,10 @@
 //! The Redis connections of one server: a publisher and a subscriber (fred,
-//! on the core's runtime), the classic adapter's subscriptions per
-//! namespace, and the routing of what arrives: broadcasts from other nodes
-//! to [`RemoteHandler::broadcast`] (no JS), requests and responses to
-//! [`RemoteHandler::message`] as JSON. Reconnecting and resubscribing are
-//! fred's (`ReconnectPolicy`, `manage_subscriptions`); this watches the state
-//! and reports it.
+//! on the core's runtime), subscriptions, bounded fire-and-forget publishes,
+//! and what arrives handed to a [`LinkHandler`] (the classic Socket.IO
+//! adapter's router, or the core API's topics). Reconnecting and
+//! resubscribing are fred's (`ReconnectPolicy`, `manage_subscriptions`);
+//! this watches the state and reports it.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,9 +15,6 @@ use fred::prelude::{
     Builder, ClientLike, Config, Error as FredError, EventInterface, PubsubInterface, ReconnectPolicy,
     Value as FredValue,
 };
-use parking_lot::Mutex;
-
-use super::wire::{self, Broadcast};
 
 /// Publishes not yet acknowledged by Redis beyond this are dropped (and
 /// counted): a slow or absent Redis must not grow memory without bound.
@@ -58,21 +53,13 @@ impl LinkState {
     }
 }
 
-/// Where what arrives goes (the Socket.IO layer implements it).
-pub(crate) trait RemoteHandler: Send + Sync + 'static {
-    /// A broadcast another node (or an emitter) published in `nsp`.
-    fn broadcast(&self, b: Broadcast);
-    /// A request or response for JS: the channel, the message as JSON text
-    /// (binaries as placeholders for `attachments`).
-    fn message(&self, channel: &str, json: String, attachments: Vec<Bytes>);
+/// What the link hands on.
+pub(crate) trait LinkHandler: Send + Sync + 'static {
+    /// A message on a subscribed channel; false when it could not be read
+    /// (counted as malformed).
+    fn message(&self, channel: &str, payload: &[u8]) -> bool;
     /// The link's state changed (`error`: why, when it went down).
     fn state(&self, state: LinkState, error: Option<String>);
-}
-
-pub(crate) struct LinkConfig {
-    pub url: String,
-    pub key: String,
-    pub uid: String,
 }
 
 /// Counters for `adapter.stats` (JS).
@@ -86,14 +73,12 @@ pub(crate) struct LinkStats {
 }
 
 pub(crate) struct RedisLink {
-    cfg: LinkConfig,
     publisher: fred::clients::Client,
     subscriber: SubscriberClient,
     state: AtomicU8,
     pending: Arc<AtomicUsize>,
-    namespaces: Mutex<HashSet<String>>,
     pub(crate) stats: Arc<LinkStats>,
-    handler: Arc<dyn RemoteHandler>,
+    handler: Arc<dyn LinkHandler>,
     /// The core's runtime (publishes come from the JS thread).
     rt: tokio::runtime::Handle,
 }
@@ -102,8 +87,8 @@ impl RedisLink {
     /// Starts connecting (call inside the runtime, which the link keeps
     /// using whoever calls it); the state is reported as it
     /// changes. Err: the URL or options are wrong.
-    pub(crate) fn connect(cfg: LinkConfig, handler: Arc<dyn RemoteHandler>) -> Result<Arc<Self>, String> {
-        let config = Config::from_url(&cfg.url).map_err(|e| format!("invalid Redis URL {:?}: {e}", cfg.url))?;
+    pub(crate) fn connect(url: &str, handler: Arc<dyn LinkHandler>) -> Result<Arc<Self>, String> {
+        let config = Config::from_url(url).map_err(|e| format!("invalid Redis URL {url:?}: {e}"))?;
         let mut builder = Builder::from_config(config);
         builder
             // Reconnect forever, 100 ms doubling to 5 s between attempts.
@@ -116,22 +101,16 @@ impl RedisLink {
         let publisher = builder.build().map_err(|e| e.to_string())?;
         let subscriber = builder.build_subscriber_client().map_err(|e| e.to_string())?;
         let link = Arc::new(Self {
-            cfg,
             publisher,
             subscriber,
             state: AtomicU8::new(LinkState::Connecting as u8),
             pending: Arc::new(AtomicUsize::new(0)),
-            namespaces: Mutex::new(HashSet::new()),
             stats: Arc::new(LinkStats::default()),
             handler,
             rt: tokio::runtime::Handle::current(),
         });
         link.start();
         Ok(link)
-    }
-
-    pub(crate) fn uid(&self) -> &str {
-        &self.cfg.uid
     }
 
     pub(crate) fn state(&self) -> LinkState {
@@ -213,64 +192,30 @@ impl RedisLink {
 
     fn route(&self, channel: &str, value: &FredValue) {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
-        let Some(bytes) = value.as_bytes() else {
+        let read = value.as_bytes().is_some_and(|bytes| self.handler.message(channel, bytes));
+        if !read {
             self.stats.malformed.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let key = &self.cfg.key;
-        let rest = channel.strip_prefix(key.as_str()).unwrap_or("");
-        if rest.starts_with('#') {
-            match wire::decode_broadcast(bytes) {
-                Ok(b) if b.uid == self.cfg.uid => {}
-                Ok(b) => self.handler.broadcast(b),
-                Err(_) => {
-                    self.stats.malformed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        } else if rest.starts_with("-request#") || rest.starts_with("-response#") {
-            match wire::message_to_json(bytes) {
-                Ok((json, attachments)) => self.handler.message(channel, json, attachments),
-                Err(_) => {
-                    self.stats.malformed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
         }
     }
 
-    /// The classic adapter's subscriptions for `nsp`: its broadcasts (every
-    /// room), its requests, its responses, and the responses meant for this
-    /// node alone. Once per namespace.
-    pub(crate) fn add_namespace(self: &Arc<Self>, nsp: &str) {
-        if !self.namespaces.lock().insert(nsp.to_string()) {
-            return;
-        }
-        let key = &self.cfg.key;
-        let pattern = format!("{key}#{nsp}#*");
-        let channels = vec![
-            format!("{key}-request#{nsp}#"),
-            format!("{key}-response#{nsp}#"),
-            format!("{key}-response#{nsp}#{}#", self.cfg.uid),
-        ];
+    /// Subscribes (and pattern-subscribes); tracked by the subscriber even
+    /// while Redis is away: done when it connects, and again after every
+    /// reconnection.
+    pub(crate) fn subscribe(&self, channels: Vec<String>, patterns: Vec<String>) {
         let sub = self.subscriber.clone();
-        // Tracked by the subscriber even while Redis is away: subscribed when
-        // it connects, and again after every reconnection.
         self.rt.spawn(async move {
-            let _ = sub.psubscribe(pattern).await;
-            let _ = sub.subscribe(channels).await;
+            if !patterns.is_empty() {
+                let _ = sub.psubscribe(patterns).await;
+            }
+            if !channels.is_empty() {
+                let _ = sub.subscribe(channels).await;
+            }
         });
-    }
-
-    /// A local broadcast for the other nodes (not `local`).
-    pub(crate) fn publish_broadcast(self: &Arc<Self>, b: &Broadcast) -> bool {
-        match wire::encode_broadcast(b) {
-            Ok(bytes) => self.publish(wire::broadcast_channel(&self.cfg.key, &b.nsp, &b.rooms), bytes),
-            Err(_) => false,
-        }
     }
 
     /// Fire and forget, bounded: while Redis is away, or when too many
     /// publishes wait for it, the message is dropped and counted.
-    pub(crate) fn publish(self: &Arc<Self>, channel: String, bytes: Vec<u8>) -> bool {
+    pub(crate) fn publish(&self, channel: String, bytes: Vec<u8>) -> bool {
         if self.state() != LinkState::Connected || self.pending.load(Ordering::Relaxed) >= MAX_PENDING_PUBLISHES {
             self.stats.dropped_publishes.fetch_add(1, Ordering::Relaxed);
             return false;

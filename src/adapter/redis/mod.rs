@@ -6,8 +6,12 @@
 //!
 //! - `msgpack`: notepack.io's MessagePack (pure).
 //! - `wire`: the adapter's messages (pure).
-//! - `link`: the connections, subscriptions and routing (fred).
+//! - `link`: the connections, subscriptions and publishes (fred), generic.
+//! - `classic`: the classic adapter's channels and routing over a link.
+//! - `topics`: the core API's topics across nodes over a link.
 
+pub(crate) mod classic;
 pub(crate) mod link;
 pub(crate) mod msgpack;
+pub(crate) mod topics;
 pub(crate) mod wire;
