@@ -5,6 +5,7 @@
 // settling, the throwaway TLS certificate, and machine facts.
 const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
+const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 const readline = require('node:readline')
@@ -242,11 +243,11 @@ function makeCert () {
  * Rejects with .fatal (and .unsupported for FERROSOCKET_UNSUPPORTED) when
  * the server refuses to run.
  */
-async function startServer (name, children, { tls = null, verbose = false } = {}) {
+async function startServer (name, children, { tls = null, verbose = false, args: extra = [] } = {}) {
   const def = SERVERS[name]
   const env = { ...process.env }
   delete env.UWS_USE_FALLBACK // would make the uWS package load its ws-based fallback
-  const args = ['--expose-gc', path.join(BENCH_DIR, def.script), ...(def.args || [])]
+  const args = ['--expose-gc', path.join(BENCH_DIR, def.script), ...(def.args || []), ...extra]
   if (tls) args.push('--tls', tls.cert, tls.key)
   const proc = children.spawn(name, process.execPath, args, { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] })
   const stderr = []
@@ -303,6 +304,41 @@ async function startServer (name, children, { tls = null, verbose = false } = {}
   }
   const cpu = async () => (await command('cpu', 'cpu')).total
   return { name, def, protocol: def.protocol, proc, pid: proc.pid, hello, command, stop, stderr, url, waitOpen, cpu }
+}
+
+/** A free TCP port on loopback (closed again: the caller binds it). */
+function freePort () {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * A redis-server of the run's own on a free loopback port, nothing saved;
+ * resolves { url, stop } once it accepts connections.
+ */
+async function startRedis (children) {
+  const port = await freePort()
+  const proc = children.spawn('redis-server', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out.slice(-500)}`)), 10000)
+    proc.once('error', (err) => { clearTimeout(timer); reject(new Error(`redis-server could not run (install the redis-server package): ${err.message}`)) })
+    proc.stdout.on('data', (d) => {
+      out += d
+      if (out.includes('Ready to accept connections')) { clearTimeout(timer); resolve() }
+    })
+  })
+  const stop = async () => {
+    try { process.kill(proc.pid, 'SIGKILL') } catch {}
+    await waitExit(proc, 2000)
+  }
+  return { url: `redis://127.0.0.1:${port}`, port, stop }
 }
 
 /**
@@ -513,6 +549,8 @@ module.exports = {
   makeCert,
   startServer,
   startLoadgen,
+  startRedis,
+  freePort,
   progressField,
   median,
   machineInfo,

@@ -37,6 +37,8 @@ const GOALS = [
   { table: 'tls-memory', server: 'ferrosocket-sio', op: '<=', target: 8, unit: 'KB', text: 'Socket.IO API TLS idle RSS/conn <= 8 KB', minN: 1000 },
   { table: 'ticker', metric: 'delivered', agg: 'min', server: 'ferrosocket-core', op: '>=', target: 1, pct: true, text: 'core API ticker: every message delivered' },
   { table: 'ticker', metric: 'delivered', agg: 'min', server: 'ferrosocket-sio', op: '>=', target: 1, pct: true, text: 'Socket.IO API ticker: every message delivered' },
+  { table: 'cluster', metric: 'delivered', agg: 'min', server: 'ferrosocket-core', op: '>=', target: 1, pct: true, text: 'core API cluster ticker over Redis: every message delivered' },
+  { table: 'cluster', metric: 'delivered', agg: 'min', server: 'ferrosocket-sio', op: '>=', target: 1, pct: true, text: 'Socket.IO API cluster ticker over Redis: every message delivered' },
   { table: 'heartbeat', metric: 'missed', agg: 'max', server: 'ferrosocket-core', op: '<=', target: 0, text: 'core API heartbeat: zero missed' },
   { table: 'heartbeat', metric: 'maxMs', agg: 'max', server: 'ferrosocket-core', op: '<', target: 1000, unit: 'ms', text: 'core API heartbeat: max latency < 1 s' },
   { table: 'heartbeat', metric: 'missed', agg: 'max', server: 'ferrosocket-sio', op: '<=', target: 0, text: 'Socket.IO API heartbeat: zero missed' },

@@ -23,7 +23,8 @@ const SCENARIOS = [
   require('./scenarios/echo'),
   require('./scenarios/connect'),
   require('./scenarios/tls'),
-  require('./scenarios/heartbeat')
+  require('./scenarios/heartbeat'),
+  require('./scenarios/cluster')
 ]
 const SCENARIO_ALIASES = { 'tls-memory': 'tls', ticker: 'tls', idle: 'memory', storm: 'connect', fanout: 'broadcast' }
 const DEFAULT_SERVERS = ['ferrosocket-core', 'ferrosocket-sio', 'ferrosocket-sio-attached', 'socketio', 'ws', 'uws']
@@ -117,8 +118,11 @@ function scenarioParams (sc, cli) {
   }
   if (sc.finalize) sc.finalize(p)
   if (!(p.connections > 0)) throw new Error(`${sc.name}: connections must be positive`)
-  if (p.connections > H.MAX_PER_SERVER) {
-    throw new Error(`${sc.name}: ${p.connections} connections; one server process holds at most ~19.5k sockets here (open-file limit 20000): use <= ${H.MAX_PER_SERVER}`)
+  // Spread over `processes` server processes where the scenario has them.
+  const perProcess = p.connections / (p.processes || 1)
+  if (perProcess > H.MAX_PER_SERVER) {
+    throw new Error(`${sc.name}: ${Math.ceil(perProcess)} connections per server process; one holds at most ~19.5k sockets here (open-file limit 20000): use <= ${H.MAX_PER_SERVER}` +
+      (p.processes ? ' per process (more processes, or fewer connections)' : ''))
   }
   return p
 }

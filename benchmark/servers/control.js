@@ -2,6 +2,9 @@
 // Control channel shared by the benchmark servers (one server per process).
 //
 // argv:   [--tls CERT KEY]  serve TLS (wss:// / https) with these PEM files
+//         [--port P]        listen on P (shared with other processes where the
+//                           server can: the cluster scenario); default 0
+//         [--scale-out URL] link to the other servers through Redis at URL
 // stdout: JSON lines. The first is {"event":"listening","port":...}, or
 //         {"event":"fatal","error":...,"code"?:...} when the server cannot run
 //         (code FERROSOCKET_UNSUPPORTED: a feature this build does not have).
@@ -68,16 +71,23 @@ async function fullGc () {
   return true
 }
 
-/** `--tls CERT KEY` from argv, or null. */
+/** `--tls CERT KEY`, `--attached`, `--port P`, `--scale-out URL` from argv. */
 function parseServerArgs (argv = process.argv.slice(2)) {
   // --attached: the Socket.IO API on an http.Server the app listens with.
   const attached = argv.includes('--attached')
+  const value = (flag) => {
+    const i = argv.indexOf(flag)
+    return i < 0 ? undefined : argv[i + 1]
+  }
+  const port = Number(value('--port') ?? 0)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port needs a port number')
+  const scaleOut = value('--scale-out') ?? null
   const i = argv.indexOf('--tls')
-  if (i < 0) return { tls: null, attached }
+  if (i < 0) return { tls: null, attached, port, scaleOut }
   const cert = argv[i + 1]
   const key = argv[i + 2]
   if (!cert || !key) fail('--tls needs CERT and KEY file paths')
-  return { tls: { cert, key }, attached }
+  return { tls: { cert, key }, attached, port, scaleOut }
 }
 
 /**

@@ -14,7 +14,7 @@ if (typeof lib.Server !== 'function') fail('ferrosocket does not export Server (
 let version = null
 try { version = require(path.join(__dirname, '..', '..', 'package.json')).version } catch {}
 try {
-  runSioServer(lib.Server, { name: 'ferrosocket-sio', impl: 'ferrosocket-sio', version })
+  runSioServer(lib.Server, { name: 'ferrosocket-sio', impl: 'ferrosocket-sio', version }, lib)
 } catch (err) {
   fail(`ferrosocket Socket.IO API failed: ${err.stack || err}`, err.code)
 }

@@ -8,12 +8,14 @@ const { serve, fail, parseServerArgs } = require('./control')
 const TOPIC = 'bcast'
 
 function runUwsStyleServer (lib, info) {
-  const { tls } = parseServerArgs()
+  const { tls, port: fixedPort, scaleOut } = parseServerArgs()
   const stats = { open: 0, opened: 0, closed: 0 }
   let listenSocket = null
+  // --scale-out: topics across the cluster's processes (ferrosocket's App option).
+  const extra = scaleOut ? { scaleOut: { url: scaleOut } } : {}
   const app = tls
-    ? lib.SSLApp({ cert_file_name: tls.cert, key_file_name: tls.key })
-    : lib.App()
+    ? lib.SSLApp({ cert_file_name: tls.cert, key_file_name: tls.key, ...extra })
+    : lib.App(extra)
   app.ws('/*', {
     idleTimeout: 120,
     maxPayloadLength: 16 * 1024,
@@ -28,7 +30,8 @@ function runUwsStyleServer (lib, info) {
     for (const m of msgs) app.publish(TOPIC, JSON.stringify(m), false)
     return stats.open
   }
-  app.listen('127.0.0.1', 0, (ls) => {
+  // A fixed port is shared with the cluster's other processes (uSockets' default).
+  app.listen('127.0.0.1', fixedPort, (ls) => {
     if (!ls) fail('listen failed')
     listenSocket = ls
     const port = lib.us_socket_local_port(ls)
