@@ -2,18 +2,10 @@
 // when the test ends. The Debian package (redis-server) is a prerequisite,
 // as .ci/run installs it.
 import { spawn } from 'node:child_process'
-import net from 'node:net'
+import { createRequire } from 'node:module'
 
-function freePort () {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
-}
+// The benchmark's own: a free loopback port (closed again for the caller).
+const { freePort } = createRequire(import.meta.url)('../../benchmark/harness.js')
 
 /** Starts redis-server; resolves with its URL once it accepts connections. */
 export async function startRedis (t) {
