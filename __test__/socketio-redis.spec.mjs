@@ -254,6 +254,24 @@ test('two ferrosocket nodes: broadcasts and requests between them; a namespace m
   void sa
 })
 
+test('dynamic namespaces cross nodes: a parent\'s broadcast reaches its children\'s sockets on the other node', { timeout: 30000 }, async (t) => {
+  const url = await startShared()
+  const one = await ferroNode(t, url)
+  const two = await ferroNode(t, url)
+  // One parent per node (each io.of(regex) call makes a new parent, as in socket.io).
+  const [parent] = [one, two].map((io) => io.of(/^\/dyn-\d+$/))
+  await fleetOf(2, one, two)
+  const a = ioc(`http://127.0.0.1:${one.port}/dyn-1`, { transports: ['websocket'], reconnection: false, forceNew: true })
+  const b = ioc(`http://127.0.0.1:${two.port}/dyn-1`, { transports: ['websocket'], reconnection: false, forceNew: true })
+  t.after(() => { a.close(); b.close() })
+  await Promise.all([once(a, 'connect'), once(b, 'connect')])
+  await until(async () => (await two.of('/dyn-1').adapter.serverCount()) === 2)
+  const got = Promise.all([once(a, 'from-parent'), once(b, 'from-parent')])
+  parent.emit('from-parent', 7)
+  assert.deepEqual(await got, [[7], [7]])
+  assert.equal((await one.of('/dyn-1').fetchSockets()).length, 2)
+})
+
 test('Redis restarts: the state is reported, local delivery goes on, cross-node calls fail fast, and the link resubscribes by itself', { timeout: 60000 }, async (t) => {
   const port = await freePort()
   let redis = await startRedisOn(t, port)
