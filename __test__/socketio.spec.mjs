@@ -695,3 +695,26 @@ test('packetCreate of a broadcast carries the WebSocket frame (wsPreEncodedFrame
   assert.equal(payload.toString(), '4' + packet.data)
   assert.equal(packet.options.compress, false)
 })
+
+test('the adapter emits socket.io\'s room events: create-room, join-room, leave-room, delete-room (own rooms included)', { timeout: 10000 }, async (t) => {
+  const { io, client } = setup(t)
+  const events = []
+  const adapter = io.of('/').adapter
+  for (const ev of ['create-room', 'join-room', 'leave-room', 'delete-room']) adapter.on(ev, (...args) => events.push([ev, ...args]))
+  const c = client()
+  const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
+  const id = socket.id
+  assert.deepEqual(events.splice(0), [['create-room', id], ['join-room', id, id]])
+  socket.join('red')
+  socket.join('red')
+  socket.leave('red')
+  socket.leave('red')
+  assert.deepEqual(events.splice(0), [['create-room', 'red'], ['join-room', 'red', id], ['leave-room', 'red', id], ['delete-room', 'red']])
+  socket.join('blue')
+  events.length = 0
+  const gone = once(socket, 'disconnect')
+  c.close()
+  await gone
+  const pairs = (list) => list.map((e) => e.slice(0, 2).join(' ')).sort()
+  assert.deepEqual(pairs(events), pairs([['delete-room', 'blue'], ['delete-room', id], ['leave-room', 'blue'], ['leave-room', id]]))
+})

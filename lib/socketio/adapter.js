@@ -65,20 +65,41 @@ class Adapter extends EventEmitter {
     this._kept = null
   }
 
-  /** `id` joined `room` (its own room is implicit). */
+  /**
+   * `id` joined `room` (its own room is implicit: joined once, on connect).
+   * As socket.io's in-memory adapter: 'create-room' (room) for a new room,
+   * then 'join-room' (room, id).
+   */
   addMember (id, room) {
-    if (room === id) return
+    if (room === id) {
+      this.emit('create-room', room)
+      this.emit('join-room', room, id)
+      return
+    }
     let members = Map.prototype.get.call(this.rooms, room)
-    if (!members) Map.prototype.set.call(this.rooms, room, (members = new Set()))
+    if (!members) {
+      Map.prototype.set.call(this.rooms, room, (members = new Set()))
+      this.emit('create-room', room)
+    }
+    if (members.has(id)) return
     members.add(id)
+    this.emit('join-room', room, id)
   }
 
+  /** 'leave-room' (room, id), then 'delete-room' (room) when it is empty. */
   delMember (id, room) {
-    if (room === id) return
+    if (room === id) {
+      this.emit('leave-room', room, id)
+      this.emit('delete-room', room)
+      return
+    }
     const members = Map.prototype.get.call(this.rooms, room)
-    if (!members) return
-    members.delete(id)
-    if (!members.size) Map.prototype.delete.call(this.rooms, room)
+    if (!members || !members.delete(id)) return
+    this.emit('leave-room', room, id)
+    if (!members.size) {
+      Map.prototype.delete.call(this.rooms, room)
+      this.emit('delete-room', room)
+    }
   }
 }
 
