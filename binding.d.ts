@@ -160,8 +160,13 @@ export declare class NativeSocketIo {
    * when dropped (Redis away, or too many publishes waiting).
    */
   redisPublish(channel: string, json: string, attachments: Array<Buffer> | undefined | null, msgpack: boolean): boolean
-  /** `PUBSUB NUMSUB channel`; the count arrives as REDIS_REPLY `req`. */
-  redisNumsub(req: number, channel: string): void
+  /** The namespace `nsp` is gone: its subscriptions go too. */
+  redisRemoveNamespace(nsp: string): void
+  /**
+   * `PUBSUB NUMSUB channel` (at most `timeout_ms`); the count arrives as
+   * REDIS_REPLY `req`.
+   */
+  redisNumsub(req: number, channel: string, timeoutMs: number): void
   redisStats(): RedisStats
   /** Unsubscribes and disconnects; broadcasts stay local from now on. */
   redisClose(): void

@@ -222,6 +222,27 @@ const SERVER = {
 }
 
 /**
+ * A Redis URL the Rust client takes: `redis://[user:password@]host[:port][/db]`.
+ * `rediss://` (TLS to Redis) is refused rather than connected in the clear.
+ */
+function redisUrl (label, value) {
+  let u
+  try {
+    u = typeof value === 'string' ? new URL(value) : null
+  } catch {}
+  if (!u || (u.protocol !== 'redis:' && u.protocol !== 'rediss:') || !u.hostname) {
+    throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'a redis:// URL (redis://host:port[/db])', value)
+  }
+  if (u.protocol === 'rediss:') {
+    throw fail(Error, 'FERROSOCKET_UNSUPPORTED', label, 'a redis:// URL: TLS to Redis (rediss://) is not supported yet', value)
+  }
+  if (!/^\/?(\d+)?$/.test(u.pathname)) {
+    throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'a redis:// URL whose path, if any, is a database number', value)
+  }
+  return value
+}
+
+/**
  * `App({ scaleOut: { url, prefix, onState } })`: the App's topics across
  * every App publishing under `prefix` on that Redis (ferrosocket's).
  */
@@ -231,9 +252,7 @@ function scaleOut (label, value) {
   for (const k of Object.keys(value)) {
     if (!['url', 'prefix', 'onState'].includes(k)) throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', `${label}.${k}`, 'one of url, prefix, onState', value[k])
   }
-  if (typeof value.url !== 'string' || !/^rediss?:\/\//.test(value.url)) {
-    throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', `${label}.url`, 'a redis:// URL', value.url)
-  }
+  redisUrl(`${label}.url`, value.url)
   if (value.prefix !== undefined && (typeof value.prefix !== 'string' || value.prefix === '')) {
     throw typeError(`${label}.prefix`, 'a non-empty string', value.prefix)
   }
@@ -318,6 +337,7 @@ function listenArgs (args) {
 
 module.exports = {
   func,
+  redisUrl,
   attachPort,
   serverOptions: (opts) => checkOptions(SERVER, opts, undefined, heartbeat),
   engineOptions: (opts) => checkOptions(ENGINE, opts, undefined, heartbeat),

@@ -53,7 +53,8 @@ function takeOver (srv, native, { checkOrigin, checkHandshake, onState }) {
     ref () { onState({ ref: true }) },
     unref () { onState({ ref: false }) }
   }
-  onState({ listening: true, ref: true })
+  // Node's unref() applied to the handle just closed: carried over.
+  onState({ listening: true, ref: !srv._unref })
   return true
 }
 
@@ -64,7 +65,7 @@ function takeOver (srv, native, { checkOrigin, checkHandshake, onState }) {
  */
 function adoptConnection (srv, socket) {
   if (!srv._handle || !srv._handle[kTakenOver]) return true
-  if (srv.maxConnections && srv._connections >= srv.maxConnections) {
+  if (typeof srv.maxConnections === 'number' && srv._connections >= srv.maxConnections) {
     srv.emit('drop', { localAddress: socket.localAddress, localPort: socket.localPort, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, remoteFamily: socket.remoteFamily })
     return false
   }

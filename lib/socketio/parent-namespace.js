@@ -2,6 +2,7 @@
 const { Namespace } = require('./namespace')
 const { Adapter } = require('./adapter')
 const { kRedisOptions } = require('./redis-adapter')
+const { safeApply } = require('../util')
 
 let count = 0
 
@@ -42,6 +43,8 @@ class ParentNamespace extends Namespace {
         if (child.sockets.size === 0) {
           this.server._nsps.delete(child.name)
           this.children.delete(child)
+          // As socket.io: the removed child's adapter is closed.
+          safeApply(child.adapter.close, child.adapter, [])
         }
       }
     }

@@ -2,6 +2,7 @@
 const { Adapter } = require('./adapter')
 const { safeCall } = require('../util')
 const { uid6 } = require('./redis-link')
+const { redisUrl } = require('../options')
 
 const kRedisOptions = Symbol('ferrosocket.redisOptions')
 
@@ -155,6 +156,8 @@ class RedisAdapter extends Adapter {
       case T.REMOTE_JOIN:
       case T.REMOTE_LEAVE:
       case T.REMOTE_DISCONNECT: {
+        // This node applied its own operation before publishing it.
+        if (req.uid === this.uid) return
         if (req.opts) {
           const op = this._local(req.opts)
           if (req.type === T.REMOTE_JOIN) op.socketsJoin(req.rooms)
@@ -190,7 +193,7 @@ class RedisAdapter extends Adapter {
         return this.nsp._onServerSideEmit([...req.data, callback])
       }
       case T.BROADCAST: {
-        if (this._ackRequests.has(req.requestId) || !req.packet || !Array.isArray(req.packet.data)) return
+        if (req.uid === this.uid || this._ackRequests.has(req.requestId) || !req.packet || !Array.isArray(req.packet.data)) return
         const flags = (req.opts && req.opts.flags) || {}
         this._local(req.opts)._ackedLocally(req.packet.data, flags.timeout,
           (clientCount) => this._respond(req, { type: T.BROADCAST_CLIENT_COUNT, requestId: req.requestId, clientCount }),
@@ -330,10 +333,16 @@ class RedisAdapter extends Adapter {
     }, true)
   }
 
+  /**
+   * socket.io calls it when the server closes and when an empty child
+   * namespace is cleaned up: pending requests end, and a namespace that is
+   * gone leaves Redis too.
+   */
   close () {
     super.close()
     for (const [id] of this._requests) this._settle(id, new Error('adapter closed'))
     this._ackRequests.clear()
+    if (!this.nsp.server._nsps.has(this.nsp.name)) this._link.removeNamespace(this)
   }
 }
 
@@ -358,8 +367,7 @@ function redisOptions (o) {
   for (const k of Object.keys(o)) {
     if (!known.includes(k)) throw new TypeError(`ferrosocket: createRedisAdapter: unknown option "${k}" (known: ${known.join(', ')})`)
   }
-  const url = o.url === undefined ? 'redis://127.0.0.1:6379' : o.url
-  if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) throw new TypeError(`ferrosocket: createRedisAdapter: "url" must be a redis:// URL, got ${JSON.stringify(url)}`)
+  const url = redisUrl('createRedisAdapter option "url"', o.url === undefined ? 'redis://127.0.0.1:6379' : o.url)
   const key = o.key === undefined ? 'socket.io' : o.key
   if (typeof key !== 'string' || key === '') throw new TypeError('ferrosocket: createRedisAdapter: "key" must be a non-empty string')
   const requestsTimeout = o.requestsTimeout === undefined ? 5000 : o.requestsTimeout

@@ -1,6 +1,6 @@
 'use strict'
 const crypto = require('node:crypto')
-const { emitSafe } = require('../util')
+const { emitSafe, safeApply } = require('../util')
 
 /** As uid2(6): six characters of [A-Za-z0-9]. */
 function uid6 () {
@@ -24,24 +24,49 @@ class RedisLink {
     this._byChannel = new Map()
     this._replies = new Map()
     this._nextReply = 1
-    // Connected on the next tick: the first namespace's adapter is made
-    // while the Server is still being constructed.
+    // The native handle it is linked through: set on the next tick (the
+    // first namespace's adapter is made while the Server is still being
+    // constructed), and again whenever the Server makes a new handle
+    // (io.close() then listen, attachApp after the first).
     this._native = null
-    this._namespaces = []
-    process.nextTick(() => this._start())
+    this._namespaces = new Set()
+    process.nextTick(() => { if (!this._native) this._server._native() })
   }
 
-  _start () {
-    if (this.state === 'closed') return
-    this._native = this._server._native()
-    this._native.redisConnect(this.opts.url, this.opts.key, this.uid)
-    for (const name of this._namespaces) this._native.redisAddNamespace(name)
+  /** The Server made a handle (server.js `_native`): connect through it. */
+  _attach (native) {
+    this._native = native
+    this._setState(0, undefined)
+    try {
+      native.redisConnect(this.opts.url, this.opts.key, this.uid)
+      for (const name of this._namespaces) native.redisAddNamespace(name)
+    } catch (err) {
+      this._native = null
+      this._setState(3, err.message)
+    }
+  }
+
+  /** The handle closed (io.close()): nothing crosses until the next one. */
+  _detach () {
+    this._native = null
+    this._setState(3, undefined)
+    for (const { reject } of this._replies.values()) reject(new Error('Redis link closed'))
+    this._replies.clear()
   }
 
   addNamespace (adapter) {
     for (const ch of [adapter.requestChannel, adapter.responseChannel, adapter.specificResponseChannel]) this._byChannel.set(ch, adapter)
-    this._namespaces.push(adapter.nsp.name)
+    this._namespaces.add(adapter.nsp.name)
     if (this._native) this._native.redisAddNamespace(adapter.nsp.name)
+  }
+
+  /** A namespace that is gone (an empty child, cleaned up): its subscriptions too. */
+  removeNamespace (adapter) {
+    for (const ch of [adapter.requestChannel, adapter.responseChannel, adapter.specificResponseChannel]) {
+      if (this._byChannel.get(ch) === adapter) this._byChannel.delete(ch)
+    }
+    if (!this._namespaces.delete(adapter.nsp.name)) return
+    try { if (this._native) this._native.redisRemoveNamespace(adapter.nsp.name) } catch {}
   }
 
   /** False when dropped (not connected, or too many publishes waiting). */
@@ -50,12 +75,13 @@ class RedisLink {
     return this._native.redisPublish(channel, json, attachments, msgpack)
   }
 
+  /** Subscribers of `channel`, asked of Redis (at most requestsTimeout). */
   numsub (channel) {
-    if (this.state !== 'connected') return Promise.reject(new Error(`Redis is ${this.state}`))
+    if (this.state !== 'connected' || !this._native) return Promise.reject(new Error(`Redis is ${this.state}`))
     return new Promise((resolve, reject) => {
       const req = this._nextReply++
       this._replies.set(req, { resolve, reject })
-      this._native.redisNumsub(req, channel)
+      this._native.redisNumsub(req, channel, this.opts.requestsTimeout)
     })
   }
 
@@ -65,12 +91,20 @@ class RedisLink {
 
   _message (channel, json, attachments) {
     const adapter = this._byChannel.get(channel)
-    if (adapter) adapter._onMessage(channel, json, attachments)
+    // A request that throws (data that cannot be serialised…) is reported;
+    // the rest of the batch goes on.
+    if (adapter) safeApply(adapter._onMessage, adapter, [channel, json, attachments])
   }
 
   _state (code, error) {
-    this.state = ['connecting', 'connected', 'disconnected', 'closed'][code] || 'connecting'
-    for (const adapter of new Set(this._byChannel.values())) emitSafe(adapter, 'state', this.state, error || undefined)
+    this._setState(code, error || undefined)
+  }
+
+  _setState (code, error) {
+    const state = ['connecting', 'connected', 'disconnected', 'closed'][code] || 'connecting'
+    if (state === this.state && error === undefined) return
+    this.state = state
+    for (const adapter of new Set(this._byChannel.values())) emitSafe(adapter, 'state', state, error)
   }
 
   _reply (req, ok, value) {
@@ -81,11 +115,10 @@ class RedisLink {
     else pending.reject(new Error(value))
   }
 
+  /** Unsubscribes and disconnects (the handle closes next). */
   close () {
-    this.state = 'closed'
-    for (const { reject } of this._replies.values()) reject(new Error('Redis link closed'))
-    this._replies.clear()
     try { if (this._native) this._native.redisClose() } catch {}
+    this._detach()
   }
 }
 

@@ -119,6 +119,8 @@ class Server extends EventEmitter {
       }, this._host.onBatch)
       this._sessions._store = recovery !== null
       this.engine._bind(this._nativeHandle.front())
+      // Scaled out: the Redis link connects through this handle.
+      if (this._redis) this._redis._attach(this._nativeHandle)
     }
     return this._nativeHandle
   }
@@ -547,10 +549,9 @@ class Server extends EventEmitter {
     // unsubscribes, stops its timers); a failure is reported, not thrown.
     for (const nsp of this._nsps.values()) safeApply(nsp.adapter.close, nsp.adapter, [])
     this.engine.close()
-    if (this._redis) {
-      this._redis.close()
-      this._redis = null
-    }
+    // The link outlives the handle: its namespaces' adapters keep it, and
+    // it connects again through the next handle (listen again, attachApp).
+    if (this._redis) this._redis.close()
     if (this._nativeHandle) this._nativeHandle.close()
     // A later listen() or attach() starts afresh with a new handle, as
     // socket.io can listen again after close().

@@ -118,14 +118,23 @@ impl NativeSocketIo {
         self.core().enter(|| link.publish(channel, bytes))
     }
 
-    /// `PUBSUB NUMSUB channel`; the count arrives as REDIS_REPLY `req`.
+    /// The namespace `nsp` is gone: its subscriptions go too.
     #[napi]
-    pub fn redis_numsub(&self, req: i64, channel: String) -> Result<()> {
+    pub fn redis_remove_namespace(&self, nsp: String) -> Result<()> {
+        let classic = self.classic()?;
+        self.core().enter(|| classic.remove_namespace(&nsp))
+    }
+
+    /// `PUBSUB NUMSUB channel` (at most `timeout_ms`); the count arrives as
+    /// REDIS_REPLY `req`.
+    #[napi]
+    pub fn redis_numsub(&self, req: i64, channel: String, timeout_ms: u32) -> Result<()> {
         let link = self.classic()?.link.clone();
         let sink = self.core().sink.clone();
+        let within = std::time::Duration::from_millis(u64::from(timeout_ms.max(1)));
         self.core().enter(|| {
             tokio::spawn(async move {
-                let r = link.numsub(channel).await.map(|n| n.to_string());
+                let r = link.numsub(channel, within).await.map(|n| n.to_string());
                 sink.redis_reply(req as u64, r);
             });
         })

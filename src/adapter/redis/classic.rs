@@ -90,16 +90,29 @@ impl Classic {
     /// requests, its responses, and the responses meant for this node.
     /// Once per namespace.
     pub(crate) fn add_namespace(&self, nsp: &str) {
-        if !self.namespaces.lock().insert(nsp.to_string()) {
-            return;
+        if self.namespaces.lock().insert(nsp.to_string()) {
+            let (channels, patterns) = self.channels_of(nsp);
+            self.link.subscribe(channels, patterns);
         }
+    }
+
+    /// The subscriptions of `nsp` dropped (its namespace is gone).
+    pub(crate) fn remove_namespace(&self, nsp: &str) {
+        if self.namespaces.lock().remove(nsp) {
+            let (channels, patterns) = self.channels_of(nsp);
+            self.link.unsubscribe(channels, patterns);
+        }
+    }
+
+    /// A namespace's channels and pattern, as the classic adapter names them.
+    fn channels_of(&self, nsp: &str) -> (Vec<String>, Vec<String>) {
         let key = &self.key;
         let channels = vec![
             format!("{key}-request#{nsp}#"),
             format!("{key}-response#{nsp}#"),
             format!("{key}-response#{nsp}#{}#", self.uid),
         ];
-        self.link.subscribe(channels, vec![format!("{key}#{nsp}#*")]);
+        (channels, vec![format!("{key}#{nsp}#*")])
     }
 
     /// A local broadcast for the other nodes (not `local`). False: dropped.

@@ -5,6 +5,7 @@
 //! resubscribing are fred's (`ReconnectPolicy`, `manage_subscriptions`);
 //! this watches the state and reports it.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use fred::prelude::{
     Builder, ClientLike, Config, Error as FredError, EventInterface, PubsubInterface, ReconnectPolicy,
     Value as FredValue,
 };
+use parking_lot::Mutex;
 
 /// Publishes not yet acknowledged by Redis beyond this are dropped (and
 /// counted): a slow or absent Redis must not grow memory without bound.
@@ -77,6 +79,10 @@ pub(crate) struct RedisLink {
     subscriber: SubscriberClient,
     state: AtomicU8,
     pending: Arc<AtomicUsize>,
+    /// What this link subscribes to (channels, patterns): subscribed again
+    /// each time it connects, so one that failed while Redis was away is
+    /// not lost.
+    wanted: Mutex<(BTreeSet<String>, BTreeSet<String>)>,
     pub(crate) stats: Arc<LinkStats>,
     handler: Arc<dyn LinkHandler>,
     /// The core's runtime (publishes come from the JS thread).
@@ -88,7 +94,10 @@ impl RedisLink {
     /// using whoever calls it); the state is reported as it
     /// changes. Err: the URL or options are wrong.
     pub(crate) fn connect(url: &str, handler: Arc<dyn LinkHandler>) -> Result<Arc<Self>, String> {
-        let config = Config::from_url(url).map_err(|e| format!("invalid Redis URL {url:?}: {e}"))?;
+        let mut config = Config::from_url(url).map_err(|e| format!("invalid Redis URL {url:?}: {e}"))?;
+        // A node started while Redis is away keeps trying (fred's default
+        // gives up when the first connection fails).
+        config.fail_fast = false;
         let mut builder = Builder::from_config(config);
         builder
             // Reconnect forever, 100 ms doubling to 5 s between attempts.
@@ -105,6 +114,7 @@ impl RedisLink {
             subscriber,
             state: AtomicU8::new(LinkState::Connecting as u8),
             pending: Arc::new(AtomicUsize::new(0)),
+            wanted: Mutex::new((BTreeSet::new(), BTreeSet::new())),
             stats: Arc::new(LinkStats::default()),
             handler,
             rt: tokio::runtime::Handle::current(),
@@ -123,7 +133,32 @@ impl RedisLink {
             return;
         }
         self.state.store(s as u8, Ordering::Relaxed);
+        if s == LinkState::Connected {
+            self.resubscribe();
+        }
         self.handler.state(s, error);
+    }
+
+    /// Everything wanted, subscribed again (Redis takes a repeated
+    /// SUBSCRIBE as a no-op).
+    fn resubscribe(&self) {
+        let (channels, patterns) = {
+            let w = self.wanted.lock();
+            (w.0.iter().cloned().collect::<Vec<_>>(), w.1.iter().cloned().collect::<Vec<_>>())
+        };
+        self.issue(channels, patterns);
+    }
+
+    fn issue(&self, channels: Vec<String>, patterns: Vec<String>) {
+        let sub = self.subscriber.clone();
+        self.rt.spawn(async move {
+            if !patterns.is_empty() {
+                let _ = sub.psubscribe(patterns).await;
+            }
+            if !channels.is_empty() {
+                let _ = sub.subscribe(channels).await;
+            }
+        });
     }
 
     fn start(self: &Arc<Self>) {
@@ -198,17 +233,35 @@ impl RedisLink {
         }
     }
 
-    /// Subscribes (and pattern-subscribes); tracked by the subscriber even
-    /// while Redis is away: done when it connects, and again after every
-    /// reconnection.
+    /// Subscribes (and pattern-subscribes): now, and again each time the
+    /// link connects.
     pub(crate) fn subscribe(&self, channels: Vec<String>, patterns: Vec<String>) {
+        {
+            let mut w = self.wanted.lock();
+            w.0.extend(channels.iter().cloned());
+            w.1.extend(patterns.iter().cloned());
+        }
+        self.issue(channels, patterns);
+    }
+
+    /// The opposite of [`subscribe`](Self::subscribe).
+    pub(crate) fn unsubscribe(&self, channels: Vec<String>, patterns: Vec<String>) {
+        {
+            let mut w = self.wanted.lock();
+            for c in &channels {
+                w.0.remove(c);
+            }
+            for p in &patterns {
+                w.1.remove(p);
+            }
+        }
         let sub = self.subscriber.clone();
         self.rt.spawn(async move {
             if !patterns.is_empty() {
-                let _ = sub.psubscribe(patterns).await;
+                let _ = sub.punsubscribe(patterns).await;
             }
             if !channels.is_empty() {
-                let _ = sub.subscribe(channels).await;
+                let _ = sub.unsubscribe(channels).await;
             }
         });
     }
@@ -237,8 +290,12 @@ impl RedisLink {
 
     /// `PUBSUB NUMSUB channel`: how many subscribe to it (the server count,
     /// for the request channel).
-    pub(crate) async fn numsub(&self, channel: String) -> Result<u64, String> {
-        let r: Vec<FredValue> = self.publisher.pubsub_numsub(channel).await.map_err(|e| e.to_string())?;
+    /// Bounded by `within`: a connection that hangs without failing must
+    /// not leave the asker waiting forever.
+    pub(crate) async fn numsub(&self, channel: String, within: Duration) -> Result<u64, String> {
+        let ask = self.publisher.pubsub_numsub::<Vec<FredValue>, _>(channel);
+        let r = tokio::time::timeout(within, ask).await.map_err(|_| "Redis did not answer in time".to_string())?;
+        let r = r.map_err(|e| e.to_string())?;
         Ok(r.get(1).and_then(|v| v.as_u64()).unwrap_or(0))
     }
 
