@@ -72,7 +72,7 @@ test('npm run bench -- --quick: every server gives a number in every scenario', 
   assert.equal(result.quick, true)
   assert.equal(typeof result.machine.cpus, 'number')
   assert.ok(result.versions['socket.io'] && result.versions.ws && result.versions['uWebSockets.js'])
-  assert.deepEqual(Object.keys(result.scenarios).sort(), ['broadcast', 'cluster', 'connect', 'echo', 'heartbeat', 'memory', 'tls'])
+  assert.deepEqual(Object.keys(result.scenarios).sort(), ['broadcast', 'cluster', 'connect', 'crossnode', 'echo', 'heartbeat', 'memory', 'tls'])
   assert.deepEqual([...result.servers].sort(), ['ferrosocket-core', 'ferrosocket-sio', 'ferrosocket-sio-attached', 'socketio', 'uws', 'ws'])
 
   const missing = []

@@ -24,7 +24,8 @@ const SCENARIOS = [
   require('./scenarios/connect'),
   require('./scenarios/tls'),
   require('./scenarios/heartbeat'),
-  require('./scenarios/cluster')
+  require('./scenarios/cluster'),
+  require('./scenarios/crossnode')
 ]
 const SCENARIO_ALIASES = { 'tls-memory': 'tls', ticker: 'tls', idle: 'memory', storm: 'connect', fanout: 'broadcast' }
 const DEFAULT_SERVERS = ['ferrosocket-core', 'ferrosocket-sio', 'ferrosocket-sio-attached', 'socketio', 'ws', 'uws']

@@ -11,8 +11,14 @@ function runUwsStyleServer (lib, info) {
   const { tls, port: fixedPort, scaleOut } = parseServerArgs()
   const stats = { open: 0, opened: 0, closed: 0 }
   let listenSocket = null
-  // --scale-out: topics across the cluster's processes (ferrosocket's App option).
-  const extra = scaleOut ? { scaleOut: { url: scaleOut } } : {}
+  // --scale-out: topics across the cluster's processes (ferrosocket's App
+  // option); the server says it listens once its Redis link is up.
+  let linked
+  // Nothing else holds the process open until it listens.
+  const waiting = setInterval(() => {}, 1000)
+  const up = new Promise((resolve) => { linked = resolve }).finally(() => clearInterval(waiting))
+  const extra = scaleOut ? { scaleOut: { url: scaleOut, onState: (s) => { if (s === 'connected') linked() } } } : {}
+  if (!scaleOut) linked()
   const app = tls
     ? lib.SSLApp({ cert_file_name: tls.cert, key_file_name: tls.key, ...extra })
     : lib.App(extra)
@@ -31,7 +37,7 @@ function runUwsStyleServer (lib, info) {
     return stats.open
   }
   // A fixed port is shared with the cluster's other processes (uSockets' default).
-  app.listen('127.0.0.1', fixedPort, (ls) => {
+  up.then(() => app.listen('127.0.0.1', fixedPort, (ls) => {
     if (!ls) fail('listen failed')
     listenSocket = ls
     const port = lib.us_socket_local_port(ls)
@@ -39,7 +45,7 @@ function runUwsStyleServer (lib, info) {
       if (listenSocket) lib.us_listen_socket_close(listenSocket)
       listenSocket = null
     }, { broadcast })
-  })
+  }))
 }
 
 module.exports = { runUwsStyleServer }
