@@ -2,6 +2,7 @@
 //! Redis. A message another node published is delivered here exactly as a
 //! local `app.publish` (framed once, every subscriber), then flushed; no JS.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use napi::Result;
@@ -19,11 +20,19 @@ use crate::ws::ServerCore;
 struct Inbound {
     server: Arc<ServerCore>,
     sink: Arc<EventSink>,
+    /// Messages delivered since the last flush.
+    unflushed: AtomicBool,
 }
 
 impl TopicHandler for Inbound {
     fn deliver(&self, topic: &str, payload: &[u8], binary: bool) {
         if self.server.publish(topic, payload, binary, None) > 0 {
+            self.unflushed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn drained(&self) {
+        if self.unflushed.swap(false, Ordering::Relaxed) {
             self.server.flush();
         }
     }
@@ -43,7 +52,11 @@ impl NativeApp {
             return Err(err("ferrosocket: this App is already scaled out"));
         }
         let uid = generate_sid().map_err(err)?[..12].to_string();
-        let inbound = Arc::new(Inbound { server: self.core().server.clone(), sink: self.core().sink.clone() });
+        let inbound = Arc::new(Inbound {
+            server: self.core().server.clone(),
+            sink: self.core().sink.clone(),
+            unflushed: AtomicBool::new(false),
+        });
         let topics = self.core().enter(|| Topics::connect(&url, prefix, uid, inbound))?.map_err(err)?;
         *self.topics.write() = Some(Arc::new(topics));
         Ok(())

@@ -17,6 +17,8 @@ use super::wire::{self, Broadcast};
 pub(crate) trait RemoteHandler: Send + Sync + 'static {
     /// A broadcast another node (or an emitter) published in `nsp`.
     fn broadcast(&self, b: Broadcast);
+    /// What arrived so far is handled: write what it queued.
+    fn drained(&self) {}
     /// A request or response for JS: the channel, the message as JSON text
     /// (binaries as placeholders for `attachments`).
     fn message(&self, channel: &str, json: String, attachments: Vec<Bytes>);
@@ -54,6 +56,10 @@ impl LinkHandler for Router {
         } else {
             true
         }
+    }
+
+    fn drained(&self) {
+        self.handler.drained();
     }
 
     fn state(&self, state: LinkState, error: Option<String>) {

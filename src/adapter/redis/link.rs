@@ -60,6 +60,9 @@ pub(crate) trait LinkHandler: Send + Sync + 'static {
     /// A message on a subscribed channel; false when it could not be read
     /// (counted as malformed).
     fn message(&self, channel: &str, payload: &[u8]) -> bool;
+    /// No more messages are waiting (after one or a burst): the time to
+    /// write what they queued.
+    fn drained(&self) {}
     /// The link's state changed (`error`: why, when it went down).
     fn state(&self, state: LinkState, error: Option<String>);
 }
@@ -171,18 +174,29 @@ impl RedisLink {
         let mut rx = self.subscriber.message_rx();
         let link = Arc::downgrade(self);
         self.rt.spawn(async move {
+            use tokio::sync::broadcast::error::{RecvError, TryRecvError};
             loop {
-                match rx.recv().await {
-                    Ok(m) => {
-                        let Some(link) = link.upgrade() else { return };
-                        link.route(&m.channel, &m.value);
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        let Some(link) = link.upgrade() else { return };
+                let first = rx.recv().await;
+                let Some(link) = link.upgrade() else { return };
+                match first {
+                    Ok(m) => link.route(&m.channel, &m.value),
+                    Err(RecvError::Lagged(n)) => {
                         link.stats.lost_messages.fetch_add(n, Ordering::Relaxed);
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    Err(RecvError::Closed) => return,
                 }
+                // Whatever else already arrived, then one `drained`: a burst
+                // of broadcasts is written to each socket in one go.
+                loop {
+                    match rx.try_recv() {
+                        Ok(m) => link.route(&m.channel, &m.value),
+                        Err(TryRecvError::Lagged(n)) => {
+                            link.stats.lost_messages.fetch_add(n, Ordering::Relaxed);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                link.handler.drained();
             }
         });
         // The state: connected once both are, disconnected when either drops.

@@ -12,6 +12,8 @@ use super::link::{LinkHandler, LinkState, RedisLink};
 /// App's own publish, then a flush).
 pub(crate) trait TopicHandler: Send + Sync + 'static {
     fn deliver(&self, topic: &str, payload: &[u8], binary: bool);
+    /// What arrived so far is delivered: write what it queued.
+    fn drained(&self) {}
     fn state(&self, state: LinkState, error: Option<String>);
 }
 
@@ -57,6 +59,10 @@ impl LinkHandler for Router {
             }
             _ => false,
         }
+    }
+
+    fn drained(&self) {
+        self.handler.drained();
     }
 
     fn state(&self, state: LinkState, error: Option<String>) {
