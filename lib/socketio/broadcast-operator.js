@@ -245,20 +245,20 @@ class BroadcastOperator {
   socketsJoin (room) {
     if (this._nsp._custom) return viaAdapter.socketsJoin(this, this._nsp._targets, [].concat(room))
     for (const s of this._matching()) s.join(room)
-    this._scaledOut?._remoteOperation(2, [...this.rooms], [...this.exceptRooms], { rooms: [].concat(room) })
+    this._scaledOut?._remoteJoin([...this.rooms], [...this.exceptRooms], [].concat(room))
   }
 
   socketsLeave (room) {
     const rooms = [].concat(room)
     if (this._nsp._custom) return viaAdapter.socketsLeave(this, this._nsp._targets, rooms)
     for (const s of this._matching()) for (const r of rooms) s.leave(r)
-    this._scaledOut?._remoteOperation(3, [...this.rooms], [...this.exceptRooms], { rooms })
+    this._scaledOut?._remoteLeave([...this.rooms], [...this.exceptRooms], rooms)
   }
 
   disconnectSockets (close = false) {
     if (this._nsp._custom) return viaAdapter.disconnectSockets(this, this._nsp._targets, close)
     // The others first: the local sockets may include what selects them.
-    this._scaledOut?._remoteOperation(4, [...this.rooms], [...this.exceptRooms], { close })
+    this._scaledOut?._remoteDisconnect([...this.rooms], [...this.exceptRooms], close)
     for (const s of this._matching()) s.disconnect(close)
   }
 }

@@ -75,4 +75,4 @@ function dataPacket (type, nsp, id, values) {
   return { text: encode(binaryType, nsp, id, json, buffers.length), attachments: buffers }
 }
 
-module.exports = { TYPE, RESERVED, dataPacket, reconstruct }
+module.exports = { TYPE, RESERVED, dataPacket, deconstruct, reconstruct }

@@ -3,6 +3,7 @@ const { Adapter } = require('./adapter')
 const { safeCall } = require('../util')
 const { uid6 } = require('./redis-link')
 const { redisUrl } = require('../options')
+const { deconstruct, reconstruct } = require('./packet')
 
 const kRedisOptions = Symbol('ferrosocket.redisOptions')
 
@@ -18,40 +19,6 @@ const T = {
   BROADCAST: 7,
   BROADCAST_CLIENT_COUNT: 8,
   BROADCAST_ACK: 9
-}
-
-/** JSON from Rust with its binaries as placeholders: the values back in. */
-function revive (json, attachments) {
-  const value = JSON.parse(json)
-  if (!attachments.length) return value
-  const walk = (v) => {
-    if (Array.isArray(v)) return v.map(walk)
-    if (v && typeof v === 'object') {
-      if (v._placeholder === true && typeof v.num === 'number') return attachments[v.num]
-      for (const k of Object.keys(v)) v[k] = walk(v[k])
-    }
-    return v
-  }
-  return walk(value)
-}
-
-/** A value with Buffers as JSON with placeholders, and the Buffers. */
-function deconstruct (value) {
-  const attachments = []
-  const walk = (v) => {
-    if (Buffer.isBuffer(v) || v instanceof ArrayBuffer || ArrayBuffer.isView(v)) {
-      attachments.push(Buffer.isBuffer(v) ? v : Buffer.from(v.buffer ? v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) : v))
-      return { _placeholder: true, num: attachments.length - 1 }
-    }
-    if (Array.isArray(v)) return v.map(walk)
-    if (v && typeof v === 'object' && !(v instanceof Date)) {
-      const out = {}
-      for (const k of Object.keys(v)) out[k] = walk(v[k])
-      return out
-    }
-    return v
-  }
-  return { json: JSON.stringify(walk(value)), attachments }
 }
 
 /**
@@ -111,7 +78,8 @@ class RedisAdapter extends Adapter {
 
   _publish (channel, value, msgpack = false) {
     if (!msgpack) return this._link.publish(channel, JSON.stringify(value))
-    const { json, attachments } = deconstruct(value)
+    const attachments = []
+    const json = JSON.stringify(deconstruct(value, attachments))
     return this._link.publish(channel, json, attachments, true)
   }
 
@@ -124,7 +92,8 @@ class RedisAdapter extends Adapter {
   _onMessage (channel, json, attachments) {
     let msg
     try {
-      msg = revive(json, attachments)
+      // Binaries come as placeholders, checked and numbered by Rust.
+      msg = reconstruct(JSON.parse(json), attachments)
     } catch {
       return
     }
@@ -290,6 +259,18 @@ class RedisAdapter extends Adapter {
   /** socketsJoin/socketsLeave/disconnectSockets on the other nodes (fire and forget). */
   _remoteOperation (type, rooms, except, extra) {
     this._publish(this.requestChannel, { uid: this.uid, type, opts: { rooms, except }, ...extra })
+  }
+
+  _remoteJoin (rooms, except, join) {
+    this._remoteOperation(T.REMOTE_JOIN, rooms, except, { rooms: join })
+  }
+
+  _remoteLeave (rooms, except, leave) {
+    this._remoteOperation(T.REMOTE_LEAVE, rooms, except, { rooms: leave })
+  }
+
+  _remoteDisconnect (rooms, except, close) {
+    this._remoteOperation(T.REMOTE_DISCONNECT, rooms, except, { close })
   }
 
   /** serverSideEmit to the other nodes; with an ack as its last argument, their answers. */
