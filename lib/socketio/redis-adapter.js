@@ -361,4 +361,4 @@ function redisOptions (o) {
   return Object.freeze({ url, key, requestsTimeout, publishOnSpecificResponseChannel: Boolean(o.publishOnSpecificResponseChannel) })
 }
 
-module.exports = { RedisAdapter, createRedisAdapter, kRedisOptions, T }
+module.exports = { RedisAdapter, createRedisAdapter, kRedisOptions }

@@ -36,20 +36,20 @@ class RedisLink {
   /** The Server made a handle (server.js `_native`): connect through it. */
   _attach (native) {
     this._native = native
-    this._setState(0, undefined)
+    this._state(0, undefined)
     try {
       native.redisConnect(this.opts.url, this.opts.key, this.uid)
       for (const name of this._namespaces) native.redisAddNamespace(name)
     } catch (err) {
       this._native = null
-      this._setState(3, err.message)
+      this._state(3, err.message)
     }
   }
 
   /** The handle closed (io.close()): nothing crosses until the next one. */
   _detach () {
     this._native = null
-    this._setState(3, undefined)
+    this._state(3, undefined)
     for (const { reject } of this._replies.values()) reject(new Error('Redis link closed'))
     this._replies.clear()
   }
@@ -96,11 +96,9 @@ class RedisLink {
     if (adapter) safeApply(adapter._onMessage, adapter, [channel, json, attachments])
   }
 
+  /** The link's state (Rust's code); each change is emitted as 'state' on the adapters. */
   _state (code, error) {
-    this._setState(code, error || undefined)
-  }
-
-  _setState (code, error) {
+    error = error || undefined
     const state = ['connecting', 'connected', 'disconnected', 'closed'][code] || 'connecting'
     if (state === this.state && error === undefined) return
     this.state = state

@@ -27,22 +27,18 @@ struct Inbound {
     sio: Weak<SioServer>,
     served_by: Arc<RwLock<Arc<ServerCore>>>,
     sink: Arc<EventSink>,
-    /// Broadcasts delivered since the last flush.
-    unflushed: std::sync::atomic::AtomicBool,
 }
 
 impl RemoteHandler for Inbound {
     fn broadcast(&self, b: Broadcast) {
-        let Some(sio) = self.sio.upgrade() else { return };
-        if sio.deliver_remote(&b) > 0 {
-            self.unflushed.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(sio) = self.sio.upgrade() {
+            sio.deliver_remote(&b);
         }
     }
 
+    /// The server knows which sockets have frames queued: nothing to track here.
     fn drained(&self) {
-        if self.unflushed.swap(false, std::sync::atomic::Ordering::Relaxed) {
-            self.served_by.read().flush();
-        }
+        self.served_by.read().flush();
     }
 
     fn message(&self, channel: &str, json: String, attachments: Vec<Bytes>) {
@@ -92,7 +88,6 @@ impl NativeSocketIo {
             sio: Arc::downgrade(self.sio()),
             served_by: self.served_by.clone(),
             sink: self.core().sink.clone(),
-            unflushed: std::sync::atomic::AtomicBool::new(false),
         });
         let classic = self.core().enter(|| Classic::connect(&url, key, uid, inbound))?.map_err(err)?;
         self.sio().set_remote(Some(Arc::new(classic)));

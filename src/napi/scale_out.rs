@@ -2,7 +2,6 @@
 //! Redis. A message another node published is delivered here exactly as a
 //! local `app.publish` (framed once, every subscriber), then flushed; no JS.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use napi::Result;
@@ -20,21 +19,16 @@ use crate::ws::ServerCore;
 struct Inbound {
     server: Arc<ServerCore>,
     sink: Arc<EventSink>,
-    /// Messages delivered since the last flush.
-    unflushed: AtomicBool,
 }
 
 impl TopicHandler for Inbound {
     fn deliver(&self, topic: &str, payload: &[u8], binary: bool) {
-        if self.server.publish(topic, payload, binary, None) > 0 {
-            self.unflushed.store(true, Ordering::Relaxed);
-        }
+        self.server.publish(topic, payload, binary, None);
     }
 
+    /// The server knows which sockets have frames queued: nothing to track here.
     fn drained(&self) {
-        if self.unflushed.swap(false, Ordering::Relaxed) {
-            self.server.flush();
-        }
+        self.server.flush();
     }
 
     fn state(&self, state: LinkState, error: Option<String>) {
@@ -52,11 +46,7 @@ impl NativeApp {
             return Err(err("ferrosocket: this App is already scaled out"));
         }
         let uid = generate_sid().map_err(err)?[..12].to_string();
-        let inbound = Arc::new(Inbound {
-            server: self.core().server.clone(),
-            sink: self.core().sink.clone(),
-            unflushed: AtomicBool::new(false),
-        });
+        let inbound = Arc::new(Inbound { server: self.core().server.clone(), sink: self.core().sink.clone() });
         let topics = self.core().enter(|| Topics::connect(&url, prefix, uid, inbound))?.map_err(err)?;
         *self.topics.write() = Some(Arc::new(topics));
         Ok(())
