@@ -148,12 +148,19 @@ export declare class NativeEngineIo {
 
 export declare class NativeSocketIo {
   /**
-   * Connects to Redis at `url` (this node's `uid`, the channels' `key`);
-   * the state arrives as REDIS_STATE events. Once per handle.
+   * Connects to Redis at `url` (this node's `uid`, the channels' `key`)
+   * speaking `protocol`: "classic", or "sharded:static",
+   * "sharded:dynamic", "sharded:dynamic-private". The state arrives as
+   * REDIS_STATE events. Once per handle.
    */
-  redisConnect(url: string, key: string, uid: string): void
-  /** The classic adapter's subscriptions for namespace `nsp`. */
+  redisConnect(url: string, key: string, uid: string, protocol: string): void
+  /** The protocol's subscriptions for namespace `nsp`. */
   redisAddNamespace(nsp: string): void
+  /**
+   * Room `room` of `nsp` has members here now (`joined`) or no more: the
+   * sharded dynamic modes follow it with a subscription.
+   */
+  redisRoom(nsp: string, room: string, joined: boolean): void
   /**
    * Publishes `json` on `channel`: as it is, or (`msgpack`) as
    * MessagePack with `attachments` in place of its placeholders. False
@@ -163,7 +170,7 @@ export declare class NativeSocketIo {
   /** The namespace `nsp` is gone: its subscriptions go too. */
   redisRemoveNamespace(nsp: string): void
   /**
-   * `PUBSUB NUMSUB channel` (at most `timeout_ms`); the count arrives as
+   * `PUBSUB NUMSUB channel` (SHARDNUMSUB when sharded; at most `timeout_ms`); the count arrives as
    * REDIS_REPLY `req`.
    */
   redisNumsub(req: number, channel: string, timeoutMs: number): void

@@ -214,16 +214,25 @@ export type AdapterConstructor = (abstract new (nsp: any) => any) | ((nsp: any) 
 
 /** Options of `createRedisAdapter` (as @socket.io/redis-adapter's, plus `url`). */
 export interface RedisAdapterOptions {
-  /** Default `redis://127.0.0.1:6379`. */
+  /**
+   * Default `redis://127.0.0.1:6379`; a cluster as
+   * `redis-cluster://host:port?node=host:port&node=host:port`.
+   */
   url?: string
   /** The channels' prefix. Default `socket.io`. */
   key?: string
+  /** The sharded adapter's name for `key` (give one or the other). */
+  channelPrefix?: string
   /** How long cross-node requests wait for answers, ms. Default 5000. */
   requestsTimeout?: number
   /** Answers go to the asking node's own channel. Default false. */
   publishOnSpecificResponseChannel?: boolean
-  /** Only `false` for now: the sharded protocol is not supported yet. */
-  sharded?: false
+  /**
+   * `false` (default): the classic protocol (`createAdapter`). `true` or
+   * `{ subscriptionMode }`: the sharded one (`createShardedAdapter`, Redis 7
+   * sharded pub/sub); `subscriptionMode` defaults to `'dynamic'`.
+   */
+  sharded?: boolean | { subscriptionMode?: 'static' | 'dynamic' | 'dynamic-private' }
 }
 
 /**

@@ -421,7 +421,6 @@ test('createRedisAdapter refuses wrong options at construction, in the user\'s t
   assert.throws(() => createRedisAdapter({ url: 'http://x' }), /"url" must be a redis:\/\/ URL/)
   assert.throws(() => createRedisAdapter({ requestsTimeout: -1 }), /"requestsTimeout" must be a positive number/)
   assert.throws(() => createRedisAdapter({ keyy: 'x' }), /unknown option "keyy"/)
-  assert.throws(() => createRedisAdapter({ sharded: true }), (e) => e.code === 'FERROSOCKET_UNSUPPORTED' && /sharded/.test(e.message))
   assert.throws(() => createRedisAdapter('redis://x'), /takes an object/)
   assert.throws(() => createRedisAdapter({ url: 'rediss://x' }), (e) => e.code === 'FERROSOCKET_UNSUPPORTED' && /rediss/.test(e.message))
   assert.throws(() => createRedisAdapter({ url: 'redis://x/mydb' }), /database number/)

@@ -230,11 +230,18 @@ function redisUrl (label, value) {
   try {
     u = typeof value === 'string' ? new URL(value) : null
   } catch {}
-  if (!u || (u.protocol !== 'redis:' && u.protocol !== 'rediss:') || !u.hostname) {
-    throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'a redis:// URL (redis://host:port[/db])', value)
+  const schemes = ['redis:', 'rediss:', 'redis-cluster:', 'rediss-cluster:']
+  if (!u || !schemes.includes(u.protocol) || !u.hostname) {
+    throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'a redis:// URL (redis://host:port[/db], or redis-cluster://host:port[?node=host:port…] for a cluster)', value)
   }
-  if (u.protocol === 'rediss:') {
+  if (u.protocol.startsWith('rediss')) {
     throw fail(Error, 'FERROSOCKET_UNSUPPORTED', label, 'a redis:// URL: TLS to Redis (rediss://) is not supported yet', value)
+  }
+  if (u.protocol === 'redis-cluster:') {
+    for (const [k, v] of u.searchParams) {
+      if (k !== 'node' || !/^[^:/?#]+:\d+$/.test(v)) throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'a redis-cluster:// URL whose query names other nodes only (node=host:port)', value)
+    }
+    if (u.pathname !== '' && u.pathname !== '/') throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'a redis-cluster:// URL without a database (a cluster has only database 0)', value)
   }
   if (!/^\/?(\d+)?$/.test(u.pathname)) {
     throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'a redis:// URL whose path, if any, is a database number', value)

@@ -14,11 +14,12 @@ export async function startRedis (t) {
 }
 
 /**
- * Starts redis-server on `port` (again, after a `stop()`, to restart it):
+ * Starts redis-server on `port` (again, after a `stop()`, to restart it),
+ * with `extra` arguments:
  * resolves with its URL and `stop()`, which kills it and waits for the exit.
  */
-export async function startRedisOn (t, port) {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+export async function startRedisOn (t, port, extra = []) {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe']
   })
   t.after(() => child.kill('SIGKILL'))
@@ -46,3 +47,47 @@ export async function startRedisOn (t, port) {
 }
 
 export { freePort }
+
+/**
+ * A Redis cluster of `n` primaries (no replicas) on loopback, each node
+ * with its own free client and bus ports and a scratch directory for its
+ * cluster file; slots assigned by `redis-cli --cluster create`. Resolves
+ * with the `redis-cluster://` URL naming every node, and the nodes' ports,
+ * once every node reports `cluster_state:ok`.
+ */
+export async function startRedisCluster (t, n = 3) {
+  const { mkdtempSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = mkdtempSync(join(tmpdir(), 'ferrosocket-redis-cluster-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const ports = []
+  for (let i = 0; i < n; i++) {
+    const port = await freePort()
+    const bus = await freePort()
+    ports.push(port)
+    await startRedisOn(t, port, ['--cluster-enabled', 'yes', '--cluster-port', String(bus),
+      '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir])
+  }
+  await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'])
+  for (let i = 0; i < 250; i++) {
+    const infos = await Promise.all(ports.map((p) => run('redis-cli', ['-p', String(p), 'cluster', 'info'])))
+    if (infos.every((info) => info.includes('cluster_state:ok'))) {
+      const [first, ...rest] = ports
+      return { url: `redis-cluster://127.0.0.1:${first}?${rest.map((p) => `node=127.0.0.1:${p}`).join('&')}`, ports }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 40))
+  }
+  throw new Error(`the Redis cluster on ports ${ports.join(', ')} did not reach cluster_state:ok`)
+}
+
+function run (cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stderr.on('data', (d) => { out += d })
+    child.once('error', reject)
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}: ${out}`))))
+  })
+}

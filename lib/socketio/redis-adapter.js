@@ -38,14 +38,24 @@ class RedisAdapter extends Adapter {
     this.uid = link.uid
     this.requestsTimeout = link.opts.requestsTimeout
     this.publishOnSpecificResponseChannel = link.opts.publishOnSpecificResponseChannel
-    const key = link.opts.key
-    this.channel = `${key}#${nsp.name}#`
-    this.requestChannel = `${key}-request#${nsp.name}#`
-    this.responseChannel = `${key}-response#${nsp.name}#`
-    this.specificResponseChannel = `${this.responseChannel}${this.uid}#`
     this._requests = new Map()
     this._ackRequests = new Map()
+    this._channels(link.opts.key)
     link.addNamespace(this)
+  }
+
+  /** The protocol's channel names for this namespace. */
+  _channels (key) {
+    const nsp = this.nsp.name
+    this.channel = `${key}#${nsp}#`
+    this.requestChannel = `${key}-request#${nsp}#`
+    this.responseChannel = `${key}-response#${nsp}#`
+    this.specificResponseChannel = `${this.responseChannel}${this.uid}#`
+  }
+
+  /** The channels whose messages JS answers (the link routes them here). */
+  get _inbound () {
+    return [this.requestChannel, this.responseChannel, this.specificResponseChannel]
   }
 
   /**
@@ -302,16 +312,20 @@ class RedisAdapter extends Adapter {
    * count, then one message per ack (as socket.io's broadcastWithAck).
    */
   _broadcastWithAck (data, rooms, except, flags, clientCount, ack) {
-    const requestId = uid6()
+    const requestId = this._requestId()
     this._ackRequests.set(requestId, { clientCount, ack })
     setTimeout(() => this._ackRequests.delete(requestId), flags.timeout).unref?.()
-    this._publish(this.requestChannel, {
-      uid: this.uid,
-      requestId,
-      type: T.BROADCAST,
-      packet: { type: 2, data, nsp: this.nsp.name },
-      opts: { rooms, except, flags }
-    }, true)
+    this._publishAckedBroadcast(requestId, { type: 2, data, nsp: this.nsp.name }, { rooms, except, flags })
+  }
+
+  /** A new request id, in the protocol's form. */
+  _requestId () {
+    return uid6()
+  }
+
+  /** The classic protocol's broadcast-with-acks request (always MessagePack, as the adapter). */
+  _publishAckedBroadcast (requestId, packet, opts) {
+    this._publish(this.requestChannel, { uid: this.uid, requestId, type: T.BROADCAST, packet, opts }, true)
   }
 
   /**
@@ -335,8 +349,11 @@ class RedisAdapter extends Adapter {
  */
 function createRedisAdapter (options = {}) {
   const opts = redisOptions(options)
+  // Required here, not at the top: it extends this file's class.
+  const { ShardedRedisAdapter } = require('./sharded-redis-adapter')
+  const Kind = opts.protocol === 'classic' ? RedisAdapter : ShardedRedisAdapter
   const factory = function (nsp) {
-    return new RedisAdapter(nsp, nsp.server._redisLink(opts))
+    return new Kind(nsp, nsp.server._redisLink(opts))
   }
   factory[kRedisOptions] = opts
   return factory
@@ -344,21 +361,39 @@ function createRedisAdapter (options = {}) {
 
 function redisOptions (o) {
   if (o === null || typeof o !== 'object') throw new TypeError('ferrosocket: createRedisAdapter(options) takes an object')
-  const known = ['url', 'key', 'requestsTimeout', 'publishOnSpecificResponseChannel', 'sharded']
+  const known = ['url', 'key', 'channelPrefix', 'requestsTimeout', 'publishOnSpecificResponseChannel', 'sharded']
   for (const k of Object.keys(o)) {
     if (!known.includes(k)) throw new TypeError(`ferrosocket: createRedisAdapter: unknown option "${k}" (known: ${known.join(', ')})`)
   }
   const url = redisUrl('createRedisAdapter option "url"', o.url === undefined ? 'redis://127.0.0.1:6379' : o.url)
-  const key = o.key === undefined ? 'socket.io' : o.key
+  // `channelPrefix` is the sharded adapter's name for `key`.
+  if (o.key !== undefined && o.channelPrefix !== undefined && o.key !== o.channelPrefix) {
+    throw new TypeError('ferrosocket: createRedisAdapter: "key" and "channelPrefix" name the same prefix; give one')
+  }
+  const key = o.key ?? o.channelPrefix ?? 'socket.io'
   if (typeof key !== 'string' || key === '') throw new TypeError('ferrosocket: createRedisAdapter: "key" must be a non-empty string')
   const requestsTimeout = o.requestsTimeout === undefined ? 5000 : o.requestsTimeout
   if (!Number.isFinite(requestsTimeout) || requestsTimeout <= 0) throw new TypeError('ferrosocket: createRedisAdapter: "requestsTimeout" must be a positive number of milliseconds')
-  if (o.sharded !== undefined && o.sharded !== false) {
-    const err = new Error('ferrosocket: createRedisAdapter: the sharded protocol ("sharded") is not supported yet; use the classic one (leave "sharded" out)')
-    err.code = 'FERROSOCKET_UNSUPPORTED'
-    throw err
+  return Object.freeze({ url, key, requestsTimeout, publishOnSpecificResponseChannel: Boolean(o.publishOnSpecificResponseChannel), protocol: protocolOf(o.sharded) })
+}
+
+/**
+ * `sharded`: false (the classic protocol, createAdapter's), true or
+ * `{ subscriptionMode }` (createShardedAdapter's, on Redis 7 or later).
+ */
+function protocolOf (sharded) {
+  if (sharded === undefined || sharded === false) return 'classic'
+  const modes = ['dynamic', 'static', 'dynamic-private']
+  if (sharded === true) return 'sharded:dynamic'
+  if (sharded === null || typeof sharded !== 'object' || Array.isArray(sharded)) {
+    throw new TypeError('ferrosocket: createRedisAdapter: "sharded" must be false, true or { subscriptionMode }')
   }
-  return Object.freeze({ url, key, requestsTimeout, publishOnSpecificResponseChannel: Boolean(o.publishOnSpecificResponseChannel) })
+  for (const k of Object.keys(sharded)) {
+    if (k !== 'subscriptionMode') throw new TypeError(`ferrosocket: createRedisAdapter: unknown "sharded" option "${k}" (known: subscriptionMode)`)
+  }
+  const mode = sharded.subscriptionMode ?? 'dynamic'
+  if (!modes.includes(mode)) throw new TypeError(`ferrosocket: createRedisAdapter: "sharded.subscriptionMode" must be one of ${modes.join(', ')}, got ${JSON.stringify(mode)}`)
+  return `sharded:${mode}`
 }
 
 module.exports = { RedisAdapter, createRedisAdapter, kRedisOptions }

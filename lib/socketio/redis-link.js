@@ -38,7 +38,7 @@ class RedisLink {
     this._native = native
     this._state(0, undefined)
     try {
-      native.redisConnect(this.opts.url, this.opts.key, this.uid)
+      native.redisConnect(this.opts.url, this.opts.key, this.uid, this.opts.protocol)
       for (const name of this._namespaces) native.redisAddNamespace(name)
     } catch (err) {
       this._native = null
@@ -55,18 +55,27 @@ class RedisLink {
   }
 
   addNamespace (adapter) {
-    for (const ch of [adapter.requestChannel, adapter.responseChannel, adapter.specificResponseChannel]) this._byChannel.set(ch, adapter)
+    for (const ch of adapter._inbound) this._byChannel.set(ch, adapter)
     this._namespaces.add(adapter.nsp.name)
     if (this._native) this._native.redisAddNamespace(adapter.nsp.name)
   }
 
   /** A namespace that is gone (an empty child, cleaned up): its subscriptions too. */
   removeNamespace (adapter) {
-    for (const ch of [adapter.requestChannel, adapter.responseChannel, adapter.specificResponseChannel]) {
+    for (const ch of adapter._inbound) {
       if (this._byChannel.get(ch) === adapter) this._byChannel.delete(ch)
     }
     if (!this._namespaces.delete(adapter.nsp.name)) return
     try { if (this._native) this._native.redisRemoveNamespace(adapter.nsp.name) } catch {}
+  }
+
+  /**
+   * Room `room` of namespace `nsp` has members here now (`joined`), or no
+   * more: the sharded dynamic modes subscribe to its channel meanwhile.
+   * Rooms of a handle's sockets die with it, so nothing is replayed.
+   */
+  room (nsp, room, joined) {
+    try { if (this._native) this._native.redisRoom(nsp, room, joined) } catch {}
   }
 
   /** False when dropped (not connected, or too many publishes waiting). */

@@ -16,9 +16,10 @@ use parking_lot::RwLock;
 use super::core::err;
 use super::events::EventSink;
 use super::socketio::NativeSocketIo;
-use crate::adapter::redis::classic::{Classic, RemoteHandler};
 use crate::adapter::redis::link::{LinkState, RedisLink};
+use crate::adapter::redis::sharded::Mode;
 use crate::adapter::redis::wire::{self, Broadcast};
+use crate::adapter::redis::{self as fleet, Fleet, Protocol, RemoteHandler};
 use crate::socketio::server::SioServer;
 use crate::ws::ServerCore;
 
@@ -77,10 +78,19 @@ impl RedisStats {
 
 #[napi]
 impl NativeSocketIo {
-    /// Connects to Redis at `url` (this node's `uid`, the channels' `key`);
-    /// the state arrives as REDIS_STATE events. Once per handle.
+    /// Connects to Redis at `url` (this node's `uid`, the channels' `key`)
+    /// speaking `protocol`: "classic", or "sharded:static",
+    /// "sharded:dynamic", "sharded:dynamic-private". The state arrives as
+    /// REDIS_STATE events. Once per handle.
     #[napi]
-    pub fn redis_connect(&self, url: String, key: String, uid: String) -> Result<()> {
+    pub fn redis_connect(&self, url: String, key: String, uid: String, protocol: String) -> Result<()> {
+        let protocol = match protocol.as_str() {
+            "classic" => Protocol::Classic,
+            "sharded:static" => Protocol::Sharded(Mode::Static),
+            "sharded:dynamic" => Protocol::Sharded(Mode::Dynamic),
+            "sharded:dynamic-private" => Protocol::Sharded(Mode::DynamicPrivate),
+            other => return Err(err(format!("ferrosocket: unknown Redis adapter protocol {other:?}"))),
+        };
         if self.sio().remote().is_some() {
             return Err(err("ferrosocket: this server is already linked to Redis"));
         }
@@ -89,16 +99,24 @@ impl NativeSocketIo {
             served_by: self.served_by.clone(),
             sink: self.core().sink.clone(),
         });
-        let classic = self.core().enter(|| Classic::connect(&url, key, uid, inbound))?.map_err(err)?;
-        self.sio().set_remote(Some(Arc::new(classic)));
+        let fleet = self.core().enter(|| fleet::connect(&url, key, uid, protocol, inbound))?.map_err(err)?;
+        self.sio().set_remote(Some(fleet));
         Ok(())
     }
 
-    /// The classic adapter's subscriptions for namespace `nsp`.
+    /// The protocol's subscriptions for namespace `nsp`.
     #[napi]
     pub fn redis_add_namespace(&self, nsp: String) -> Result<()> {
-        let classic = self.classic()?;
-        self.core().enter(|| classic.add_namespace(&nsp))
+        let fleet = self.fleet()?;
+        self.core().enter(|| fleet.add_namespace(&nsp))
+    }
+
+    /// Room `room` of `nsp` has members here now (`joined`) or no more: the
+    /// sharded dynamic modes follow it with a subscription.
+    #[napi]
+    pub fn redis_room(&self, nsp: String, room: String, joined: bool) -> Result<()> {
+        let fleet = self.fleet()?;
+        self.core().enter(|| if joined { fleet.add_room(&nsp, &room) } else { fleet.remove_room(&nsp, &room) })
     }
 
     /// Publishes `json` on `channel`: as it is, or (`msgpack`) as
@@ -112,7 +130,7 @@ impl NativeSocketIo {
         attachments: Option<Vec<Buffer>>,
         msgpack: bool,
     ) -> Result<bool> {
-        let link = self.classic()?.link.clone();
+        let link = self.fleet()?.link().clone();
         let bytes = if msgpack {
             let att: Vec<Bytes> = attachments.unwrap_or_default().iter().map(|b| Bytes::copy_from_slice(b)).collect();
             wire::json_to_message(&json, &att).map_err(err)?
@@ -125,15 +143,15 @@ impl NativeSocketIo {
     /// The namespace `nsp` is gone: its subscriptions go too.
     #[napi]
     pub fn redis_remove_namespace(&self, nsp: String) -> Result<()> {
-        let classic = self.classic()?;
-        self.core().enter(|| classic.remove_namespace(&nsp))
+        let fleet = self.fleet()?;
+        self.core().enter(|| fleet.remove_namespace(&nsp))
     }
 
-    /// `PUBSUB NUMSUB channel` (at most `timeout_ms`); the count arrives as
+    /// `PUBSUB NUMSUB channel` (SHARDNUMSUB when sharded; at most `timeout_ms`); the count arrives as
     /// REDIS_REPLY `req`.
     #[napi]
     pub fn redis_numsub(&self, req: i64, channel: String, timeout_ms: u32) -> Result<()> {
-        let link = self.classic()?.link.clone();
+        let link = self.fleet()?.link().clone();
         let sink = self.core().sink.clone();
         let within = std::time::Duration::from_millis(u64::from(timeout_ms.max(1)));
         self.core().enter(|| {
@@ -146,19 +164,19 @@ impl NativeSocketIo {
 
     #[napi]
     pub fn redis_stats(&self) -> Result<RedisStats> {
-        Ok(RedisStats::of(&self.classic()?.link))
+        Ok(RedisStats::of(self.fleet()?.link()))
     }
 
     /// Unsubscribes and disconnects; broadcasts stay local from now on.
     #[napi]
     pub fn redis_close(&self) {
-        if let Some(classic) = self.sio().remote() {
+        if let Some(fleet) = self.sio().remote() {
             self.sio().set_remote(None);
-            let _ = self.core().enter(|| classic.link.close());
+            let _ = self.core().enter(|| fleet.link().close());
         }
     }
 
-    fn classic(&self) -> Result<Arc<Classic>> {
+    fn fleet(&self) -> Result<Arc<dyn Fleet>> {
         self.sio().remote().ok_or_else(|| err("ferrosocket: this server is not linked to Redis"))
     }
 }

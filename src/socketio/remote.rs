@@ -1,6 +1,6 @@
 //! Broadcasts across nodes (#12): what a Redis link brings in is delivered
 //! as a local broadcast (framed once, no JS), and a local broadcast goes out
-//! in the classic adapter's form. The link itself, and the message format,
+//! in the fleet's protocol (classic or sharded). The link itself, and the message format,
 //! are the adapter layer's (`crate::adapter::redis`).
 
 use std::sync::Arc;
@@ -9,17 +9,17 @@ use bytes::Bytes;
 
 use super::packet::{self, PacketType};
 use super::server::SioServer;
-use crate::adapter::redis::classic::Classic;
 use crate::adapter::redis::wire::{Broadcast, Flags};
+use crate::adapter::redis::Fleet;
 use crate::adapter::BroadcastOptions;
 
 impl SioServer {
     /// The link broadcasts cross from now on (None: this node alone).
-    pub(crate) fn set_remote(&self, link: Option<Arc<Classic>>) {
+    pub(crate) fn set_remote(&self, link: Option<Arc<dyn Fleet>>) {
         *self.remote.write() = link;
     }
 
-    pub(crate) fn remote(&self) -> Option<Arc<Classic>> {
+    pub(crate) fn remote(&self) -> Option<Arc<dyn Fleet>> {
         self.remote.read().clone()
     }
 

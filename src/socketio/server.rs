@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 
 use super::packet::{self, Limits, PacketType};
 use crate::adapter::recovery::{PacketLog, RecoveryConfig};
-use crate::adapter::redis::classic::Classic;
+use crate::adapter::redis::Fleet;
 use crate::adapter::{BroadcastOptions, Member, Rooms};
 use crate::engineio::engine::{CloseReason, EngineHandler, Refusal, Session, SharedMessage};
 use crate::engineio::packet::{form_decode, generate_sid, Packet as EioPacket, Payload};
@@ -312,7 +312,7 @@ pub(crate) struct SioServer {
     /// Connection state recovery's log of broadcasts (None when off).
     log: Option<Mutex<PacketLog<Replay>>>,
     /// The Redis link broadcasts also cross (remote.rs; None: one node).
-    pub(super) remote: parking_lot::RwLock<Option<Arc<Classic>>>,
+    pub(super) remote: parking_lot::RwLock<Option<Arc<dyn Fleet>>>,
 }
 
 impl SioServer {

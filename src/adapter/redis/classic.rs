@@ -7,24 +7,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::link::{LinkHandler, LinkState, RedisLink};
 use super::wire::{self, Broadcast};
-
-/// Where what arrives goes (the Socket.IO layer implements it).
-pub(crate) trait RemoteHandler: Send + Sync + 'static {
-    /// A broadcast another node (or an emitter) published in `nsp`.
-    fn broadcast(&self, b: Broadcast);
-    /// What arrived so far is handled: write what it queued.
-    fn drained(&self) {}
-    /// A request or response for JS: the channel, the message as JSON text
-    /// (binaries as placeholders for `attachments`).
-    fn message(&self, channel: &str, json: String, attachments: Vec<Bytes>);
-    /// The link's state changed (`error`: why, when it went down).
-    fn state(&self, state: LinkState, error: Option<String>);
-}
+use super::{Fleet, RemoteHandler};
 
 /// Reads what arrives on the classic channels of `key`.
 struct Router {
@@ -71,7 +58,7 @@ impl LinkHandler for Router {
 pub(crate) struct Classic {
     key: String,
     uid: String,
-    pub(crate) link: Arc<RedisLink>,
+    link: Arc<RedisLink>,
     namespaces: Mutex<HashSet<String>>,
 }
 
@@ -84,30 +71,8 @@ impl Classic {
         handler: Arc<dyn RemoteHandler>,
     ) -> Result<Self, String> {
         let router = Arc::new(Router { key: key.clone(), uid: uid.clone(), handler });
-        let link = RedisLink::connect(url, router)?;
+        let link = RedisLink::connect(url, router, false)?;
         Ok(Self { key, uid, link, namespaces: Mutex::new(HashSet::new()) })
-    }
-
-    pub(crate) fn uid(&self) -> &str {
-        &self.uid
-    }
-
-    /// The subscriptions for `nsp`: its broadcasts (every room), its
-    /// requests, its responses, and the responses meant for this node.
-    /// Once per namespace.
-    pub(crate) fn add_namespace(&self, nsp: &str) {
-        if self.namespaces.lock().insert(nsp.to_string()) {
-            let (channels, patterns) = self.channels_of(nsp);
-            self.link.subscribe(channels, patterns);
-        }
-    }
-
-    /// The subscriptions of `nsp` dropped (its namespace is gone).
-    pub(crate) fn remove_namespace(&self, nsp: &str) {
-        if self.namespaces.lock().remove(nsp) {
-            let (channels, patterns) = self.channels_of(nsp);
-            self.link.unsubscribe(channels, patterns);
-        }
     }
 
     /// A namespace's channels and pattern, as the classic adapter names them.
@@ -120,9 +85,35 @@ impl Classic {
         ];
         (channels, vec![format!("{key}#{nsp}#*")])
     }
+}
 
-    /// A local broadcast for the other nodes (not `local`). False: dropped.
-    pub(crate) fn publish_broadcast(&self, b: &Broadcast) -> bool {
+impl Fleet for Classic {
+    fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    fn link(&self) -> &Arc<RedisLink> {
+        &self.link
+    }
+
+    /// The subscriptions for `nsp`: its broadcasts (every room), its
+    /// requests, its responses, and the responses meant for this node.
+    /// Once per namespace.
+    fn add_namespace(&self, nsp: &str) {
+        if self.namespaces.lock().insert(nsp.to_string()) {
+            let (channels, patterns) = self.channels_of(nsp);
+            self.link.subscribe(channels, patterns);
+        }
+    }
+
+    fn remove_namespace(&self, nsp: &str) {
+        if self.namespaces.lock().remove(nsp) {
+            let (channels, patterns) = self.channels_of(nsp);
+            self.link.unsubscribe(channels, patterns);
+        }
+    }
+
+    fn publish_broadcast(&self, b: &Broadcast) -> bool {
         match wire::encode_broadcast(b) {
             Ok(bytes) => self.link.publish(wire::broadcast_channel(&self.key, &b.nsp, &b.rooms), bytes),
             Err(_) => false,

@@ -4,6 +4,11 @@
 //! adapter's router, or the core API's topics). Reconnecting and
 //! resubscribing are fred's (`ReconnectPolicy`, `manage_subscriptions`);
 //! this watches the state and reports it.
+//!
+//! A link speaks classic pub/sub (SUBSCRIBE, PSUBSCRIBE, PUBLISH) or, for
+//! the sharded adapter, sharded pub/sub (SSUBSCRIBE, SPUBLISH, Redis 7),
+//! never both. Either works on one Redis or a cluster
+//! (`redis-cluster://host:port?node=host:port`).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -13,8 +18,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use fred::clients::SubscriberClient;
 use fred::prelude::{
-    Builder, ClientLike, Config, Error as FredError, EventInterface, PubsubInterface, ReconnectPolicy,
-    Value as FredValue,
+    Builder, ClientLike, ClusterInterface, Config, Error as FredError, EventInterface, PubsubInterface,
+    ReconnectPolicy, Value as FredValue,
 };
 use parking_lot::Mutex;
 
@@ -88,6 +93,8 @@ pub(crate) struct RedisLink {
     wanted: Mutex<(BTreeSet<String>, BTreeSet<String>)>,
     pub(crate) stats: Arc<LinkStats>,
     handler: Arc<dyn LinkHandler>,
+    /// Sharded pub/sub: SSUBSCRIBE, SPUBLISH, SHARDNUMSUB (no patterns).
+    sharded: bool,
     /// The core's runtime (publishes come from the JS thread).
     rt: tokio::runtime::Handle,
 }
@@ -95,8 +102,9 @@ pub(crate) struct RedisLink {
 impl RedisLink {
     /// Starts connecting (call inside the runtime, which the link keeps
     /// using whoever calls it); the state is reported as it
-    /// changes. Err: the URL or options are wrong.
-    pub(crate) fn connect(url: &str, handler: Arc<dyn LinkHandler>) -> Result<Arc<Self>, String> {
+    /// changes. `sharded`: sharded pub/sub instead of the classic one.
+    /// Err: the URL or options are wrong.
+    pub(crate) fn connect(url: &str, handler: Arc<dyn LinkHandler>, sharded: bool) -> Result<Arc<Self>, String> {
         let mut config = Config::from_url(url).map_err(|e| format!("invalid Redis URL {url:?}: {e}"))?;
         // A node started while Redis is away keeps trying (fred's default
         // gives up when the first connection fails).
@@ -120,6 +128,7 @@ impl RedisLink {
             wanted: Mutex::new((BTreeSet::new(), BTreeSet::new())),
             stats: Arc::new(LinkStats::default()),
             handler,
+            sharded,
             rt: tokio::runtime::Handle::current(),
         });
         link.start();
@@ -154,11 +163,18 @@ impl RedisLink {
 
     fn issue(&self, channels: Vec<String>, patterns: Vec<String>) {
         let sub = self.subscriber.clone();
+        let sharded = self.sharded;
         self.rt.spawn(async move {
             if !patterns.is_empty() {
                 let _ = sub.psubscribe(patterns).await;
             }
-            if !channels.is_empty() {
+            if sharded {
+                // In a cluster each channel lives on its slot's node: one
+                // command per channel, each routed there.
+                for c in channels {
+                    let _ = sub.ssubscribe(c).await;
+                }
+            } else if !channels.is_empty() {
                 let _ = sub.subscribe(channels).await;
             }
         });
@@ -247,9 +263,10 @@ impl RedisLink {
         }
     }
 
-    /// Subscribes (and pattern-subscribes): now, and again each time the
-    /// link connects.
+    /// Subscribes (and pattern-subscribes, classic only): now, and again
+    /// each time the link connects.
     pub(crate) fn subscribe(&self, channels: Vec<String>, patterns: Vec<String>) {
+        debug_assert!(!self.sharded || patterns.is_empty(), "sharded pub/sub has no patterns");
         {
             let mut w = self.wanted.lock();
             w.0.extend(channels.iter().cloned());
@@ -270,11 +287,16 @@ impl RedisLink {
             }
         }
         let sub = self.subscriber.clone();
+        let sharded = self.sharded;
         self.rt.spawn(async move {
             if !patterns.is_empty() {
                 let _ = sub.punsubscribe(patterns).await;
             }
-            if !channels.is_empty() {
+            if sharded {
+                for c in channels {
+                    let _ = sub.sunsubscribe(c).await;
+                }
+            } else if !channels.is_empty() {
                 let _ = sub.unsubscribe(channels).await;
             }
         });
@@ -291,8 +313,13 @@ impl RedisLink {
         let publisher = self.publisher.clone();
         let pending = self.pending.clone();
         let stats = self.stats.clone();
+        let sharded = self.sharded;
         self.rt.spawn(async move {
-            let r: Result<i64, _> = publisher.publish(channel, Bytes::from(bytes)).await;
+            let r: Result<i64, _> = if sharded {
+                publisher.spublish(channel, Bytes::from(bytes)).await
+            } else {
+                publisher.publish(channel, Bytes::from(bytes)).await
+            };
             pending.fetch_sub(1, Ordering::Relaxed);
             match r {
                 Ok(_) => stats.published.fetch_add(1, Ordering::Relaxed),
@@ -302,15 +329,31 @@ impl RedisLink {
         true
     }
 
-    /// `PUBSUB NUMSUB channel`: how many subscribe to it (the server count,
-    /// for the request channel).
+    /// `PUBSUB NUMSUB channel` (sharded: `PUBSUB SHARDNUMSUB`, asked of the
+    /// channel's node): how many subscribe to it, the server count. In a
+    /// cluster a classic channel's subscribers are counted by each primary
+    /// for its own clients, so they are summed, as socket.io's adapter does.
     /// Bounded by `within`: a connection that hangs without failing must
     /// not leave the asker waiting forever.
     pub(crate) async fn numsub(&self, channel: String, within: Duration) -> Result<u64, String> {
-        let ask = self.publisher.pubsub_numsub::<Vec<FredValue>, _>(channel);
+        let ask = async {
+            let count = |r: Vec<FredValue>| r.get(1).and_then(|v| v.as_u64()).unwrap_or(0);
+            if self.sharded {
+                return self.publisher.pubsub_shardnumsub::<Vec<FredValue>, _>(channel).await.map(count);
+            }
+            let primaries = match self.publisher.cached_cluster_state() {
+                Some(state) if self.publisher.is_clustered() => state.unique_primary_nodes(),
+                _ => return self.publisher.pubsub_numsub::<Vec<FredValue>, _>(channel).await.map(count),
+            };
+            let mut total = 0;
+            for node in primaries {
+                let node = self.publisher.with_cluster_node(node);
+                total += count(node.pubsub_numsub::<Vec<FredValue>, _>(channel.clone()).await?);
+            }
+            Ok(total)
+        };
         let r = tokio::time::timeout(within, ask).await.map_err(|_| "Redis did not answer in time".to_string())?;
-        let r = r.map_err(|e| e.to_string())?;
-        Ok(r.get(1).and_then(|v| v.as_u64()).unwrap_or(0))
+        r.map_err(|e: FredError| e.to_string())
     }
 
     /// Unsubscribes and disconnects; nothing is reported after.
@@ -318,6 +361,7 @@ impl RedisLink {
         self.state.store(LinkState::Closed as u8, Ordering::Relaxed);
         let (p, s) = (self.publisher.clone(), self.subscriber.clone());
         self.rt.spawn(async move {
+            // Classic and sharded subscriptions alike.
             let _ = s.unsubscribe_all().await;
             let _ = tokio::join!(p.quit(), s.quit());
         });

@@ -86,7 +86,7 @@ impl Topics {
         handler: Arc<dyn TopicHandler>,
     ) -> Result<Self, String> {
         let router = Arc::new(Router { prefix: prefix.clone(), uid: uid.clone(), handler });
-        let link = RedisLink::connect(url, router)?;
+        let link = RedisLink::connect(url, router, false)?;
         link.subscribe(Vec::new(), vec![format!("{prefix}#*")]);
         Ok(Self { prefix, uid, link })
     }

@@ -60,6 +60,13 @@ pub(crate) fn encode_broadcast(b: &Broadcast) -> Result<Vec<u8>, WireError> {
         (Value::str("data"), data),
         (Value::str("nsp"), Value::str(&b.nsp)),
     ]);
+    let mut out = Vec::with_capacity(b.data.len() + 64);
+    msgpack::encode(&Value::Array(vec![Value::str(&b.uid), packet, options(b)]), &mut out);
+    Ok(out)
+}
+
+/// `{ rooms, except, flags }`.
+fn options(b: &Broadcast) -> Value {
     let mut flags = Vec::new();
     if b.flags.volatile {
         flags.push((Value::str("volatile"), Value::Bool(true)));
@@ -67,14 +74,11 @@ pub(crate) fn encode_broadcast(b: &Broadcast) -> Result<Vec<u8>, WireError> {
     if let Some(c) = b.flags.compress {
         flags.push((Value::str("compress"), Value::Bool(c)));
     }
-    let opts = Value::Map(vec![
+    Value::Map(vec![
         (Value::str("rooms"), strings(&b.rooms)),
         (Value::str("except"), strings(&b.except)),
         (Value::str("flags"), Value::Map(flags)),
-    ]);
-    let mut out = Vec::with_capacity(b.data.len() + 64);
-    msgpack::encode(&Value::Array(vec![Value::str(&b.uid), packet, opts]), &mut out);
-    Ok(out)
+    ])
 }
 
 /// The channel a broadcast goes to: `{key}#{nsp}#`, or with its room
@@ -102,6 +106,12 @@ pub(crate) fn decode_broadcast(msg: &[u8]) -> Result<Broadcast, WireError> {
         Value::Str(s) => s.clone(),
         _ => return Err(WireError::Shape("uid is not a string")),
     };
+    broadcast_of(uid, &packet, Some(&opts))
+}
+
+/// A broadcast from its packet (`{ type, data, nsp }`) and options
+/// (`{ rooms, except, flags }`), as both protocols carry them.
+fn broadcast_of(uid: String, packet: &Value, opts: Option<&Value>) -> Result<Broadcast, WireError> {
     if !matches!(packet.get("type").and_then(Value::as_i64), Some(EVENT | BINARY_EVENT)) {
         return Err(WireError::Shape("packet is not an event"));
     }
@@ -113,9 +123,9 @@ pub(crate) fn decode_broadcast(msg: &[u8]) -> Result<Broadcast, WireError> {
     let Some(data @ Value::Array(_)) = packet.get("data") else { return Err(WireError::Shape("data is not an array")) };
     let mut attachments = Vec::new();
     let data = value_to_json(data, &mut attachments);
-    let rooms = rooms_of(opts.get("rooms"));
-    let except = rooms_of(opts.get("except"));
-    let flags = match opts.get("flags") {
+    let rooms = rooms_of(opts.and_then(|o| o.get("rooms")));
+    let except = rooms_of(opts.and_then(|o| o.get("except")));
+    let flags = match opts.and_then(|o| o.get("flags")) {
         Some(f) => Flags {
             volatile: matches!(f.get("volatile"), Some(Value::Bool(true))),
             compress: match f.get("compress") {
@@ -126,6 +136,72 @@ pub(crate) fn decode_broadcast(msg: &[u8]) -> Result<Broadcast, WireError> {
         None => Flags::default(),
     };
     Ok(Broadcast { uid, nsp, data, attachments, rooms, except, flags })
+}
+
+/// socket.io-adapter's `ClusterAdapter` BROADCAST message type, the one
+/// the sharded adapter's router delivers without JS.
+const CLUSTER_BROADCAST: i64 = 3;
+
+/// What arrives on a sharded adapter's channel.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ClusterMessage {
+    /// A broadcast without acks: delivered in Rust.
+    Broadcast(Broadcast),
+    /// Anything else (requests, responses, broadcasts with acks), for JS:
+    /// the sender's uid, the message as JSON text with placeholders.
+    Other { uid: String, json: String, attachments: Vec<Bytes> },
+}
+
+/// Reads a `ClusterAdapter` message, `{ uid, nsp, type, data }`: JSON, or
+/// MessagePack when it holds binaries (told apart by the first byte, `{`,
+/// as the sharded adapter does).
+pub(crate) fn decode_cluster(msg: &[u8]) -> Result<ClusterMessage, WireError> {
+    let v = if msg.first() == Some(&b'{') {
+        let text = std::str::from_utf8(msg).map_err(|e| WireError::Json(e.to_string()))?;
+        let json: Json = serde_json::from_str(text).map_err(|e| WireError::Json(e.to_string()))?;
+        from_json(&json, None, 0)?
+    } else {
+        msgpack::decode(msg)?
+    };
+    let Some(Value::Str(uid)) = v.get("uid") else { return Err(WireError::Shape("uid is not a string")) };
+    let uid = uid.clone();
+    let data = v.get("data");
+    // notepack writes `undefined` as fixext 1 of type 0.
+    let no_ack = matches!(data.and_then(|d| d.get("requestId")), None | Some(Value::Nil | Value::Ext(0, _)));
+    if v.get("type").and_then(Value::as_i64) == Some(CLUSTER_BROADCAST) && no_ack {
+        let packet = data.and_then(|d| d.get("packet")).ok_or(WireError::Shape("no packet"))?;
+        let mut b = broadcast_of(uid, packet, data.and_then(|d| d.get("opts")))?;
+        if let Some(Value::Str(nsp)) = v.get("nsp") {
+            b.nsp.clone_from(nsp);
+        }
+        return Ok(ClusterMessage::Broadcast(b));
+    }
+    let mut attachments = Vec::new();
+    let json = value_to_json(&v, &mut attachments);
+    Ok(ClusterMessage::Other { uid, json, attachments })
+}
+
+/// `{ type: 3, data: { packet: { type: 2, data, nsp }, opts }, uid, nsp }`
+/// as a `ClusterAdapter` publishes a broadcast: JSON, or MessagePack when
+/// it holds binaries.
+pub(crate) fn encode_cluster_broadcast(b: &Broadcast) -> Result<Vec<u8>, WireError> {
+    let packet = Value::Map(vec![
+        (Value::str("type"), Value::Int(EVENT)),
+        (Value::str("data"), json_to_value(&b.data, &b.attachments)?),
+        (Value::str("nsp"), Value::str(&b.nsp)),
+    ]);
+    let v = Value::Map(vec![
+        (Value::str("type"), Value::Int(CLUSTER_BROADCAST)),
+        (Value::str("data"), Value::Map(vec![(Value::str("packet"), packet), (Value::str("opts"), options(b))])),
+        (Value::str("uid"), Value::str(&b.uid)),
+        (Value::str("nsp"), Value::str(&b.nsp)),
+    ]);
+    if b.attachments.is_empty() {
+        return Ok(value_to_json(&v, &mut Vec::new()).into_bytes());
+    }
+    let mut out = Vec::with_capacity(b.data.len() + 128);
+    msgpack::encode(&v, &mut out);
+    Ok(out)
 }
 
 /// Room names as socket.io holds them: strings, and numbers (rooms may be
@@ -171,10 +247,12 @@ pub(crate) fn json_to_message(text: &str, attachments: &[Bytes]) -> Result<Vec<u
 
 fn json_to_value(text: &str, attachments: &[Bytes]) -> Result<Value, WireError> {
     let json: Json = serde_json::from_str(text).map_err(|e| WireError::Json(e.to_string()))?;
-    from_json(&json, attachments, 0)
+    from_json(&json, Some(attachments), 0)
 }
 
-fn from_json(j: &Json, attachments: &[Bytes], depth: usize) -> Result<Value, WireError> {
+/// `attachments`: what placeholders stand for; None reads them as the
+/// plain objects they are in a message that came as JSON.
+fn from_json(j: &Json, attachments: Option<&[Bytes]>, depth: usize) -> Result<Value, WireError> {
     if depth > msgpack::MAX_DEPTH {
         return Err(WireError::Json("nested too deep".into()));
     }
@@ -187,7 +265,7 @@ fn from_json(j: &Json, attachments: &[Bytes], depth: usize) -> Result<Value, Wir
             Value::Array(items.iter().map(|i| from_json(i, attachments, depth + 1)).collect::<Result<_, _>>()?)
         }
         Json::Object(m) => {
-            if let Some(num) = placeholder(m) {
+            if let (Some(attachments), Some(num)) = (attachments, placeholder(m)) {
                 let a = attachments.get(num as usize).ok_or(WireError::Placeholder(num))?;
                 return Ok(Value::Bin(a.to_vec()));
             }
@@ -424,6 +502,53 @@ mod tests {
         let (text, att) = message_to_json(&packed).unwrap();
         assert_eq!(text, r#"{"type":9,"requestId":"r","packet":[{"_placeholder":true,"num":0}]}"#);
         assert_eq!(att, [Bytes::from_static(b"zz")]);
+    }
+
+    #[test]
+    fn cluster_broadcasts_round_trip_as_json_or_msgpack() {
+        let plain = Broadcast { data: r#"["hi",1,{"a":[1.5]}]"#.into(), attachments: vec![], ..sample() };
+        let bytes = encode_cluster_broadcast(&plain).unwrap();
+        // What JSON.stringify gives for ClusterAdapter's message.
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"type":3,"data":{"packet":{"type":2,"data":["hi",1,{"a":[1.5]}],"nsp":"/chat"},"opts":{"rooms":["r1"],"except":["sid1"],"flags":{"volatile":true,"compress":false}}},"uid":"abc123","nsp":"/chat"}"#
+        );
+        assert_eq!(decode_cluster(&bytes).unwrap(), ClusterMessage::Broadcast(plain));
+        let binary = sample();
+        let bytes = encode_cluster_broadcast(&binary).unwrap();
+        assert_ne!(bytes[0], b'{');
+        assert_eq!(decode_cluster(&bytes).unwrap(), ClusterMessage::Broadcast(binary));
+    }
+
+    #[test]
+    fn cluster_requests_and_responses_reach_js_as_json() {
+        let ack = br#"{"uid":"n2","nsp":"/","type":3,"data":{"packet":{"type":2,"data":["e"],"nsp":"/"},"requestId":"q","opts":{"rooms":[],"except":[],"flags":{"timeout":10}}}}"#;
+        let ClusterMessage::Other { uid, json, attachments } = decode_cluster(ack).unwrap() else {
+            panic!("an ack is JS's")
+        };
+        assert_eq!((uid.as_str(), json.as_str()), ("n2", std::str::from_utf8(ack).unwrap()));
+        assert!(attachments.is_empty());
+        let response = Value::Map(vec![
+            (Value::str("uid"), Value::str("n3")),
+            (Value::str("type"), Value::Int(12)),
+            (
+                Value::str("data"),
+                Value::Map(vec![
+                    (Value::str("requestId"), Value::str("q")),
+                    (Value::str("packet"), Value::Bin(vec![7])),
+                ]),
+            ),
+        ]);
+        let mut bytes = Vec::new();
+        msgpack::encode(&response, &mut bytes);
+        let ClusterMessage::Other { json, attachments, .. } = decode_cluster(&bytes).unwrap() else { panic!() };
+        assert_eq!(json, r#"{"uid":"n3","type":12,"data":{"requestId":"q","packet":{"_placeholder":true,"num":0}}}"#);
+        assert_eq!(attachments, [Bytes::from_static(&[7])]);
+        // A broadcast whose requestId notepack wrote as `undefined` is no ack.
+        let undefined = br#"{"uid":"n","nsp":"/","type":3,"data":{"packet":{"type":2,"data":["e"]}}}"#;
+        assert!(matches!(decode_cluster(undefined), Ok(ClusterMessage::Broadcast(_))));
+        assert!(decode_cluster(br#"{"type":3}"#).is_err());
+        assert!(decode_cluster(br#"{"uid":"n","type":3,"data":{"packet":{"type":2,"data":"x"}}}"#).is_err());
     }
 
     #[test]
