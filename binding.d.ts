@@ -51,9 +51,10 @@ export declare class NativeApp {
   close(): void
   /**
    * Links the App's topics to every App publishing under `prefix` on the
-   * Redis at `url`; the state arrives as REDIS_STATE events. Once.
+   * Redis at `url` (`tls`: for a `rediss://` URL); the state arrives as
+   * REDIS_STATE events. Once.
    */
-  scaleOut(url: string, prefix: string): void
+  scaleOut(url: string, prefix: string, tls?: RedisTls | undefined | null): void
   scaleOutStats(): RedisStats | null
 }
 
@@ -153,7 +154,7 @@ export declare class NativeSocketIo {
    * "sharded:dynamic", "sharded:dynamic-private". The state arrives as
    * REDIS_STATE events. Once per handle.
    */
-  redisConnect(url: string, key: string, uid: string, protocol: string): void
+  redisConnect(url: string, key: string, uid: string, protocol: string, tls?: RedisTls | undefined | null): void
   /** The protocol's subscriptions for namespace `nsp`. */
   redisAddNamespace(nsp: string): void
   /**
@@ -362,6 +363,15 @@ export interface RedisStats {
   received: number
   lostMessages: number
   malformed: number
+}
+
+/** TLS to Redis (a `rediss://` URL), as Node's `tls.connect` options: PEM. */
+export interface RedisTls {
+  /** Trusted CAs, instead of the system's. */
+  ca?: Buffer
+  /** A client certificate chain and its key, together. */
+  cert?: Buffer
+  key?: Buffer
 }
 
 /**

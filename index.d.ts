@@ -17,7 +17,7 @@ export interface AppOptions {
    * "ferrosocket"); `onState` hears 'connecting' | 'connected' |
    * 'disconnected' | 'closed'.
    */
-  scaleOut?: { url: string, prefix?: string, onState?: (state: string, error?: string) => void }
+  scaleOut?: { url: string, prefix?: string, onState?: (state: string, error?: string) => void, tls?: RedisTlsOptions }
 }
 
 /** `getScaleOutStats()`: the Redis link of `scaleOut`. */
@@ -212,6 +212,17 @@ export type {
  */
 export type AdapterConstructor = (abstract new (nsp: any) => any) | ((nsp: any) => any)
 
+/**
+ * TLS to Redis, for a `rediss://` URL, as Node's `tls.connect` takes them
+ * (PEM text): `ca` replaces the system's CAs; `cert` and `key` together
+ * authenticate this client (Redis's `tls-auth-clients`).
+ */
+export interface RedisTlsOptions {
+  ca?: string | Buffer | Array<string | Buffer>
+  cert?: string | Buffer
+  key?: string | Buffer
+}
+
 /** Options of `createRedisAdapter` (as @socket.io/redis-adapter's, plus `url`). */
 export interface RedisAdapterOptions {
   /**
@@ -219,6 +230,8 @@ export interface RedisAdapterOptions {
    * `redis-cluster://host:port?node=host:port&node=host:port`.
    */
   url?: string
+  /** TLS settings for a `rediss://` URL (default: the system's CAs). */
+  tls?: RedisTlsOptions
   /** The channels' prefix. Default `socket.io`. */
   key?: string
   /** The sharded adapter's name for `key` (give one or the other). */

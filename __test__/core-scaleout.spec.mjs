@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { uWS } from './helpers/app.mjs'
 import { connect } from './helpers/ws-client.mjs'
 import { ferroOnly, delay } from './helpers/env.mjs'
-import { startRedis, startRedisOn, freePort } from './helpers/redis.mjs'
+import { startRedis, startRedisOn, startRedisTls, freePort } from './helpers/redis.mjs'
 
 const skip = ferroOnly('scaleOut is a ferrosocket extension')
 
@@ -95,4 +95,17 @@ test('scaleOut options are checked at construction', { skip }, () => {
   assert.throws(() => uWS.App({ scaleOut: { url: 'redis://x', prefix: '' } }), /prefix/)
   assert.throws(() => uWS.App({ scaleOut: { url: 'redis://x', port: 1 } }), /scaleOut"?\.port/)
   assert.throws(() => uWS.App({ scaleOut: 'redis://x' }), /an object/)
+})
+
+test('scaleOut over TLS (rediss://, a client certificate): publishes cross; a wrong tls option fails at construction', { timeout: 20000, skip }, async (t) => {
+  const redis = await startRedisTls(t)
+  const tls = { ca: redis.ca, cert: redis.cert, key: Buffer.from(redis.key) }
+  const one = await node(t, redis.url, { tls })
+  const two = await node(t, redis.url, { tls })
+  const b = await client(t, two.port)
+  await delay(100)
+  one.app.publish('news', 'over tls')
+  assert.equal(await b.nextText(), 'over tls')
+  assert.throws(() => uWS.App({ scaleOut: { url: redis.url, tls: { key: redis.key } } }), /cert and key together/)
+  assert.throws(() => uWS.App({ scaleOut: { url: 'redis://127.0.0.1:1', tls } }), /only with a rediss:\/\/ URL/)
 })

@@ -10,6 +10,7 @@ import { createCluster, createClient } from 'redis'
 import { createShardedAdapter } from '@socket.io/redis-adapter'
 import { wsClient as client, connected } from './helpers/sio.mjs'
 import { startRedisCluster, startRedis, startRedisOn, freePort } from './helpers/redis.mjs'
+import { once, sleep, until, requestsBothWays, acksBothWays } from './helpers/fleet.mjs'
 
 const require = createRequire(import.meta.url)
 const { Server, createRedisAdapter } = require('..')
@@ -23,11 +24,6 @@ after(() => { for (const fn of stopCluster.reverse()) fn() })
 // Each test's own channels (nodes of one test never count those of another).
 const prefixOf = (t) => 'sharded-' + [...t.name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7).toString(36)
 
-const once = (emitter, event) => new Promise((resolve) => emitter.once(event, (...args) => resolve(args)))
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-async function until (cond) {
-  for (let i = 0; i < 250 && !(await cond()); i++) await sleep(20)
-}
 
 /** A ferrosocket node on the cluster, connected. */
 async function ferroNode (t, subscriptionMode = 'dynamic', url = cluster.url) {
@@ -136,74 +132,18 @@ test('sharded mixed fleet: fetchSockets, RemoteSocket, socketsJoin/Leave and dis
   const ferro = await ferroNode(t)
   const { io: sio, port: sioPort } = await socketIoNode(t)
   await fleetOf(2, ferro, sio)
-  const a = client(t, ferro.port, { auth: { who: 'a' } })
-  const sa = await connected(ferro, a)
-  const b = client(t, sioPort)
-  const sb = await connected(sio, b)
-  sa.data.who = 'ferro-socket'
-  sb.data.who = 'sio-socket'
-  sa.join('red')
-
-  const fromSio = await sio.fetchSockets()
-  assert.deepEqual(fromSio.map((s) => s.id).sort(), [sa.id, sb.id].sort())
-  const remoteA = fromSio.find((s) => s.id === sa.id)
-  assert.deepEqual(remoteA.data, { who: 'ferro-socket' })
-  assert.deepEqual([...remoteA.rooms].sort(), [sa.id, 'red'].sort())
-  assert.deepEqual(remoteA.handshake.auth, { who: 'a' })
-
-  const fromFerro = await ferro.in(sb.id).fetchSockets()
-  assert.equal(fromFerro.length, 1)
-  assert.deepEqual(fromFerro[0].data, { who: 'sio-socket' })
-  const gotOnB = once(b, 'direct')
-  fromFerro[0].emit('direct', 'hello b')
-  assert.deepEqual(await gotOnB, ['hello b'])
-
-  ferro.socketsJoin('everyone')
-  sio.in('red').socketsJoin('red-too')
-  await until(() => sb.rooms.has('everyone') && sa.rooms.has('red-too'))
-  assert.ok(sa.rooms.has('everyone') && sb.rooms.has('everyone'))
-  assert.ok(sa.rooms.has('red-too') && !sb.rooms.has('red-too'))
-  sio.socketsLeave('everyone')
-  await until(() => !sa.rooms.has('everyone'))
-  assert.ok(!sa.rooms.has('everyone') && !sb.rooms.has('everyone'))
-
-  const gone = once(b, 'disconnect')
-  ferro.in(sb.id).disconnectSockets(true)
-  assert.equal((await gone)[0], 'io server disconnect')
-  const goneA = once(a, 'disconnect')
-  sio.disconnectSockets()
-  assert.equal((await goneA)[0], 'io server disconnect')
+  await requestsBothWays(t, ferro, sio, sioPort, async ({ sa, sb }) => {
+    // As socket.io's ClusterAdapter: these answer for this node only.
+    assert.deepEqual((await ferro.allSockets()), new Set([sa.id]))
+    assert.ok(!(await ferro.of('/').adapter.allRooms()).has(sb.id))
+  })
 })
 
 test('sharded mixed fleet: serverSideEmit with and without acks, broadcasts with acks counted across nodes, both ways', { timeout: 30000 }, async (t) => {
   const ferro = await ferroNode(t)
   const { io: sio, port: sioPort } = await socketIoNode(t)
   await fleetOf(2, ferro, sio)
-  const a = client(t, ferro.port)
-  await connected(ferro, a)
-  const b = client(t, sioPort)
-  await connected(sio, b)
-  a.on('question', (n, cb) => cb(`a:${n}`))
-  b.on('question', (n, cb) => cb(`b:${n}`))
-  ferro.on('ping-nodes', (x, cb) => cb(`ferro:${x}`))
-  sio.on('ping-nodes', (x, cb) => cb(`sio:${x}`))
-  const heard = []
-  ferro.on('note', (x) => heard.push(['ferro', x]))
-  sio.on('note', (x) => heard.push(['sio', x]))
-
-  assert.deepEqual(await ferro.serverSideEmitWithAck('ping-nodes', 1), ['sio:1'])
-  assert.deepEqual(await sio.serverSideEmitWithAck('ping-nodes', 2), ['ferro:2'])
-  ferro.serverSideEmit('note', 'from ferro')
-  sio.serverSideEmit('note', 'from sio')
-  await until(() => heard.length >= 2)
-  assert.deepEqual(heard.sort(), [['ferro', 'from sio'], ['sio', 'from ferro']])
-
-  assert.deepEqual((await ferro.timeout(2000).emitWithAck('question', 3)).sort(), ['a:3', 'b:3'])
-  assert.deepEqual((await sio.timeout(2000).emitWithAck('question', 4)).sort(), ['a:4', 'b:4'])
-  a.on('bin', (cb) => cb(Buffer.from([9, 9])))
-  b.on('bin', (cb) => cb(Buffer.from([8])))
-  const bins = await ferro.timeout(2000).emitWithAck('bin')
-  assert.deepEqual(bins.map((x) => [...x]).sort(), [[8], [9, 9]])
+  await acksBothWays(t, ferro, sio, sioPort)
   // A node that does not answer: ClusterAdapter's message.
   sio.removeAllListeners('ping-nodes')
   sio.on('ping-nodes', () => {})

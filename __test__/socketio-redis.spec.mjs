@@ -12,7 +12,8 @@ import { createClient } from 'redis'
 import { createAdapter } from '@socket.io/redis-adapter'
 import { Emitter } from '@socket.io/redis-emitter'
 import { wsClient, connected } from './helpers/sio.mjs'
-import { startRedis, startRedisOn, freePort } from './helpers/redis.mjs'
+import { startRedis, startRedisOn, startRedisTls, freePort } from './helpers/redis.mjs'
+import { once, sleep, until, requestsBothWays, acksBothWays } from './helpers/fleet.mjs'
 
 const require = createRequire(import.meta.url)
 const { Server, createRedisAdapter } = require('..')
@@ -29,13 +30,6 @@ const startShared = async () => sharedUrl
 // count those of another).
 const keyOf = (t) => 'socket.io-' + [...t.name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7).toString(36)
 
-const once = (emitter, event) => new Promise((resolve) => emitter.once(event, (...args) => resolve(args)))
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Waits (up to 5 s) for `cond`; the assertion after it says what failed. */
-async function until (cond) {
-  for (let i = 0; i < 250 && !(await cond()); i++) await sleep(20)
-}
 
 const client = wsClient
 
@@ -118,50 +112,14 @@ test('mixed fleet: fetchSockets, RemoteSocket, socketsJoin/Leave, disconnectSock
   const ferro = await ferroNode(t, url)
   const { io: sio, port: sioPort } = await socketIoNode(t, url)
   await fleetOf(2, ferro, sio)
-  const a = client(t, ferro.port, { auth: { who: 'a' } })
-  const sa = await connected(ferro, a)
-  const b = client(t, sioPort)
-  const sb = await connected(sio, b)
-  sa.data.who = 'ferro-socket'
-  sb.data.who = 'sio-socket'
-  sa.join('red')
-
-  const fromSio = await sio.fetchSockets()
-  assert.deepEqual(fromSio.map((s) => s.id).sort(), [sa.id, sb.id].sort())
-  const remoteA = fromSio.find((s) => s.id === sa.id)
-  assert.deepEqual(remoteA.data, { who: 'ferro-socket' })
-  assert.deepEqual([...remoteA.rooms].sort(), [sa.id, 'red'].sort())
-  assert.deepEqual(remoteA.handshake.auth, { who: 'a' })
-  assert.equal(remoteA.handshake.query.EIO, '4')
-
-  const fromFerro = await ferro.in(sb.id).fetchSockets()
-  assert.equal(fromFerro.length, 1)
-  assert.deepEqual(fromFerro[0].data, { who: 'sio-socket' })
-  // A RemoteSocket's methods act on the node that holds the socket.
-  const gotOnB = once(b, 'direct')
-  fromFerro[0].emit('direct', 'hello b')
-  assert.deepEqual(await gotOnB, ['hello b'])
-  fromFerro[0].join('joined-remotely')
-  await until(() => sb.rooms.has('joined-remotely'))
-  assert.ok(sb.rooms.has('joined-remotely'))
-
-  ferro.socketsJoin('everyone')
-  sio.in('red').socketsJoin('red-too')
-  await until(() => sb.rooms.has('everyone') && sa.rooms.has('red-too'))
-  assert.ok(sa.rooms.has('everyone') && sb.rooms.has('everyone'))
-  assert.ok(sa.rooms.has('red-too') && !sb.rooms.has('red-too'))
-  sio.socketsLeave('everyone')
-  await until(() => !sa.rooms.has('everyone'))
-  assert.ok(!sa.rooms.has('everyone') && !sb.rooms.has('everyone'))
-  assert.ok((await ferro.of('/').adapter.allRooms()).has('joined-remotely'))
-  assert.deepEqual((await ferro.allSockets()), new Set([sa.id, sb.id]))
-
-  const gone = once(b, 'disconnect')
-  ferro.in(sb.id).disconnectSockets(true)
-  assert.equal((await gone)[0], 'io server disconnect')
-  const goneA = once(a, 'disconnect')
-  sio.disconnectSockets()
-  assert.equal((await goneA)[0], 'io server disconnect')
+  await requestsBothWays(t, ferro, sio, sioPort, async ({ sa, sb, remoteB }) => {
+    remoteB.join('joined-remotely')
+    await until(() => sb.rooms.has('joined-remotely'))
+    assert.ok(sb.rooms.has('joined-remotely'))
+    // The classic protocol asks every node for these.
+    assert.ok((await ferro.of('/').adapter.allRooms()).has('joined-remotely'))
+    assert.deepEqual((await ferro.allSockets()), new Set([sa.id, sb.id]))
+  })
 })
 
 test('mixed fleet: serverSideEmit with and without acks, and broadcasts with acks counted across nodes, both ways', { timeout: 30000 }, async (t) => {
@@ -169,32 +127,7 @@ test('mixed fleet: serverSideEmit with and without acks, and broadcasts with ack
   const ferro = await ferroNode(t, url)
   const { io: sio, port: sioPort } = await socketIoNode(t, url)
   await fleetOf(2, ferro, sio)
-  const a = client(t, ferro.port)
-  await connected(ferro, a)
-  const b = client(t, sioPort)
-  await connected(sio, b)
-  a.on('question', (n, cb) => cb(`a:${n}`))
-  b.on('question', (n, cb) => cb(`b:${n}`))
-  ferro.on('ping-nodes', (x, cb) => cb(`ferro:${x}`))
-  sio.on('ping-nodes', (x, cb) => cb(`sio:${x}`))
-  const heard = []
-  ferro.on('note', (x) => heard.push(['ferro', x]))
-  sio.on('note', (x) => heard.push(['sio', x]))
-
-  assert.deepEqual(await ferro.serverSideEmitWithAck('ping-nodes', 1), ['sio:1'])
-  assert.deepEqual(await sio.serverSideEmitWithAck('ping-nodes', 2), ['ferro:2'])
-  ferro.serverSideEmit('note', 'from ferro')
-  sio.serverSideEmit('note', 'from sio')
-  await until(() => heard.length >= 2)
-  assert.deepEqual(heard.sort(), [['ferro', 'from sio'], ['sio', 'from ferro']])
-
-  assert.deepEqual((await ferro.timeout(2000).emitWithAck('question', 3)).sort(), ['a:3', 'b:3'])
-  assert.deepEqual((await sio.timeout(2000).emitWithAck('question', 4)).sort(), ['a:4', 'b:4'])
-  // A binary answer survives the trip back.
-  a.on('bin', (cb) => cb(Buffer.from([9, 9])))
-  b.on('bin', (cb) => cb(Buffer.from([8])))
-  const bins = await ferro.timeout(2000).emitWithAck('bin')
-  assert.deepEqual(bins.map((x) => [...x]).sort(), [[8], [9, 9]])
+  await acksBothWays(t, ferro, sio, sioPort)
   // A client that never answers: socket.io's error, with the answers that came.
   const c = client(t, ferro.port)
   await connected(ferro, c)
@@ -417,12 +350,53 @@ test('own cross-node operations are not applied twice; an emptied child namespac
   void parent
 })
 
+test('TLS to Redis (rediss://, client certificates required): a ferrosocket node and a socket.io node over TLS, broadcasts both ways; an untrusted server is reported, never connected', { timeout: 30000 }, async (t) => {
+  const redis = await startRedisTls(t)
+  const { ca, cert, key } = redis
+  const ferro = await ferroNode(t, redis.url, { tls: { ca, cert, key } })
+  const pub = createClient({ url: redis.url, socket: { tls: true, ca, cert, key } })
+  const sub = pub.duplicate()
+  pub.on('error', () => {})
+  sub.on('error', () => {})
+  await Promise.all([pub.connect(), sub.connect()])
+  const sio = new SocketIoServer({ adapter: createAdapter(pub, sub, { key: keyOf(t) }) })
+  sio.listen(0)
+  // Closed at the end of the test, not in a hook: this test's redis-server
+  // is stopped first (hooks run in the order they were added).
+  await fleetOf(2, ferro, sio)
+  const a = client(t, ferro.port)
+  await connected(ferro, a)
+  const b = client(t, sio.httpServer.address().port)
+  await connected(sio, b)
+  const toB = once(b, 'over-tls')
+  ferro.emit('over-tls', 'from ferro')
+  assert.deepEqual(await toB, ['from ferro'])
+  const toA = once(a, 'over-tls')
+  sio.emit('over-tls', 'from sio')
+  assert.deepEqual(await toA, ['from sio'])
+  await new Promise((resolve) => sio.close(() => resolve()))
+  await Promise.all([pub.quit(), sub.quit()])
+
+  // The system's CAs do not know this server's: never connected, and why is said.
+  const untrusting = new Server({ adapter: createRedisAdapter({ url: redis.url, key: keyOf(t) }) })
+  untrusting.listen(0)
+  t.after(() => untrusting.close())
+  const [state, error] = await once(untrusting.of('/').adapter, 'state')
+  assert.notEqual(state, 'connected')
+  assert.match(String(error), /certificate|issuer|tls/i)
+  await sleep(300)
+  assert.notEqual(untrusting.of('/').adapter.state, 'connected')
+})
+
 test('createRedisAdapter refuses wrong options at construction, in the user\'s terms', () => {
   assert.throws(() => createRedisAdapter({ url: 'http://x' }), /"url" must be a redis:\/\/ URL/)
   assert.throws(() => createRedisAdapter({ requestsTimeout: -1 }), /"requestsTimeout" must be a positive number/)
   assert.throws(() => createRedisAdapter({ keyy: 'x' }), /unknown option "keyy"/)
   assert.throws(() => createRedisAdapter('redis://x'), /takes an object/)
-  assert.throws(() => createRedisAdapter({ url: 'rediss://x' }), (e) => e.code === 'FERROSOCKET_UNSUPPORTED' && /rediss/.test(e.message))
+  assert.throws(() => createRedisAdapter({ url: 'redis://x', tls: { ca: 'x' } }), /"tls" must be given only with a rediss:\/\/ URL/)
+  assert.throws(() => createRedisAdapter({ url: 'rediss://x', tls: { cert: 'x' } }), /cert and key together/)
+  assert.throws(() => createRedisAdapter({ url: 'rediss://x', tls: { ca: 5 } }), /"tls"\.ca must be PEM text/)
+  assert.throws(() => createRedisAdapter({ url: 'rediss://x', tls: { passphrase: 'x' } }), /one of ca, cert, key/)
   assert.throws(() => createRedisAdapter({ url: 'redis://x/mydb' }), /database number/)
   assert.throws(() => createRedisAdapter({ url: 'redis://x:70000' }), /redis:\/\/ URL/)
 })

@@ -7,7 +7,7 @@ const { ListenSocket } = require('./listen-socket')
 const { kApp, kNative, kId, kBehavior, kState } = require('./symbols')
 const { toBuffer, safeApply, safeCall, reportHandlerError } = require('./util')
 const { NativeHost } = require('./native-host')
-const { appOptions, sslAppOptions, behaviorOptions, func, listenArgs } = require('./options')
+const { appOptions, sslAppOptions, behaviorOptions, func, listenArgs, redisTls } = require('./options')
 const { listenError } = require('./listen-error')
 
 const HTTP_METHODS = ['get', 'post', 'put', 'del', 'patch', 'options', 'head', 'connect', 'trace', 'any']
@@ -31,7 +31,7 @@ class TemplatedApp {
     this[kNative] = native
     // Topics across nodes (scaleOut): its state, and who hears of changes.
     this._scaleOut = options.scaleOut ? { state: 'connecting', onState: options.scaleOut.onState } : null
-    if (options.scaleOut) native.scaleOut(options.scaleOut.url, options.scaleOut.prefix || 'ferrosocket')
+    if (options.scaleOut) native.scaleOut(options.scaleOut.url, options.scaleOut.prefix || 'ferrosocket', redisTls('scaleOut.tls', options.scaleOut.tls, options.scaleOut.url))
     this._wsRoutes = []
     this._wsClasses = []
     this._httpRoutes = []

@@ -232,12 +232,9 @@ function redisUrl (label, value) {
   } catch {}
   const schemes = ['redis:', 'rediss:', 'redis-cluster:', 'rediss-cluster:']
   if (!u || !schemes.includes(u.protocol) || !u.hostname) {
-    throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'a redis:// URL (redis://host:port[/db], or redis-cluster://host:port[?node=host:port…] for a cluster)', value)
+    throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'a redis:// URL (redis://host:port[/db], rediss:// for TLS, or redis-cluster://host:port[?node=host:port…] for a cluster)', value)
   }
-  if (u.protocol.startsWith('rediss')) {
-    throw fail(Error, 'FERROSOCKET_UNSUPPORTED', label, 'a redis:// URL: TLS to Redis (rediss://) is not supported yet', value)
-  }
-  if (u.protocol === 'redis-cluster:') {
+  if (u.protocol.endsWith('-cluster:')) {
     for (const [k, v] of u.searchParams) {
       if (k !== 'node' || !/^[^:/?#]+:\d+$/.test(v)) throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'a redis-cluster:// URL whose query names other nodes only (node=host:port)', value)
     }
@@ -250,16 +247,42 @@ function redisUrl (label, value) {
 }
 
 /**
- * `App({ scaleOut: { url, prefix, onState } })`: the App's topics across
+ * TLS options for a `rediss://` URL, as Node's `tls.connect` takes them:
+ * `ca` (replaces the system's CAs), `cert` and `key` (a client
+ * certificate, together); each PEM as a string or Buffer (`ca` also an
+ * array of them). Returns them as Buffers for Rust, or undefined.
+ */
+function redisTls (label, value, url) {
+  if (absent(value)) return undefined
+  if (typeof value !== 'object' || Array.isArray(value)) throw typeError(label, 'an object { ca?, cert?, key? }', value)
+  for (const k of Object.keys(value)) {
+    if (!['ca', 'cert', 'key'].includes(k)) throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', `${label}.${k}`, 'one of ca, cert, key', value[k])
+  }
+  if (!new URL(url).protocol.startsWith('rediss')) throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'given only with a rediss:// URL', value)
+  const pem = (k, v, many) => {
+    if (absent(v)) return undefined
+    if (many && Array.isArray(v)) return Buffer.concat(v.map((x) => Buffer.concat([pem(k, x, false), Buffer.from('\n')])))
+    if (typeof v === 'string') return Buffer.from(v)
+    if (Buffer.isBuffer(v)) return v
+    throw typeError(`${label}.${k}`, many ? 'PEM text (a string or Buffer, or an array of them)' : 'PEM text (a string or Buffer)', v)
+  }
+  const out = { ca: pem('ca', value.ca, true), cert: pem('cert', value.cert, false), key: pem('key', value.key, false) }
+  if (Boolean(out.cert) !== Boolean(out.key)) throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'given a client certificate with its key (cert and key together)', value)
+  return out
+}
+
+/**
+ * `App({ scaleOut: { url, prefix, onState, tls } })`: the App's topics across
  * every App publishing under `prefix` on that Redis (ferrosocket's).
  */
 function scaleOut (label, value) {
   if (absent(value)) return undefined
   if (typeof value !== 'object' || Array.isArray(value)) throw typeError(label, 'an object { url, prefix?, onState? }', value)
   for (const k of Object.keys(value)) {
-    if (!['url', 'prefix', 'onState'].includes(k)) throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', `${label}.${k}`, 'one of url, prefix, onState', value[k])
+    if (!['url', 'prefix', 'onState', 'tls'].includes(k)) throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', `${label}.${k}`, 'one of url, prefix, onState, tls', value[k])
   }
   redisUrl(`${label}.url`, value.url)
+  redisTls(`${label}.tls`, value.tls, value.url)
   if (value.prefix !== undefined && (typeof value.prefix !== 'string' || value.prefix === '')) {
     throw typeError(`${label}.prefix`, 'a non-empty string', value.prefix)
   }
@@ -345,6 +368,7 @@ function listenArgs (args) {
 module.exports = {
   func,
   redisUrl,
+  redisTls,
   attachPort,
   serverOptions: (opts) => checkOptions(SERVER, opts, undefined, heartbeat),
   engineOptions: (opts) => checkOptions(ENGINE, opts, undefined, heartbeat),

@@ -91,3 +91,31 @@ function run (cmd, args) {
     child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}: ${out}`))))
   })
 }
+
+/**
+ * A redis-server speaking only TLS (`--tls-port`, client certificates
+ * required), with a throwaway CA, server and client certificates made by
+ * openssl in a scratch directory. Resolves with the `rediss://` URL and
+ * the PEMs: `ca`, and the client's `cert` and `key`.
+ */
+export async function startRedisTls (t) {
+  const { mkdtempSync, rmSync, readFileSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = mkdtempSync(join(tmpdir(), 'ferrosocket-redis-tls-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const f = (name) => join(dir, name)
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+  await run('openssl', ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=ferrosocket test CA'])
+  writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\n')
+  for (const who of ['server', 'client']) {
+    await run('openssl', ['req', ...ec, '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`), '-subj', `/CN=${who}`])
+    await run('openssl', ['x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial',
+      '-out', f(`${who}.pem`), '-days', '1', '-extfile', f('ext.cnf')])
+  }
+  const port = await freePort()
+  await startRedisOn(t, port, ['--port', '0', '--tls-port', String(port), '--tls-cert-file', f('server.pem'),
+    '--tls-key-file', f('server.key'), '--tls-ca-cert-file', f('ca.pem'), '--tls-auth-clients', 'yes'])
+  const read = (name) => readFileSync(f(name), 'utf8')
+  return { url: `rediss://127.0.0.1:${port}`, port, ca: read('ca.pem'), cert: read('client.pem'), key: read('client.key') }
+}

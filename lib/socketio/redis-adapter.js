@@ -2,7 +2,7 @@
 const { Adapter } = require('./adapter')
 const { safeCall } = require('../util')
 const { uid6 } = require('./redis-link')
-const { redisUrl } = require('../options')
+const { redisUrl, redisTls } = require('../options')
 const { deconstruct, reconstruct } = require('./packet')
 
 const kRedisOptions = Symbol('ferrosocket.redisOptions')
@@ -361,11 +361,12 @@ function createRedisAdapter (options = {}) {
 
 function redisOptions (o) {
   if (o === null || typeof o !== 'object') throw new TypeError('ferrosocket: createRedisAdapter(options) takes an object')
-  const known = ['url', 'key', 'channelPrefix', 'requestsTimeout', 'publishOnSpecificResponseChannel', 'sharded']
+  const known = ['url', 'tls', 'key', 'channelPrefix', 'requestsTimeout', 'publishOnSpecificResponseChannel', 'sharded']
   for (const k of Object.keys(o)) {
     if (!known.includes(k)) throw new TypeError(`ferrosocket: createRedisAdapter: unknown option "${k}" (known: ${known.join(', ')})`)
   }
   const url = redisUrl('createRedisAdapter option "url"', o.url === undefined ? 'redis://127.0.0.1:6379' : o.url)
+  const tls = redisTls('createRedisAdapter option "tls"', o.tls, url)
   // `channelPrefix` is the sharded adapter's name for `key`.
   if (o.key !== undefined && o.channelPrefix !== undefined && o.key !== o.channelPrefix) {
     throw new TypeError('ferrosocket: createRedisAdapter: "key" and "channelPrefix" name the same prefix; give one')
@@ -374,7 +375,7 @@ function redisOptions (o) {
   if (typeof key !== 'string' || key === '') throw new TypeError('ferrosocket: createRedisAdapter: "key" must be a non-empty string')
   const requestsTimeout = o.requestsTimeout === undefined ? 5000 : o.requestsTimeout
   if (!Number.isFinite(requestsTimeout) || requestsTimeout <= 0) throw new TypeError('ferrosocket: createRedisAdapter: "requestsTimeout" must be a positive number of milliseconds')
-  return Object.freeze({ url, key, requestsTimeout, publishOnSpecificResponseChannel: Boolean(o.publishOnSpecificResponseChannel), protocol: protocolOf(o.sharded) })
+  return Object.freeze({ url, tls, key, requestsTimeout, publishOnSpecificResponseChannel: Boolean(o.publishOnSpecificResponseChannel), protocol: protocolOf(o.sharded) })
 }
 
 /**

@@ -38,7 +38,7 @@ class RedisLink {
     this._native = native
     this._state(0, undefined)
     try {
-      native.redisConnect(this.opts.url, this.opts.key, this.uid, this.opts.protocol)
+      native.redisConnect(this.opts.url, this.opts.key, this.uid, this.opts.protocol, this.opts.tls)
       for (const name of this._namespaces) native.redisAddNamespace(name)
     } catch (err) {
       this._native = null

@@ -51,6 +51,29 @@ impl RemoteHandler for Inbound {
     }
 }
 
+/// TLS to Redis (a `rediss://` URL), as Node's `tls.connect` options: PEM.
+#[napi(object)]
+pub struct RedisTls {
+    /// Trusted CAs, instead of the system's.
+    pub ca: Option<Buffer>,
+    /// A client certificate chain and its key, together.
+    pub cert: Option<Buffer>,
+    pub key: Option<Buffer>,
+}
+
+impl RedisTls {
+    /// The rustls config, or None when nothing is given (the URL's scheme
+    /// alone decides, with the system's CA store).
+    pub(super) fn config(tls: Option<&RedisTls>) -> Result<Option<Arc<rustls::ClientConfig>>> {
+        let Some(t) = tls.filter(|t| t.ca.is_some() || t.cert.is_some() || t.key.is_some()) else { return Ok(None) };
+        let bytes = |b: &Option<Buffer>| b.as_ref().map(|b| b.to_vec());
+        let (ca, cert, key) = (bytes(&t.ca), bytes(&t.cert), bytes(&t.key));
+        crate::net::tls::load_client_config(ca.as_deref(), cert.as_deref(), key.as_deref())
+            .map(Some)
+            .map_err(|e| err(format!("ferrosocket: Redis TLS options: {e}")))
+    }
+}
+
 #[napi(object)]
 pub struct RedisStats {
     pub state: String,
@@ -83,7 +106,15 @@ impl NativeSocketIo {
     /// "sharded:dynamic", "sharded:dynamic-private". The state arrives as
     /// REDIS_STATE events. Once per handle.
     #[napi]
-    pub fn redis_connect(&self, url: String, key: String, uid: String, protocol: String) -> Result<()> {
+    pub fn redis_connect(
+        &self,
+        url: String,
+        key: String,
+        uid: String,
+        protocol: String,
+        tls: Option<RedisTls>,
+    ) -> Result<()> {
+        let tls = RedisTls::config(tls.as_ref())?;
         let protocol = match protocol.as_str() {
             "classic" => Protocol::Classic,
             "sharded:static" => Protocol::Sharded(Mode::Static),
@@ -99,7 +130,7 @@ impl NativeSocketIo {
             served_by: self.served_by.clone(),
             sink: self.core().sink.clone(),
         });
-        let fleet = self.core().enter(|| fleet::connect(&url, key, uid, protocol, inbound))?.map_err(err)?;
+        let fleet = self.core().enter(|| fleet::connect(&url, tls, key, uid, protocol, inbound))?.map_err(err)?;
         self.sio().set_remote(Some(fleet));
         Ok(())
     }

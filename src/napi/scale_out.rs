@@ -10,7 +10,7 @@ use napi_derive::napi;
 use super::app::NativeApp;
 use super::core::err;
 use super::events::EventSink;
-use super::redis::RedisStats;
+use super::redis::{RedisStats, RedisTls};
 use crate::adapter::redis::link::LinkState;
 use crate::adapter::redis::topics::{TopicHandler, Topics};
 use crate::engineio::packet::generate_sid;
@@ -39,15 +39,17 @@ impl TopicHandler for Inbound {
 #[napi]
 impl NativeApp {
     /// Links the App's topics to every App publishing under `prefix` on the
-    /// Redis at `url`; the state arrives as REDIS_STATE events. Once.
+    /// Redis at `url` (`tls`: for a `rediss://` URL); the state arrives as
+    /// REDIS_STATE events. Once.
     #[napi]
-    pub fn scale_out(&self, url: String, prefix: String) -> Result<()> {
+    pub fn scale_out(&self, url: String, prefix: String, tls: Option<RedisTls>) -> Result<()> {
+        let tls = RedisTls::config(tls.as_ref())?;
         if self.topics.read().is_some() {
             return Err(err("ferrosocket: this App is already scaled out"));
         }
         let uid = generate_sid().map_err(err)?[..12].to_string();
         let inbound = Arc::new(Inbound { server: self.core().server.clone(), sink: self.core().sink.clone() });
-        let topics = self.core().enter(|| Topics::connect(&url, prefix, uid, inbound))?.map_err(err)?;
+        let topics = self.core().enter(|| Topics::connect(&url, tls, prefix, uid, inbound))?.map_err(err)?;
         *self.topics.write() = Some(Arc::new(topics));
         Ok(())
     }

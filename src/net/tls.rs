@@ -70,6 +70,61 @@ pub(crate) fn load_server_config(
     Ok(Arc::new(config))
 }
 
+/// A rustls client config for TLS to Redis, as Node's `tls.connect` takes
+/// its options: `ca` (PEM) replaces the system's CA store when given;
+/// `cert` and `key` (PEM, together) authenticate this client (Redis's
+/// `tls-auth-clients`).
+pub(crate) fn load_client_config(
+    ca: Option<&[u8]>,
+    cert: Option<&[u8]>,
+    key: Option<&[u8]>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(pem) => {
+            let origin = "tls.ca".to_string();
+            let certs = pem_certs(pem, &origin)?;
+            if certs.is_empty() {
+                return Err(TlsError::Empty { what: "certificate", origin });
+            }
+            for c in certs {
+                roots.add(c)?;
+            }
+        }
+        None => {
+            // Unreadable system certificates are skipped, as fred does.
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+    let config = match (cert, key) {
+        (Some(cert), Some(key)) => {
+            let chain = pem_certs(cert, "tls.cert")?;
+            if chain.is_empty() {
+                return Err(TlsError::Empty { what: "certificate", origin: "tls.cert".into() });
+            }
+            let origin = "tls.key".to_string();
+            let key = rustls_pemfile::private_key(&mut &key[..])
+                .map_err(|e| TlsError::Pem { origin: origin.clone(), detail: e.to_string() })?
+                .ok_or(TlsError::Empty { what: "key", origin })?;
+            builder.with_client_auth_cert(chain, key)?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+fn pem_certs(pem: &[u8], origin: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    rustls_pemfile::certs(&mut &pem[..])
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Pem { origin: origin.to_string(), detail: e.to_string() })
+}
+
 fn decrypt_key(pem: &str, passphrase: Option<&str>, origin: String) -> Result<PrivateKeyDer<'static>, TlsError> {
     let Some(pass) = passphrase.filter(|p| !p.is_empty()) else {
         return Err(TlsError::Encrypted(origin));
@@ -110,6 +165,19 @@ mod tests {
         assert!(matches!(load_server_config(&k, &c, Some("wrong")), Err(TlsError::Decrypt(_))));
         // The fixture's passphrase (also in __test__/core-tls.spec.mjs).
         assert!(load_server_config(&k, &c, Some("ferro-test-passphrase")).is_ok());
+    }
+
+    #[test]
+    fn client_configs_take_a_ca_and_a_client_certificate() {
+        let pem =
+            |name: &str| std::fs::read(format!("{}/__test__/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let (cert, key) = (pem("cert.pem"), pem("key.pem"));
+        assert!(load_client_config(None, None, None).is_ok());
+        assert!(load_client_config(Some(&cert), Some(&cert), Some(&key)).is_ok());
+        let e = load_client_config(Some(b"not pem"), None, None).unwrap_err();
+        assert!(matches!(e, TlsError::Empty { what: "certificate", .. }), "{e}");
+        let e = load_client_config(None, Some(&cert), Some(&cert)).unwrap_err();
+        assert!(matches!(e, TlsError::Empty { what: "key", .. }), "{e}");
     }
 
     #[test]

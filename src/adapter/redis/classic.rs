@@ -66,12 +66,13 @@ impl Classic {
     /// Connects (inside the runtime): `key` names the channels, `uid` this node.
     pub(crate) fn connect(
         url: &str,
+        tls: Option<Arc<rustls::ClientConfig>>,
         key: String,
         uid: String,
         handler: Arc<dyn RemoteHandler>,
     ) -> Result<Self, String> {
         let router = Arc::new(Router { key: key.clone(), uid: uid.clone(), handler });
-        let link = RedisLink::connect(url, router, false)?;
+        let link = RedisLink::connect(url, tls, router, false)?;
         Ok(Self { key, uid, link, namespaces: Mutex::new(HashSet::new()) })
     }
 

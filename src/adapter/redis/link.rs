@@ -103,9 +103,21 @@ impl RedisLink {
     /// Starts connecting (call inside the runtime, which the link keeps
     /// using whoever calls it); the state is reported as it
     /// changes. `sharded`: sharded pub/sub instead of the classic one.
-    /// Err: the URL or options are wrong.
-    pub(crate) fn connect(url: &str, handler: Arc<dyn LinkHandler>, sharded: bool) -> Result<Arc<Self>, String> {
+    /// `tls`: the TLS settings of a `rediss://` URL (default: the system's
+    /// CA store). Err: the URL or options are wrong.
+    pub(crate) fn connect(
+        url: &str,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        handler: Arc<dyn LinkHandler>,
+        sharded: bool,
+    ) -> Result<Arc<Self>, String> {
         let mut config = Config::from_url(url).map_err(|e| format!("invalid Redis URL {url:?}: {e}"))?;
+        if let Some(tls) = tls {
+            if config.tls.is_none() {
+                return Err(format!("TLS options given for {url:?}, which is not a rediss:// URL"));
+            }
+            config.tls = Some(fred::types::config::TlsConnector::Rustls(tokio_rustls::TlsConnector::from(tls)).into());
+        }
         // A node started while Redis is away keeps trying (fred's default
         // gives up when the first connection fails).
         config.fail_fast = false;
@@ -215,22 +227,30 @@ impl RedisLink {
                 link.handler.drained();
             }
         });
-        // The state: connected once both are, disconnected when either drops.
+        // The state: connected once both are, disconnected (with the reason)
+        // when either drops or a connection attempt fails, the first ones
+        // included: a wrong address, password or certificate is reported,
+        // not left as "connecting" forever.
         let link = self.clone();
         self.rt.spawn(async move {
             let mut sub_errors = link.subscriber.error_rx();
             let mut pub_errors = link.publisher.error_rx();
             let mut sub_up = link.subscriber.reconnect_rx();
             let mut pub_up = link.publisher.reconnect_rx();
-            let first = tokio::join!(link.publisher.wait_for_connect(), link.subscriber.wait_for_connect());
-            if first.0.is_ok() && first.1.is_ok() {
-                link.set_state(LinkState::Connected, None);
-            }
+            let first = async {
+                let _ = tokio::join!(link.publisher.wait_for_connect(), link.subscriber.wait_for_connect());
+            };
+            tokio::pin!(first);
+            let mut waiting_first = true;
             loop {
                 if link.state() == LinkState::Closed {
                     return;
                 }
                 tokio::select! {
+                    _ = &mut first, if waiting_first => {
+                        waiting_first = false;
+                        link.up();
+                    }
                     e = sub_errors.recv() => link.down(e.ok().map(|(e, _)| e)),
                     e = pub_errors.recv() => link.down(e.ok().map(|(e, _)| e)),
                     _ = sub_up.recv() => link.up(),

@@ -66,16 +66,18 @@ pub(crate) enum Protocol {
     Sharded(sharded::Mode),
 }
 
-/// Connects (inside the runtime) as node `uid` of the fleet on `key`.
+/// Connects (inside the runtime) as node `uid` of the fleet on `key`
+/// (`tls`: settings for a `rediss://` URL).
 pub(crate) fn connect(
     url: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
     key: String,
     uid: String,
     protocol: Protocol,
     handler: Arc<dyn RemoteHandler>,
 ) -> Result<Arc<dyn Fleet>, String> {
     Ok(match protocol {
-        Protocol::Classic => Arc::new(classic::Classic::connect(url, key, uid, handler)?),
-        Protocol::Sharded(mode) => Arc::new(sharded::Sharded::connect(url, key, uid, mode, handler)?),
+        Protocol::Classic => Arc::new(classic::Classic::connect(url, tls, key, uid, handler)?),
+        Protocol::Sharded(mode) => Arc::new(sharded::Sharded::connect(url, tls, key, uid, mode, handler)?),
     })
 }

@@ -102,13 +102,14 @@ impl Sharded {
     /// this node.
     pub(crate) fn connect(
         url: &str,
+        tls: Option<Arc<rustls::ClientConfig>>,
         key: String,
         uid: String,
         mode: Mode,
         handler: Arc<dyn RemoteHandler>,
     ) -> Result<Self, String> {
         let router = Arc::new(Router { uid: uid.clone(), handler });
-        let link = RedisLink::connect(url, router, true)?;
+        let link = RedisLink::connect(url, tls, router, true)?;
         Ok(Self { key, uid, mode, link, namespaces: Mutex::new(HashSet::new()) })
     }
 

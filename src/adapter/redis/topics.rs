@@ -81,12 +81,13 @@ impl Topics {
     /// Connects and subscribes to every topic under `prefix` (inside the runtime).
     pub(crate) fn connect(
         url: &str,
+        tls: Option<Arc<rustls::ClientConfig>>,
         prefix: String,
         uid: String,
         handler: Arc<dyn TopicHandler>,
     ) -> Result<Self, String> {
         let router = Arc::new(Router { prefix: prefix.clone(), uid: uid.clone(), handler });
-        let link = RedisLink::connect(url, router, false)?;
+        let link = RedisLink::connect(url, tls, router, false)?;
         link.subscribe(Vec::new(), vec![format!("{prefix}#*")]);
         Ok(Self { prefix, uid, link })
     }
