@@ -284,6 +284,10 @@ export interface BehaviorOptions {
   closeOnBackpressureLimit?: boolean
   sendPingsAutomatically?: boolean
   hasUpgrade: boolean
+  /** Which handlers the behavior has: frames nobody handles never cross. */
+  hasMessage?: boolean
+  hasPing?: boolean
+  hasPong?: boolean
 }
 
 /** Engine options from JS, engine.io's names and defaults. */

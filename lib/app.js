@@ -95,7 +95,11 @@ class TemplatedApp {
       maxBackpressure: behavior.maxBackpressure,
       closeOnBackpressureLimit: behavior.closeOnBackpressureLimit,
       sendPingsAutomatically: behavior.sendPingsAutomatically,
-      hasUpgrade: typeof behavior.upgrade === 'function'
+      hasUpgrade: typeof behavior.upgrade === 'function',
+      // Frames nobody handles stay in Rust (a flood of them costs JS nothing).
+      hasMessage: typeof behavior.message === 'function',
+      hasPing: typeof behavior.ping === 'function',
+      hasPong: typeof behavior.pong === 'function'
     })
     this._wsRoutes[route] = behavior
     this._wsClasses[route] = routeClass(this, behavior)

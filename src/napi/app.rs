@@ -10,7 +10,7 @@ use napi_derive::napi;
 use super::core::{err, Core, ListenResult};
 use crate::adapter::redis::topics::Topics;
 use crate::net::{self, TlsSource};
-use crate::ws::{Behavior, Decision, HttpRoute, Pattern, WsRoute};
+use crate::ws::{Behavior, Decision, Forward, HttpRoute, Pattern, WsRoute};
 
 #[napi(object)]
 pub struct SslOptions {
@@ -38,6 +38,10 @@ pub struct BehaviorOptions {
     pub close_on_backpressure_limit: Option<bool>,
     pub send_pings_automatically: Option<bool>,
     pub has_upgrade: bool,
+    /// Which handlers the behavior has: frames nobody handles never cross.
+    pub has_message: Option<bool>,
+    pub has_ping: Option<bool>,
+    pub has_pong: Option<bool>,
 }
 
 /// Largest accepted maxPayloadLength: event lengths to JS are u32, and one
@@ -107,6 +111,11 @@ impl NativeApp {
             max_backpressure: to_usize(b.max_backpressure, d.max_backpressure, usize::MAX / 2),
             close_on_backpressure_limit: b.close_on_backpressure_limit.unwrap_or(d.close_on_backpressure_limit),
             send_pings: b.send_pings_automatically.unwrap_or(d.send_pings),
+            forward: Forward {
+                message: b.has_message.unwrap_or(true),
+                ping: b.has_ping.unwrap_or(true),
+                pong: b.has_pong.unwrap_or(true),
+            },
         };
         self.core.server.add_ws_route(WsRoute {
             pattern: Pattern::parse(&pattern),

@@ -97,7 +97,28 @@ pub(crate) struct Behavior {
     pub max_backpressure: usize,
     pub close_on_backpressure_limit: bool,
     pub send_pings: bool,
+    /// Which peer frames reach the handler: those nobody listens to (a
+    /// route without a `message`, `ping` or `pong` handler) are dropped
+    /// here, so a flood of them never queues events for JS.
+    pub forward: Forward,
 }
+
+/// What reaches a route's handler (see [`Behavior::forward`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Forward {
+    pub message: bool,
+    pub ping: bool,
+    pub pong: bool,
+}
+
+impl Forward {
+    pub(crate) const ALL: Forward = Forward { message: true, ping: true, pong: true };
+}
+
+/// More control frames (pings and pongs) than this from one peer within one
+/// sweeper tick (a second) close the connection with 1008: no client needs
+/// them, and each one costs a parse and maybe a reply.
+pub(crate) const MAX_CONTROL_FRAMES_PER_TICK: u32 = 1000;
 
 impl Behavior {
     /// uWS.js's defaults, so ported apps behave the same.
@@ -109,6 +130,7 @@ impl Behavior {
             max_backpressure: 64 * 1024,
             close_on_backpressure_limit: false,
             send_pings: true,
+            forward: Forward::ALL,
         }
     }
 }
@@ -170,6 +192,11 @@ struct State {
     dirty: bool,
     /// A ping was sent during the current idle period.
     pinged: bool,
+    /// The pong for the latest ping, held while other frames are queued:
+    /// sent once they are out, replaced by a newer ping's (RFC 6455 5.5.3
+    /// lets an endpoint answer only the latest), so a peer that pings and
+    /// never reads holds at most one pong here.
+    pending_pong: Option<Bytes>,
     /// Tick at which Closing started (for the close-handshake timeout).
     closing_since: u32,
 }
@@ -182,6 +209,30 @@ struct ReadState {
     /// Bytes of an incomplete frame; empty (unallocated) between frames.
     partial: Vec<u8>,
     asm: MessageAssembler,
+    /// Control frames received during tick `control_tick`.
+    control: ControlCount,
+}
+
+#[derive(Default)]
+struct ControlCount {
+    tick: u32,
+    count: u32,
+    /// Closed for flooding: what the peer still sends is read and dropped
+    /// until its close frame (or the close timeout), so that our close
+    /// frame reaches it instead of a reset for unread data.
+    flooded: bool,
+}
+
+impl ControlCount {
+    /// Counts one control frame at `tick`; false once over the limit.
+    fn allow(&mut self, tick: u32) -> bool {
+        if tick != self.tick {
+            self.tick = tick;
+            self.count = 0;
+        }
+        self.count += 1;
+        self.count <= MAX_CONTROL_FRAMES_PER_TICK
+    }
 }
 
 /// Where a new connection belongs and what it starts with.
@@ -265,9 +316,14 @@ impl Conn {
                 corked: false,
                 dirty: false,
                 pinged: false,
+                pending_pong: None,
                 closing_since: 0,
             }),
-            read: Mutex::new(ReadState { partial: Vec::new(), asm: MessageAssembler::new() }),
+            read: Mutex::new(ReadState {
+                partial: Vec::new(),
+                asm: MessageAssembler::new(),
+                control: ControlCount::default(),
+            }),
         }
     }
 
@@ -464,8 +520,22 @@ impl Conn {
         }
     }
 
-    /// Writes queued frames. Ok(true): all written. Ok(false): would block.
+    /// Writes queued frames, then the pending pong if there is one.
+    /// Ok(true): all written. Ok(false): would block.
     fn flush(&self, st: &mut State) -> io::Result<bool> {
+        loop {
+            if !self.flush_queue(st)? {
+                return Ok(false);
+            }
+            // Never after a close frame.
+            let pong = st.pending_pong.take();
+            let Some(pong) = pong.filter(|_| st.phase == Phase::Open) else { return Ok(true) };
+            st.out_bytes += pong.len();
+            st.out.push_back(pong);
+        }
+    }
+
+    fn flush_queue(&self, st: &mut State) -> io::Result<bool> {
         match &mut st.transport {
             Transport::Plain => {
                 while !st.out.is_empty() {
@@ -790,13 +860,14 @@ impl Conn {
     fn on_bytes(&self, host: &dyn ConnHost, data: &mut [u8]) -> Flow {
         self.last_rx.store(host.tick(), Ordering::Relaxed);
         self.state.lock().pinged = false;
-        let mut rs = self.read.lock();
-        if !rs.partial.is_empty() {
-            rs.partial.extend_from_slice(data);
-            drop(rs);
+        let mut guard = self.read.lock();
+        if !guard.partial.is_empty() {
+            guard.partial.extend_from_slice(data);
+            drop(guard);
             return self.process_partial(host);
         }
-        match self.process(host, &mut rs.asm, data) {
+        let rs = &mut *guard;
+        match self.process(host, &mut rs.asm, &mut rs.control, data) {
             Ok((used, Flow::Continue)) => {
                 if used < data.len() {
                     rs.partial = data[used..].to_vec();
@@ -805,7 +876,7 @@ impl Conn {
             }
             Ok((_, Flow::Stop)) => Flow::Stop,
             Err(e) => {
-                drop(rs);
+                drop(guard);
                 self.protocol_error(host, e);
                 Flow::Stop
             }
@@ -813,9 +884,10 @@ impl Conn {
     }
 
     fn process_partial(&self, host: &dyn ConnHost) -> Flow {
-        let mut rs = self.read.lock();
-        let mut buf = std::mem::take(&mut rs.partial);
-        match self.process(host, &mut rs.asm, &mut buf) {
+        let mut guard = self.read.lock();
+        let mut buf = std::mem::take(&mut guard.partial);
+        let rs = &mut *guard;
+        match self.process(host, &mut rs.asm, &mut rs.control, &mut buf) {
             Ok((used, flow)) => {
                 if used < buf.len() && matches!(flow, Flow::Continue) {
                     buf.drain(..used);
@@ -826,7 +898,7 @@ impl Conn {
                 flow
             }
             Err(e) => {
-                drop(rs);
+                drop(guard);
                 self.protocol_error(host, e);
                 Flow::Stop
             }
@@ -852,6 +924,7 @@ impl Conn {
         &self,
         host: &dyn ConnHost,
         asm: &mut MessageAssembler,
+        control: &mut ControlCount,
         buf: &mut [u8],
     ) -> Result<(usize, Flow), FrameError> {
         let max = self.behavior.max_payload;
@@ -860,23 +933,30 @@ impl Conn {
             let Some((h, total)) = frame::next_frame(&mut buf[pos..], true, max as u64)? else { break };
             let payload = &buf[pos + h.header_len..pos + total];
             pos += total;
-            match asm.push(&h, payload, max)? {
+            let forward = self.behavior.forward;
+            let incoming = asm.push(&h, payload, max)?;
+            if control.flooded && !matches!(incoming, Some(Incoming::Close { .. })) {
+                continue;
+            }
+            if matches!(incoming, Some(Incoming::Ping(_) | Incoming::Pong(_))) && !control.allow(host.tick()) {
+                control.flooded = true;
+                self.end(host, 1008, b"control frame flood");
+                continue;
+            }
+            match incoming {
                 None => {}
-                Some(Incoming::Message { binary, payload }) => {
+                Some(Incoming::Message { binary, payload }) if forward.message => {
                     self.behavior.handler.message(host, self, &payload, binary)
                 }
+                Some(Incoming::Message { .. }) => {}
                 Some(Incoming::Ping(p)) => {
-                    let mut st = self.state.lock();
-                    // A peer that pings but never reads must not grow our
-                    // queue with pongs: over maxBackpressure, pings go
-                    // unanswered (RFC 6455 5.5.3 lets us skip all but the last).
-                    if st.phase == Phase::Open && st.out_bytes <= self.behavior.max_backpressure {
-                        self.send_control(host, &mut st, OpCode::Pong, p);
+                    self.answer_ping(host, p);
+                    if forward.ping {
+                        self.behavior.handler.ping(host, self, p);
                     }
-                    drop(st);
-                    self.behavior.handler.ping(host, self, p);
                 }
-                Some(Incoming::Pong(p)) => self.behavior.handler.pong(host, self, p),
+                Some(Incoming::Pong(p)) if forward.pong => self.behavior.handler.pong(host, self, p),
+                Some(Incoming::Pong(_)) => {}
                 Some(Incoming::Close { code, reason }) => {
                     self.on_close_frame(host, code, reason.as_bytes());
                     return Ok((pos, Flow::Stop));
@@ -884,6 +964,22 @@ impl Conn {
             }
         }
         Ok((pos, Flow::Continue))
+    }
+
+    /// The pong for `payload`: now when nothing else is queued, otherwise
+    /// held as the one pending pong (replacing an older one) until the
+    /// queue empties, so a peer that pings and never reads cannot grow our
+    /// queue with pongs.
+    fn answer_ping(&self, host: &dyn ConnHost, payload: &[u8]) {
+        let mut st = self.state.lock();
+        if st.phase != Phase::Open {
+            return;
+        }
+        if st.out.is_empty() {
+            self.send_control(host, &mut st, OpCode::Pong, payload);
+        } else {
+            st.pending_pong = Some(frame::encode_frame(OpCode::Pong, payload));
+        }
     }
 
     fn on_close_frame(&self, host: &dyn ConnHost, code: Option<u16>, reason: &[u8]) {

@@ -266,8 +266,62 @@ fn pings_from_a_peer_that_never_reads_do_not_grow_the_queue() {
         }
     }
     std::thread::sleep(Duration::from_millis(200));
+    // At most one pong partly written and one pending (not counted).
     let buffered = h.server.get(id).map_or(0, |c| c.buffered_amount());
-    assert!(buffered <= 64 * 1024 + 127, "queued {buffered} bytes of pongs");
+    assert!(buffered <= 127 + 4, "queued {buffered} bytes of pongs");
+}
+
+#[test]
+fn a_control_frame_flood_is_closed_with_1008() {
+    let h = Harness::new(settings());
+    let (mut s, id) = h.connect(b"");
+    // 2500 empty pings at once: even split over two ticks, one holds > 1000.
+    let ping = client_frame(OpCode::Ping, true, b"");
+    let burst: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 2500).collect();
+    s.write_all(&burst).unwrap();
+    let mut pongs = 0;
+    let close = loop {
+        match read_frame(&mut s) {
+            (0xA, _) => pongs += 1,
+            (0x8, p) => break u16::from_be_bytes([p[0], p[1]]),
+            (op, _) => panic!("unexpected opcode {op}"),
+        }
+    };
+    assert_eq!(close, 1008);
+    assert!((1..=super::conn::MAX_CONTROL_FRAMES_PER_TICK * 2).contains(&pongs), "{pongs} pongs");
+    h.wait_for(|e| *e == Ev::Close(id, 1008));
+}
+
+#[test]
+fn pongs_wait_behind_queued_frames_and_only_the_latest_is_sent() {
+    // A peer that does not read: its 32 MiB message stays queued, and the
+    // pings it sends meanwhile are answered once, for the last one, after it.
+    const N: usize = 32 << 20;
+    let h =
+        Harness::with_recorder(Behavior { max_backpressure: 64 << 20, ..settings() }, Recorder(Mutex::default(), N));
+    let (mut s, _) = h.connect(b"");
+    for i in 0u16..300 {
+        s.write_all(&client_frame(OpCode::Ping, true, &i.to_be_bytes())).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let (op, data) = read_frame(&mut s);
+    assert_eq!((op, data.len()), (2, N));
+    assert_eq!(read_frame(&mut s), (0xA, 299u16.to_be_bytes().to_vec()));
+    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut more = [0u8; 1];
+    assert!(s.read(&mut more).is_err(), "nothing after the one pong");
+}
+
+#[test]
+fn frames_nobody_handles_never_reach_the_handler() {
+    let forward = super::Forward { message: false, ping: true, pong: true };
+    let h = Harness::new(Behavior { forward, ..settings() });
+    let (mut s, id) = h.connect(b"");
+    s.write_all(&client_frame(OpCode::Text, true, b"nobody listens")).unwrap();
+    s.write_all(&client_frame(OpCode::Ping, true, b"still here")).unwrap();
+    assert_eq!(read_frame(&mut s), (0xA, b"still here".to_vec()));
+    assert!(!h.events.0.lock().iter().any(|e| matches!(e, Ev::Message(..))), "a message crossed");
+    assert!(h.server.get(id).unwrap().is_open());
 }
 
 #[test]
