@@ -60,3 +60,56 @@ test('a behavior with ping and pong handlers still gets them; one without a mess
   assert.deepEqual(seen, [['ping', 'p1'], ['pong', 'p2']])
   assert.equal(c.pongs[0].toString(), 'p1')
 })
+
+test('fairness: with the JS thread stalled 12 s and one client flooding messages, 20 healthy clients keep answering pings and stay open', { timeout: 60000, skip }, async (t) => {
+  const { spawn } = await import('node:child_process')
+  const { implPath } = await import('./helpers/child.mjs')
+  // The server in a child process, so blocking its JS thread leaves these
+  // clients running. idleTimeout 8 s: pings at 4 s, closed at 8 s unanswered.
+  const script = `
+    const uWS = require(${JSON.stringify(implPath)})
+    let messages = 0
+    const app = uWS.App().ws('/*', { idleTimeout: 8, message: () => { messages++ }, open: (ws) => ws.subscribe('all') })
+    app.listen('127.0.0.1', 0, (ls) => console.log('port ' + uWS.us_socket_local_port(ls)))
+    process.stdin.on('data', (d) => {
+      if (String(d).includes('block')) {
+        const until = Date.now() + 12000
+        while (Date.now() < until) {}
+        app.publish('all', 'alive')
+        console.log('unblocked ' + messages)
+      }
+    })
+    process.stdin.on('end', () => { app.close(); process.exit(0) })`
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.after(() => child.stdin.end())
+  const lines = []
+  const waiters = []
+  child.stdout.on('data', (d) => { lines.push(...String(d).trim().split('\n')); for (const w of waiters.splice(0)) w() })
+  const line = async (prefix) => {
+    for (;;) {
+      const found = lines.find((l) => l.startsWith(prefix))
+      if (found) return found
+      await new Promise((resolve) => waiters.push(resolve))
+    }
+  }
+  const port = Number((await line('port ')).split(' ')[1])
+  const healthy = await Promise.all(Array.from({ length: 20 }, () => connect(`ws://127.0.0.1:${port}/`)))
+  t.after(() => { for (const c of healthy) c.terminate() })
+  const flooder = await connect(`ws://127.0.0.1:${port}/`)
+  t.after(() => flooder.terminate())
+  const kib = Buffer.alloc(1024, 7)
+  let flooding = true
+  const flood = () => {
+    while (flooding && flooder.ws.readyState === 1 && flooder.ws.bufferedAmount < (4 << 20)) flooder.ws.send(kib)
+    if (flooding && flooder.ws.readyState === 1) setTimeout(flood, 1)
+  }
+  flood()
+  await delay(300)
+  child.stdin.write('block\n')
+  await line('unblocked')
+  flooding = false
+  const alive = await Promise.all(healthy.map((c) => c.nextText(5000).catch((e) => `error: ${e.message}`)))
+  assert.deepEqual(alive, Array(20).fill('alive'), 'every healthy client stayed open through the stall')
+  assert.deepEqual(healthy.map((c) => c.closeInfo), Array(20).fill(null))
+  t.diagnostic(`${lines.find((l) => l.startsWith('unblocked'))} (messages the JS thread had read when it unblocked)`)
+})

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -47,6 +47,11 @@ thread_local! {
 pub(crate) trait ConnHost {
     /// The sweeper's clock, in ticks (one a second).
     fn tick(&self) -> u32;
+    /// How many times the layer above took its pending events (see
+    /// `Inflow::epoch`): what this connection handed up is counted per epoch.
+    fn inflow_epoch(&self) -> u32 {
+        0
+    }
     /// Starts watching the socket (for writability too with `want_write`).
     fn watch(&self, conn: &Conn, want_write: bool) -> io::Result<()>;
     /// Watches for writability as well (`on`), or no longer.
@@ -114,6 +119,10 @@ pub(crate) struct Forward {
 impl Forward {
     pub(crate) const ALL: Forward = Forward { message: true, ping: true, pong: true };
 }
+
+/// What an event costs the layer above beyond its payload (kind, id,
+/// lengths), for the per-connection share of the inflow backlog.
+const EVENT_OVERHEAD: usize = 16;
 
 /// More control frames (pings and pongs) than this from one peer within one
 /// sweeper tick (a second) close the connection with 1008: no client needs
@@ -256,6 +265,12 @@ pub(crate) struct Conn {
     /// Server tick of the last byte received (relaxed: the sweeper only needs
     /// a recent value, and a late ping is harmless).
     last_rx: AtomicU32,
+    /// What this connection handed to its handler in the current inflow
+    /// epoch: `epoch << 32 | bytes` (written by its group thread only).
+    handed: AtomicU64,
+    /// Not read for now: it produced its share of a backlog the layer
+    /// above has not taken (group.rs). Its idle timer does not run.
+    paused: AtomicBool,
     state: Mutex<State>,
     read: Mutex<ReadState>,
 }
@@ -303,6 +318,8 @@ impl Conn {
             remote,
             sock,
             last_rx: AtomicU32::new(tick),
+            handed: AtomicU64::new(0),
+            paused: AtomicBool::new(false),
             state: Mutex::new(State {
                 out: VecDeque::new(),
                 out_offset: 0,
@@ -350,6 +367,36 @@ impl Conn {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.state.lock().phase == Phase::Closed
+    }
+
+    /// Counts `bytes` handed to the handler in inflow epoch `epoch`.
+    fn charge(&self, epoch: u32, bytes: usize) {
+        let v = self.handed.load(Ordering::Relaxed);
+        let before = if (v >> 32) as u32 == epoch { v as u32 } else { 0 };
+        let now = before.saturating_add(u32::try_from(bytes).unwrap_or(u32::MAX));
+        self.handed.store(u64::from(epoch) << 32 | u64::from(now), Ordering::Relaxed);
+    }
+
+    /// Bytes handed to the handler in inflow epoch `epoch` (0 for an older one).
+    pub(crate) fn handed_in(&self, epoch: u32) -> usize {
+        let v = self.handed.load(Ordering::Relaxed);
+        if (v >> 32) as u32 == epoch {
+            v as u32 as usize
+        } else {
+            0
+        }
+    }
+
+    /// Not read for now (`on`), or read again; either way its idle timer
+    /// starts afresh.
+    pub(crate) fn set_paused(&self, on: bool, now: u32) {
+        self.paused.store(on, Ordering::Relaxed);
+        self.last_rx.store(now, Ordering::Relaxed);
+    }
+
+    /// The group watches it for writability (a send is waiting on the kernel).
+    pub(crate) fn wants_write(&self) -> bool {
+        self.state.lock().want_write
     }
 
     pub(crate) fn buffered_amount(&self) -> usize {
@@ -653,8 +700,14 @@ impl Conn {
 
     /// Called by the sweeper once per tick. Sends the automatic ping, closes
     /// idle connections and ends close handshakes that got no answer.
-    pub(crate) fn on_tick(&self, host: &dyn ConnHost, now: u32) {
+    /// `unread`: the groups read nobody for now (the layer above is far
+    /// behind); like a paused connection, nobody is idle then: what the
+    /// peers sent waits in the kernel.
+    pub(crate) fn on_tick(&self, host: &dyn ConnHost, now: u32, unread: bool) {
         let b = &self.behavior;
+        if unread || self.paused.load(Ordering::Relaxed) {
+            self.last_rx.store(now, Ordering::Relaxed);
+        }
         let idle = now.wrapping_sub(self.last_rx.load(Ordering::Relaxed));
         let mut st = self.state.lock();
         if st.out.is_empty() && st.out.capacity() > 0 {
@@ -946,16 +999,21 @@ impl Conn {
             match incoming {
                 None => {}
                 Some(Incoming::Message { binary, payload }) if forward.message => {
-                    self.behavior.handler.message(host, self, &payload, binary)
+                    self.behavior.handler.message(host, self, &payload, binary);
+                    self.charge(host.inflow_epoch(), payload.len() + EVENT_OVERHEAD);
                 }
                 Some(Incoming::Message { .. }) => {}
                 Some(Incoming::Ping(p)) => {
                     self.answer_ping(host, p);
                     if forward.ping {
                         self.behavior.handler.ping(host, self, p);
+                        self.charge(host.inflow_epoch(), p.len() + EVENT_OVERHEAD);
                     }
                 }
-                Some(Incoming::Pong(p)) if forward.pong => self.behavior.handler.pong(host, self, p),
+                Some(Incoming::Pong(p)) if forward.pong => {
+                    self.behavior.handler.pong(host, self, p);
+                    self.charge(host.inflow_epoch(), p.len() + EVENT_OVERHEAD);
+                }
                 Some(Incoming::Pong(_)) => {}
                 Some(Incoming::Close { code, reason }) => {
                     self.on_close_frame(host, code, reason.as_bytes());

@@ -147,12 +147,19 @@ impl Group {
     /// The group's thread: runs until stopped or the server is dropped.
     fn run<H: GroupHost>(&self, server: Weak<H>, inflow: &Inflow) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; BATCH];
+        // Connections not read until the layer above takes its backlog (or
+        // catches up): they produced it (fairness: the others go on).
+        let mut paused: Vec<u64> = Vec::new();
+        let mut paused_epoch = 0;
         while !self.stopped.load(Ordering::Acquire) {
             if inflow.pending() >= COALESCE_FROM {
                 inflow.wait_taken(COALESCE);
             }
+            // With connections paused, look again soon: the backlog being
+            // taken wakes nothing here.
+            let timeout = if paused.is_empty() { -1 } else { PAUSED_RECHECK_MS };
             // SAFETY: `events` has BATCH valid slots.
-            let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), BATCH as i32, -1) };
+            let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), BATCH as i32, timeout) };
             if n < 0 {
                 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -161,16 +168,27 @@ impl Group {
                 // spin on them.
                 return;
             }
-            // JS is behind by more than the limit: read nothing until it
-            // catches up (the ready sockets stay ready, level-triggered).
-            if inflow.is_over() {
+            // JS is behind by more than twice the limit: read nobody until
+            // it catches up (the ready sockets stay ready, level-triggered).
+            if inflow.is_far_over() {
                 inflow.wait_taken(Duration::from_millis(100));
                 continue;
             }
             let Some(server) = server.upgrade() else {
                 return;
             };
-            for ev in &events[..n as usize] {
+            let over = inflow.is_over();
+            let epoch = inflow.epoch();
+            if !paused.is_empty() && (!over || epoch != paused_epoch) {
+                for id in paused.drain(..) {
+                    if let Some(conn) = server.conn(id) {
+                        conn.set_paused(false, server.tick());
+                        self.want_write(conn.fd(), id, conn.wants_write());
+                    }
+                }
+            }
+            let share = inflow.share();
+            for ev in &events[..n.max(0) as usize] {
                 if ev.u64 == WAKE_ID {
                     self.clear_wake();
                     continue;
@@ -178,11 +196,35 @@ impl Group {
                 let Some(conn) = server.conn(ev.u64) else {
                     continue;
                 };
+                // Over the limit, a connection that handed up its share of
+                // the backlog is not read (TCP pushes back on its peer);
+                // the others are, so they keep answering pings. A hang-up
+                // is still read.
+                let only_data = ev.events & HANGUP == 0 && ev.events & libc::EPOLLIN as u32 != 0;
+                if over && only_data && conn.handed_in(epoch) >= share {
+                    let keep = if conn.wants_write() { libc::EPOLLOUT as u32 } else { 0 };
+                    let _ = self.ctl(libc::EPOLL_CTL_MOD, conn.fd(), keep, conn.id);
+                    if !paused.contains(&conn.id) {
+                        conn.set_paused(true, server.tick());
+                        paused.push(conn.id);
+                    }
+                    paused_epoch = epoch;
+                    if ev.events & libc::EPOLLOUT as u32 != 0 {
+                        on_event(&*server, &conn, libc::EPOLLOUT as u32);
+                    }
+                    continue;
+                }
                 on_event(&*server, &conn, ev.events);
             }
         }
     }
 }
+
+/// How often a group with paused connections looks whether the backlog
+/// was taken, in ms.
+const PAUSED_RECHECK_MS: i32 = 10;
+
+const HANGUP: u32 = (libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLRDHUP) as u32;
 
 fn on_event<H: GroupHost>(server: &H, conn: &Arc<Conn>, events: u32) {
     let mut done = false;

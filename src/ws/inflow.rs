@@ -2,14 +2,17 @@
 //!
 //! Events for JS queue up in one buffer until the JS thread takes them. The
 //! connection groups (group.rs) look at this count before each read round:
-//! - above `limit` bytes they stop reading (so TCP flow control pushes back
-//!   on peers sending faster than JS handlers run) until the buffer is taken;
+//! - above `limit` bytes they stop reading the connections that produced
+//!   the backlog (more than [`Inflow::share`] each since the buffer was last
+//!   taken: TCP flow control pushes back on them) and keep reading the
+//!   others, so healthy peers keep answering pings; above twice the limit
+//!   they stop reading altogether until the buffer is taken;
 //! - with a large enough batch pending (group.rs, `COALESCE_FROM`) they
 //!   first wait, briefly, for it to be taken, so that one read round
 //!   collects every socket that became ready meanwhile instead of waking
 //!   for each.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
@@ -19,6 +22,9 @@ pub(crate) const DEFAULT_INFLOW_LIMIT: usize = 64 << 20;
 
 pub(crate) struct Inflow {
     pending: AtomicUsize,
+    /// Counts the times the buffer was taken: what a connection handed up
+    /// in an older epoch is consumed.
+    epoch: AtomicU32,
     limit: usize,
     lock: Mutex<()>,
     taken: Condvar,
@@ -26,7 +32,13 @@ pub(crate) struct Inflow {
 
 impl Inflow {
     pub(crate) fn new(limit: usize) -> Self {
-        Self { pending: AtomicUsize::new(0), limit, lock: Mutex::new(()), taken: Condvar::new() }
+        Self {
+            pending: AtomicUsize::new(0),
+            epoch: AtomicU32::new(0),
+            limit,
+            lock: Mutex::new(()),
+            taken: Condvar::new(),
+        }
     }
 
     pub(crate) fn add(&self, bytes: usize) {
@@ -36,6 +48,7 @@ impl Inflow {
     /// Everything handed up so far was consumed.
     pub(crate) fn drained(&self) {
         self.pending.store(0, Ordering::Relaxed);
+        self.epoch.fetch_add(1, Ordering::Relaxed);
         // Under the lock, so a waiter that saw the old count is already
         // waiting (it checks under the same lock) and gets the notice.
         let _g = self.lock.lock();
@@ -53,6 +66,22 @@ impl Inflow {
 
     pub(crate) fn is_over(&self) -> bool {
         self.pending.load(Ordering::Relaxed) > self.limit
+    }
+
+    /// Over twice the limit: nobody is read until the buffer is taken.
+    pub(crate) fn is_far_over(&self) -> bool {
+        self.pending.load(Ordering::Relaxed) > self.limit.saturating_mul(2)
+    }
+
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// What one connection may have handed up since the buffer was last
+    /// taken before, over the limit, it is no longer read: 1/64 of the
+    /// limit (1 MiB of the default 64 MiB), at least 64 KiB.
+    pub(crate) fn share(&self) -> usize {
+        (self.limit / 64).max(64 << 10)
     }
 
     /// Waits until everything pending was taken, or `max` passed.

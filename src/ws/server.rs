@@ -122,8 +122,9 @@ impl ServerCore {
                 interval.tick().await;
                 let Some(server) = weak.upgrade() else { return };
                 let now = server.tick.fetch_add(1, Ordering::Relaxed) + 1;
+                let unread = server.opts.inflow.is_far_over();
                 for conn in server.registry.snapshot() {
-                    conn.on_tick(&*server, now);
+                    conn.on_tick(&*server, now, unread);
                 }
             }
         });
@@ -310,6 +311,10 @@ impl Listening {
 impl ConnHost for ServerCore {
     fn tick(&self) -> u32 {
         self.tick.load(Ordering::Relaxed)
+    }
+
+    fn inflow_epoch(&self) -> u32 {
+        self.opts.inflow.epoch()
     }
 
     fn watch(&self, conn: &Conn, want_write: bool) -> io::Result<()> {

@@ -389,14 +389,52 @@ fn a_batch_the_layer_above_never_takes_delays_reading_only_briefly() {
     s.write_all(&client_frame(OpCode::Text, true, b"still read")).unwrap();
     h.wait_for(|e| *e == Ev::Message(id, b"still read".to_vec(), false));
     assert!(inflow.has_pending(), "nobody took the batch");
-    // Over the limit, reading stops until it is taken.
+    // Over the limit, a connection that produced little of the backlog is
+    // still read.
     inflow.add(1 << 20);
+    s.write_all(&client_frame(OpCode::Text, true, b"light")).unwrap();
+    h.wait_for(|e| *e == Ev::Message(id, b"light".to_vec(), false));
+    // Over twice the limit, reading stops until the batch is taken.
+    inflow.add(2 << 20);
     s.write_all(&client_frame(OpCode::Text, true, b"after")).unwrap();
     std::thread::sleep(Duration::from_millis(150));
     assert!(
         !h.events.0.lock().iter().any(|e| *e == Ev::Message(id, b"after".to_vec(), false)),
-        "read while over the limit"
+        "read while far over the limit"
     );
     inflow.drained();
     h.wait_for(|e| *e == Ev::Message(id, b"after".to_vec(), false));
+}
+
+#[test]
+fn over_the_limit_only_the_connections_that_made_the_backlog_wait() {
+    let inflow = Arc::new(super::Inflow::new(1 << 20));
+    let h = Harness::with_options(
+        settings(),
+        Recorder::default(),
+        ServerOptions { inflow: inflow.clone(), ..ServerOptions::default() },
+    );
+    let (mut heavy, heavy_id) = h.connect(b"");
+    let (mut light, light_id) = h.connect(b"");
+    // The heavy peer hands up more than its share (64 KiB here), then the
+    // backlog goes over the limit without the layer above taking it.
+    let big = vec![1u8; 8 << 10];
+    for _ in 0..10 {
+        heavy.write_all(&client_frame(OpCode::Binary, true, &big)).unwrap();
+    }
+    h.wait_for(|e| matches!(e, Ev::Message(i, p, _) if *i == heavy_id && p.len() == big.len()));
+    std::thread::sleep(Duration::from_millis(100));
+    inflow.add((1 << 20) + 1);
+    heavy.write_all(&client_frame(OpCode::Text, true, b"heavy waits")).unwrap();
+    light.write_all(&client_frame(OpCode::Text, true, b"light goes on")).unwrap();
+    h.wait_for(|e| *e == Ev::Message(light_id, b"light goes on".to_vec(), false));
+    // The light one still answers pings; the heavy one is not read.
+    light.write_all(&client_frame(OpCode::Ping, true, b"p")).unwrap();
+    assert_eq!(read_frame(&mut light), (0xA, b"p".to_vec()));
+    std::thread::sleep(Duration::from_millis(150));
+    let heard = |m: &[u8]| h.events.0.lock().iter().any(|e| *e == Ev::Message(heavy_id, m.to_vec(), false));
+    assert!(!heard(b"heavy waits"), "the heavy connection was read over the limit");
+    // Once the backlog is taken, it is read again.
+    inflow.drained();
+    h.wait_for(|e| *e == Ev::Message(heavy_id, b"heavy waits".to_vec(), false));
 }
