@@ -18,7 +18,9 @@ function uid6 () {
 class RedisLink {
   constructor (server, opts) {
     this.opts = opts
-    this.uid = uid6()
+    // As the adapters name nodes: uid2(6) for the classic protocol,
+    // ClusterAdapter's 16 hex digits for the sharded one.
+    this.uid = opts.protocol === 'classic' ? uid6() : crypto.randomBytes(8).toString('hex')
     this.state = 'connecting'
     this._server = server
     this._byChannel = new Map()
@@ -40,6 +42,7 @@ class RedisLink {
     try {
       native.redisConnect(this.opts.url, this.opts.key, this.uid, this.opts.protocol, this.opts.tls)
       for (const name of this._namespaces) native.redisAddNamespace(name)
+      for (const adapter of new Set(this._byChannel.values())) adapter._replayRooms?.()
     } catch (err) {
       this._native = null
       this._state(3, err.message)

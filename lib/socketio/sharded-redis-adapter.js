@@ -35,6 +35,14 @@ function randomId () {
  * reaches only the nodes that hold it.
  */
 class ShardedRedisAdapter extends RedisAdapter {
+  constructor (nsp, link) {
+    super(nsp, link)
+    // Rooms with a channel here: replayed when the link attaches to a new
+    // handle (io.close() then listen again), where a socket that outlived
+    // the old one may still hold them.
+    this._roomChannels = new Set()
+  }
+
   _channels (key) {
     this.channel = `${key}#${this.nsp.name}#`
     this.responseChannel = `${this.channel}${this.uid}#`
@@ -58,15 +66,22 @@ class ShardedRedisAdapter extends RedisAdapter {
   addMember (id, room) {
     const created = room === id || !Map.prototype.has.call(this.rooms, room)
     super.addMember(id, room)
-    if (created && this._ownChannel(room, room === id || this.sids.has(room))) this._link.room(this.nsp.name, room, true)
+    if (created && this._ownChannel(room, room === id || this.sids.has(room))) {
+      this._roomChannels.add(room)
+      this._link.room(this.nsp.name, room, true)
+    }
   }
 
   delMember (id, room) {
     const members = Map.prototype.get.call(this.rooms, room)
     const emptied = room === id || Boolean(members && members.size === 1 && members.has(id))
-    const isPrivate = room === id || this.sids.has(room)
     super.delMember(id, room)
-    if (emptied && this._ownChannel(room, isPrivate)) this._link.room(this.nsp.name, room, false)
+    if (emptied && this._roomChannels.delete(room)) this._link.room(this.nsp.name, room, false)
+  }
+
+  /** The link attached to a new handle: the room channels again. */
+  _replayRooms () {
+    for (const room of this._roomChannels) this._link.room(this.nsp.name, room, true)
   }
 
   /** As the sharded adapter: JSON, or MessagePack when the message holds binaries. */

@@ -83,19 +83,15 @@ pub(crate) fn load_client_config(
     match ca {
         Some(pem) => {
             let origin = "tls.ca".to_string();
-            let certs = pem_certs(pem, &origin)?;
-            if certs.is_empty() {
+            // As Node: a bundle loads whatever certificates in it parse.
+            let (added, _) = roots.add_parsable_certificates(pem_certs(pem, &origin)?);
+            if added == 0 {
                 return Err(TlsError::Empty { what: "certificate", origin });
-            }
-            for c in certs {
-                roots.add(c)?;
             }
         }
         None => {
-            // Unreadable system certificates are skipped, as fred does.
-            for c in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(c);
-            }
+            // The system's store; certificates it cannot read are skipped.
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -117,7 +117,11 @@ impl Fleet for Classic {
     fn publish_broadcast(&self, b: &Broadcast) -> bool {
         match wire::encode_broadcast(b) {
             Ok(bytes) => self.link.publish(wire::broadcast_channel(&self.key, &b.nsp, &b.rooms), bytes),
-            Err(_) => false,
+            // Not encodable (cannot happen for what the codec wrote): dropped, counted.
+            Err(_) => {
+                self.link.stats.dropped_publishes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                false
+            }
         }
     }
 }

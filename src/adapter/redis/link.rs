@@ -95,8 +95,21 @@ pub(crate) struct RedisLink {
     handler: Arc<dyn LinkHandler>,
     /// Sharded pub/sub: SSUBSCRIBE, SPUBLISH, SHARDNUMSUB (no patterns).
     sharded: bool,
+    /// Subscription changes, carried out by one task in the order they
+    /// were made (a room left and joined again at once ends subscribed).
+    ops: tokio::sync::mpsc::UnboundedSender<SubOp>,
     /// The core's runtime (publishes come from the JS thread).
     rt: tokio::runtime::Handle,
+}
+
+/// A subscription change for the link's one subscription task.
+enum SubOp {
+    Subscribe(Vec<String>, Vec<String>),
+    Unsubscribe(Vec<String>, Vec<String>),
+    /// After a (re)connection: everything wanted again, and what Redis
+    /// may still hold that is no longer wanted (an unsubscribe that failed
+    /// while it was away) dropped.
+    Resubscribe,
 }
 
 impl RedisLink {
@@ -111,12 +124,23 @@ impl RedisLink {
         handler: Arc<dyn LinkHandler>,
         sharded: bool,
     ) -> Result<Arc<Self>, String> {
-        let mut config = Config::from_url(url).map_err(|e| format!("invalid Redis URL {url:?}: {e}"))?;
+        let secure = url.starts_with("rediss");
+        if tls.is_some() && !secure {
+            return Err(format!("TLS options given for {url:?}, which is not a rediss:// URL"));
+        }
+        // With TLS options of our own, fred's default TLS setup (the
+        // system's CA store, which fails on any unreadable certificate
+        // there) is not built: the URL is read as plain, then TLS set.
+        let parse = if tls.is_some() { url.replacen("rediss", "redis", 1) } else { url.to_string() };
+        let mut config = Config::from_url(&parse).map_err(|e| format!("invalid Redis URL {url:?}: {e}"))?;
         if let Some(tls) = tls {
-            if config.tls.is_none() {
-                return Err(format!("TLS options given for {url:?}, which is not a rediss:// URL"));
-            }
             config.tls = Some(fred::types::config::TlsConnector::Rustls(tokio_rustls::TlsConnector::from(tls)).into());
+        }
+        // A cluster reports its nodes by IP address; with a host name in the
+        // URL, their certificates are checked against that name instead.
+        let named = config.server.hosts().first().is_some_and(|s| s.host.parse::<std::net::IpAddr>().is_err());
+        if let (Some(t), true, true) = (config.tls.as_mut(), config.server.is_clustered(), named) {
+            t.hostnames = fred::types::config::TlsHostMapping::DefaultHost;
         }
         // A node started while Redis is away keeps trying (fred's default
         // gives up when the first connection fails).
@@ -132,6 +156,7 @@ impl RedisLink {
             });
         let publisher = builder.build().map_err(|e| e.to_string())?;
         let subscriber = builder.build_subscriber_client().map_err(|e| e.to_string())?;
+        let (ops, ops_rx) = tokio::sync::mpsc::unbounded_channel();
         let link = Arc::new(Self {
             publisher,
             subscriber,
@@ -141,9 +166,10 @@ impl RedisLink {
             stats: Arc::new(LinkStats::default()),
             handler,
             sharded,
+            ops,
             rt: tokio::runtime::Handle::current(),
         });
-        link.start();
+        link.start(ops_rx);
         Ok(link)
     }
 
@@ -151,48 +177,102 @@ impl RedisLink {
         LinkState::from_u8(self.state.load(Ordering::Relaxed))
     }
 
+    /// Changes the state (never out of Closed, whoever races with close).
     fn set_state(&self, s: LinkState, error: Option<String>) {
-        let old = self.state.load(Ordering::Relaxed);
-        if old == LinkState::Closed as u8 || old == s as u8 {
+        let changed = self.state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+            (old != LinkState::Closed as u8 && old != s as u8).then_some(s as u8)
+        });
+        if changed.is_err() {
             return;
         }
-        self.state.store(s as u8, Ordering::Relaxed);
         if s == LinkState::Connected {
-            self.resubscribe();
+            let _ = self.ops.send(SubOp::Resubscribe);
         }
         self.handler.state(s, error);
     }
 
-    /// Everything wanted, subscribed again (Redis takes a repeated
-    /// SUBSCRIBE as a no-op).
-    fn resubscribe(&self) {
-        let (channels, patterns) = {
-            let w = self.wanted.lock();
-            (w.0.iter().cloned().collect::<Vec<_>>(), w.1.iter().cloned().collect::<Vec<_>>())
-        };
-        self.issue(channels, patterns);
-    }
-
-    fn issue(&self, channels: Vec<String>, patterns: Vec<String>) {
-        let sub = self.subscriber.clone();
-        let sharded = self.sharded;
-        self.rt.spawn(async move {
-            if !patterns.is_empty() {
-                let _ = sub.psubscribe(patterns).await;
-            }
-            if sharded {
-                // In a cluster each channel lives on its slot's node: one
-                // command per channel, each routed there.
-                for c in channels {
-                    let _ = sub.ssubscribe(c).await;
+    /// The subscription task: carries out `ops` one after the other.
+    async fn run_ops(link: std::sync::Weak<Self>, mut ops: tokio::sync::mpsc::UnboundedReceiver<SubOp>) {
+        while let Some(op) = ops.recv().await {
+            let Some(link) = link.upgrade() else { return };
+            match op {
+                SubOp::Subscribe(channels, patterns) => link.send_subscribe(channels, patterns).await,
+                SubOp::Unsubscribe(channels, patterns) => link.send_unsubscribe(channels, patterns).await,
+                SubOp::Resubscribe => {
+                    let (channels, patterns) = {
+                        let w = link.wanted.lock();
+                        (w.0.clone(), w.1.clone())
+                    };
+                    let tracked = if link.sharded {
+                        link.subscriber.tracked_shard_channels()
+                    } else {
+                        link.subscriber.tracked_channels()
+                    };
+                    let stale_channels =
+                        tracked.iter().map(|c| c.to_string()).filter(|c| !channels.contains(c)).collect::<Vec<_>>();
+                    let stale_patterns = link
+                        .subscriber
+                        .tracked_patterns()
+                        .iter()
+                        .map(|p| p.to_string())
+                        .filter(|p| !patterns.contains(p))
+                        .collect::<Vec<_>>();
+                    link.send_subscribe(channels.into_iter().collect(), patterns.into_iter().collect()).await;
+                    link.send_unsubscribe(stale_channels, stale_patterns).await;
                 }
-            } else if !channels.is_empty() {
-                let _ = sub.subscribe(channels).await;
             }
-        });
+        }
     }
 
-    fn start(self: &Arc<Self>) {
+    /// SUBSCRIBE/PSUBSCRIBE, or SSUBSCRIBE once per hash slot (a cluster
+    /// keeps each slot's channels on one node). Failures are left to the
+    /// next resubscription: `wanted` holds them.
+    async fn send_subscribe(&self, channels: Vec<String>, patterns: Vec<String>) {
+        let sub = &self.subscriber;
+        if !patterns.is_empty() {
+            let _ = sub.psubscribe(patterns).await;
+        }
+        if channels.is_empty() {
+            return;
+        }
+        if !self.sharded {
+            let _ = sub.subscribe(channels).await;
+            return;
+        }
+        if let Ok(groups) = fred::util::group_by_hash_slot(channels) {
+            for (_, keys) in groups {
+                let _ = sub.ssubscribe(keys.into_iter().collect::<Vec<_>>()).await;
+            }
+        }
+    }
+
+    async fn send_unsubscribe(&self, channels: Vec<String>, patterns: Vec<String>) {
+        let sub = &self.subscriber;
+        if !patterns.is_empty() {
+            let _ = sub.punsubscribe(patterns).await;
+        }
+        if channels.is_empty() {
+            return;
+        }
+        if !self.sharded {
+            let _ = sub.unsubscribe(channels).await;
+            return;
+        }
+        if let Ok(groups) = fred::util::group_by_hash_slot(channels) {
+            for (_, keys) in groups {
+                let _ = sub.sunsubscribe(keys.into_iter().collect::<Vec<_>>()).await;
+            }
+        }
+    }
+
+    fn start(self: &Arc<Self>, ops: tokio::sync::mpsc::UnboundedReceiver<SubOp>) {
+        self.rt.spawn(Self::run_ops(Arc::downgrade(self), ops));
+        // Listening for the state before connecting: a first attempt that
+        // fails at once (connection refused) is reported too.
+        let sub_errors = self.subscriber.error_rx();
+        let pub_errors = self.publisher.error_rx();
+        let sub_up = self.subscriber.reconnect_rx();
+        let pub_up = self.publisher.reconnect_rx();
         // The connection and resubscription tasks run detached; their
         // handles are not needed.
         drop(self.publisher.connect());
@@ -231,31 +311,48 @@ impl RedisLink {
         // when either drops or a connection attempt fails, the first ones
         // included: a wrong address, password or certificate is reported,
         // not left as "connecting" forever.
-        let link = self.clone();
+        let weak = Arc::downgrade(self);
+        let (publisher, subscriber) = (self.publisher.clone(), self.subscriber.clone());
         self.rt.spawn(async move {
-            let mut sub_errors = link.subscriber.error_rx();
-            let mut pub_errors = link.publisher.error_rx();
-            let mut sub_up = link.subscriber.reconnect_rx();
-            let mut pub_up = link.publisher.reconnect_rx();
+            use tokio::sync::broadcast::error::RecvError;
+            let (mut sub_errors, mut pub_errors, mut sub_up, mut pub_up) = (sub_errors, pub_errors, sub_up, pub_up);
             let first = async {
-                let _ = tokio::join!(link.publisher.wait_for_connect(), link.subscriber.wait_for_connect());
+                let _ = tokio::join!(publisher.wait_for_connect(), subscriber.wait_for_connect());
             };
             tokio::pin!(first);
             let mut waiting_first = true;
+            // What happened: an error (Some), a connection or a periodic look
+            // (None); Err when the clients quit (their receivers close).
+            fn seen<T>(
+                r: Result<T, RecvError>,
+                error: impl FnOnce(T) -> Option<FredError>,
+            ) -> Result<Option<FredError>, ()> {
+                match r {
+                    Ok(v) => Ok(error(v)),
+                    Err(RecvError::Lagged(_)) => Ok(None),
+                    Err(RecvError::Closed) => Err(()),
+                }
+            }
             loop {
+                let event = tokio::select! {
+                    _ = &mut first, if waiting_first => {
+                        waiting_first = false;
+                        Ok(None)
+                    }
+                    e = sub_errors.recv() => seen(e, |(e, _)| Some(e)),
+                    e = pub_errors.recv() => seen(e, |(e, _)| Some(e)),
+                    e = sub_up.recv() => seen(e, |_| None),
+                    e = pub_up.recv() => seen(e, |_| None),
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => Ok(None),
+                };
+                let Some(link) = weak.upgrade() else { return };
                 if link.state() == LinkState::Closed {
                     return;
                 }
-                tokio::select! {
-                    _ = &mut first, if waiting_first => {
-                        waiting_first = false;
-                        link.up();
-                    }
-                    e = sub_errors.recv() => link.down(e.ok().map(|(e, _)| e)),
-                    e = pub_errors.recv() => link.down(e.ok().map(|(e, _)| e)),
-                    _ = sub_up.recv() => link.up(),
-                    _ = pub_up.recv() => link.up(),
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => link.up(),
+                match event {
+                    Err(()) => return,
+                    Ok(Some(e)) => link.down(Some(e)),
+                    Ok(None) => link.up(),
                 }
             }
         });
@@ -292,7 +389,7 @@ impl RedisLink {
             w.0.extend(channels.iter().cloned());
             w.1.extend(patterns.iter().cloned());
         }
-        self.issue(channels, patterns);
+        let _ = self.ops.send(SubOp::Subscribe(channels, patterns));
     }
 
     /// The opposite of [`subscribe`](Self::subscribe).
@@ -306,20 +403,7 @@ impl RedisLink {
                 w.1.remove(p);
             }
         }
-        let sub = self.subscriber.clone();
-        let sharded = self.sharded;
-        self.rt.spawn(async move {
-            if !patterns.is_empty() {
-                let _ = sub.punsubscribe(patterns).await;
-            }
-            if sharded {
-                for c in channels {
-                    let _ = sub.sunsubscribe(c).await;
-                }
-            } else if !channels.is_empty() {
-                let _ = sub.unsubscribe(channels).await;
-            }
-        });
+        let _ = self.ops.send(SubOp::Unsubscribe(channels, patterns));
     }
 
     /// Fire and forget, bounded: while Redis is away, or when too many

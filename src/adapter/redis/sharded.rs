@@ -149,8 +149,10 @@ impl Fleet for Sharded {
         }
     }
 
+    /// A room named as this node's uid shares the response channel's name:
+    /// that channel stays.
     fn remove_room(&self, nsp: &str, room: &str) {
-        if self.mode != Mode::Static {
+        if self.mode != Mode::Static && room != self.uid {
             self.link.unsubscribe(vec![room_channel(&self.key, nsp, room)], Vec::new());
         }
     }
@@ -158,7 +160,11 @@ impl Fleet for Sharded {
     fn publish_broadcast(&self, b: &Broadcast) -> bool {
         match wire::encode_cluster_broadcast(b) {
             Ok(bytes) => self.link.publish(broadcast_channel(&self.key, self.mode, b), bytes),
-            Err(_) => false,
+            // Not encodable (cannot happen for what the codec wrote): dropped, counted.
+            Err(_) => {
+                self.link.stats.dropped_publishes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                false
+            }
         }
     }
 }

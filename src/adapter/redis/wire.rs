@@ -158,8 +158,7 @@ pub(crate) enum ClusterMessage {
 pub(crate) fn decode_cluster(msg: &[u8]) -> Result<ClusterMessage, WireError> {
     let v = if msg.first() == Some(&b'{') {
         let text = std::str::from_utf8(msg).map_err(|e| WireError::Json(e.to_string()))?;
-        let json: Json = serde_json::from_str(text).map_err(|e| WireError::Json(e.to_string()))?;
-        from_json(&json, None, 0)?
+        from_json(&parse_json(text)?, None, 0)?
     } else {
         msgpack::decode(msg)?
     };
@@ -228,7 +227,7 @@ fn rooms_of(v: Option<&Value>) -> Vec<String> {
 pub(crate) fn message_to_json(msg: &[u8]) -> Result<(String, Vec<Bytes>), WireError> {
     if msg.first() == Some(&b'{') {
         let text = std::str::from_utf8(msg).map_err(|e| WireError::Json(e.to_string()))?;
-        serde_json::from_str::<Json>(text).map_err(|e| WireError::Json(e.to_string()))?;
+        parse_json(text)?;
         return Ok((text.to_string(), Vec::new()));
     }
     let v = msgpack::decode(msg)?;
@@ -246,8 +245,58 @@ pub(crate) fn json_to_message(text: &str, attachments: &[Bytes]) -> Result<Vec<u
 }
 
 fn json_to_value(text: &str, attachments: &[Bytes]) -> Result<Value, WireError> {
-    let json: Json = serde_json::from_str(text).map_err(|e| WireError::Json(e.to_string()))?;
-    from_json(&json, Some(attachments), 0)
+    from_json(&parse_json(text)?, Some(attachments), 0)
+}
+
+/// JSON text as JS writes it, read: `JSON.stringify` escapes a lone
+/// surrogate (half an emoji cut off) as `\udXXX`, which serde_json refuses;
+/// it becomes U+FFFD, as JS's own UTF-8 encoding of such a string does.
+fn parse_json(text: &str) -> Result<Json, WireError> {
+    serde_json::from_str(&well_formed(text)).map_err(|e| WireError::Json(e.to_string()))
+}
+
+/// `text` with every lone-surrogate escape (`\uD800`-`\uDFFF` not in a
+/// high-low pair) replaced by `\ufffd`. Backslashes occur only inside JSON
+/// strings, so scanning escapes is enough.
+fn well_formed(text: &str) -> std::borrow::Cow<'_, str> {
+    fn unit(b: &[u8], at: usize) -> Option<u16> {
+        if b.get(at) != Some(&b'\\') || b.get(at + 1) != Some(&b'u') {
+            return None;
+        }
+        std::str::from_utf8(b.get(at + 2..at + 6)?).ok().and_then(|h| u16::from_str_radix(h, 16).ok())
+    }
+    let b = text.as_bytes();
+    if !text.contains("\\u") {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut copied) = (0, 0);
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match unit(b, i) {
+            Some(hi @ 0xD800..=0xDBFF) if matches!(unit(b, i + 6), Some(0xDC00..=0xDFFF)) => {
+                let _ = hi;
+                i += 12;
+            }
+            Some(0xD800..=0xDFFF) => {
+                out.push_str(&text[copied..i]);
+                out.push_str("\\ufffd");
+                i += 6;
+                copied = i;
+            }
+            Some(_) => i += 6,
+            // Any other escape: two characters.
+            None => i += 2,
+        }
+    }
+    if copied == 0 {
+        return text.into();
+    }
+    out.push_str(&text[copied..]);
+    out.into()
 }
 
 /// `attachments`: what placeholders stand for; None reads them as the
@@ -549,6 +598,21 @@ mod tests {
         assert!(matches!(decode_cluster(undefined), Ok(ClusterMessage::Broadcast(_))));
         assert!(decode_cluster(br#"{"type":3}"#).is_err());
         assert!(decode_cluster(br#"{"uid":"n","type":3,"data":{"packet":{"type":2,"data":"x"}}}"#).is_err());
+    }
+
+    #[test]
+    fn lone_surrogates_js_writes_are_read_as_replacement_characters() {
+        assert_eq!(well_formed(r#"["a\ud83d"]"#), r#"["a\ufffd"]"#);
+        assert_eq!(
+            well_formed(r#"["\ud83d\ude00 ok","\udc00","\\ud800"]"#),
+            r#"["\ud83d\ude00 ok","\ufffd","\\ud800"]"#
+        );
+        let cut = Broadcast { data: r#"["chat","hi \ud83d"]"#.into(), attachments: vec![], ..sample() };
+        let ClusterMessage::Broadcast(b) = decode_cluster(&encode_cluster_broadcast(&cut).unwrap()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(b.data, "[\"chat\",\"hi \u{fffd}\"]");
+        assert!(decode_broadcast(&encode_broadcast(&cut).unwrap()).is_ok());
     }
 
     #[test]
