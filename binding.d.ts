@@ -376,6 +376,8 @@ export interface RedisTls {
   /** A client certificate chain and its key, together. */
   cert?: Buffer
   key?: Buffer
+  /** false: any server certificate is accepted (Node's option). */
+  rejectUnauthorized?: boolean
 }
 
 /**

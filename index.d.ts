@@ -221,6 +221,8 @@ export interface RedisTlsOptions {
   ca?: string | Buffer | Array<string | Buffer>
   cert?: string | Buffer
   key?: string | Buffer
+  /** false: any server certificate is accepted (self-signed hosted Redis). Default true. */
+  rejectUnauthorized?: boolean
 }
 
 /** Options of `createRedisAdapter` (as @socket.io/redis-adapter's, plus `url`). */

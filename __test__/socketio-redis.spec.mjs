@@ -386,6 +386,9 @@ test('TLS to Redis (rediss://, client certificates required): a ferrosocket node
   assert.match(String(error), /UnknownIssuer/)
   await sleep(300)
   assert.notEqual(untrusting.of('/').adapter.state, 'connected')
+  // rejectUnauthorized: false (as Node's) takes the server's certificate as it is.
+  const trusting = await ferroNode(t, redis.url, { tls: { rejectUnauthorized: false, cert, key } })
+  assert.equal(trusting.of('/').adapter.state, 'connected')
 })
 
 test('createRedisAdapter refuses wrong options at construction, in the user\'s terms', () => {

@@ -256,8 +256,9 @@ function redisTls (label, value, url) {
   if (absent(value)) return undefined
   if (typeof value !== 'object' || Array.isArray(value)) throw typeError(label, 'an object { ca?, cert?, key? }', value)
   for (const k of Object.keys(value)) {
-    if (!['ca', 'cert', 'key'].includes(k)) throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', `${label}.${k}`, 'one of ca, cert, key', value[k])
+    if (!['ca', 'cert', 'key', 'rejectUnauthorized'].includes(k)) throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', `${label}.${k}`, 'one of ca, cert, key, rejectUnauthorized', value[k])
   }
+  if (value.rejectUnauthorized !== undefined && typeof value.rejectUnauthorized !== 'boolean') throw typeError(`${label}.rejectUnauthorized`, 'a boolean', value.rejectUnauthorized)
   if (!new URL(url).protocol.startsWith('rediss')) throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'given only with a rediss:// URL', value)
   const pem = (k, v, many) => {
     if (absent(v)) return undefined
@@ -266,7 +267,7 @@ function redisTls (label, value, url) {
     if (Buffer.isBuffer(v)) return v
     throw typeError(`${label}.${k}`, many ? 'PEM text (a string or Buffer, or an array of them)' : 'PEM text (a string or Buffer)', v)
   }
-  const out = { ca: pem('ca', value.ca, true), cert: pem('cert', value.cert, false), key: pem('key', value.key, false) }
+  const out = { ca: pem('ca', value.ca, true), cert: pem('cert', value.cert, false), key: pem('key', value.key, false), rejectUnauthorized: value.rejectUnauthorized }
   if (Boolean(out.cert) !== Boolean(out.key)) throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, 'given a client certificate with its key (cert and key together)', value)
   return out
 }

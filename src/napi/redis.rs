@@ -59,16 +59,21 @@ pub struct RedisTls {
     /// A client certificate chain and its key, together.
     pub cert: Option<Buffer>,
     pub key: Option<Buffer>,
+    /// false: any server certificate is accepted (Node's option).
+    pub reject_unauthorized: Option<bool>,
 }
 
 impl RedisTls {
     /// The rustls config, or None when nothing is given (the URL's scheme
     /// alone decides, with the system's CA store).
     pub(super) fn config(tls: Option<&RedisTls>) -> Result<Option<Arc<rustls::ClientConfig>>> {
-        let Some(t) = tls.filter(|t| t.ca.is_some() || t.cert.is_some() || t.key.is_some()) else { return Ok(None) };
+        let verify = tls.and_then(|t| t.reject_unauthorized).unwrap_or(true);
+        let Some(t) = tls.filter(|t| t.ca.is_some() || t.cert.is_some() || t.key.is_some() || !verify) else {
+            return Ok(None);
+        };
         let bytes = |b: &Option<Buffer>| b.as_ref().map(|b| b.to_vec());
         let (ca, cert, key) = (bytes(&t.ca), bytes(&t.cert), bytes(&t.key));
-        crate::net::tls::load_client_config(ca.as_deref(), cert.as_deref(), key.as_deref())
+        crate::net::tls::load_client_config(ca.as_deref(), cert.as_deref(), key.as_deref(), verify)
             .map(Some)
             .map_err(|e| err(format!("ferrosocket: Redis TLS options: {e}")))
     }

@@ -73,11 +73,14 @@ pub(crate) fn load_server_config(
 /// A rustls client config for TLS to Redis, as Node's `tls.connect` takes
 /// its options: `ca` (PEM) replaces the system's CA store when given;
 /// `cert` and `key` (PEM, together) authenticate this client (Redis's
-/// `tls-auth-clients`).
+/// `tls-auth-clients`); `verify` false accepts any server certificate
+/// (Node's `rejectUnauthorized: false`, which self-signed hosted Redis
+/// services document).
 pub(crate) fn load_client_config(
     ca: Option<&[u8]>,
     cert: Option<&[u8]>,
     key: Option<&[u8]>,
+    verify: bool,
 ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     match ca {
@@ -95,9 +98,13 @@ pub(crate) fn load_client_config(
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots);
+    let versions =
+        rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    let builder = if verify {
+        versions.with_root_certificates(roots)
+    } else {
+        versions.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider)))
+    };
     let config = match (cert, key) {
         (Some(cert), Some(key)) => {
             let chain = pem_certs(cert, "tls.cert")?;
@@ -113,6 +120,46 @@ pub(crate) fn load_client_config(
         _ => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
+}
+
+/// `rejectUnauthorized: false`: any certificate is taken, but the handshake
+/// signatures are still checked (the peer holds the key it presents).
+#[derive(Debug)]
+struct AcceptAnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 fn pem_certs(pem: &[u8], origin: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
@@ -168,11 +215,12 @@ mod tests {
         let pem =
             |name: &str| std::fs::read(format!("{}/__test__/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let (cert, key) = (pem("cert.pem"), pem("key.pem"));
-        assert!(load_client_config(None, None, None).is_ok());
-        assert!(load_client_config(Some(&cert), Some(&cert), Some(&key)).is_ok());
-        let e = load_client_config(Some(b"not pem"), None, None).unwrap_err();
+        assert!(load_client_config(None, None, None, true).is_ok());
+        assert!(load_client_config(None, None, None, false).is_ok());
+        assert!(load_client_config(Some(&cert), Some(&cert), Some(&key), true).is_ok());
+        let e = load_client_config(Some(b"not pem"), None, None, true).unwrap_err();
         assert!(matches!(e, TlsError::Empty { what: "certificate", .. }), "{e}");
-        let e = load_client_config(None, Some(&cert), Some(&cert)).unwrap_err();
+        let e = load_client_config(None, Some(&cert), Some(&cert), true).unwrap_err();
         assert!(matches!(e, TlsError::Empty { what: "key", .. }), "{e}");
     }
 
