@@ -314,6 +314,11 @@ export interface EngineOptions {
   /** Serve Engine.IO v3 clients (socket.io-client v2); default false. */
   allowEio3?: boolean
   /**
+   * Bytes that may wait for one client before it is disconnected
+   * (default 16 MiB; ferrosocket's).
+   */
+  maxBackpressure?: number
+  /**
    * The engine will be mounted on an App (`attachApp`), not on this
    * handle's own server.
    */

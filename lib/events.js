@@ -199,9 +199,13 @@ function dispatch (buf, sink) {
       case EIO_CLOSE:
         sink.eioClose(id, str())
         break
-      case HANDOFF:
-        sink.handoff(id)
+      case HANDOFF: {
+        // The ms left for the request head to arrive (slow-loris).
+        const within = buf.readUInt32LE(o)
+        o += 4
+        sink.handoff(id, within)
         break
+      }
       case UPGRADE:
         sink.upgrade(id)
         break

@@ -181,6 +181,9 @@ const ENGINE = {
   upgradeTimeout: ms(1),
   // 1 GiB and beyond (Infinity included) is capped at 1 GiB (src/napi/http.rs).
   maxHttpBufferSize: (label, v) => integer(label, v, { min: 1, max: Infinity, unit: 'bytes', infinity: true }),
+  // ferrosocket's: bytes waiting for one client before it is disconnected
+  // ("transport error"); 1 KiB to 1 TiB (src/napi/http.rs).
+  maxBackpressure: (label, v) => integer(label, v, { min: 1024, max: 2 ** 40, unit: 'bytes' }),
   allowUpgrades: boolean,
   // "webtransport" is accepted and never offered: its clients fall back.
   transports: (label, v) => listOf(label, v, ['polling', 'websocket', 'webtransport'], ['polling', 'websocket']),

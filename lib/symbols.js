@@ -7,5 +7,7 @@ module.exports = {
   kId: Symbol('ferrosocket.id'),
   kUserData: Symbol('ferrosocket.userData'),
   kBehavior: Symbol('ferrosocket.behavior'),
-  kState: Symbol('ferrosocket.state')
+  kState: Symbol('ferrosocket.state'),
+  // On a socket Rust handed to Node's HTTP server: a request head came.
+  kHeadSeen: Symbol('ferrosocket.headSeen')
 }

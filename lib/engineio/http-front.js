@@ -3,6 +3,7 @@ const { EventEmitter } = require('node:events')
 const net = require('node:net')
 const cors = require('cors')
 const { once, safeApply, emitSafe, reportHandlerError, headersFromLines } = require('../util')
+const { kHeadSeen } = require('../symbols')
 
 /**
  * `io.engine` (and the HTTP side of `EngineServer`): Engine.IO's HTTP front
@@ -69,11 +70,13 @@ class HttpFront extends EventEmitter {
     const listeners = server.listeners('request').slice(0)
     server.removeAllListeners('request')
     server.on('request', (req, res) => {
+      req.socket[kHeadSeen] = true
       if (check(req)) return this.handleRequest(req, res)
       for (const l of listeners) l.call(server, req, res)
     })
     if (this._transports.includes('websocket')) {
       server.on('upgrade', (req, socket, head) => {
+        socket[kHeadSeen] = true
         if (check(req)) return this.handleUpgrade(req, socket, head)
         if (this._opts.destroyUpgrade === false) return
         // Nobody else may want it: drop it, as engine.io does.

@@ -50,6 +50,7 @@ class EngineServer extends EventEmitter {
         pingInterval: o.pingInterval,
         pingTimeout: o.pingTimeout,
         maxHttpBufferSize: o.maxHttpBufferSize,
+        maxBackpressure: o.maxBackpressure,
         upgradeTimeout: o.upgradeTimeout,
         allowUpgrades: o.allowUpgrades,
         transports: o.transports,

@@ -16,7 +16,7 @@ const { once, safeApply, emitSafe } = require('../util')
 const { NativeHost } = require('../native-host')
 const { serverOptions, attachPort } = require('../options')
 const { listenError } = require('../listen-error')
-const { kNative } = require('../symbols')
+const { kNative, kHeadSeen } = require('../symbols')
 const { takeOver, adoptConnection } = require('./listener-takeover')
 const { RedisLink } = require('./redis-link')
 
@@ -107,6 +107,7 @@ class Server extends EventEmitter {
         pingInterval: this._opts.pingInterval,
         pingTimeout: this._opts.pingTimeout,
         maxHttpBufferSize: this._opts.maxHttpBufferSize,
+        maxBackpressure: this._opts.maxBackpressure,
         // 0 means the default, as in socket.io.
         connectTimeout: this._opts.connectTimeout || undefined,
         upgradeTimeout: this._opts.upgradeTimeout,
@@ -190,7 +191,7 @@ class Server extends EventEmitter {
           if (socket.listenerCount('error')) emitSafe(socket, 'error', new Error(message))
         }
       },
-      handoff: (fd) => this._handoff(fd),
+      handoff: (fd, within) => this._handoff(fd, within),
       // As socket.io dispatches a client's event a tick after decoding it:
       // a socket that disconnected in the same read never sees the events
       // that came before its DISCONNECT.
@@ -304,8 +305,13 @@ class Server extends EventEmitter {
     if (srv.listening) attempt()
   }
 
-  /** A plain-HTTP connection the Rust listener accepted, for `httpServer`. */
-  _handoff (fd) {
+  /**
+   * A plain-HTTP connection the Rust listener accepted, for `httpServer`.
+   * Its request head must come `within` ms (what is left of the listener's
+   * handshake deadline), or it is dropped: a slow-loris head is not kept
+   * for Node's own, much longer, header timeouts.
+   */
+  _handoff (fd, within) {
     let socket
     try {
       socket = new net.Socket({ fd, readable: true, writable: true })
@@ -319,6 +325,11 @@ class Server extends EventEmitter {
     } catch (err) {
       socket.destroy()
       throw err
+    }
+    if (within > 0) {
+      const timer = setTimeout(() => { if (!socket[kHeadSeen]) socket.destroy() }, within)
+      timer.unref()
+      socket.once('close', () => clearTimeout(timer))
     }
   }
 

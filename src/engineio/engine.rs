@@ -40,7 +40,14 @@ pub(crate) struct EngineConfig {
     /// Serve Engine.IO v3 clients (socket.io-client v2) too: engine.io's
     /// `allowEIO3`, off by default as there.
     pub allow_eio3: bool,
+    /// Bytes that may wait for one client on either transport (ferrosocket's
+    /// `maxBackpressure`); a client past it is disconnected ("transport
+    /// error"), never kept while what it should receive is dropped.
+    pub max_buffered: usize,
 }
+
+/// `maxBackpressure`'s default: 16 MiB.
+pub(crate) const DEFAULT_MAX_BUFFERED: usize = 16 << 20;
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -54,6 +61,7 @@ impl Default for EngineConfig {
             polling: true,
             websocket: true,
             allow_eio3: false,
+            max_buffered: DEFAULT_MAX_BUFFERED,
         }
     }
 }
@@ -200,10 +208,6 @@ fn payload(eio3: bool, packets: &[Packet]) -> Bytes {
     }
 }
 
-/// Packets a polling session may hold for its next GET (as a WebSocket's
-/// maxBackpressure on the Socket.IO route).
-const POLL_QUEUE_CAP: usize = 16 << 20;
-
 fn packet_size(p: &Packet) -> usize {
     match p {
         Packet::Message(payload) => payload.as_bytes().len() + 2,
@@ -302,7 +306,9 @@ impl Session {
             return false;
         }
         p.queued_bytes += packet_size(&packet);
-        if p.queued_bytes > POLL_QUEUE_CAP {
+        // As a WebSocket's queue on the Socket.IO route (EngineConfig::max_buffered).
+        let cap = self.engine.upgrade().map_or(DEFAULT_MAX_BUFFERED, |e| e.cfg.max_buffered);
+        if p.queued_bytes > cap {
             // Ended by the next heartbeat tick (the transport lock is held here).
             p.overflowed = true;
             return false;
@@ -535,6 +541,11 @@ pub(crate) struct Engine {
 const NATIVE_POLL_IDS: u64 = 1 << 62;
 
 impl Engine {
+    /// Bytes one client may have waiting (see [`EngineConfig::max_buffered`]).
+    pub(crate) fn max_buffered(&self) -> usize {
+        self.cfg.max_buffered
+    }
+
     pub(crate) fn new(cfg: EngineConfig, handler: Arc<dyn EngineHandler>) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
@@ -1276,7 +1287,10 @@ impl WsHandler for Engine {
     fn pong(&self, _: &dyn ConnHost, _: &Conn, _: &[u8]) {}
     fn drain(&self, _: &dyn ConnHost, _: &Conn) {}
 
-    fn close(&self, _: &dyn ConnHost, conn: &Conn, _code: u16, _reason: &[u8]) {
+    /// 1009: a message too large either way (the client's over
+    /// maxHttpBufferSize, or ours queued past maxBackpressure): engine.io's
+    /// "transport error"; any other close is "transport close".
+    fn close(&self, _: &dyn ConnHost, conn: &Conn, code: u16, _reason: &[u8]) {
         let Some(s) = self.by_conn.lock().remove(&conn.id) else { return };
         let was_probe = match &mut *s.transport.lock() {
             Transport::Polling(p) => {
@@ -1288,7 +1302,8 @@ impl WsHandler for Engine {
             Transport::Ws { conn: c, .. } => c.id != conn.id,
         };
         if !was_probe {
-            self.end_session(&s, CloseReason::TransportClose, false);
+            let reason = if code == 1009 { CloseReason::TransportError } else { CloseReason::TransportClose };
+            self.end_session(&s, reason, false);
         }
     }
 }

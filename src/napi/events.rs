@@ -126,9 +126,10 @@ impl WsHandler for EventSink {
 }
 
 impl RequestSink for EventSink {
-    fn handoff(&self, sock: std::net::TcpStream, _remote: SocketAddr) {
+    fn handoff(&self, sock: std::net::TcpStream, _remote: SocketAddr, within: std::time::Duration) {
         let fd = std::os::fd::IntoRawFd::into_raw_fd(sock);
-        self.push(HANDOFF, fd as u64, |_| {});
+        let ms = u32::try_from(within.as_millis()).unwrap_or(u32::MAX).max(1);
+        self.push(HANDOFF, fd as u64, |b| b.extend_from_slice(&ms.to_le_bytes()));
     }
 
     fn request(&self, id: u64, kind: RequestKind, route: u16, req: &Request, remote: SocketAddr) {

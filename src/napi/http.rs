@@ -116,6 +116,9 @@ pub struct EngineOptions {
     pub transports: Option<Vec<String>>,
     /// Serve Engine.IO v3 clients (socket.io-client v2); default false.
     pub allow_eio3: Option<bool>,
+    /// Bytes that may wait for one client before it is disconnected
+    /// (default 16 MiB; ferrosocket's).
+    pub max_backpressure: Option<f64>,
     /// The engine will be mounted on an App (`attachApp`), not on this
     /// handle's own server.
     pub on_app: Option<bool>,
@@ -134,6 +137,7 @@ pub(crate) fn engine_config(opts: &EngineOptions) -> EngineConfig {
         polling: has("polling"),
         websocket: has("websocket"),
         allow_eio3: opts.allow_eio3.unwrap_or(false),
+        max_buffered: opts.max_backpressure.map_or(d.max_buffered, |n| n.clamp(1024.0, (1u64 << 40) as f64) as usize),
     }
 }
 
@@ -157,8 +161,11 @@ pub(crate) fn mount(core: &Core, engine: &Arc<Engine>, path: &str, max_payload: 
             idle_timeout_secs: 0,
             send_pings: false,
             max_payload,
-            // A slow client queues, as with engine.io; bounded.
-            max_backpressure: 16 << 20,
+            // A slow client queues, as with engine.io, up to maxBackpressure;
+            // past it the connection closes (1009, "transport error") rather
+            // than dropping what the client should receive.
+            max_backpressure: engine.max_buffered(),
+            close_on_backpressure_limit: true,
             ..Behavior::new(engine.clone())
         }),
         js_upgrade: false,

@@ -186,7 +186,7 @@ impl ServerCore {
             backoff = (backoff * 2).min(Duration::from_millis(100));
         }
         let sock = tcp.into_std()?;
-        self.sink.handoff(sock, remote);
+        self.sink.handoff(sock, remote, deadline.saturating_duration_since(tokio::time::Instant::now()));
         Ok(())
     }
 
@@ -490,11 +490,32 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, limits: &Limits) -> Res
 
 /// Bounded: a client that never reads must not pin the task, its slot and
 /// the response body forever.
-async fn write_and_close<S: AsyncWrite + Unpin>(stream: &mut S, resp: &[u8]) -> io::Result<()> {
+async fn write_and_close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, resp: &[u8]) -> io::Result<()> {
     let write = async {
         stream.write_all(resp).await?;
         stream.flush().await?;
         stream.shutdown().await
     };
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, write).await.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, write).await.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))?;
+    // A lingering close: closing with unread bytes from the client (the rest
+    // of a head too large, a body) sends a reset, which can destroy the
+    // answer before the client reads it. What still comes is read and
+    // dropped until the client closes, for a short while and a few KiB.
+    let linger = async {
+        let mut scratch = [0u8; 4096];
+        let mut left = LINGER_BYTES;
+        while left > 0 {
+            match stream.read(&mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, linger).await;
+    Ok(())
 }
+
+/// How long, and how much, a refused request's connection is read after the
+/// answer (lingering close).
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 256 << 10;

@@ -126,12 +126,24 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<Request>, Htt
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
     let too_large = buf.len() > limits.max_head_bytes;
     let incomplete = if too_large { Err(HttpError::HeadTooLarge) } else { Ok(None) };
-    if find_head_end(window, 0).is_none() {
-        return incomplete;
+    // Lines end in CRLF: a bare LF is how request smuggling starts. (Only
+    // the head is looked at: frames may follow it in the same segment.)
+    let head = window.windows(4).position(|w| w == b"\r\n\r\n").map_or(window, |at| &window[..at + 4]);
+    if head.iter().enumerate().any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r')) {
+        return Err(HttpError::Malformed("bare LF line ending".to_owned()));
     }
-
     let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut parsed = httparse::Request::new(&mut slots);
+    if find_head_end(window, 0).is_none() {
+        // Not all here yet; but bytes that cannot start a request (another
+        // protocol, a TLS record on a plain port) are refused at once
+        // rather than waited on.
+        return match parsed.parse(window) {
+            Err(httparse::Error::TooManyHeaders) => Err(HttpError::TooManyHeaders),
+            Err(e) => Err(HttpError::Malformed(e.to_string())),
+            Ok(_) => incomplete,
+        };
+    }
     let head_len = match parsed.parse(window) {
         Ok(httparse::Status::Complete(n)) => n,
         // Possible only when the blank line found was one of the empty lines httparse
@@ -212,6 +224,11 @@ pub fn validate_upgrade(req: &Request) -> Result<UpgradeInfo, Reject> {
     }
     if req.method != "GET" {
         return Err(Reject::bad_request("WebSocket handshake must use GET"));
+    }
+    // A GET upgrade has no body; one that says otherwise is refused rather
+    // than have its "body" read as WebSocket frames.
+    if req.header("transfer-encoding").is_some() || req.header_values("content-length").any(|v| v != "0") {
+        return Err(Reject::bad_request("a WebSocket handshake has no body"));
     }
     if req.header("upgrade").is_none() {
         return Err(Reject {
@@ -464,10 +481,30 @@ Sec-WebSocket-Version: 13\r\n\r\n";
     }
 
     #[test]
-    fn bare_lf_line_ends_are_accepted() {
-        let req = parse(b"GET /a?b=1 HTTP/1.1\nHost: h\n\nrest");
-        assert_eq!(req.head_len, "GET /a?b=1 HTTP/1.1\nHost: h\n\n".len());
-        assert_eq!(req.header("host"), Some("h"));
+    fn bare_lf_line_ends_and_bytes_that_cannot_start_a_request_are_refused_at_once() {
+        let l = Limits::default();
+        for bad in [
+            &b"GET /a?b=1 HTTP/1.1\nHost: h\n\nrest"[..],
+            b"GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n",
+            // Incomplete, yet already wrong: a TLS ClientHello, random bytes.
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+            b"\x00\xff\x13 junk",
+            b"GET / HTTP/1.1\r\nHost: h\n",
+        ] {
+            assert!(matches!(parse_request(bad, &l), Err(HttpError::Malformed(_))), "{bad:?}");
+        }
+        // A head still arriving is waited for; frames after a head may hold LFs.
+        assert!(matches!(parse_request(b"GET /chat HTTP/1.1\r\nHost: x", &l), Ok(None)));
+        assert!(parse_request(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n\n\x81\n", &l).unwrap().is_some());
+    }
+
+    #[test]
+    fn an_upgrade_with_a_body_is_refused() {
+        for (name, value) in [("Content-Length", "5"), ("Transfer-Encoding", "chunked")] {
+            let r = validate_upgrade(&upgrade_with("GET", &[(name, value)])).unwrap_err();
+            assert_eq!(r.status, 400, "{name}");
+        }
+        assert!(validate_upgrade(&upgrade_with("GET", &[("Content-Length", "0")])).is_ok());
     }
 
     #[test]

@@ -17,9 +17,10 @@ pub(crate) trait RequestSink: Send + Sync + 'static {
     /// decision was used.
     fn aborted(&self, _id: u64) {}
     /// A plain-HTTP connection on a hand-off listener, untouched (its bytes
-    /// were only peeked at), for someone else's HTTP server. Dropping it
-    /// closes it.
-    fn handoff(&self, _sock: std::net::TcpStream, _remote: SocketAddr) {}
+    /// were only peeked at), for someone else's HTTP server, which must have
+    /// its request head `within` (what is left of the handshake deadline:
+    /// slow-loris). Dropping it closes it.
+    fn handoff(&self, _sock: std::net::TcpStream, _remote: SocketAddr, _within: std::time::Duration) {}
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
