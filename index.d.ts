@@ -308,6 +308,12 @@ export interface EngineServerOptions {
   pingTimeout?: number
   /** Largest message accepted, in bytes (default 1e6). */
   maxHttpBufferSize?: number
+  /**
+   * Bytes that may wait for one client (either transport) before it is
+   * disconnected with "transport error" (it then reconnects); 1 KiB to
+   * 1 TiB, default 16 MiB. ferrosocket extension.
+   */
+  maxBackpressure?: number
   /** ms a WebSocket probe may take to complete the upgrade from polling (default 10000). */
   upgradeTimeout?: number
   /** Let polling clients upgrade to WebSocket (default true). */
