@@ -113,3 +113,45 @@ test('fairness: with the JS thread stalled 12 s and one client flooding messages
   assert.deepEqual(healthy.map((c) => c.closeInfo), Array(20).fill(null))
   t.diagnostic(`${lines.find((l) => l.startsWith('unblocked'))} (messages the JS thread had read when it unblocked)`)
 })
+
+test('Socket.IO: WebSocket pings flooded by 10 clients that never read are closed with 1008; a bystander keeps its events', { timeout: 30000, skip }, async (t) => {
+  const { createRequire } = await import('node:module')
+  const { rawConnect, encodeFrame, OP } = await import('./helpers/raw-client.mjs')
+  const { io: ioc } = await import('socket.io-client')
+  const { Server } = createRequire(import.meta.url)('..')
+  const io = new Server(0)
+  t.after(() => io.close())
+  await delay(50)
+  const port = io.httpServer.address().port
+  const bystander = ioc(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true, reconnection: false })
+  t.after(() => bystander.close())
+  await new Promise((resolve) => bystander.once('connect', resolve))
+  let got = 0
+  bystander.on('tick', () => { got++ })
+  let sent = 0
+  const ticker = setInterval(() => { io.emit('tick', sent++) }, 10)
+  t.after(() => clearInterval(ticker))
+  const rss = process.memoryUsage().rss
+  // Raw Engine.IO WebSocket connections: 30k pings each, in big writes,
+  // never reading what comes back.
+  const ping = encodeFrame(OP.PING, Buffer.from('x'))
+  const burst = Buffer.concat(Array(10000).fill(ping))
+  const flooders = await Promise.all(Array.from({ length: 10 }, () => rawConnect(port, { path: '/socket.io/?EIO=4&transport=websocket' })))
+  for (const f of flooders) {
+    f.socket.pause()
+    for (let i = 0; i < 3; i++) f.socket.write(burst)
+  }
+  for (const f of flooders) f.socket.resume()
+  const codes = await Promise.all(flooders.map(async (f) => {
+    for (;;) {
+      const frame = await f.nextFrame(10000)
+      if (frame === null) return 'ended without a close frame'
+      if (frame.opcode === OP.CLOSE) return frame.payload.readUInt16BE(0)
+    }
+  }))
+  assert.deepEqual(codes, Array(10).fill(1008))
+  clearInterval(ticker)
+  await delay(200)
+  assert.equal(got, sent, 'the bystander got every event')
+  t.diagnostic(`RSS change over the flood: ${((process.memoryUsage().rss - rss) / 1048576).toFixed(1)} MiB`)
+})
