@@ -34,8 +34,8 @@ const keyOf = (t) => 'socket.io-' + [...t.name].reduce((h, c) => (h * 31 + c.cha
 const client = wsClient
 
 /** A ferrosocket node on `url`, connected to Redis. */
-async function ferroNode (t, url, opts = {}) {
-  const io = new Server({ adapter: createRedisAdapter({ url, key: keyOf(t), requestsTimeout: 2000, ...opts }) })
+async function ferroNode (t, url, opts = {}, serverOpts = {}) {
+  const io = new Server({ ...serverOpts, adapter: createRedisAdapter({ url, key: keyOf(t), requestsTimeout: 2000, ...opts }) })
   io.listen(0)
   t.after(() => io.close())
   if (io.of('/').adapter.state !== 'connected') await once(io.of('/').adapter, 'state')
@@ -389,6 +389,31 @@ test('TLS to Redis (rediss://, client certificates required): a ferrosocket node
   // rejectUnauthorized: false (as Node's) takes the server's certificate as it is.
   const trusting = await ferroNode(t, redis.url, { tls: { rejectUnauthorized: false, cert, key } })
   assert.equal(trusting.of('/').adapter.state, 'connected')
+})
+
+test('a recovered session does not end the Redis adapter: a cross-node request in flight still gets its answer', { timeout: 30000 }, async (t) => {
+  const url = await startShared()
+  const one = await ferroNode(t, url, {}, { connectionStateRecovery: {} })
+  const two = await ferroNode(t, url)
+  await fleetOf(2, one, two)
+  two.on('slow', (cb) => setTimeout(() => cb('answered'), 300))
+  const c = client(t, one.port, { reconnection: false })
+  const socket = await connected(one, c)
+  // An event first: the client needs an offset to come back with.
+  const first = once(c, 'before')
+  one.local.emit('before')
+  await first
+  const gone = once(socket, 'disconnect')
+  c.io.engine.close()
+  await gone
+  const pending = one.serverSideEmitWithAck('slow')
+  // The session kept for the dropped client is restored (and forgotten)
+  // while the request waits.
+  c.connect()
+  const [again] = await once(one, 'connection')
+  assert.equal(again.recovered, true)
+  assert.deepEqual(await pending, ['answered'])
+  assert.equal(one.of('/').adapter.state, 'connected')
 })
 
 test('createRedisAdapter refuses wrong options at construction, in the user\'s terms', () => {

@@ -50,7 +50,9 @@ class Adapter extends EventEmitter {
   _forgetSession (pid) {
     if (!this._kept) return
     this._kept.delete(pid)
-    if (this._kept.size === 0) this.close()
+    // The sweep only: close() is the adapter's end (a Redis adapter would
+    // fail its pending cross-node requests there).
+    if (this._kept.size === 0) this._stopSweep()
   }
 
   _sweepKept () {
@@ -60,6 +62,10 @@ class Adapter extends EventEmitter {
 
   /** socket.io calls it when the server closes: nothing kept, no timer. */
   close () {
+    this._stopSweep()
+  }
+
+  _stopSweep () {
     clearInterval(this._sweep)
     this._sweep = null
     this._kept = null
