@@ -389,11 +389,7 @@ fn write_json(v: &Value, attachments: &mut Vec<Bytes>, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                let key = match k {
-                    Value::Str(s) => s.clone(),
-                    other => value_to_json(other, &mut Vec::new()),
-                };
-                crate::json::push_json_string(out, &key);
+                crate::json::push_json_string(out, &key_text(k));
                 out.push(':');
                 write_json(val, attachments, out);
             }
@@ -403,6 +399,28 @@ fn write_json(v: &Value, attachments: &mut Vec<Bytes>, out: &mut String) {
             Some(ms) => crate::json::push_json_string(out, &iso_date(ms)),
             None => out.push_str("null"),
         },
+    }
+}
+
+/// A map key as a JS object key: what notepack's decoder gets when JS turns
+/// the decoded key into a property name (`String(key)`). Never the key's
+/// JSON: escaping nested keys level by level grows exponentially (a fuzzed
+/// message of 40 nested map keys asked for 2 GiB).
+fn key_text(k: &Value) -> String {
+    match k {
+        Value::Str(s) => s.clone(),
+        Value::Nil => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => u.to_string(),
+        Value::F64(f) if f.is_nan() => "NaN".into(),
+        Value::F64(f) if f.is_infinite() => (if *f > 0.0 { "Infinity" } else { "-Infinity" }).into(),
+        Value::F64(f) => js_number(*f),
+        // Array.prototype.toString: the items' strings joined by commas.
+        Value::Array(items) => items.iter().map(key_text).collect::<Vec<_>>().join(","),
+        Value::Bin(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::Map(_) => "[object Object]".into(),
+        Value::Ext(t, data) => timestamp_ms(*t, data).map_or_else(|| "[object Object]".into(), iso_date),
     }
 }
 
@@ -613,6 +631,23 @@ mod tests {
         };
         assert_eq!(b.data, "[\"chat\",\"hi \u{fffd}\"]");
         assert!(decode_broadcast(&encode_broadcast(&cut).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn map_keys_become_js_property_names_without_blowing_up() {
+        // 40 maps nested as keys: JS names the outer key "[object Object]".
+        let mut v = Value::Map(vec![(Value::str("k"), Value::Nil)]);
+        for _ in 0..40 {
+            v = Value::Map(vec![(v, Value::Int(1))]);
+        }
+        let text = value_to_json(&v, &mut Vec::new());
+        assert_eq!(text, r#"{"[object Object]":1}"#);
+        let keys = Value::Map(vec![
+            (Value::Int(7), Value::Nil),
+            (Value::Array(vec![Value::Int(1), Value::str("a")]), Value::Nil),
+            (Value::Bool(true), Value::Nil),
+        ]);
+        assert_eq!(value_to_json(&keys, &mut Vec::new()), r#"{"7":null,"1,a":null,"true":null}"#);
     }
 
     #[test]
