@@ -124,7 +124,8 @@ mod tests {
     #[test]
     fn committed_corpora_replay_clean() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-        let targets: [(&str, fn(&[u8])); 5] = [
+        type Entry = fn(&[u8]);
+        let targets: [(&str, Entry); 5] = [
             ("frames", |d| super::frame_stream(d, 64 * 1024)),
             ("handshake", super::request_head),
             ("engineio", super::engineio),
