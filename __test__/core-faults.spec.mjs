@@ -33,8 +33,11 @@ test('half-open peers (nothing passes, nobody closes) are freed within the idle 
   assert.equal(s.app.numSubscribers('all'), 20)
   proxy.silence()
   const started = Date.now()
-  await waitFor(() => s.app.numSubscribers('all') === 0, 20000, 'the server to free every half-open peer')
-  assert.equal(s.closes.length, 20)
+  // Rust frees the subscription when it drops the connection; the close
+  // handler runs when JS next gets the event, a moment later on a busy machine.
+  await waitFor(() => s.app.numSubscribers('all') === 0 && s.closes.length === 20, 20000, 'the server to free every half-open peer')
+  // uWebSockets.js reports an idle timeout as 1006 (closed without a close frame).
+  assert.deepEqual([...new Set(s.closes)], [1006])
   // Pinged at 4 s, closed at 8 s of silence, plus the sweeper's tick.
   const took = Date.now() - started
   assert.ok(took <= 12000, `freed after ${took} ms`)
