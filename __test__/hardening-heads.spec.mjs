@@ -74,3 +74,35 @@ test('slow-loris on the Socket.IO listener: partial heads handed to Node are dro
   for (const ms of closedAfter) assert.ok(ms < 15000, `held ${ms} ms`)
   t.diagnostic(`partial heads dropped after ${Math.max(...closedAfter)} ms at most`)
 })
+
+test('the handshake deadline spares what Node took over: the app\'s own upgrade (polling-only Socket.IO) and a request in progress', { timeout: 30000, skip }, async (t) => {
+  const http = require('node:http')
+  let slow = null
+  const srv = http.createServer((req, res) => { slow = res; res.write('part') })
+  const io = new Server(srv, { transports: ['polling'] })
+  // The app's own WebSocket endpoint, as `ws` would answer it on 'upgrade'.
+  srv.on('upgrade', (req, socket) => {
+    socket.on('error', () => {})
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+  })
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  t.after(() => { if (slow) slow.end(); io.close() })
+  const port = srv.address().port
+  const open = (head) => new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => s.write(head))
+    s.on('error', () => {})
+    const state = { closed: false, got: '' }
+    s.on('data', (d) => { state.got += d })
+    s.on('close', () => { state.closed = true })
+    t.after(() => s.destroy())
+    resolve(state)
+  })
+  const upgraded = await open(upgradeRequest({ path: '/graphql' }))
+  const streaming = await open('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n')
+  // Past the 10 s deadline Rust handed along with them.
+  await new Promise((resolve) => setTimeout(resolve, 11000))
+  assert.match(upgraded.got, /^HTTP\/1\.1 101/)
+  assert.equal(upgraded.closed, false, 'the app\'s WebSocket was cut by the handshake deadline')
+  assert.match(streaming.got, /^HTTP\/1\.1 200/)
+  assert.equal(streaming.closed, false, 'a response in progress was cut by the handshake deadline')
+})

@@ -70,13 +70,11 @@ class HttpFront extends EventEmitter {
     const listeners = server.listeners('request').slice(0)
     server.removeAllListeners('request')
     server.on('request', (req, res) => {
-      req.socket[kHeadSeen] = true
       if (check(req)) return this.handleRequest(req, res)
       for (const l of listeners) l.call(server, req, res)
     })
     if (this._transports.includes('websocket')) {
       server.on('upgrade', (req, socket, head) => {
-        socket[kHeadSeen] = true
         if (check(req)) return this.handleUpgrade(req, socket, head)
         if (this._opts.destroyUpgrade === false) return
         // Nobody else may want it: drop it, as engine.io does.

@@ -232,6 +232,7 @@ class Server extends EventEmitter {
     }
     const native = this._native()
     this.httpServer = srv
+    markHeads(srv)
     this.engine.attach(srv, this._path + '/')
     // Wraps the engine's listener: the bundle paths are under the engine's.
     if (this._opts.serveClient !== false) this._attachServe(srv)
@@ -327,7 +328,7 @@ class Server extends EventEmitter {
       throw err
     }
     if (within > 0) {
-      const timer = setTimeout(() => { if (!socket[kHeadSeen]) socket.destroy() }, within)
+      const timer = setTimeout(() => { if (!headSeen(socket)) socket.destroy() }, within)
       timer.unref()
       socket.once('close', () => clearTimeout(timer))
     }
@@ -586,6 +587,29 @@ for (const method of Object.keys(EventEmitter.prototype)) {
     const r = this.sockets[method](...args)
     return r === this.sockets ? this : r
   }
+}
+
+/**
+ * Marks a socket Rust handed over (see `_handoff`) once Node parsed a
+ * request head on it, whoever handles that request (the engine, the app's
+ * routes, the client bundle). Only 'request', which always has listeners
+ * here: a listener on 'upgrade', 'connect' or 'checkContinue' would change
+ * what Node does with those (see `headSeen`).
+ */
+function markHeads (srv) {
+  if (srv[kHeadSeen]) return
+  srv[kHeadSeen] = true
+  srv.prependListener('request', (req) => { req.socket[kHeadSeen] = true })
+}
+
+/**
+ * Whether Node has parsed a head on a handed-over socket: a request was
+ * emitted, or Node gave the socket away (an upgrade or CONNECT frees its
+ * parser), or a response is under way ('checkContinue' and
+ * 'checkExpectation' handlers).
+ */
+function headSeen (socket) {
+  return Boolean(socket[kHeadSeen] || !socket.parser || socket._httpMessage)
 }
 
 module.exports = { Server }
