@@ -54,8 +54,10 @@ pub(crate) trait ConnHost {
     }
     /// Starts watching the socket (for writability too with `want_write`).
     fn watch(&self, conn: &Conn, want_write: bool) -> io::Result<()>;
-    /// Watches for writability as well (`on`), or no longer.
-    fn want_write(&self, conn: &Conn, on: bool);
+    /// What the group watches the socket for: readability unless `paused`,
+    /// writability with `write`. Called under the connection's state lock,
+    /// so pausing and a send's need to write never undo each other.
+    fn interest(&self, conn: &Conn, paused: bool, write: bool);
     /// The connection closed (exactly once per connection): the host forgets
     /// it and tells the route's handler.
     fn closed(&self, conn: &Conn, code: u16, reason: &[u8]);
@@ -388,15 +390,15 @@ impl Conn {
     }
 
     /// Not read for now (`on`), or read again; either way its idle timer
-    /// starts afresh.
-    pub(crate) fn set_paused(&self, on: bool, now: u32) {
+    /// starts afresh. The epoll interest changes under the state lock, as
+    /// a send's does (see [`ConnHost::interest`]).
+    pub(crate) fn set_paused(&self, host: &dyn ConnHost, on: bool, now: u32) {
+        let st = self.state.lock();
         self.paused.store(on, Ordering::Relaxed);
         self.last_rx.store(now, Ordering::Relaxed);
-    }
-
-    /// The group watches it for writability (a send is waiting on the kernel).
-    pub(crate) fn wants_write(&self) -> bool {
-        self.state.lock().want_write
+        if st.phase != Phase::Closed {
+            host.interest(self, on, st.want_write);
+        }
     }
 
     pub(crate) fn buffered_amount(&self) -> usize {
@@ -545,7 +547,7 @@ impl Conn {
                 st.want_drain = true;
                 if !st.want_write {
                     st.want_write = true;
-                    host.want_write(self, true);
+                    host.interest(self, self.paused.load(Ordering::Relaxed), true);
                 }
                 SendStatus::Backpressure
             }
@@ -638,6 +640,10 @@ impl Conn {
     /// Queues a control frame, bypassing the backpressure limit (a pong or a
     /// close must go out even to a slow reader; they are at most 127 bytes).
     fn send_control(&self, host: &dyn ConnHost, st: &mut State, opcode: OpCode, payload: &[u8]) {
+        if opcode == OpCode::Close {
+            // Nothing follows a close frame, a held pong included.
+            st.pending_pong = None;
+        }
         let framed = frame::encode_frame(opcode, payload);
         st.out_bytes += framed.len();
         st.out.push_back(framed);
@@ -769,7 +775,7 @@ impl Conn {
             Ok(true) => {
                 if st.want_write {
                     st.want_write = false;
-                    host.want_write(self, false);
+                    host.interest(self, self.paused.load(Ordering::Relaxed), false);
                 }
                 if st.want_drain && st.phase == Phase::Open {
                     st.want_drain = false;

@@ -98,9 +98,15 @@ impl Group {
         self.ctl(libc::EPOLL_CTL_ADD, fd, if want_write { WRITE_EVENTS } else { READ_EVENTS }, id)
     }
 
-    /// Also watch for writability (the kernel send buffer was full).
-    pub(crate) fn want_write(&self, fd: RawFd, id: u64, on: bool) {
-        let events = if on { WRITE_EVENTS } else { READ_EVENTS };
+    /// Watch for readability unless `paused`, and for writability when
+    /// `write` (the kernel send buffer was full).
+    pub(crate) fn interest(&self, fd: RawFd, id: u64, paused: bool, write: bool) {
+        let events = match (paused, write) {
+            (false, true) => WRITE_EVENTS,
+            (false, false) => READ_EVENTS,
+            (true, true) => libc::EPOLLOUT as u32,
+            (true, false) => 0,
+        };
         // Fails only if the socket was already removed: nothing left to watch.
         let _ = self.ctl(libc::EPOLL_CTL_MOD, fd, events, id);
     }
@@ -182,8 +188,7 @@ impl Group {
             if !paused.is_empty() && (!over || epoch != paused_epoch) {
                 for id in paused.drain(..) {
                     if let Some(conn) = server.conn(id) {
-                        conn.set_paused(false, server.tick());
-                        self.want_write(conn.fd(), id, conn.wants_write());
+                        conn.set_paused(&*server, false, server.tick());
                     }
                 }
             }
@@ -202,10 +207,8 @@ impl Group {
                 // is still read.
                 let only_data = ev.events & HANGUP == 0 && ev.events & libc::EPOLLIN as u32 != 0;
                 if over && only_data && conn.handed_in(epoch) >= share {
-                    let keep = if conn.wants_write() { libc::EPOLLOUT as u32 } else { 0 };
-                    let _ = self.ctl(libc::EPOLL_CTL_MOD, conn.fd(), keep, conn.id);
                     if !paused.contains(&conn.id) {
-                        conn.set_paused(true, server.tick());
+                        conn.set_paused(&*server, true, server.tick());
                         paused.push(conn.id);
                     }
                     paused_epoch = epoch;

@@ -321,8 +321,8 @@ impl ConnHost for ServerCore {
         self.groups[conn.group as usize].add(conn.fd(), conn.id, want_write)
     }
 
-    fn want_write(&self, conn: &Conn, on: bool) {
-        self.groups[conn.group as usize].want_write(conn.fd(), conn.id, on);
+    fn interest(&self, conn: &Conn, paused: bool, write: bool) {
+        self.groups[conn.group as usize].interest(conn.fd(), conn.id, paused, write);
     }
 
     fn closed(&self, conn: &Conn, code: u16, reason: &[u8]) {
