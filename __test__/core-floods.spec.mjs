@@ -155,3 +155,85 @@ test('Socket.IO: WebSocket pings flooded by 10 clients that never read are close
   assert.equal(got, sent, 'the bystander got every event')
   t.diagnostic(`RSS change over the flood: ${((process.memoryUsage().rss - rss) / 1048576).toFixed(1)} MiB`)
 })
+
+test('Socket.IO fairness: with the JS thread stalled past pingInterval + pingTimeout, a flooding client that is paused is not dropped for the pong it could not send, and healthy clients stay', { timeout: 60000, skip }, async (t) => {
+  const { spawn } = await import('node:child_process')
+  const { implPath } = await import('./helpers/child.mjs')
+  const { io: ioc } = await import('socket.io-client')
+  const { WebSocket } = await import('ws')
+  // The server in a child process, so blocking its JS thread leaves these
+  // clients running. A heartbeat of 1 s + 1 s, JS blocked 5 s.
+  const script = `
+    const { Server } = require(${JSON.stringify(implPath)})
+    const io = new Server(0, { pingInterval: 1000, pingTimeout: 1000 })
+    let events = 0
+    const reasons = []
+    io.on('connection', (s) => { s.on('x', () => { events++ }); s.on('disconnect', (r) => reasons.push(r)) })
+    setTimeout(() => console.log('port ' + io.httpServer.address().port), 50)
+    process.stdin.on('data', (d) => {
+      if (String(d).includes('block')) {
+        const until = Date.now() + 5000
+        while (Date.now() < until) {}
+        setTimeout(() => { io.emit('alive'); console.log('unblocked ' + events + ' ' + JSON.stringify(reasons)) }, 200)
+      }
+    })
+    process.stdin.on('end', () => { io.close(); process.exit(0) })`
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.after(() => child.stdin.end())
+  const lines = []
+  const waiters = []
+  child.stdout.on('data', (d) => { lines.push(...String(d).trim().split('\n')); for (const w of waiters.splice(0)) w() })
+  const line = async (prefix) => {
+    for (;;) {
+      const found = lines.find((l) => l.startsWith(prefix))
+      if (found) return found
+      await new Promise((resolve) => waiters.push(resolve))
+    }
+  }
+  const port = Number((await line('port ')).split(' ')[1])
+  const healthy = await Promise.all(Array.from({ length: 5 }, () => new Promise((resolve) => {
+    const c = ioc(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true, reconnection: false })
+    c.disconnects = []
+    c.on('disconnect', (r) => c.disconnects.push(r))
+    c.once('connect', () => resolve(c))
+  })))
+  t.after(() => { for (const c of healthy) c.close() })
+  // The flooder: Engine.IO over a raw `ws`, answering pings (behind its
+  // own flood), sending 1 KiB events as fast as its buffer allows.
+  const flooder = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`)
+  t.after(() => flooder.terminate())
+  let flooderClosed = null
+  flooder.on('close', (code) => { flooderClosed = code })
+  let joined
+  const connected = new Promise((resolve) => { joined = resolve })
+  flooder.on('message', (m) => {
+    const s = String(m)
+    if (s === '2') flooder.send('3')
+    // Events only once the server accepted the CONNECT (before, socket.io
+    // closes the connection too).
+    if (s.startsWith('40')) joined()
+  })
+  await new Promise((resolve) => flooder.once('open', resolve))
+  flooder.send('40')
+  await connected
+  const event = '42["x","' + 'a'.repeat(1024) + '"]'
+  let flooding = true
+  const flood = () => {
+    while (flooding && flooder.readyState === 1 && flooder.bufferedAmount < (4 << 20)) flooder.send(event)
+    if (flooding && flooder.readyState === 1) setTimeout(flood, 1)
+  }
+  flood()
+  await delay(300)
+  child.stdin.write('block\n')
+  await delay(3000)
+  flooding = false
+  const unblocked = await line('unblocked')
+  const alive = await Promise.all(healthy.map((c) => new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(`no 'alive' (${c.disconnects})`), 5000)
+    c.once('alive', () => { clearTimeout(timer); resolve('alive') })
+  })))
+  assert.deepEqual(alive, Array(5).fill('alive'), 'every healthy client stayed connected through the stall')
+  assert.equal(flooderClosed, null, `the flooder was closed: ${unblocked}`)
+  assert.match(unblocked, / \[\]$/, 'no socket was disconnected')
+  t.diagnostic(unblocked)
+})

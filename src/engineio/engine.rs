@@ -624,7 +624,18 @@ impl Engine {
             if self.check_polling(&s, now) {
                 continue;
             }
+            let unread = match &*s.transport.lock() {
+                Transport::Ws { conn, server } => server.upgrade().is_some_and(|srv| srv.is_unread(conn)),
+                Transport::Polling(_) => false,
+            };
             let mut hb = s.heartbeat.lock();
+            if unread && (hb.awaiting_pong || s.eio3) {
+                // Its pong (v3: its ping) may be waiting in the kernel while
+                // the layer above is behind: the wait starts over once it
+                // is read again, as the core API's idle timer does.
+                hb.since = now;
+                continue;
+            }
             let elapsed = now.saturating_duration_since(hb.since);
             if s.eio3 {
                 // v3: the client pings; silence for both intervals ends it.

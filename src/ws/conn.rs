@@ -52,6 +52,11 @@ pub(crate) trait ConnHost {
     fn inflow_epoch(&self) -> u32 {
         0
     }
+    /// Whether what `conn`'s peer sends is not being read for now (it is
+    /// paused, or nobody is read): its answers wait in the kernel.
+    fn is_unread(&self, _conn: &Conn) -> bool {
+        false
+    }
     /// Starts watching the socket (for writability too with `want_write`).
     fn watch(&self, conn: &Conn, want_write: bool) -> io::Result<()>;
     /// What the group watches the socket for: readability unless `paused`,
@@ -125,6 +130,10 @@ impl Forward {
 /// What an event costs the layer above beyond its payload (kind, id,
 /// lengths), for the per-connection share of the inflow backlog.
 const EVENT_OVERHEAD: usize = 16;
+
+/// Longest a graceful close waits, in ticks, while what was queued before
+/// the close frame still drains to a slow reader (ws's close timeout).
+const CLOSE_DRAIN_SECS: u32 = 30;
 
 /// More control frames (pings and pongs) than this from one peer within one
 /// sweeper tick (a second) close the connection with 1008: no client needs
@@ -210,6 +219,10 @@ struct State {
     pending_pong: Option<Bytes>,
     /// Tick at which Closing started (for the close-handshake timeout).
     closing_since: u32,
+    /// When the close began, and what was queued at the last look: a
+    /// closing connection whose queue still drains is given time.
+    closing_started: u32,
+    closing_out: usize,
 }
 
 /// Read side: touched only by the connection's group task (and once by the
@@ -337,6 +350,8 @@ impl Conn {
                 pinged: false,
                 pending_pong: None,
                 closing_since: 0,
+                closing_started: 0,
+                closing_out: 0,
             }),
             read: Mutex::new(ReadState {
                 partial: Vec::new(),
@@ -361,6 +376,11 @@ impl Conn {
 
     pub(crate) fn fd(&self) -> std::os::fd::RawFd {
         self.sock.as_raw_fd()
+    }
+
+    /// Not read for now (the layer above is behind; see the group).
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -678,6 +698,8 @@ impl Conn {
         if st.phase == Phase::Open {
             st.phase = Phase::Closing;
             st.closing_since = host.tick();
+            st.closing_started = st.closing_since;
+            st.closing_out = st.out_bytes;
         }
         let report = !st.close_reported;
         st.close_reported = true;
@@ -723,8 +745,15 @@ impl Conn {
         match st.phase {
             Phase::Closed => {}
             Phase::Closing => {
-                // RFC 6455 7.1.1: don't wait forever for the peer's close frame.
-                if now.wrapping_sub(st.closing_since) >= 2 {
+                // What was sent before the close still goes out to a slow
+                // reader: the wait for the peer's close frame starts over
+                // while the queue drains (up to CLOSE_DRAIN_SECS in all, as
+                // ws waits 30 s). RFC 6455 7.1.1: never forever.
+                if st.out_bytes < st.closing_out {
+                    st.closing_out = st.out_bytes;
+                    st.closing_since = now;
+                }
+                if now.wrapping_sub(st.closing_since) >= 2 || now.wrapping_sub(st.closing_started) >= CLOSE_DRAIN_SECS {
                     self.mark_closed(&mut st);
                 }
             }

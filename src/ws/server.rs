@@ -317,6 +317,10 @@ impl ConnHost for ServerCore {
         self.opts.inflow.epoch()
     }
 
+    fn is_unread(&self, conn: &Conn) -> bool {
+        conn.is_paused() || self.opts.inflow.is_far_over()
+    }
+
     fn watch(&self, conn: &Conn, want_write: bool) -> io::Result<()> {
         self.groups[conn.group as usize].add(conn.fd(), conn.id, want_write)
     }
