@@ -61,3 +61,20 @@ test('long-polling: a client that stops polling is disconnected with "transport 
   for (let i = 0; i < 100; i++) socket.emit('data', 'y'.repeat(1024))
   assert.deepEqual(await reason, ['transport error'])
 })
+
+test('a client that closes its WebSocket with 1009 itself is "transport close", as engine.io reports any close from the client', { timeout: 10000 }, async (t) => {
+  const { WebSocket } = await import('ws')
+  const io = new Server()
+  io.listen(0)
+  t.after(() => io.close())
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const reason = new Promise((resolve) => io.on('connection', (s) => s.on('disconnect', resolve)))
+  const ws = new WebSocket(`ws://127.0.0.1:${io.port}/socket.io/?EIO=4&transport=websocket`)
+  t.after(() => ws.terminate())
+  ws.on('message', (m) => {
+    if (String(m).startsWith('40')) ws.close(1009, 'too big for me')
+  })
+  await new Promise((resolve) => ws.once('open', resolve))
+  ws.send('40')
+  assert.equal(await reason, 'transport close')
+})

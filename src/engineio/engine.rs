@@ -1298,9 +1298,10 @@ impl WsHandler for Engine {
     fn pong(&self, _: &dyn ConnHost, _: &Conn, _: &[u8]) {}
     fn drain(&self, _: &dyn ConnHost, _: &Conn) {}
 
-    /// 1009: a message too large either way (the client's over
+    /// 1009 from us: a message too large either way (the client's over
     /// maxHttpBufferSize, or ours queued past maxBackpressure): engine.io's
-    /// "transport error"; any other close is "transport close".
+    /// "transport error"; any other close, the client's own 1009 included,
+    /// is "transport close".
     fn close(&self, _: &dyn ConnHost, conn: &Conn, code: u16, _reason: &[u8]) {
         let Some(s) = self.by_conn.lock().remove(&conn.id) else { return };
         let was_probe = match &mut *s.transport.lock() {
@@ -1313,7 +1314,8 @@ impl WsHandler for Engine {
             Transport::Ws { conn: c, .. } => c.id != conn.id,
         };
         if !was_probe {
-            let reason = if code == 1009 { CloseReason::TransportError } else { CloseReason::TransportClose };
+            let ours = code == 1009 && !conn.closed_by_peer();
+            let reason = if ours { CloseReason::TransportError } else { CloseReason::TransportClose };
             self.end_session(&s, reason, false);
         }
     }

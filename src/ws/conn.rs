@@ -223,6 +223,8 @@ struct State {
     /// closing connection whose queue still drains is given time.
     closing_started: u32,
     closing_out: usize,
+    /// The close was the peer's (its close frame came first).
+    by_peer: bool,
 }
 
 /// Read side: touched only by the connection's group task (and once by the
@@ -352,6 +354,7 @@ impl Conn {
                 closing_since: 0,
                 closing_started: 0,
                 closing_out: 0,
+                by_peer: false,
             }),
             read: Mutex::new(ReadState {
                 partial: Vec::new(),
@@ -376,6 +379,11 @@ impl Conn {
 
     pub(crate) fn fd(&self) -> std::os::fd::RawFd {
         self.sock.as_raw_fd()
+    }
+
+    /// Whether the peer closed (its close frame came before any close of ours).
+    pub(crate) fn closed_by_peer(&self) -> bool {
+        self.state.lock().by_peer
     }
 
     /// Not read for now (the layer above is behind; see the group).
@@ -1085,6 +1093,7 @@ impl Conn {
         self.mark_closed(&mut st);
         let report = !st.close_reported;
         st.close_reported = true;
+        st.by_peer = report;
         drop(st);
         if report {
             // No status code in the frame is reported as 1005, as browsers do.

@@ -416,10 +416,18 @@ fn key_text(k: &Value) -> String {
         Value::F64(f) if f.is_nan() => "NaN".into(),
         Value::F64(f) if f.is_infinite() => (if *f > 0.0 { "Infinity" } else { "-Infinity" }).into(),
         Value::F64(f) => js_number(*f),
-        // Array.prototype.toString: the items' strings joined by commas.
-        Value::Array(items) => items.iter().map(key_text).collect::<Vec<_>>().join(","),
+        // Array.prototype.toString: the items' strings joined by commas,
+        // null and undefined as empty strings.
+        Value::Array(items) => items
+            .iter()
+            .map(|v| if matches!(v, Value::Nil) { String::new() } else { key_text(v) })
+            .collect::<Vec<_>>()
+            .join(","),
         Value::Bin(b) => String::from_utf8_lossy(b).into_owned(),
         Value::Map(_) => "[object Object]".into(),
+        // JS would write Date.prototype.toString(), which depends on the
+        // server's time zone; the ISO form is what is stable (a Date as a
+        // map key is beyond what socket.io's own messages carry).
         Value::Ext(t, data) => timestamp_ms(*t, data).map_or_else(|| "[object Object]".into(), iso_date),
     }
 }
@@ -648,6 +656,13 @@ mod tests {
             (Value::Bool(true), Value::Nil),
         ]);
         assert_eq!(value_to_json(&keys, &mut Vec::new()), r#"{"7":null,"1,a":null,"true":null}"#);
+        // String([null, 1]) is ",1"; String(1.5e300) is "1.5e+300".
+        let keys = Value::Map(vec![
+            (Value::Array(vec![Value::Nil, Value::Int(1)]), Value::Nil),
+            (Value::F64(1.5e300), Value::Nil),
+            (Value::F64(1e-7), Value::Nil),
+        ]);
+        assert_eq!(value_to_json(&keys, &mut Vec::new()), r#"{",1":null,"1.5e+300":null,"1e-7":null}"#);
     }
 
     #[test]
