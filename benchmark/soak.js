@@ -80,8 +80,10 @@ async function main () {
   // Churn and the broadcast.
   let churned = 0
   let churnFailed = 0
+  let due = 0
   const churn = setInterval(() => {
-    for (let i = 0; i < churnPerSec / 10; i++) {
+    // Exactly churnPerSec a second, also when it is not a multiple of 10.
+    for (due += churnPerSec / 10; due >= 1; due--) {
       const c = ioc(httpBase, { transports: ['websocket'], forceNew: true, reconnection: false })
       churned++
       c.on('connect_error', () => { churnFailed++; c.close() })
@@ -139,7 +141,26 @@ async function main () {
     `slope ${slope === null ? 'n/a' : slope.toFixed(2)} MiB/h; fds ${result.fdsBaseline} -> ${result.fdsSettled}; ` +
     `${churned} churned (${churnFailed} failed); ${broadcasts} broadcasts, ${result.received} received`)
   log(`results: benchmark/results/soak-${stamp}.{json,svg}`)
-  process.exit(0)
+  const failed = verdict(result).filter((c) => !c.ok)
+  for (const c of verdict(result)) log(`${c.ok ? 'ok  ' : 'FAIL'} ${c.text}`)
+  process.exit(failed.length ? 1 : 0)
+}
+
+/**
+ * What a soak must show: memory flat under load, back near the baseline
+ * once everyone left, no descriptor left behind, every broadcast delivered,
+ * every churned client connected. The bounds are loose enough for GC and
+ * allocator noise, far below what a leak of one buffer per connection or
+ * churned client would add over an hour.
+ */
+function verdict (r) {
+  return [
+    { ok: r.rssSlopeMiBPerHour === null || r.rssSlopeMiBPerHour <= 16, text: `RSS slope under load <= 16 MiB/h (${r.rssSlopeMiBPerHour === null ? 'n/a' : r.rssSlopeMiBPerHour.toFixed(2)})` },
+    { ok: r.settledMiB - r.baselineMiB <= 32, text: `settled RSS within 32 MiB of the baseline (+${(r.settledMiB - r.baselineMiB).toFixed(1)} MiB)` },
+    { ok: r.fdsSettled <= r.fdsBaseline + 4, text: `descriptors back at the baseline (${r.fdsBaseline} -> ${r.fdsSettled})` },
+    { ok: r.received >= r.expectedAtLeast, text: `every broadcast delivered (${r.received} of at least ${r.expectedAtLeast})` },
+    { ok: r.churnFailed <= r.churned / 1000, text: `churned clients connected (${r.churnFailed} of ${r.churned} failed, at most 0.1%)` }
+  ]
 }
 
 function slopeOf (points) {
