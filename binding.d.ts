@@ -10,8 +10,11 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class NativeApp {
-  /** `on_events(batch: Buffer)` receives every event batch (lib/events.js decodes). */
-  constructor(opts: AppOptions, onEvents: (arg: Buffer) => void)
+  /**
+   * `on_events(batch)` receives every event batch, as a length in
+   * `scratch` or a Buffer (see `Core::new`; lib/native-host.js decodes).
+   */
+  constructor(opts: AppOptions, onEvents: (arg: number | Buffer) => void, scratch: Buffer)
   addWs(pattern: string, b: BehaviorOptions): number
   /** `method` lowercase, or "any". */
   addRoute(method: string, pattern: string): number
@@ -135,7 +138,7 @@ export declare class NativeEngineFront {
 }
 
 export declare class NativeEngineIo {
-  constructor(opts: EngineOptions, onEvents: (arg: Buffer) => void)
+  constructor(opts: EngineOptions, onEvents: (arg: number | Buffer) => void, scratch: Buffer)
   /** Sends a text (string) or binary (Buffer) message to one session. */
   send(key: number, data: string | Buffer): boolean
   /** Server-side close of one session ("forced close"). */
@@ -178,7 +181,7 @@ export declare class NativeSocketIo {
   redisStats(): RedisStats
   /** Unsubscribes and disconnects; broadcasts stay local from now on. */
   redisClose(): void
-  constructor(opts: EngineOptions, onEvents: (arg: Buffer) => void)
+  constructor(opts: EngineOptions, onEvents: (arg: number | Buffer) => void, scratch: Buffer)
   /**
    * `io.attachApp(app)`: the engine serves under the path on the App's
    * own listener (WebSocket and long-polling, TLS with SSLApp), beside
@@ -275,6 +278,8 @@ export interface AppOptions {
   workers?: number
   maxConnections?: number
   ssl?: SslOptions
+  /** Ms from accept to a complete request head (default 10 s). */
+  handshakeTimeout?: number
 }
 
 export interface BehaviorOptions {
@@ -323,6 +328,8 @@ export interface EngineOptions {
    * handle's own server.
    */
   onApp?: boolean
+  /** Ms from accept to a complete request head (default 10 s). */
+  handshakeTimeout?: number
 }
 
 /** A request read by Node's HTTP server, for the Rust engine. */

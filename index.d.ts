@@ -11,6 +11,12 @@ export interface AppOptions {
   /** Refuse connections beyond this many (default: unlimited). */
   maxConnections?: number
   /**
+   * ms from accept to a complete request head, TLS handshake included
+   * (default 10000): slower clients are dropped (slow-loris). ferrosocket
+   * extension.
+   */
+  handshakeTimeout?: number
+  /**
    * Topics across processes and machines (ferrosocket extension): every
    * `app.publish` / `ws.publish` also reaches the subscribers of every App
    * linked to the same Redis under the same `prefix` (default
@@ -314,6 +320,13 @@ export interface EngineServerOptions {
    * 1 TiB, default 16 MiB. ferrosocket extension.
    */
   maxBackpressure?: number
+  /**
+   * ms from accept to a complete request head on the listener Rust owns
+   * (default 10000), also for the heads it hands to Node (an attached
+   * http.Server's own routes): slower clients are dropped (slow-loris).
+   * ferrosocket extension.
+   */
+  handshakeTimeout?: number
   /** ms a WebSocket probe may take to complete the upgrade from polling (default 10000). */
   upgradeTimeout?: number
   /** Let polling clients upgrade to WebSocket (default true). */

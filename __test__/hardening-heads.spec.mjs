@@ -106,3 +106,26 @@ test('the handshake deadline spares what Node took over: the app\'s own upgrade 
   assert.match(streaming.got, /^HTTP\/1\.1 200/)
   assert.equal(streaming.closed, false, 'a response in progress was cut by the handshake deadline')
 })
+
+test('handshakeTimeout shortens the deadline for heads: the core listener and the Socket.IO listener (heads handed to Node too)', { timeout: 20000, skip }, async (t) => {
+  const drip = (port, first) => new Promise((resolve) => {
+    const started = Date.now()
+    const s = net.connect({ host: '127.0.0.1', port })
+    s.on('error', () => {})
+    let n = 0
+    const timer = setInterval(() => s.write(n++ === 0 ? first : 'a'), 200)
+    s.on('close', () => { clearInterval(timer); resolve(Date.now() - started) })
+    t.after(() => { clearInterval(timer); s.destroy() })
+  })
+  const server = await startApp({ message: () => {} }, { options: { handshakeTimeout: 1500 } })
+  t.after(() => server.close())
+  const io = new Server(0, { handshakeTimeout: 1500 })
+  t.after(() => io.close())
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const [core, sio] = await Promise.all([
+    drip(server.port, 'GET / HTTP/1.1\r\nX-a: '),
+    drip(io.httpServer.address().port, 'GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nX-a: ')
+  ])
+  for (const ms of [core, sio]) assert.ok(ms >= 1400 && ms < 5000, `dropped after ${ms} ms`)
+  t.diagnostic(`dripping heads dropped after ${core} ms (core) and ${sio} ms (Socket.IO)`)
+})

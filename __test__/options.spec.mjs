@@ -79,7 +79,9 @@ const ENGINE_BAD = [
   ['workers', -1, RANGE],
   ['workers', 1.5, RANGE],
   ['workers', 5000, RANGE],
-  ['workers', '2', TYPE]
+  ['workers', '2', TYPE],
+  ['handshakeTimeout', 50, RANGE],
+  ['handshakeTimeout', '10s', TYPE]
 ]
 
 const SERVER_BAD = [
@@ -250,6 +252,8 @@ test('App/SSLApp options: each bad one is refused, naming it', () => {
     ['maxConnections', 0, RANGE],
     ['maxConnections', -1, RANGE],
     ['maxConnections', 2 ** 32, RANGE],
+    ['handshakeTimeout', 0, RANGE],
+    ['handshakeTimeout', '10000', TYPE],
     ['maxConnections', '10', TYPE]
   ]
   for (const [name, value, expected] of bad) {

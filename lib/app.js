@@ -24,9 +24,11 @@ class TemplatedApp {
       {
         workers: options.workers,
         maxConnections: options.maxConnections,
+        handshakeTimeout: options.handshakeTimeout,
         ssl: ssl || undefined
       },
-      this._host.onBatch
+      this._host.onBatch,
+      this._host.scratch
     )
     this[kNative] = native
     // Topics across nodes (scaleOut): its state, and who hears of changes.

@@ -46,7 +46,7 @@ function copyOut (buf, off, len) {
 }
 
 /**
- * Walks one batch and calls the sink's methods:
+ * Walks one batch (`buf` up to `end`) and calls the sink's methods:
  * open(id, route), message(id, ab, isBinary), close(id, code, ab),
  * drain(id), ping(id, ab), pong(id, ab), request(id, kind, route, req), aborted(id),
  * and for Socket.IO: sioConnect(key, nsp, auth, remote, socketId, pid), sioPacket(key, type, nsp,
@@ -58,9 +58,8 @@ function copyOut (buf, off, len) {
  * Redis link), and for raw Engine.IO: eioOpen(key, sid,
  * address), eioMessage(key, data), eioClose(key, reason).
  */
-function dispatch (buf, sink) {
+function dispatch (buf, sink, end = buf.length) {
   let o = 0
-  const end = buf.length
   const str = () => {
     const len = buf.readUInt32LE(o)
     const s = buf.toString('latin1', o + 4, o + 4 + len)

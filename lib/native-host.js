@@ -2,11 +2,15 @@
 const { dispatch } = require('./events')
 const { reportHandlerError } = require('./util')
 
+// A batch up to this size is written to the host's scratch Buffer.
+const SCRATCH_BYTES = 64 * 1024
+
 /**
  * What every owner of a native handle (App, the Socket.IO Server,
  * EngineServer) does alike, once:
- * - `onBatch`, the handle's event callback: decodes a batch into the
- *   owner's sink (lib/events.js), then calls its `endBatch` if it has one;
+ * - `onBatch`, the handle's event callback: decodes a batch (in `scratch`,
+ *   or a Buffer of its own when large) into the owner's sink
+ *   (lib/events.js), then calls its `endBatch` if it has one;
  *   a throw that escapes it is reported and never returned to N-API;
  * - `busy(yes)`: native handles do not keep Node running, so a ref'd idle
  *   interval does while the owner listens or holds sockets, and not after
@@ -19,10 +23,16 @@ class NativeHost {
   constructor (sink) {
     this._keepAlive = null
     this._flushScheduled = false
+    // Where Rust writes batches that fit (the usual ones), so a batch costs
+    // no Buffer of its own; passed to the handle's constructor. Rust writes
+    // it only on this thread, right before calling onBatch with the length.
+    this.scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES)
+    const scratch = this.scratch
     this.onBatch = (batch) => {
       const s = sink()
       try {
-        dispatch(batch, s)
+        if (typeof batch === 'number') dispatch(scratch, s, batch)
+        else dispatch(batch, s)
       } catch (err) {
         reportHandlerError(err)
       } finally {

@@ -193,7 +193,10 @@ const ENGINE = {
   // 0 means the default (1000), as in engine.io.
   destroyUpgradeTimeout: ms(0, TIMER_MAX),
   workers,
-  allowEIO3: boolean
+  allowEIO3: boolean,
+  // ferrosocket's: from accept to a complete request head on the Rust
+  // listener, also for heads it hands to Node (slow-loris); default 10000.
+  handshakeTimeout: ms(100, TIMER_MAX)
 }
 
 /**
@@ -297,6 +300,8 @@ function scaleOut (label, value) {
 const APP = {
   workers,
   maxConnections: (label, v) => integer(label, v, { min: 1 }),
+  // From accept to a complete request head (TLS handshake included); 10000.
+  handshakeTimeout: ms(100, TIMER_MAX),
   scaleOut
 }
 

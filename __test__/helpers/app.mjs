@@ -8,8 +8,8 @@ export { uWS }
 // absent), host (default '127.0.0.1'), setup(app) to add routes before listen.
 // Resolves { app, port, listenSocket, close } ; close() is idempotent and
 // closes the listen socket and every connection (app.close()).
-export async function startApp (behavior, { pattern = '/*', ssl, host = '127.0.0.1', setup } = {}) {
-  const app = ssl ? uWS.SSLApp(ssl) : uWS.App()
+export async function startApp (behavior, { pattern = '/*', ssl, host = '127.0.0.1', setup, options } = {}) {
+  const app = ssl ? uWS.SSLApp({ ...ssl, ...options }) : uWS.App(options)
   if (behavior) app.ws(pattern, behavior)
   if (setup) setup(app)
   const listenSocket = await new Promise((resolve) => app.listen(host, 0, resolve))

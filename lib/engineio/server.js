@@ -54,8 +54,9 @@ class EngineServer extends EventEmitter {
         upgradeTimeout: o.upgradeTimeout,
         allowUpgrades: o.allowUpgrades,
         transports: o.transports,
-        allowEio3: o.allowEIO3 === true
-      }, this._host.onBatch)
+        allowEio3: o.allowEIO3 === true,
+        handshakeTimeout: o.handshakeTimeout
+      }, this._host.onBatch, this._host.scratch)
       this._front._bind(this._nativeHandle.front())
     }
     return this._nativeHandle

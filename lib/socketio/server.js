@@ -116,8 +116,9 @@ class Server extends EventEmitter {
         allowEio3: this._opts.allowEIO3 === true,
         onApp: this._app !== null,
         recoveryMaxAge: recovery ? recovery.maxDisconnectionDuration : undefined,
-        recoveryMaxBytes: recovery ? recovery.maxStoredBytes : undefined
-      }, this._host.onBatch)
+        recoveryMaxBytes: recovery ? recovery.maxStoredBytes : undefined,
+        handshakeTimeout: this._opts.handshakeTimeout
+      }, this._host.onBatch, this._host.scratch)
       this._sessions._store = recovery !== null
       this.engine._bind(this._nativeHandle.front())
       // Scaled out: the Redis link connects through this handle.

@@ -28,6 +28,8 @@ pub struct AppOptions {
     pub workers: Option<u32>,
     pub max_connections: Option<u32>,
     pub ssl: Option<SslOptions>,
+    /// Ms from accept to a complete request head (default 10 s).
+    pub handshake_timeout: Option<u32>,
 }
 
 #[napi(object)]
@@ -86,15 +88,16 @@ impl NativeApp {
 
 #[napi]
 impl NativeApp {
-    /// `on_events(batch: Buffer)` receives every event batch (lib/events.js decodes).
+    /// `on_events(batch)` receives every event batch, as a length in
+    /// `scratch` or a Buffer (see `Core::new`; lib/native-host.js decodes).
     #[napi(constructor)]
-    pub fn new(opts: AppOptions, on_events: Function<Buffer, ()>) -> Result<Self> {
+    pub fn new(opts: AppOptions, on_events: Function<napi::Either<u32, Buffer>, ()>, scratch: Buffer) -> Result<Self> {
         let tls = match &opts.ssl {
             None => None,
             Some(ssl) => Some(load_tls(ssl)?),
         };
         Ok(Self {
-            core: Core::new(opts.workers, opts.max_connections, on_events)?,
+            core: Core::new(opts.workers, opts.max_connections, opts.handshake_timeout, on_events, scratch)?,
             tls,
             topics: parking_lot::RwLock::new(None),
         })

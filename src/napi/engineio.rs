@@ -70,8 +70,12 @@ pub struct NativeEngineIo {
 #[napi]
 impl NativeEngineIo {
     #[napi(constructor)]
-    pub fn new(opts: EngineOptions, on_events: Function<Buffer, ()>) -> Result<Self> {
-        let core = Arc::new(Core::new(opts.workers, None, on_events)?);
+    pub fn new(
+        opts: EngineOptions,
+        on_events: Function<napi::Either<u32, Buffer>, ()>,
+        scratch: Buffer,
+    ) -> Result<Self> {
+        let core = Arc::new(Core::new(opts.workers, None, opts.handshake_timeout, on_events, scratch)?);
         let cfg = http::engine_config(&opts);
         let max_payload = cfg.max_payload;
         let raw = Arc::new(RawSessions {

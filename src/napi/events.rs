@@ -33,9 +33,13 @@ pub(crate) const PONG: u8 = 6;
 pub(crate) const REQUEST: u8 = 7;
 pub(crate) const ABORTED: u8 = 8;
 
+/// What the JS callback gets: the length of a batch written to the
+/// handle's scratch Buffer, or a batch too large for it.
+pub(crate) type EventBatch = napi::Either<u32, Buffer>;
+
 /// Weak (never keeps Node alive by itself), not callee-handled: the JS
 /// dispatcher catches user errors itself.
-pub(crate) type EventFn = ThreadsafeFunction<(), (), Buffer, napi::Status, false, true>;
+pub(crate) type EventFn = ThreadsafeFunction<(), (), EventBatch, napi::Status, false, true>;
 
 pub(crate) struct Batch {
     pub(crate) buf: Mutex<Vec<u8>>,
@@ -54,7 +58,24 @@ impl Batch {
         drop(buf);
         events
     }
+
+    /// A taken batch's vector, copied out: kept for the next batch if none
+    /// has started meanwhile (and it is not a large one's), so steady
+    /// traffic allocates nothing per batch.
+    pub(crate) fn recycle(&self, mut events: Vec<u8>) {
+        if events.capacity() > RECYCLE_MAX {
+            return;
+        }
+        let mut buf = self.buf.lock();
+        if buf.is_empty() && buf.capacity() < events.capacity() {
+            events.clear();
+            *buf = events;
+        }
+    }
 }
+
+/// Largest batch vector kept for reuse.
+const RECYCLE_MAX: usize = 256 * 1024;
 
 pub(crate) struct EventSink {
     batch: Arc<Batch>,

@@ -122,6 +122,8 @@ pub struct EngineOptions {
     /// The engine will be mounted on an App (`attachApp`), not on this
     /// handle's own server.
     pub on_app: Option<bool>,
+    /// Ms from accept to a complete request head (default 10 s).
+    pub handshake_timeout: Option<u32>,
 }
 
 pub(crate) fn engine_config(opts: &EngineOptions) -> EngineConfig {

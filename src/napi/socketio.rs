@@ -50,8 +50,12 @@ impl NativeSocketIo {
 #[napi]
 impl NativeSocketIo {
     #[napi(constructor)]
-    pub fn new(opts: EngineOptions, on_events: Function<Buffer, ()>) -> Result<Self> {
-        let core = Arc::new(Core::new(opts.workers, None, on_events)?);
+    pub fn new(
+        opts: EngineOptions,
+        on_events: Function<napi::Either<u32, Buffer>, ()>,
+        scratch: Buffer,
+    ) -> Result<Self> {
+        let core = Arc::new(Core::new(opts.workers, None, opts.handshake_timeout, on_events, scratch)?);
         let cfg = http::engine_config(&opts);
         let max_payload = cfg.max_payload;
         let connect_timeout = Duration::from_millis(opts.connect_timeout.unwrap_or(45_000) as u64);

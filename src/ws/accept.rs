@@ -18,8 +18,10 @@ use super::routes::HttpService;
 use super::server::{Listening, ServerCore};
 use super::sink::{Decision, RequestKind};
 
-/// Slowloris guard: TLS + request head must complete within this.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Slowloris guard: TLS + request head must complete within this, by
+/// default (`ServerOptions::handshake_timeout`); also the bound on writing
+/// an error answer.
+pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A JS `upgrade`/route handler that never answers must not pin the socket forever.
 const DECISION_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -91,7 +93,7 @@ impl ServerCore {
         let outcome = match acceptor {
             None if self.handoff_http.load(Ordering::Relaxed) => self.clone().serve_or_handoff(id, tcp, remote).await,
             None => self.clone().serve_request(id, tcp, remote, false).await,
-            Some(acc) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acc.accept(tcp)).await {
+            Some(acc) => match tokio::time::timeout(self.opts.handshake_timeout, acc.accept(tcp)).await {
                 Ok(Ok(tls)) => self.clone().serve_request(id, tls, remote, true).await,
                 _ => Ok(()),
             },
@@ -119,7 +121,7 @@ impl ServerCore {
                 if let Ok(tcp) = TcpStream::from_std(sock) {
                     let _ = tcp.set_nodelay(true);
                     let serve = server.clone().serve_upgrade(id, tcp, Incoming { req, rest, remote, secure });
-                    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(serve)).await;
+                    let _ = tokio::time::timeout(server.opts.handshake_timeout, Box::pin(serve)).await;
                 }
             }
             server.registry.release_unless_taken(id);
@@ -134,7 +136,7 @@ impl ServerCore {
         // Small until a head needs more; peeked bytes stay in the kernel.
         let max = self.opts.limits.max_head_bytes;
         let mut buf = vec![0u8; max.min(1024)];
-        let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        let deadline = tokio::time::Instant::now() + self.opts.handshake_timeout;
         let mut seen = 0;
         let mut backoff = Duration::from_millis(2);
         let mut partial_since: Option<tokio::time::Instant> = None;
@@ -202,7 +204,7 @@ impl ServerCore {
     where
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
-        let head = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_head(&mut stream, &self.opts.limits)).await;
+        let head = tokio::time::timeout(self.opts.handshake_timeout, read_head(&mut stream, &self.opts.limits)).await;
         let (req, rest) = match head {
             Err(_) => return Ok(()), // slowloris: just drop
             Ok(Err(HeadError::Io(e))) => return Err(e),

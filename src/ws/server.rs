@@ -39,6 +39,9 @@ pub(crate) struct ServerOptions {
     pub groups: usize,
     /// Backlog of events handed up and not yet consumed (see inflow.rs).
     pub inflow: Arc<super::inflow::Inflow>,
+    /// From accept to a complete request head (TLS handshake included);
+    /// heads handed to Node carry what is left of it (slow-loris).
+    pub handshake_timeout: std::time::Duration,
 }
 
 impl Default for ServerOptions {
@@ -48,6 +51,7 @@ impl Default for ServerOptions {
             limits: Limits::default(),
             groups: 2,
             inflow: Arc::new(super::inflow::Inflow::new(super::inflow::DEFAULT_INFLOW_LIMIT)),
+            handshake_timeout: super::accept::HANDSHAKE_TIMEOUT,
         }
     }
 }
