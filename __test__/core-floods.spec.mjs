@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { startApp } from './helpers/app.mjs'
 import { connect } from './helpers/ws-client.mjs'
 import { ferroOnly, delay, waitFor } from './helpers/env.mjs'
+import { spawn } from 'node:child_process'
 
 const skip = ferroOnly('closing control-frame floods with 1008 is ferrosocket\'s (uWS.js answers every ping)')
 
@@ -62,7 +63,6 @@ test('a behavior with ping and pong handlers still gets them; one without a mess
 })
 
 test('fairness: with the JS thread stalled 12 s and one client flooding messages, 20 healthy clients keep answering pings and stay open', { timeout: 60000, skip }, async (t) => {
-  const { spawn } = await import('node:child_process')
   const { implPath } = await import('./helpers/child.mjs')
   // The server in a child process, so blocking its JS thread leaves these
   // clients running. idleTimeout 8 s: pings at 4 s, closed at 8 s unanswered.
@@ -80,18 +80,7 @@ test('fairness: with the JS thread stalled 12 s and one client flooding messages
       }
     })
     process.stdin.on('end', () => { app.close(); process.exit(0) })`
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] })
-  t.after(() => child.stdin.end())
-  const lines = []
-  const waiters = []
-  child.stdout.on('data', (d) => { lines.push(...String(d).trim().split('\n')); for (const w of waiters.splice(0)) w() })
-  const line = async (prefix) => {
-    for (;;) {
-      const found = lines.find((l) => l.startsWith(prefix))
-      if (found) return found
-      await new Promise((resolve) => waiters.push(resolve))
-    }
-  }
+  const { child, lines, line } = stallableServer(t, script)
   const port = Number((await line('port ')).split(' ')[1])
   const healthy = await Promise.all(Array.from({ length: 20 }, () => connect(`ws://127.0.0.1:${port}/`)))
   t.after(() => { for (const c of healthy) c.terminate() })
@@ -157,7 +146,6 @@ test('Socket.IO: WebSocket pings flooded by 10 clients that never read are close
 })
 
 test('Socket.IO fairness: with the JS thread stalled past pingInterval + pingTimeout, a flooding client that is paused is not dropped for the pong it could not send, and healthy clients stay', { timeout: 60000, skip }, async (t) => {
-  const { spawn } = await import('node:child_process')
   const { implPath } = await import('./helpers/child.mjs')
   const { io: ioc } = await import('socket.io-client')
   const { WebSocket } = await import('ws')
@@ -178,18 +166,7 @@ test('Socket.IO fairness: with the JS thread stalled past pingInterval + pingTim
       }
     })
     process.stdin.on('end', () => { io.close(); process.exit(0) })`
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] })
-  t.after(() => child.stdin.end())
-  const lines = []
-  const waiters = []
-  child.stdout.on('data', (d) => { lines.push(...String(d).trim().split('\n')); for (const w of waiters.splice(0)) w() })
-  const line = async (prefix) => {
-    for (;;) {
-      const found = lines.find((l) => l.startsWith(prefix))
-      if (found) return found
-      await new Promise((resolve) => waiters.push(resolve))
-    }
-  }
+  const { child, line } = stallableServer(t, script)
   const port = Number((await line('port ')).split(' ')[1])
   const healthy = await Promise.all(Array.from({ length: 5 }, () => new Promise((resolve) => {
     const c = ioc(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true, reconnection: false })
@@ -237,3 +214,24 @@ test('Socket.IO fairness: with the JS thread stalled past pingInterval + pingTim
   assert.match(unblocked, / \[\]$/, 'no socket was disconnected')
   t.diagnostic(unblocked)
 })
+
+/**
+ * A server script in a child process (so blocking its JS thread leaves
+ * this process's clients running), driven through stdin; `line(prefix)`
+ * waits for the first stdout line starting with it.
+ */
+function stallableServer (t, script) {
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.after(() => child.stdin.end())
+  const lines = []
+  const waiters = []
+  child.stdout.on('data', (d) => { lines.push(...String(d).trim().split('\n')); for (const w of waiters.splice(0)) w() })
+  const line = async (prefix) => {
+    for (;;) {
+      const found = lines.find((l) => l.startsWith(prefix))
+      if (found) return found
+      await new Promise((resolve) => waiters.push(resolve))
+    }
+  }
+  return { child, lines, line }
+}
