@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { startApp, uWS, text, EventLog } from './helpers/app.mjs'
 import { connect } from './helpers/ws-client.mjs'
-import { rawRequest, upgradeRequest } from './helpers/raw-client.mjs'
+import { rawRequest, upgradeRequest, encodeFrame, decodeFrame, OP } from './helpers/raw-client.mjs'
 import { ferroOnly, withTimeout } from './helpers/env.mjs'
 import { runChild } from './helpers/child.mjs'
 
@@ -72,6 +72,61 @@ test('new SSLApp() works too; rejectUnauthorized: false client connects', { time
   await client.send('constructed with new')
   assert.equal(await client.nextText(), 'constructed with new')
 })
+
+test('a wss reader that pauses gets every byte of a 12.8 MB burst, in order', { timeout: 30000 }, async (t) => {
+  const COUNT = 200
+  const SIZE = 64 * 1024
+  const body = (i) => Buffer.alloc(SIZE, i & 0xff).fill(`#${i}#`, 0, 8)
+  let buffered = -1
+  const server = await startApp({
+    maxBackpressure: 64 * 1024 * 1024,
+    maxPayloadLength: 1024 * 1024,
+    open: (ws) => {
+      for (let i = 0; i < COUNT; i++) ws.send(body(i), true)
+      buffered = ws.getBufferedAmount()
+    }
+  }, { ssl: { key_file_name: KEY, cert_file_name: CERT } })
+  t.after(() => server.close())
+  const client = await connect(`wss://localhost:${server.port}/`, { ca })
+  t.after(() => client.terminate())
+  client.ws._socket.pause()
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  // The kernel took what it could; the rest waited in the server.
+  assert.ok(buffered > 0, `buffered after the burst: ${buffered}`)
+  client.ws._socket.resume()
+  await client.until(() => client.messages.length >= COUNT, 20000, `${COUNT} messages`)
+  client.messages.forEach((m, i) => assert.ok(m.data.equals(body(i)), `message ${i} intact and in order`))
+})
+
+test('frames sent in the same TLS write as the upgrade request are read',
+  { timeout: 10000, skip: ferroOnly('uWS.js drops frames sent before its 101 (RFC 6455 4.1 has clients wait for it); ferrosocket reads them, as on plain TCP') }, async (t) => {
+    const { port } = await wssEcho(t, { key_file_name: KEY, cert_file_name: CERT })
+    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca })
+    t.after(() => socket.destroy())
+    await new Promise((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject) })
+    // The second frame is larger than the server's first read of the head,
+    // so part of it is still decrypted but unread when the 101 goes out.
+    const two = 'two'.padEnd(10000, '.')
+    socket.write(Buffer.concat([Buffer.from(upgradeRequest()), encodeFrame(OP.TEXT, 'one'), encodeFrame(OP.TEXT, two)]))
+    let got = Buffer.alloc(0)
+    let texts = []
+    await withTimeout(new Promise((resolve) => {
+      socket.on('data', (d) => {
+        got = Buffer.concat([got, d])
+        const end = got.indexOf('\r\n\r\n')
+        if (end < 0) return
+        assert.match(got.subarray(0, end).toString(), /^HTTP\/1\.1 101/)
+        let rest = got.subarray(end + 4)
+        texts = []
+        for (let f = decodeFrame(rest); f; f = decodeFrame(rest)) {
+          texts.push(f.frame.payload.toString())
+          rest = rest.subarray(f.size)
+        }
+        if (texts.length >= 2) resolve()
+      })
+    }), 5000, 'two echoes')
+    assert.deepEqual(texts, ['one', two])
+  })
 
 test('encrypted key with the right passphrase', { timeout: 10000 }, async (t) => {
   const { port } = await wssEcho(t, { key_file_name: ENCRYPTED_KEY, cert_file_name: CERT, passphrase: PASSPHRASE })

@@ -6,10 +6,13 @@
 pub(crate) mod listener;
 pub(crate) mod runtime;
 pub(crate) mod tls;
+pub(crate) mod tls_session;
+pub(crate) mod tls_stream;
 
 pub(crate) use listener::{bind, ListenOptions};
 pub(crate) use runtime::build_runtime;
 pub(crate) use tls::{load_server_config, TlsSource};
+pub(crate) use tls_session::TlsSession;
 
 /// Remote address as uWS.js prints it: dotted IPv4 (also for IPv4-mapped
 /// IPv6), IPv6 as eight zero-padded lowercase hex groups.

@@ -12,6 +12,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
+use crate::net::tls_stream::{self, TlsStream};
+
 use super::conn::{Behavior, Conn, ConnHost, ConnInit, Transport};
 use super::handshake::{self, Limits, Request};
 use super::routes::HttpService;
@@ -56,7 +58,6 @@ impl ServerCore {
     }
 
     async fn accept_loop(self: Arc<Self>, listener: &TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
-        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let mut backoff = Duration::from_millis(5);
         loop {
             match listener.accept().await {
@@ -67,11 +68,11 @@ impl ServerCore {
                     }
                     let _ = tcp.set_nodelay(true);
                     let server = self.clone();
-                    let acceptor = acceptor.clone();
+                    let tls = tls.clone();
                     tokio::spawn(async move {
                         // Boxed: the handshake's large state machine lives on
                         // the heap only while it runs.
-                        Box::pin(server.handshake(tcp, remote, acceptor)).await
+                        Box::pin(server.handshake(tcp, remote, tls)).await
                     });
                 }
                 Err(_) => {
@@ -83,20 +84,17 @@ impl ServerCore {
         }
     }
 
-    async fn handshake(
-        self: Arc<Self>,
-        tcp: TcpStream,
-        remote: SocketAddr,
-        acceptor: Option<tokio_rustls::TlsAcceptor>,
-    ) {
+    async fn handshake(self: Arc<Self>, tcp: TcpStream, remote: SocketAddr, tls: Option<Arc<rustls::ServerConfig>>) {
         let id = self.registry.reserve();
-        let outcome = match acceptor {
+        let outcome = match tls {
             None if self.handoff_http.load(Ordering::Relaxed) => self.clone().serve_or_handoff(id, tcp, remote).await,
             None => self.clone().serve_request(id, tcp, remote, false).await,
-            Some(acc) => match tokio::time::timeout(self.opts.handshake_timeout, acc.accept(tcp)).await {
-                Ok(Ok(tls)) => self.clone().serve_request(id, tls, remote, true).await,
-                _ => Ok(()),
-            },
+            Some(config) => {
+                match tokio::time::timeout(self.opts.handshake_timeout, tls_stream::accept(tcp, config)).await {
+                    Ok(Ok(tls)) => self.clone().serve_request(id, tls, remote, true).await,
+                    _ => Ok(()),
+                }
+            }
         };
         let _ = outcome;
         self.registry.release_unless_taken(id);
@@ -264,7 +262,7 @@ impl ServerCore {
     where
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
-        let Upgraded { route, behavior, key, protocol, remote, rest, secure } = up;
+        let Upgraded { route, behavior, key, protocol, remote, mut rest, secure } = up;
         if self.shutting_down.load(Ordering::Relaxed) {
             return Ok(false);
         }
@@ -272,7 +270,8 @@ impl ServerCore {
         let resp = handshake::response_101(&accept, protocol.as_deref(), &[]);
         stream.write_all(&resp).await?;
         stream.flush().await?;
-        let (tcp, transport) = stream.into_parts();
+        let (tcp, transport, more) = stream.into_parts();
+        rest.extend_from_slice(&more);
         let sock = tcp.into_std()?;
         let group = self.next_group();
         let init = ConnInit { id, route, group, behavior, remote, transport, tick: self.tick() };
@@ -440,25 +439,27 @@ struct Upgraded {
 
 pub(crate) trait IntoParts {
     fn tcp(&self) -> &TcpStream;
-    fn into_parts(self) -> (TcpStream, Transport);
+    /// The socket, its transport, and bytes read past what was asked for
+    /// (TLS: plaintext already decrypted).
+    fn into_parts(self) -> (TcpStream, Transport, Vec<u8>);
 }
 
 impl IntoParts for TcpStream {
     fn tcp(&self) -> &TcpStream {
         self
     }
-    fn into_parts(self) -> (TcpStream, Transport) {
-        (self, Transport::Plain)
+    fn into_parts(self) -> (TcpStream, Transport, Vec<u8>) {
+        (self, Transport::Plain, Vec::new())
     }
 }
 
-impl IntoParts for tokio_rustls::server::TlsStream<TcpStream> {
+impl IntoParts for TlsStream {
     fn tcp(&self) -> &TcpStream {
-        self.get_ref().0
+        TlsStream::tcp(self)
     }
-    fn into_parts(self) -> (TcpStream, Transport) {
-        let (tcp, session) = self.into_inner();
-        (tcp, Transport::Tls(Box::new(session)))
+    fn into_parts(self) -> (TcpStream, Transport, Vec<u8>) {
+        let (tcp, session, plain) = TlsStream::into_parts(self);
+        (tcp, Transport::Tls(session), plain)
     }
 }
 

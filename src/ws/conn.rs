@@ -12,7 +12,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -20,6 +20,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+
+use crate::net::TlsSession;
 
 use super::frame::{self, FrameError, Incoming, MessageAssembler, OpCode};
 use super::handshake::Request;
@@ -33,12 +35,17 @@ const MAX_IOVECS: usize = 64;
 /// Direct sends of payloads up to this size are copied behind their header
 /// into one stack buffer and written with one `send`.
 const DIRECT_COPY: usize = 2048;
-/// TLS: plaintext handed to rustls per round, so rustls's own send buffer
-/// stays bounded and our `out_bytes` stays an honest buffered amount.
+/// TLS: queued frames sealed per round (one record when they fit), so the
+/// ciphertext waiting in the session stays bounded and our `out_bytes`
+/// stays an honest buffered amount.
 const TLS_CHUNK: usize = 16 * 1024;
 
 thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH_SIZE].into_boxed_slice());
+    /// TLS: plaintext of one read (per thread, as `SCRATCH` is).
+    static PLAIN: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(SCRATCH_SIZE));
+    /// TLS: queued frames gathered into one record's plaintext.
+    static GATHER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(TLS_CHUNK));
 }
 
 /// What a connection asks of the server that owns it: the clock, readiness
@@ -189,7 +196,7 @@ enum Phase {
 
 pub(crate) enum Transport {
     Plain,
-    Tls(Box<rustls::ServerConnection>),
+    Tls(Box<TlsSession>),
 }
 
 struct State {
@@ -290,27 +297,6 @@ pub(crate) struct Conn {
     paused: AtomicBool,
     state: Mutex<State>,
     read: Mutex<ReadState>,
-}
-
-/// Adapts a `&TcpStream` to `std::io::Write`/`Read` for rustls.
-struct SockIo<'a>(&'a TcpStream);
-
-impl Write for SockIo<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&mut &*self.0).write(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&mut &*self.0).write_vectored(bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for SockIo<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&mut &*self.0).read(buf)
-    }
 }
 
 enum Flow {
@@ -637,14 +623,9 @@ impl Conn {
                 Ok(true)
             }
             Transport::Tls(tls) => loop {
-                while tls.wants_write() {
-                    match tls.write_tls(&mut SockIo(&self.sock)) {
-                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
+                let fd = self.fd();
+                if !tls.write_pending(|b| send_now(fd, &[IoSlice::new(b)]))? {
+                    return Ok(false);
                 }
                 if st.out.is_empty() {
                     if st.out.capacity() > 64 {
@@ -652,15 +633,18 @@ impl Conn {
                     }
                     return Ok(true);
                 }
-                let mut budget = TLS_CHUNK;
-                while budget > 0 {
-                    let Some(front) = st.out.front() else { break };
-                    let rest = &front[st.out_offset..];
-                    let take = rest.len().min(budget);
-                    tls.writer().write_all(&rest[..take])?;
-                    budget -= take;
-                    advance(&mut st.out, &mut st.out_offset, &mut st.out_bytes, take);
-                }
+                GATHER.with(|g| {
+                    let mut g = g.borrow_mut();
+                    g.clear();
+                    while g.len() < TLS_CHUNK {
+                        let Some(front) = st.out.front() else { break };
+                        let rest = &front[st.out_offset..];
+                        let take = rest.len().min(TLS_CHUNK - g.len());
+                        g.extend_from_slice(&rest[..take]);
+                        advance(&mut st.out, &mut st.out_offset, &mut st.out_bytes, take);
+                    }
+                    tls.encrypt(&g).map_err(io::Error::other)
+                })?;
             },
         }
     }
@@ -829,11 +813,7 @@ impl Conn {
     /// same segment as the upgrade, plaintext rustls already decrypted).
     /// Returns true when the connection is done.
     pub(crate) fn start(&self, host: &dyn ConnHost, mut early: Vec<u8>) -> bool {
-        if !early.is_empty() && matches!(self.on_bytes(host, &mut early), Flow::Stop) {
-            return true;
-        }
-        let is_tls = matches!(self.state.lock().transport, Transport::Tls(_));
-        is_tls && self.drain_tls_plaintext(host)
+        !early.is_empty() && matches!(self.on_bytes(host, &mut early), Flow::Stop)
     }
 
     /// The group saw the socket readable: read one round. Returns true when
@@ -888,67 +868,49 @@ impl Conn {
     }
 
     /// Reads TLS records from the socket, then hands the plaintext to the
-    /// frame parser.
+    /// frame parser. Returns true when the connection is done.
     fn read_tls(&self, host: &dyn ConnHost) -> bool {
-        {
-            let mut st = self.state.lock();
-            let Transport::Tls(tls) = &mut st.transport else {
-                return true;
-            };
-            match tls.read_tls(&mut SockIo(&self.sock)) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(e) if would_block(&e) => return false,
-                Err(_) => return true,
-            }
-            if tls.process_new_packets().is_err() {
-                // rustls queued a fatal alert; try to send it, then give up.
-                let _ = tls.write_tls(&mut SockIo(&self.sock));
-                return true;
-            }
-            if tls.wants_write() {
-                // A read may produce records to send (alerts, key updates).
-                self.flush_or_park(host, &mut st);
-            }
-        }
-        self.drain_tls_plaintext(host)
-    }
-
-    /// Moves all plaintext rustls holds through the frame parser. Returns
-    /// true when the connection is done.
-    fn drain_tls_plaintext(&self, host: &dyn ConnHost) -> bool {
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            loop {
-                let mut n = 0;
-                let mut eof = false;
-                {
+            let n = match (&self.sock).read(&mut s[..]) {
+                Ok(0) => return true,
+                Ok(n) => n,
+                Err(e) => return !would_block(&e),
+            };
+            PLAIN.with(|p| {
+                let mut plain = p.borrow_mut();
+                plain.clear();
+                let (read, peer_closed) = {
                     let mut st = self.state.lock();
                     let Transport::Tls(tls) = &mut st.transport else {
                         return true;
                     };
-                    while n < s.len() {
-                        match tls.reader().read(&mut s[n..]) {
-                            Ok(0) => {
-                                eof = true;
-                                break;
-                            }
-                            Ok(k) => n += k,
-                            Err(e) if would_block(&e) => break,
-                            Err(_) => return true,
+                    let read = tls.read(&mut s[..n], &mut plain);
+                    let peer_closed = tls.peer_closed();
+                    if tls.has_pending() {
+                        // A read may produce records to send (alerts, key
+                        // update answers); a fatal alert gets one try.
+                        if read.is_err() {
+                            let fd = self.fd();
+                            let _ = tls.write_pending(|b| send_now(fd, &[IoSlice::new(b)]));
+                        } else {
+                            self.flush_or_park(host, &mut st);
                         }
                     }
-                }
-                if n > 0 && matches!(self.on_bytes(host, &mut s[..n]), Flow::Stop) {
+                    (read, peer_closed)
+                };
+                if read.is_err() {
                     return true;
                 }
-                if eof {
+                if !plain.is_empty() && matches!(self.on_bytes(host, &mut plain), Flow::Stop) {
                     return true;
                 }
-                if n < s.len() {
-                    return false;
+                if plain.capacity() > 2 * SCRATCH_SIZE {
+                    // A burst with a record held over grew it: back to size.
+                    *plain = Vec::with_capacity(SCRATCH_SIZE);
                 }
-            }
+                peer_closed
+            })
         })
     }
 
