@@ -295,6 +295,13 @@ export interface BehaviorOptions {
   hasPong?: boolean
 }
 
+/**
+ * Loads `ssl` as `SSLApp` would (reads the files, decrypts the key, pairs
+ * it with the certificate) and drops the result: `new Server({ tls })`
+ * fails at construction, before it listens, without starting a runtime.
+ */
+export declare function checkTls(ssl: SslOptions): void
+
 /** Engine options from JS, engine.io's names and defaults. */
 export interface EngineOptions {
   workers?: number

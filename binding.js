@@ -839,4 +839,5 @@ module.exports.NativeApp = nativeBinding.NativeApp
 module.exports.NativeEngineFront = nativeBinding.NativeEngineFront
 module.exports.NativeEngineIo = nativeBinding.NativeEngineIo
 module.exports.NativeSocketIo = nativeBinding.NativeSocketIo
+module.exports.checkTls = nativeBinding.checkTls
 module.exports.version = nativeBinding.version

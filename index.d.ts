@@ -355,6 +355,21 @@ export interface EngineServerOptions {
   allowEIO3?: boolean
 }
 
+/**
+ * `ServerOptions.tls`: the key and certificate chain as PEM (`key`, `cert`,
+ * as `https.createServer` takes them) or as files (`key_file_name`,
+ * `cert_file_name`, as `SSLApp` takes them), one or the other for each.
+ * No other TLS settings (`ca`, `requestCert`, `pfx`…): they are refused.
+ */
+export interface ServerTlsOptions {
+  key?: string | Buffer
+  cert?: string | Buffer
+  key_file_name?: string
+  cert_file_name?: string
+  /** Decrypts an encrypted PKCS#8 key (`ENCRYPTED PRIVATE KEY`). */
+  passphrase?: string
+}
+
 export interface ServerOptions extends EngineServerOptions {
   /** ms a client may stay connected without joining a namespace (default 45000; 0 = default). */
   connectTimeout?: number
@@ -368,6 +383,19 @@ export interface ServerOptions extends EngineServerOptions {
    * them (ferrosocket extension; default false, as Node's `listen`).
    */
   reusePort?: boolean
+  /**
+   * The standalone form over TLS, terminated in Rust: `new Server(port, {
+   * tls })` or `io.listen(port)` serves wss:// and https:// long-polling
+   * (and the client bundle) on one Rust listener, as `attachApp(SSLApp())`
+   * does (ferrosocket extension). A key or certificate that does not load
+   * fails at construction (`code: 'FERROSOCKET_BAD_TLS'`). Refused with an
+   * http(s).Server argument (an https.Server keeps Node's TLS) and, for
+   * now, with `cors` or `allowRequest` (`FERROSOCKET_UNSUPPORTED`).
+   * `io.httpServer` is then a stand-in, not a Node server: `address()`,
+   * `listening`, `close(cb)` and the 'listening', 'error' and 'close'
+   * events report the Rust listener; nothing else reaches it.
+   */
+  tls?: ServerTlsOptions
   /** Accepted and ignored. */
   addTrailingSlash?: boolean
   /** A dynamic parent's child namespace is removed when its last socket leaves. */
@@ -644,7 +672,12 @@ export declare class Server<
   readonly sockets: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
   /** The Engine.IO side: open sessions, and 'connection_error' / 'headers' / 'initial_headers' events. */
   readonly engine: EventEmitter & { readonly clientsCount: number }
-  /** The Node HTTP server in use (created by `listen(port)` when not given). */
+  /**
+   * The Node HTTP server in use (created by `listen(port)` when not given).
+   * With the `tls` option: a stand-in for the Rust listener, with only
+   * `address()`, `listening`, `close(cb)` and the 'listening', 'error' and
+   * 'close' events (see `ServerOptions.tls`).
+   */
   readonly httpServer: HttpServerLike | null
   /** The port listened on (useful after `listen(0)`; ferrosocket extension). */
   readonly port: number | undefined

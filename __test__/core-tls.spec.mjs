@@ -6,19 +6,13 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import tls from 'node:tls'
 import { X509Certificate } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
 import { startApp, uWS, text, EventLog } from './helpers/app.mjs'
 import { connect } from './helpers/ws-client.mjs'
 import { rawRequest, upgradeRequest, encodeFrame, decodeFrame, OP } from './helpers/raw-client.mjs'
 import { ferroOnly, withTimeout } from './helpers/env.mjs'
 import { runChild } from './helpers/child.mjs'
+import { fixture, KEY, CERT, ENCRYPTED_KEY, PASSPHRASE, ca } from './helpers/tls-fixtures.mjs'
 
-const fixture = (name) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
-const KEY = fixture('key.pem')
-const CERT = fixture('cert.pem')
-const ENCRYPTED_KEY = fixture('key-encrypted.pem')
-const PASSPHRASE = 'ferro-test-passphrase'
-const ca = fs.readFileSync(CERT)
 
 async function wssEcho (t, ssl) {
   const log = new EventLog()

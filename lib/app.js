@@ -115,20 +115,28 @@ class TemplatedApp {
    */
   listen (...args) {
     const { host = '0.0.0.0', port, options, cb } = listenArgs(args)
+    // As uSockets: a fixed port is shared (SO_REUSEPORT) unless
+    // LIBUS_LISTEN_EXCLUSIVE_PORT; port 0 is never shared.
+    callListen(cb, ...this._listen(host, port, port !== 0 && (options & 1) === 0))
+    return this
+  }
+
+  /**
+   * `listen` without uWS.js's argument forms and port rule (the Socket.IO
+   * server's `tls` form shares a port as its `reusePort` says):
+   * `[listenSocket]`, or `[false, error]` shaped by listenError.
+   */
+  _listen (host, port, reusePort) {
     let result
     try {
-      // As uSockets: a fixed port is shared (SO_REUSEPORT) unless
-      // LIBUS_LISTEN_EXCLUSIVE_PORT; port 0 is never shared.
-      result = this[kNative].listen(host, port, port !== 0 && (options & 1) === 0)
+      result = this[kNative].listen(host, port, reusePort)
     } catch (err) {
-      callListen(cb, false, listenError(err, host, port))
-      return this
+      return [false, listenError(err, host, port)]
     }
     const ls = new ListenSocket(this, result.token, result.port)
     this._listeners.add(ls)
     this._updateKeepAlive()
-    callListen(cb, ls)
-    return this
+    return [ls]
   }
 
   publish (topic, message, isBinary = false, compress = false) {
@@ -297,14 +305,26 @@ function App (options) {
 /** uWS.js factory: `SSLApp({ key_file_name, cert_file_name })`; `key`/`cert` PEM buffers also accepted. */
 function SSLApp (options) {
   options = sslAppOptions(options)
-  const ssl = {
+  return new TemplatedApp(options, nativeSsl(options))
+}
+
+/**
+ * Loads SSLApp's key and certificate as `SSLApp(options)` would, and
+ * drops them: the same errors, without an App (no runtime started).
+ */
+function checkSsl (options) {
+  binding.checkTls(nativeSsl(sslAppOptions(options)))
+}
+
+/** SSLApp's checked options as the native layer takes them. */
+function nativeSsl (options) {
+  return {
     keyFileName: options.key_file_name,
     certFileName: options.cert_file_name,
     key: options.key === undefined ? undefined : toBuffer(options.key),
     cert: options.cert === undefined ? undefined : toBuffer(options.cert),
     passphrase: options.passphrase
   }
-  return new TemplatedApp(options, ssl)
 }
 
 function us_listen_socket_close (listenSocket) { // eslint-disable-line camelcase
@@ -315,4 +335,4 @@ function us_socket_local_port (listenSocket) { // eslint-disable-line camelcase
   return listenSocket ? listenSocket.port : -1
 }
 
-module.exports = { App, SSLApp, TemplatedApp, us_listen_socket_close, us_socket_local_port }
+module.exports = { App, SSLApp, checkSsl, TemplatedApp, us_listen_socket_close, us_socket_local_port }

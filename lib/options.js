@@ -212,6 +212,39 @@ function heartbeat (opts) {
   }
 }
 
+/**
+ * `new Server(port, { tls })` (ferrosocket's): the standalone server's TLS,
+ * terminated in Rust. The key and certificate chain as PEM (`key`, `cert`:
+ * strings or Buffers, as `https.createServer` takes them) or as files
+ * (`key_file_name`, `cert_file_name`, as `SSLApp` takes them), and the
+ * key's `passphrase`. Whether they load (readable, decryptable, a pair) is
+ * Rust's to say (`checkTls`, at construction); here only their shape. Other
+ * `tls.createServer` settings (`ca`, `requestCert`, `pfx`…) are refused:
+ * ignored, a client-certificate requirement would silently not apply.
+ */
+const TLS_KEYS = ['key', 'cert', 'key_file_name', 'cert_file_name', 'passphrase']
+const TLS_SHAPE = 'an object { key, cert, passphrase? } or { key_file_name, cert_file_name, passphrase? }'
+
+function serverTls (label, value) {
+  if (absent(value)) return
+  if (typeof value !== 'object' || Array.isArray(value)) throw typeError(label, TLS_SHAPE, value)
+  const other = Object.keys(value).find((k) => !TLS_KEYS.includes(k) && !absent(value[k]))
+  if (other !== undefined) {
+    throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', label, `${TLS_SHAPE} (no other TLS settings are supported)`, value, `one with "${other}"`)
+  }
+  for (const [inline, file] of [['key', 'key_file_name'], ['cert', 'cert_file_name']]) {
+    pem(`option "tls.${inline}"`, value[inline])
+    string(`option "tls.${file}"`, value[file])
+    if (!absent(value[inline]) && !absent(value[file])) {
+      throw fail(TypeError, 'ERR_INVALID_ARG_VALUE', `option "tls.${inline}"`, `left out when "tls.${file}" is given (one or the other)`, value[inline])
+    }
+    if (absent(value[inline]) && absent(value[file])) {
+      throw typeError(`option "tls.${inline}"`, `PEM text (a string or a Buffer), or "tls.${file}" a file name`, value[inline])
+    }
+  }
+  string('option "tls.passphrase"', value.passphrase)
+}
+
 /** socket.io's `Server` options (engine.io's plus its own). */
 const SERVER = {
   ...ENGINE,
@@ -221,6 +254,8 @@ const SERVER = {
   host: string,
   // ferrosocket's: SO_REUSEPORT for the Rust listener of `new Server(port)`.
   reusePort: boolean,
+  // ferrosocket's: TLS in Rust for `new Server(port)` (see serverTls).
+  tls: serverTls,
   cleanupEmptyChildNamespaces: boolean,
   adapter: func,
   parser: unsupported,

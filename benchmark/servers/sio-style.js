@@ -15,8 +15,9 @@ const ROOM = 'bcast'
 /**
  * @param {Function} Server  socket.io's or ferrosocket's Server class
  * @param {object} info  name, impl, version for the listening line
+ * @param {object} lib  ferrosocket's exports (null for socket.io)
  * With `--attached`: the form most apps use, `new Server(httpServer)` on a
- * plain http.Server they listen with.
+ * plain http.Server they listen with (an https.Server with `--tls`).
  */
 function runSioServer (Server, info, lib = null) {
   const { tls, attached: form, port: fixedPort, scaleOut } = parseServerArgs()
@@ -27,12 +28,18 @@ function runSioServer (Server, info, lib = null) {
   const opts = { transports: ['websocket'], serveClient: false }
   // Plain: the standalone form both document (`new Server(opts).listen(port)`:
   // socket.io creates an http.Server, ferrosocket listens in Rust), or the
-  // attached form. TLS: an https.Server attached, the only way either takes TLS.
-  const httpServer = tls
+  // attached form. TLS: ferrosocket's standalone form takes the key and
+  // certificate itself (the `tls` option: TLS in Rust); socket.io takes TLS
+  // only through an https.Server attached, as ferrosocket's attached form
+  // does (Node's TLS).
+  const rustTls = Boolean(tls && lib && !form)
+  const httpServer = tls && !rustTls
     ? https.createServer({ cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) })
     : form ? http.createServer() : null
-  const attached = Boolean(tls) || form
-  const io = attached ? new Server(httpServer, opts) : new Server(opts)
+  const attached = httpServer !== null
+  const io = attached
+    ? new Server(httpServer, opts)
+    : new Server(rustTls ? { ...opts, tls: { cert_file_name: tls.cert, key_file_name: tls.key } } : opts)
 
   track(io, stats)
   const broadcast = (msgs) => {

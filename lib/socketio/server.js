@@ -19,6 +19,8 @@ const { listenError } = require('../listen-error')
 const { kNative, kHeadSeen } = require('../symbols')
 const { takeOver, adoptConnection } = require('./listener-takeover')
 const { RedisLink } = require('./redis-link')
+const { TlsListener } = require('./tls-listener')
+const { SSLApp, checkSsl } = require('../app')
 
 const ENCODER = Object.freeze({
   encode (packet) {
@@ -35,7 +37,9 @@ const ENCODER = Object.freeze({
  *
  * HTTP goes through a Node http.Server (given, or created by `listen(port)`
  * as socket.io does): long-polling requests are answered by the Rust engine,
- * WebSocket upgrades are handed to Rust by file descriptor.
+ * WebSocket upgrades are handed to Rust by file descriptor. With the `tls`
+ * option, `listen(port)` serves everything in Rust instead, on an internal
+ * SSLApp (see _listenTls).
  */
 class Server extends EventEmitter {
   constructor (srv, opts) {
@@ -68,6 +72,7 @@ class Server extends EventEmitter {
     this.engine = new HttpFront(this._opts, () => this._native())
     this.httpServer = null
     if (srv !== undefined && srv !== null) this.attach(srv)
+    else if (this._opts.tls) this._checkTls(false)
   }
 
   /** socket.io's name for the Engine.IO server (`io.engine`). */
@@ -222,6 +227,10 @@ class Server extends EventEmitter {
     }
     const port = attachPort(srv)
     Object.assign(this._opts, serverOptions(opts))
+    if (this._opts.tls) {
+      this._checkTls(port === undefined)
+      return this._listenTls(port)
+    }
     if (port !== undefined) {
       // Standalone, as socket.io's `new Server(port)`: an http.Server for
       // everything but WebSocket upgrades, which the Rust listener serves
@@ -340,6 +349,57 @@ class Server extends EventEmitter {
   }
 
   /**
+   * What the `tls` form refuses, then its key and certificate loaded once
+   * by Rust (and dropped), so that a broken one fails here, synchronously
+   * and naming the option, not at a later listen. `withServer`: given an
+   * http(s).Server, whose own TLS (Node's) is the one that would apply.
+   */
+  _checkTls (withServer) {
+    if (withServer) {
+      const err = new TypeError('ferrosocket: option "tls" is for the standalone form (`new Server(port, { tls })`, ' +
+        '`io.listen(port)`), not with an http(s).Server: an https.Server keeps its own TLS (Node\'s); give it ' +
+        'the key and certificate and drop "tls", or drop the server to have TLS in Rust')
+      err.code = 'ERR_INVALID_ARG_VALUE'
+      throw err
+    }
+    refuseNodeOnly(this._opts, 'option "tls"', 'TLS is then terminated in Rust, without Node\'s HTTP server; ' +
+      'for them, use an https.Server: `new Server(httpsServer, opts)`')
+    try {
+      checkSsl(this._opts.tls)
+    } catch (cause) {
+      const err = new Error(`ferrosocket: option "tls" does not load: ${cause.message}`)
+      err.code = 'FERROSOCKET_BAD_TLS'
+      err.cause = cause
+      throw err
+    }
+  }
+
+  /**
+   * `new Server(port, { tls })`: an SSLApp of our own, the engine on it as
+   * attachApp mounts it (WebSocket and long-polling answered in Rust, the
+   * client bundle an app route), listening on `port` and the `host`
+   * option. `io.httpServer` is a stand-in that reports that listener
+   * (tls-listener.js); as with the plain form, a listen failure is an
+   * 'error' on it, asynchronously.
+   */
+  _listenTls (port) {
+    // One listener per server: listening again replaces it (nothing else
+    // would ever close the one before).
+    if (this.httpServer instanceof TlsListener) this.httpServer.close()
+    const app = SSLApp({ ...this._opts.tls, workers: this._opts.workers, handshakeTimeout: this._opts.handshakeTimeout })
+    this._mountOn(app)
+    const srv = new TlsListener(app, () => this._closeNative())
+    this.httpServer = srv
+    const bound = srv._listen(this._opts.host || '::', port, Boolean(this._opts.reusePort))
+    if (bound !== undefined) {
+      this._port = bound
+      this._listening = true
+    }
+    this._updateKeepAlive()
+    return this
+  }
+
+  /**
    * As socket.io's `attachApp` for uWebSockets.js: Socket.IO on ferrosocket's
    * own `App()`/`SSLApp()`, beside its routes, on its one Rust listener (TLS
    * in Rust with SSLApp). WebSocket and long-polling under the path are
@@ -350,20 +410,26 @@ class Server extends EventEmitter {
     Object.assign(this._opts, serverOptions(opts))
     const native = app && app[kNative]
     if (!native) throw new TypeError('ferrosocket: attachApp() takes an App() or SSLApp() of ferrosocket')
-    if (this._opts.cors || typeof this._opts.allowRequest === 'function') {
-      const err = new Error('ferrosocket: options "cors" and "allowRequest" are not supported with attachApp() yet ' +
-        '(attach to an http.Server for them)')
-      err.code = 'FERROSOCKET_UNSUPPORTED'
+    refuseNodeOnly(this._opts, 'attachApp()', 'attach to an http.Server for them')
+    if (this._opts.tls) {
+      const err = new TypeError('ferrosocket: option "tls" is for `new Server(port, { tls })`; with attachApp() ' +
+        'the App listens, with its own TLS: use an SSLApp()')
+      err.code = 'ERR_INVALID_ARG_VALUE'
       throw err
     }
-    // A handle made before (a broadcast before attaching) serves no one yet.
-    if (this._nativeHandle) this._closeNative()
-    this._app = app
-    this._native().attachApp(native)
-    if (this._opts.serveClient !== false) serveClientOnApp(app, this._path)
+    this._mountOn(app)
     this._listening = true
     this._updateKeepAlive()
     return this
+  }
+
+  /** The engine under the path on `app`'s listener, and the client bundle as an app route. */
+  _mountOn (app) {
+    // A handle made before (a broadcast before attaching) serves no one yet.
+    if (this._nativeHandle) this._closeNative()
+    this._app = app
+    this._native().attachApp(app[kNative])
+    if (this._opts.serveClient !== false) serveClientOnApp(app, this._path)
   }
 
   /** `/socket.io/socket.io.js` and friends from the socket.io-client package. */
@@ -588,6 +654,17 @@ for (const method of Object.keys(EventEmitter.prototype)) {
     const r = this.sockets[method](...args)
     return r === this.sockets ? this : r
   }
+}
+
+/**
+ * `cors` and `allowRequest` run in Node's HTTP server, which attachApp()
+ * and the `tls` form do without: refused there rather than ignored.
+ */
+function refuseNodeOnly (opts, form, instead) {
+  if (!opts.cors && typeof opts.allowRequest !== 'function') return
+  const err = new Error(`ferrosocket: options "cors" and "allowRequest" are not supported with ${form} yet (${instead})`)
+  err.code = 'FERROSOCKET_UNSUPPORTED'
+  throw err
 }
 
 /**

@@ -299,7 +299,7 @@ fn status(s: Option<crate::ws::SendStatus>) -> i32 {
     s.map_or(-1, |s| s as i32)
 }
 
-fn load_tls(ssl: &SslOptions) -> Result<Arc<rustls::ServerConfig>> {
+pub(super) fn load_tls(ssl: &SslOptions) -> Result<Arc<rustls::ServerConfig>> {
     let key = match (&ssl.key, &ssl.key_file_name) {
         (Some(b), _) => TlsSource::Pem(b.to_vec()),
         (None, Some(f)) => TlsSource::File(f.clone()),

@@ -16,3 +16,11 @@ use napi_derive::napi;
 pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
+
+/// Loads `ssl` as `SSLApp` would (reads the files, decrypts the key, pairs
+/// it with the certificate) and drops the result: `new Server({ tls })`
+/// fails at construction, before it listens, without starting a runtime.
+#[napi]
+pub fn check_tls(ssl: app::SslOptions) -> napi::Result<()> {
+    app::load_tls(&ssl).map(|_| ())
+}
