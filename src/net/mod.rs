@@ -6,6 +6,7 @@
 pub(crate) mod listener;
 pub(crate) mod runtime;
 pub(crate) mod tls;
+pub(crate) mod tls_records;
 pub(crate) mod tls_session;
 pub(crate) mod tls_stream;
 

@@ -67,6 +67,9 @@ pub(crate) fn load_server_config(
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // TLS 1.3 records are protected by tls_records.rs after the upgrade,
+    // with the keys rustls derived (see TlsSession::settle).
+    config.enable_secret_extraction = true;
     Ok(Arc::new(config))
 }
 

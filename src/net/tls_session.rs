@@ -8,6 +8,11 @@
 //! record completes: ~3.4 KB when idle (measured with a counting allocator,
 //! rustls 0.23, TLS 1.3, AES-GCM). Ciphertext the kernel has not taken
 //! waits in `outgoing`, also freed once written.
+//!
+//! Once a TLS 1.3 connection has become a WebSocket (`settle`), records
+//! are sealed and opened by `tls_records` with the keys rustls derived,
+//! and rustls keeps only what key updates need: ~2.0 KB idle. TLS 1.2
+//! stays with rustls throughout.
 
 use std::io;
 use std::sync::Arc;
@@ -15,13 +20,24 @@ use std::sync::Arc;
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
 
+use super::tls_records::Records;
+
 /// A session's ciphertext in flight, incomplete record included, beyond
 /// which the peer is refused: rustls joins handshake messages up to 64 KiB
 /// and a record is at most 16 KiB + 2 KiB; one read adds at most 64 KiB.
 const MAX_INCOMING: usize = 160 * 1024;
 
+/// Who protects the records: rustls, or (TLS 1.3 after `settle`) this
+/// crate with rustls's keys. Boxed: the two differ in size.
+enum Engine {
+    Rustls(Box<UnbufferedServerConnection>),
+    Records(Box<Records>),
+    /// A failed move between the two: the session can do nothing more.
+    Gone,
+}
+
 pub(crate) struct TlsSession {
-    conn: UnbufferedServerConnection,
+    engine: Engine,
     /// Ciphertext of an incomplete record; empty (unallocated) between records.
     incoming: Vec<u8>,
     /// Ciphertext not yet written; `outgoing[..sent]` is out already.
@@ -33,10 +49,14 @@ pub(crate) struct TlsSession {
     peer_closed: bool,
 }
 
+fn over() -> rustls::Error {
+    rustls::Error::General("TLS session is over".into())
+}
+
 impl TlsSession {
     pub(crate) fn new(config: Arc<rustls::ServerConfig>) -> Result<Self, rustls::Error> {
         Ok(Self {
-            conn: UnbufferedServerConnection::new(config)?,
+            engine: Engine::Rustls(Box::new(UnbufferedServerConnection::new(config)?)),
             incoming: Vec::new(),
             outgoing: Vec::new(),
             sent: 0,
@@ -69,7 +89,7 @@ impl TlsSession {
     /// protocol violation: the session is over (a fatal alert may be
     /// pending, worth one attempt to write).
     pub(crate) fn read(&mut self, fresh: &mut [u8], plain: &mut Vec<u8>) -> Result<(), rustls::Error> {
-        let Self { conn, incoming, outgoing, established, peer_closed, .. } = self;
+        let Self { engine, incoming, outgoing, established, peer_closed, .. } = self;
         let held = !incoming.is_empty();
         if held {
             if incoming.len() + fresh.len() > MAX_INCOMING {
@@ -78,61 +98,26 @@ impl TlsSession {
             incoming.extend_from_slice(fresh);
         }
         let buf: &mut [u8] = if held { &mut incoming[..] } else { fresh };
-        // What rustls is done with, from the front of `buf`.
+        // What is done with, from the front of `buf`.
         let mut done = 0;
-        let result = loop {
-            let status = conn.process_tls_records(&mut buf[done..]);
-            let mut discard = status.discard;
-            let state = match status.state {
-                Ok(state) => state,
-                Err(e) => break Err(e),
-            };
-            match state {
-                ConnectionState::ReadTraffic(mut records) => {
-                    while let Some(record) = records.next_record() {
-                        match record {
-                            Ok(r) => {
-                                discard += r.discard;
-                                plain.extend_from_slice(r.payload);
-                            }
-                            Err(e) => {
-                                self.drain_output();
-                                return Err(e);
-                            }
-                        }
-                    }
+        let result = match engine {
+            Engine::Rustls(conn) => rustls_read(conn, buf, &mut done, plain, outgoing, established, peer_closed),
+            Engine::Records(records) => match records.open(buf, plain, outgoing) {
+                Ok(opened) => {
+                    done = opened.used;
+                    *peer_closed |= opened.closed;
+                    Ok(())
                 }
-                ConnectionState::EncodeTlsData(mut enc) => {
-                    if let Err(e) = encode_into(outgoing, 4096, |out| enc.encode(out)) {
-                        break Err(e);
-                    }
+                Err(e) => {
+                    records.alert(e, outgoing);
+                    Err(rustls::Error::General(e.to_string()))
                 }
-                // The encoded records wait in `outgoing`, written in order
-                // before anything encrypted later.
-                ConnectionState::TransmitTlsData(t) => t.done(),
-                ConnectionState::PeerClosed => *peer_closed = true,
-                ConnectionState::Closed => {
-                    *peer_closed = true;
-                    done += discard;
-                    break Ok(());
-                }
-                ConnectionState::WriteTraffic(_) => {
-                    *established = true;
-                    done += discard;
-                    break Ok(());
-                }
-                ConnectionState::BlockedHandshake => {
-                    done += discard;
-                    break Ok(());
-                }
-                // Early data is not enabled (the config's max_early_data_size is 0).
-                _ => break Err(rustls::Error::General("unexpected TLS state".into())),
-            }
-            done += discard;
+            },
+            Engine::Gone => Err(over()),
         };
         // Keep the incomplete rest, and only that.
         if held {
-            incoming.drain(..done);
+            incoming.drain(..done.min(incoming.len()));
             if incoming.is_empty() {
                 *incoming = Vec::new();
             }
@@ -146,9 +131,25 @@ impl TlsSession {
         result
     }
 
+    /// A TLS 1.3 session's handshake is over and no more HTTP will pass:
+    /// records are protected here from now on, with rustls's keys. Needs
+    /// the config's `enable_secret_extraction`; TLS 1.2 stays with rustls.
+    pub(crate) fn settle(&mut self) {
+        let Engine::Rustls(conn) = &self.engine else { return };
+        if !self.established || conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+            return;
+        }
+        let Engine::Rustls(conn) = std::mem::replace(&mut self.engine, Engine::Gone) else { return };
+        if let Ok((secrets, kernel)) = conn.dangerous_into_kernel_connection() {
+            if let Some(records) = Records::new(kernel, secrets.tx, secrets.rx) {
+                self.engine = Engine::Records(Box::new(records));
+            }
+        }
+    }
+
     /// Encodes what rustls has queued to send (after an error: its alert).
     fn drain_output(&mut self) {
-        let Self { conn, outgoing, .. } = self;
+        let Self { engine: Engine::Rustls(conn), outgoing, .. } = self else { return };
         for _ in 0..8 {
             let status = conn.process_tls_records(&mut []);
             match status.state {
@@ -165,7 +166,14 @@ impl TlsSession {
 
     /// Encrypts `data` onto the pending output.
     pub(crate) fn encrypt(&mut self, data: &[u8]) -> Result<(), rustls::Error> {
-        let Self { conn, outgoing, .. } = self;
+        let Self { engine, outgoing, .. } = self;
+        let conn = match engine {
+            Engine::Rustls(conn) => conn,
+            Engine::Records(records) => {
+                return records.seal(data, outgoing).map_err(|e| rustls::Error::General(e.to_string()))
+            }
+            Engine::Gone => return Err(over()),
+        };
         loop {
             let status = conn.process_tls_records(&mut []);
             match status.state? {
@@ -182,10 +190,16 @@ impl TlsSession {
     /// Queues close_notify (best effort: a session that cannot send any more
     /// has nothing to say).
     pub(crate) fn close_notify(&mut self) {
-        let Self { conn, outgoing, .. } = self;
-        let status = conn.process_tls_records(&mut []);
-        if let Ok(ConnectionState::WriteTraffic(mut w)) = status.state {
-            let _ = encode_into(outgoing, 64, |out| w.queue_close_notify(out));
+        let Self { engine, outgoing, .. } = self;
+        match engine {
+            Engine::Rustls(conn) => {
+                let status = conn.process_tls_records(&mut []);
+                if let Ok(ConnectionState::WriteTraffic(mut w)) = status.state {
+                    let _ = encode_into(outgoing, 64, |out| w.queue_close_notify(out));
+                }
+            }
+            Engine::Records(records) => records.close_notify(outgoing),
+            Engine::Gone => {}
         }
     }
 
@@ -205,6 +219,54 @@ impl TlsSession {
         self.outgoing = Vec::new();
         self.sent = 0;
         Ok(true)
+    }
+}
+
+/// Runs rustls's state machine over `buf` (see `TlsSession::read`);
+/// `done` says how much of it rustls is done with.
+fn rustls_read(
+    conn: &mut UnbufferedServerConnection,
+    buf: &mut [u8],
+    done: &mut usize,
+    plain: &mut Vec<u8>,
+    outgoing: &mut Vec<u8>,
+    established: &mut bool,
+    peer_closed: &mut bool,
+) -> Result<(), rustls::Error> {
+    loop {
+        let status = conn.process_tls_records(&mut buf[*done..]);
+        let mut discard = status.discard;
+        match status.state? {
+            ConnectionState::ReadTraffic(mut records) => {
+                while let Some(record) = records.next_record() {
+                    let r = record?;
+                    discard += r.discard;
+                    plain.extend_from_slice(r.payload);
+                }
+            }
+            ConnectionState::EncodeTlsData(mut enc) => encode_into(outgoing, 4096, |out| enc.encode(out))?,
+            // The encoded records wait in `outgoing`, written in order
+            // before anything encrypted later.
+            ConnectionState::TransmitTlsData(t) => t.done(),
+            ConnectionState::PeerClosed => *peer_closed = true,
+            ConnectionState::Closed => {
+                *peer_closed = true;
+                *done += discard;
+                return Ok(());
+            }
+            ConnectionState::WriteTraffic(_) => {
+                *established = true;
+                *done += discard;
+                return Ok(());
+            }
+            ConnectionState::BlockedHandshake => {
+                *done += discard;
+                return Ok(());
+            }
+            // Early data is not enabled (the config's max_early_data_size is 0).
+            _ => return Err(rustls::Error::General("unexpected TLS state".into())),
+        }
+        *done += discard;
     }
 }
 
@@ -321,6 +383,27 @@ mod tests {
         plain
     }
 
+    /// The server's pending output to the client `step` bytes at a time,
+    /// read as it comes; returns the client's plaintext.
+    fn deliver(s: &mut TlsSession, c: &mut rustls::ClientConnection, step: usize) -> Vec<u8> {
+        let mut wire = Vec::new();
+        s.write_pending(|b| {
+            wire.extend_from_slice(b);
+            Ok(b.len())
+        })
+        .unwrap();
+        let mut got = Vec::new();
+        for chunk in wire.chunks(step) {
+            let mut r = chunk;
+            while !r.is_empty() {
+                c.read_tls(&mut r).unwrap();
+                c.process_new_packets().unwrap();
+                got.extend(client_reads(c));
+            }
+        }
+        got
+    }
+
     fn client_reads(c: &mut rustls::ClientConnection) -> Vec<u8> {
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];
@@ -332,6 +415,101 @@ mod tests {
             }
         }
         got
+    }
+
+    /// A session past its handshake, settled as a connection's is.
+    fn settled_pair() -> (TlsSession, rustls::ClientConnection) {
+        let (mut s, mut c) = pair();
+        pump(&mut s, &mut c, usize::MAX >> 1);
+        s.settle();
+        assert!(matches!(s.engine, Engine::Records(_)), "TLS 1.3 settles");
+        (s, c)
+    }
+
+    fn records(s: &mut TlsSession) -> &mut Records {
+        match &mut s.engine {
+            Engine::Records(r) => r,
+            _ => panic!("not settled"),
+        }
+    }
+
+    #[test]
+    fn settled_data_both_ways_even_a_byte_at_a_time_and_nothing_held_idle() {
+        for step in [1, 7, 100, 1 << 20] {
+            let (mut s, mut c) = settled_pair();
+            c.writer().write_all(b"hello over tls").unwrap();
+            c.writer().write_all(&[b'z'; 40_000]).unwrap();
+            let got = pump(&mut s, &mut c, step);
+            assert_eq!(&got[..14], b"hello over tls", "step {step}");
+            assert_eq!(got.len(), 40_014, "step {step}");
+            s.encrypt(&vec![b'q'; 50_000]).unwrap();
+            s.encrypt(b"and back").unwrap();
+            let back = deliver(&mut s, &mut c, step);
+            assert_eq!(back.len(), 50_008, "step {step}");
+            assert_eq!(&back[50_000..], b"and back");
+            assert_eq!((s.incoming.capacity(), s.outgoing.capacity()), (0, 0), "step {step}");
+        }
+    }
+
+    #[test]
+    fn settled_key_updates_from_the_client_are_followed_both_ways() {
+        let (mut s, mut c) = settled_pair();
+        for round in 0..3 {
+            c.refresh_traffic_keys().unwrap();
+            c.writer().write_all(b"after the update").unwrap();
+            assert_eq!(pump(&mut s, &mut c, usize::MAX >> 1), b"after the update", "round {round}");
+            s.encrypt(b"answer").unwrap();
+            pump(&mut s, &mut c, usize::MAX >> 1);
+            assert_eq!(client_reads(&mut c), b"answer", "round {round}");
+        }
+    }
+
+    #[test]
+    fn settled_sender_moves_to_the_next_key_at_its_limit() {
+        let (mut s, mut c) = settled_pair();
+        records(&mut s).set_limit(3);
+        for i in 0..10u8 {
+            s.encrypt(&[i; 100]).unwrap();
+        }
+        pump(&mut s, &mut c, usize::MAX >> 1);
+        let got = client_reads(&mut c);
+        assert_eq!(got, (0..10u8).flat_map(|i| [i; 100]).collect::<Vec<_>>());
+        // And the client's records still open (our receive key did not move).
+        c.writer().write_all(b"still here").unwrap();
+        assert_eq!(pump(&mut s, &mut c, usize::MAX >> 1), b"still here");
+    }
+
+    #[test]
+    fn settled_close_notify_both_ways() {
+        let (mut s, mut c) = settled_pair();
+        c.writer().write_all(b"last").unwrap();
+        c.send_close_notify();
+        assert_eq!(pump(&mut s, &mut c, usize::MAX >> 1), b"last");
+        assert!(s.peer_closed());
+        s.close_notify();
+        pump(&mut s, &mut c, usize::MAX >> 1);
+        let mut buf = [0u8; 8];
+        assert_eq!(c.reader().read(&mut buf).unwrap(), 0, "clean EOF at the client");
+    }
+
+    #[test]
+    fn settled_tampering_and_oversize_are_refused_with_an_alert() {
+        let (mut s, mut c) = settled_pair();
+        c.writer().write_all(b"abc").unwrap();
+        let mut wire = Vec::new();
+        while c.wants_write() {
+            c.write_tls(&mut wire).unwrap();
+        }
+        let last = wire.len() - 1;
+        wire[last] ^= 1;
+        assert!(s.read(&mut wire, &mut Vec::new()).is_err());
+        assert!(s.has_pending(), "bad_record_mac is queued");
+        let (mut s, _) = settled_pair();
+        let mut bad = [23u8, 3, 3, 0xff, 0xff];
+        assert!(s.read(&mut bad, &mut Vec::new()).is_err());
+        let (mut s, _) = settled_pair();
+        let mut plaintext_alert = [21u8, 3, 3, 0, 2, 1, 0];
+        assert!(s.read(&mut plaintext_alert, &mut Vec::new()).is_err(), "records must be protected");
     }
 
     #[test]

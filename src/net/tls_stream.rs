@@ -63,7 +63,9 @@ impl TlsStream {
 
     /// The socket, the session, and plaintext decrypted but not read.
     /// Anything written was flushed (the caller's `flush`).
-    pub(crate) fn into_parts(self) -> (TcpStream, Box<TlsSession>, Vec<u8>) {
+    /// The session settles (TLS 1.3: records protected by this crate).
+    pub(crate) fn into_parts(mut self) -> (TcpStream, Box<TlsSession>, Vec<u8>) {
+        self.session.settle();
         let mut plain = self.plain;
         plain.drain(..self.taken);
         (self.tcp, self.session, plain)
