@@ -42,7 +42,12 @@ export interface SSLAppOptions extends AppOptions {
   /** PEM contents instead of file names (ferrosocket extension). */
   key?: string | Buffer
   cert?: string | Buffer
-  /** Encrypted keys are refused with a clear error; decrypt them first. */
+  /**
+   * Decrypts an encrypted PKCS#8 key (`ENCRYPTED PRIVATE KEY`, PBES2). An
+   * encrypted key without it, with a wrong one, or in the legacy
+   * `Proc-Type: 4,ENCRYPTED` format fails with an error naming the key
+   * (convert a legacy key with `openssl pkcs8 -topk8`).
+   */
   passphrase?: string
 }
 

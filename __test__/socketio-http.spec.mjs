@@ -286,6 +286,59 @@ test('a client reconnects by itself after the server restarts on the same port',
   assert.notEqual(c.id, firstId)
 })
 
+test('standalone: new Server(port) listens at once (listening, address()) and emits \'listening\' on the next tick, as Node\'s server.listen()', { timeout: 10000 }, async (t) => {
+  const io = new Server(0, { host: '127.0.0.1' })
+  t.after(() => io.close())
+  const srv = io.httpServer
+  assert.equal(srv.listening, true)
+  assert.deepEqual(srv.address(), { address: '127.0.0.1', family: 'IPv4', port: io.port })
+  // Emitted after the constructor returned, so a listener added now sees it.
+  const events = []
+  srv.on('listening', () => events.push('listening'))
+  await Promise.race([once(srv, 'listening'), sleep(1000)])
+  assert.deepEqual(events, ['listening'])
+  const c = ioc(`http://127.0.0.1:${io.port}`, { reconnection: false, forceNew: true })
+  t.after(() => c.close())
+  await once(c, 'connect')
+  // Closed in the same tick, as Node's: no 'listening'.
+  const gone = new Server(0, { host: '127.0.0.1' })
+  let heard = 0
+  gone.httpServer.on('listening', () => heard++)
+  gone.httpServer.close()
+  await sleep(50)
+  assert.equal(heard, 0)
+})
+
+test('standalone: io.close(cb) and io.httpServer.close(cb) disconnect clients and close the server (\'close\' once, callback without error); closed again, ERR_SERVER_NOT_RUNNING', { timeout: 10000 }, async (t) => {
+  for (const how of ['io.close', 'httpServer.close']) {
+    const io = new Server(0)
+    t.after(() => io.close())
+    const srv = io.httpServer
+    const c = ioc(`http://127.0.0.1:${io.port}`, { transports: ['websocket'], reconnection: false, forceNew: true })
+    t.after(() => c.close())
+    const [[socket]] = await Promise.all([once(io, 'connection'), once(c, 'connect')])
+    const reasons = []
+    socket.on('disconnect', (r) => reasons.push(r))
+    let closes = 0
+    srv.on('close', () => closes++)
+    const clientGone = once(c, 'disconnect')
+    const cb = await new Promise((resolve) => how === 'io.close'
+      ? io.close((...args) => resolve(args))
+      : srv.close((...args) => resolve(args)))
+    assert.deepEqual(cb, [undefined], how)
+    assert.deepEqual(reasons, ['server shutting down'], how)
+    assert.equal(closes, 1, how)
+    assert.equal(srv.listening, false, how)
+    assert.equal(srv.address(), null, how)
+    assert.equal(io.engine.clientsCount, 0, how)
+    assert.equal((await clientGone)[0], 'transport close', how)
+    // Closing again: the error goes to the callback, as Node's close(cb).
+    const again = []
+    await io.close((err) => again.push(err))
+    assert.equal(again[0]?.code, 'ERR_SERVER_NOT_RUNNING', how)
+  }
+})
+
 test('hostile or odd clients: CONNECT bursts, deep nesting, POSTs for unknown sessions, an allowRequest that throws', { timeout: 15000 }, async (t) => {
   let calls = 0
   const io = new Server({

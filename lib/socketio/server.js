@@ -264,26 +264,27 @@ class Server extends EventEmitter {
       this._listening = true
       this._updateKeepAlive()
       this._standalone(srv, host)
-      // As socket.io's listen: and Node then tracks the connections it is
-      // handed (headersTimeout, requestTimeout, closeIdleConnections).
-      srv.emit('listening')
     }
     return this
   }
 
   /**
    * Our own http.Server never listens (the Rust listener does): make
-   * `io.httpServer.address()`, `.listening` and `.close()` tell the truth,
-   * as apps and tests written for socket.io use them.
+   * `io.httpServer.address()`, `.listening`, `.close()` and its
+   * 'listening' and 'close' events tell the truth, as apps and tests
+   * written for socket.io use them.
    */
   _standalone (srv, host) {
     const self = this
-    srv.address = () => (self._listening
-      ? { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: self._port }
-      : null)
-    Object.defineProperty(srv, 'listening', { configurable: true, get: () => self._listening })
+    // The stand-in's own state, as a Node server has its handle: io.close()
+    // shuts the Socket.IO server down (clearing _listening) before it closes
+    // this one, which must still know that it was listening.
+    let address = { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: this._port }
+    srv.address = () => address && { ...address }
+    Object.defineProperty(srv, 'listening', { configurable: true, get: () => address !== null })
     srv.close = function (cb) {
-      const wasListening = self._listening
+      const wasListening = address !== null
+      address = null
       self._closeNative()
       // Held GETs were just answered: let those responses flush first.
       this.closeIdleConnections()
@@ -292,6 +293,12 @@ class Server extends EventEmitter {
       if (cb) process.nextTick(cb, wasListening ? undefined : Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' }))
       return this
     }
+    // As Node's listen: 'listening' on the next tick, so that
+    // `new Server(port)` users can observe it, and not after a close() in
+    // this tick. Node then tracks the connections it is handed
+    // (headersTimeout, requestTimeout, closeIdleConnections); none is
+    // handed over before then, as they come from Rust in a later callback.
+    process.nextTick(() => { if (address !== null) srv.emit('listening') })
   }
 
   /**
