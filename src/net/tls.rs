@@ -70,6 +70,7 @@ pub(crate) fn load_server_config(
     // TLS 1.3 records are protected by tls_records.rs after the upgrade,
     // with the keys rustls derived (see TlsSession::settle).
     config.enable_secret_extraction = true;
+    config.key_log = Arc::new(super::tls_records::Capture);
     Ok(Arc::new(config))
 }
 

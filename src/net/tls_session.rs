@@ -20,7 +20,7 @@ use std::sync::Arc;
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
 
-use super::tls_records::Records;
+use super::tls_records::{self, Records, TrafficSecrets};
 
 /// A session's ciphertext in flight, incomplete record included, beyond
 /// which the peer is refused: rustls joins handshake messages up to 64 KiB
@@ -47,6 +47,13 @@ pub(crate) struct TlsSession {
     established: bool,
     /// The peer sent close_notify: it sends nothing more.
     peer_closed: bool,
+    /// TLS 1.3's first application traffic secrets, from the handshake
+    /// until `settle` takes them.
+    traffic: Option<Box<TrafficSecrets>>,
+    /// rustls sealed data after the last read: it holds no KeyUpdate answer
+    /// back (it queues one until its next write, and handing the keys over
+    /// would lose it).
+    wrote_last: bool,
 }
 
 fn over() -> rustls::Error {
@@ -62,6 +69,8 @@ impl TlsSession {
             sent: 0,
             established: false,
             peer_closed: false,
+            traffic: None,
+            wrote_last: false,
         })
     }
 
@@ -89,7 +98,7 @@ impl TlsSession {
     /// protocol violation: the session is over (a fatal alert may be
     /// pending, worth one attempt to write).
     pub(crate) fn read(&mut self, fresh: &mut [u8], plain: &mut Vec<u8>) -> Result<(), rustls::Error> {
-        let Self { engine, incoming, outgoing, established, peer_closed, .. } = self;
+        let Self { engine, incoming, outgoing, established, peer_closed, traffic, wrote_last, .. } = self;
         let held = !incoming.is_empty();
         if held {
             if incoming.len() + fresh.len() > MAX_INCOMING {
@@ -101,8 +110,16 @@ impl TlsSession {
         // What is done with, from the front of `buf`.
         let mut done = 0;
         let result = match engine {
-            Engine::Rustls(conn) => rustls_read(conn, buf, &mut done, plain, outgoing, established, peer_closed),
-            Engine::Records(records) => match records.open(buf, plain, outgoing) {
+            Engine::Rustls(conn) => {
+                *wrote_last = false;
+                tls_records::clear_captured();
+                let r = rustls_read(conn, buf, &mut done, plain, outgoing, established, peer_closed);
+                if let Some(secrets) = tls_records::take_captured() {
+                    *traffic = Some(Box::new(secrets));
+                }
+                r
+            }
+            Engine::Records(records) => match records.open(buf, plain) {
                 Ok(opened) => {
                     done = opened.used;
                     *peer_closed |= opened.closed;
@@ -127,21 +144,36 @@ impl TlsSession {
         if result.is_err() {
             // rustls queued a fatal alert; it comes out on the next call.
             self.drain_output();
+            // Nothing is sealed after a fatal alert (neither engine refuses
+            // by itself: rustls's unbuffered state still offers WriteTraffic).
+            self.engine = Engine::Gone;
         }
         result
     }
 
     /// A TLS 1.3 session's handshake is over and no more HTTP will pass:
     /// records are protected here from now on, with rustls's keys. Needs
-    /// the config's `enable_secret_extraction`; TLS 1.2 stays with rustls.
+    /// the config's `enable_secret_extraction` and key log (`Capture`), and
+    /// a write after the last read (the 101 is one); TLS 1.2 stays with
+    /// rustls, as does a session that cannot settle.
     pub(crate) fn settle(&mut self) {
         let Engine::Rustls(conn) = &self.engine else { return };
-        if !self.established || conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+        let tls13 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+        if !self.established || !tls13 || !self.wrote_last {
             return;
         }
+        let Some(traffic) = self.traffic.take() else { return };
         let Engine::Rustls(conn) = std::mem::replace(&mut self.engine, Engine::Gone) else { return };
-        if let Ok((secrets, kernel)) = conn.dangerous_into_kernel_connection() {
-            if let Some(records) = Records::new(kernel, secrets.tx, secrets.rx) {
+        let Some(limit) =
+            conn.negotiated_cipher_suite().and_then(|s| s.tls13()).map(|s| s.common.confidentiality_limit)
+        else {
+            self.engine = Engine::Rustls(conn);
+            return;
+        };
+        // Taking the keys consumes rustls's session: keys this layer cannot
+        // reach (`Records::new` checks ours against them) end the session.
+        if let Ok((secrets, _kernel)) = conn.dangerous_into_kernel_connection() {
+            if let Some(records) = Records::new(*traffic, &secrets.tx, &secrets.rx, limit) {
                 self.engine = Engine::Records(Box::new(records));
             }
         }
@@ -178,6 +210,7 @@ impl TlsSession {
             let status = conn.process_tls_records(&mut []);
             match status.state? {
                 ConnectionState::WriteTraffic(mut w) => {
+                    self.wrote_last |= !data.is_empty();
                     return encode_into(outgoing, seal_guess(data.len()), |out| w.encrypt(data, out));
                 }
                 ConnectionState::EncodeTlsData(mut enc) => encode_into(outgoing, 4096, |out| enc.encode(out))?,
@@ -421,6 +454,9 @@ mod tests {
     fn settled_pair() -> (TlsSession, rustls::ClientConnection) {
         let (mut s, mut c) = pair();
         pump(&mut s, &mut c, usize::MAX >> 1);
+        s.encrypt(b"101").unwrap();
+        pump(&mut s, &mut c, usize::MAX >> 1);
+        assert_eq!(client_reads(&mut c), b"101");
         s.settle();
         assert!(matches!(s.engine, Engine::Records(_)), "TLS 1.3 settles");
         (s, c)
@@ -462,6 +498,31 @@ mod tests {
             pump(&mut s, &mut c, usize::MAX >> 1);
             assert_eq!(client_reads(&mut c), b"answer", "round {round}");
         }
+    }
+
+    #[test]
+    fn key_updates_rustls_followed_before_settling_are_found() {
+        let (mut s, mut c) = pair();
+        pump(&mut s, &mut c, usize::MAX >> 1);
+        for _ in 0..2 {
+            c.refresh_traffic_keys().unwrap();
+            c.writer().write_all(b"early").unwrap();
+            assert_eq!(pump(&mut s, &mut c, usize::MAX >> 1), b"early");
+        }
+        // rustls holds its answer to the KeyUpdate until it next writes:
+        // no hand-over before that (it would be lost).
+        s.settle();
+        assert!(matches!(s.engine, Engine::Rustls(_)), "not settled before a write");
+        s.encrypt(b"HTTP/1.1 101").unwrap();
+        pump(&mut s, &mut c, usize::MAX >> 1);
+        assert_eq!(client_reads(&mut c), b"HTTP/1.1 101");
+        s.settle();
+        assert!(matches!(s.engine, Engine::Records(_)), "settled two generations on");
+        c.writer().write_all(b"later").unwrap();
+        assert_eq!(pump(&mut s, &mut c, usize::MAX >> 1), b"later");
+        s.encrypt(b"reply").unwrap();
+        pump(&mut s, &mut c, usize::MAX >> 1);
+        assert_eq!(client_reads(&mut c), b"reply");
     }
 
     #[test]
@@ -615,3 +676,7 @@ mod tests {
         assert!(s.has_pending(), "a fatal alert is queued");
     }
 }
+
+#[cfg(test)]
+#[path = "tls_session_hostile.rs"]
+mod hostile;

@@ -104,7 +104,12 @@ impl AsyncRead for TlsStream {
             match this.tcp.try_read(&mut buf) {
                 Ok(0) => this.eof = true,
                 Ok(n) => {
-                    this.session.read(&mut buf[..n], &mut this.plain).map_err(invalid)?;
+                    if let Err(e) = this.session.read(&mut buf[..n], &mut this.plain) {
+                        // The fatal alert, once, as `accept` does.
+                        let Self { tcp, session, .. } = this;
+                        let _ = session.write_pending(|b| tcp.try_write(b));
+                        return Poll::Ready(Err(invalid(e)));
+                    }
                     this.eof = this.session.peer_closed();
                     // What the records asked us to send (a key update's
                     // answer), as far as the socket takes it now; the rest
