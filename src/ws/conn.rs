@@ -578,6 +578,11 @@ impl Conn {
     fn mark_closed(&self, st: &mut State) {
         if st.phase != Phase::Closed {
             st.phase = Phase::Closed;
+            if let Transport::Tls(tls) = &mut st.transport {
+                // After what is queued (the flush writes it first), as RFC
+                // 8446 6.1 asks; nothing if the session already ended.
+                tls.close_notify();
+            }
             let _ = self.flush(st);
             let _ = self.sock.shutdown(Shutdown::Both);
         }

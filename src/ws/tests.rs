@@ -69,6 +69,24 @@ impl Harness {
     }
 
     fn with_options(behavior: Behavior, recorder: Recorder, opts: ServerOptions) -> Self {
+        Self::listening(behavior, recorder, opts, None)
+    }
+
+    /// Over TLS, with the fixture certificate.
+    fn with_tls(behavior: Behavior) -> Self {
+        let fixture = |name: &str| {
+            crate::net::TlsSource::File(format!("{}/__test__/fixtures/{name}", env!("CARGO_MANIFEST_DIR")))
+        };
+        let tls = crate::net::load_server_config(&fixture("key.pem"), &fixture("cert.pem"), None).unwrap();
+        Self::listening(behavior, Recorder::default(), ServerOptions::default(), Some(tls))
+    }
+
+    fn listening(
+        behavior: Behavior,
+        recorder: Recorder,
+        opts: ServerOptions,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
         let rt = crate::net::build_runtime(2).unwrap();
         let events = Arc::new(recorder);
         let server = ServerCore::new(Arc::new(NoRequests), opts).unwrap();
@@ -77,7 +95,7 @@ impl Harness {
         let behavior = Behavior { handler: events.clone(), ..behavior };
         server.add_ws_route(WsRoute { pattern: Pattern::parse("/*"), behavior: Arc::new(behavior), js_upgrade: false });
         let opts = crate::net::ListenOptions { host: "127.0.0.1".into(), port: 0, reuse_port: false, backlog: 128 };
-        let (_, addr) = server.listen(crate::net::bind(&opts).unwrap(), None).unwrap();
+        let (_, addr) = server.listen(crate::net::bind(&opts).unwrap(), tls).unwrap();
         Self { _rt: rt, server, events, addr }
     }
 
@@ -437,4 +455,52 @@ fn over_the_limit_only_the_connections_that_made_the_backlog_wait() {
     // Once the backlog is taken, it is read again.
     inflow.drained();
     h.wait_for(|e| *e == Ev::Message(heavy_id, b"heavy waits".to_vec(), false));
+}
+
+/// A TLS client (rustls, trusting anything) over a blocking socket.
+fn tls_client(addr: SocketAddr) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let config = crate::net::tls::load_client_config(None, None, None, false).unwrap();
+    let conn = rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
+    let sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    rustls::StreamOwned::new(conn, sock)
+}
+
+#[test]
+fn tls_connections_carry_frames_and_end_with_close_notify() {
+    let h = Harness::with_tls(Behavior { max_payload: 1 << 20, ..settings() });
+    let mut s = tls_client(h.addr);
+    s.write_all(
+        b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        got.push(byte[0]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&got));
+    let Ev::Open(id) = h.wait_for(|e| matches!(e, Ev::Open(_))) else { unreachable!() };
+    // Both ways, a message larger than one TLS record included.
+    let big = vec![b'x'; 40_000];
+    s.write_all(&client_frame(OpCode::Binary, true, &big)).unwrap();
+    h.wait_for(|e| *e == Ev::Message(id, big.clone(), true));
+    assert_eq!(h.server.send(id, &big, true), Some(super::SendStatus::Success));
+    let mut frame = vec![0u8; 4 + big.len()];
+    s.read_exact(&mut frame).unwrap();
+    assert_eq!((frame[0], frame[1]), (0x82, 126));
+    assert_eq!(&frame[4..], &big[..]);
+    // Our close frame, the client's answer, then close_notify before the
+    // socket closes: a clean end of the TLS stream, not a truncation.
+    assert!(h.server.end(id, 1000, b"bye"));
+    let mut close = [0u8; 7];
+    s.read_exact(&mut close).unwrap();
+    assert_eq!(&close[..4], &[0x88, 5, 0x03, 0xe8]);
+    s.write_all(&client_frame(OpCode::Close, true, &[0x03, 0xe8])).unwrap();
+    let mut rest = Vec::new();
+    let end = s.read_to_end(&mut rest);
+    assert!(end.is_ok(), "the stream ends with close_notify: {end:?}");
+    assert!(rest.is_empty());
 }
