@@ -100,6 +100,52 @@ pub fn redis_message(data: &[u8]) {
     }
 }
 
+/// A settled TLS 1.3 session (the server side of a WebSocket connection
+/// after the upgrade) fed what a hostile client can send: raw bytes, and
+/// records sealed with the client's own keys carrying any content type,
+/// content and padding. Never panics; what waits to be sent stays small.
+pub fn tls_records(data: &[u8]) {
+    use crate::net::tls_peer::{settled, Forge};
+    let (mut session, client) = settled(true);
+    let mut forge = Forge::from(client);
+    let mut ops = data;
+    let mut plain = Vec::new();
+    while let [op, rest @ ..] = ops {
+        let mut wire = Vec::new();
+        match op % 3 {
+            // Raw bytes, as they come (a length byte, then that many).
+            0 => {
+                let Some((&n, rest)) = rest.split_first() else { return };
+                let n = usize::from(n).min(rest.len());
+                wire.extend_from_slice(&rest[..n]);
+                ops = &rest[n..];
+            }
+            // A sealed record: content type, padding, length (two bytes), content.
+            1 => {
+                let [typ, pad, hi, lo, rest @ ..] = rest else { return };
+                let n = (usize::from(*hi) << 8 | usize::from(*lo)).min(rest.len());
+                forge.seal(*typ, &rest[..n], usize::from(*pad), &mut wire);
+                ops = &rest[n..];
+            }
+            // The server sends (it may owe a KeyUpdate first).
+            _ => {
+                let Some((&n, rest)) = rest.split_first() else { return };
+                let n = usize::from(n).min(rest.len());
+                if session.encrypt(&rest[..n]).is_err() {
+                    return;
+                }
+                ops = &rest[n..];
+            }
+        }
+        if !wire.is_empty() && session.read(&mut wire, &mut plain).is_err() {
+            // Ended: nothing more is sealed.
+            assert!(session.encrypt(b"x").is_err(), "sealed after a fatal alert");
+            return;
+        }
+        assert!(session.pending_len() < 64 * 1024, "pending output grows: {}", session.pending_len());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -115,6 +161,13 @@ mod tests {
         super::redis_message(&[0xdd, 0xff, 0xff, 0xff]);
         // Found by cargo-fuzz: the number 123, which re-encodes as `{`.
         super::redis_message(&[0xcc, 0x7b]);
+        // Raw junk, then a sealed KeyUpdate request, data, an empty record
+        // and a padded alert, then the server sending.
+        super::tls_records(&[0, 5, 23, 3, 3, 0, 0]);
+        super::tls_records(&[
+            1, 22, 0, 0, 5, 24, 0, 0, 1, 1, 1, 23, 3, 0, 2, b'h', b'i', 1, 23, 0, 0, 0, 2, b'x', b'y',
+        ]);
+        super::tls_records(&[1, 21, 200, 0, 2, 1, 90, 2, 3, b'a', b'b', b'c']);
     }
 
     /// The committed, minimized corpora (fuzz/corpus/<target>/, from runs of
@@ -125,12 +178,13 @@ mod tests {
     fn committed_corpora_replay_clean() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
         type Entry = fn(&[u8]);
-        let targets: [(&str, Entry); 5] = [
+        let targets: [(&str, Entry); 6] = [
             ("frames", |d| super::frame_stream(d, 64 * 1024)),
             ("handshake", super::request_head),
             ("engineio", super::engineio),
             ("socketio", super::socketio),
             ("redis", super::redis_message),
+            ("tls_records", super::tls_records),
         ];
         let mut replayed = 0;
         for (name, entry) in targets {

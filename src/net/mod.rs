@@ -6,6 +6,8 @@
 pub(crate) mod listener;
 pub(crate) mod runtime;
 pub(crate) mod tls;
+#[cfg(any(test, fuzzing))]
+pub(crate) mod tls_peer;
 pub(crate) mod tls_records;
 pub(crate) mod tls_session;
 pub(crate) mod tls_stream;

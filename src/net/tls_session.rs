@@ -179,6 +179,12 @@ impl TlsSession {
         }
     }
 
+    /// Whether `settle` moved the records here.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn is_settled(&self) -> bool {
+        matches!(self.engine, Engine::Records(_))
+    }
+
     /// Encodes what rustls has queued to send (after an error: its alert).
     fn drain_output(&mut self) {
         let Self { engine: Engine::Rustls(conn), outgoing, .. } = self else { return };
