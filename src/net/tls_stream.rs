@@ -50,7 +50,7 @@ pub(crate) async fn accept(tcp: TcpStream, config: Arc<rustls::ServerConfig>) ->
         }
         if let Err(e) = s.session.read(&mut buf[..n], &mut s.plain) {
             // Say why (the fatal alert), once, without waiting for it.
-            let _ = s.session.write_pending(|b| s.tcp.try_write(b));
+            let _ = s.try_write_pending();
             return Err(invalid(e));
         }
     }
@@ -71,14 +71,18 @@ impl TlsStream {
         (self.tcp, self.session, plain)
     }
 
+    /// Writes pending ciphertext as far as the socket takes it now; true
+    /// when all of it is out.
+    fn try_write_pending(&mut self) -> io::Result<bool> {
+        let Self { tcp, session, .. } = self;
+        session.write_pending(|b| tcp.try_write(b))
+    }
+
     fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            let Self { tcp, session, .. } = self;
-            if session.write_pending(|b| tcp.try_write(b))? {
-                return Poll::Ready(Ok(()));
-            }
+        while !self.try_write_pending()? {
             ready!(self.tcp.poll_write_ready(cx))?;
         }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -106,16 +110,14 @@ impl AsyncRead for TlsStream {
                 Ok(n) => {
                     if let Err(e) = this.session.read(&mut buf[..n], &mut this.plain) {
                         // The fatal alert, once, as `accept` does.
-                        let Self { tcp, session, .. } = this;
-                        let _ = session.write_pending(|b| tcp.try_write(b));
+                        let _ = this.try_write_pending();
                         return Poll::Ready(Err(invalid(e)));
                     }
                     this.eof = this.session.peer_closed();
                     // What the records asked us to send (a key update's
                     // answer), as far as the socket takes it now; the rest
                     // goes with the next write.
-                    let Self { tcp, session, .. } = this;
-                    session.write_pending(|b| tcp.try_write(b))?;
+                    this.try_write_pending()?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Poll::Ready(Err(e)),

@@ -892,15 +892,11 @@ impl Conn {
                     };
                     let read = tls.read(&mut s[..n], &mut plain);
                     let peer_closed = tls.peer_closed();
-                    if tls.has_pending() {
-                        // A read may produce records to send (alerts, key
-                        // update answers); a fatal alert gets one try.
-                        if read.is_err() {
-                            let fd = self.fd();
-                            let _ = tls.write_pending(|b| send_now(fd, &[IoSlice::new(b)]));
-                        } else {
-                            self.flush_or_park(host, &mut st);
-                        }
+                    // A read may produce records to send (key update
+                    // answers). After an error, the fatal alert goes out
+                    // with `mark_closed`'s flush (the caller's).
+                    if read.is_ok() && tls.has_pending() {
+                        self.flush_or_park(host, &mut st);
                     }
                     (read, peer_closed)
                 };
