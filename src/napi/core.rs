@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::{Buffer, Function};
-use napi::{Either, Error, Result, Status};
+use napi::{Error, Result, Status};
 use napi_derive::napi;
 use parking_lot::Mutex;
 
-use super::events::{Batch, EventBatch, EventSink};
+use super::events::{Batch, Delivery, EventBatch, EventSink};
+use super::loop_read::{self, LoopReader};
 use crate::net::{self, ListenOptions};
 use crate::ws::{Inflow, ServerCore, ServerOptions, DEFAULT_INFLOW_LIMIT};
 
@@ -29,15 +30,15 @@ pub(crate) struct Core {
     pub(crate) server: Arc<ServerCore>,
     pub(crate) sink: Arc<EventSink>,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    /// The JS thread's reading of the connection groups, when on.
+    reader: Mutex<Option<LoopReader>>,
 }
 
 impl Core {
     /// `on_events(batch)` receives every event batch (lib/events.js
-    /// decodes): the number of bytes written to `scratch` (a Buffer JS
-    /// holds for the handle's life) when the batch fits there, else a
-    /// Buffer of its own. A small batch (the usual one at low rates) then
-    /// costs no allocation and no Buffer construction in Node, whose
-    /// prototype setup was ~12% of the JS thread in the heartbeat profile.
+    /// decodes; see `Delivery` for the two forms). The batch arrives
+    /// through a threadsafe function, or straight from the JS thread's own
+    /// read rounds (loop_read.rs).
     pub(crate) fn new(
         workers: Option<u32>,
         max_connections: Option<u32>,
@@ -47,25 +48,13 @@ impl Core {
     ) -> Result<Self> {
         let inflow = Arc::new(Inflow::new(DEFAULT_INFLOW_LIMIT));
         let batch = Arc::new(Batch { buf: Mutex::new(Vec::new()), inflow: inflow.clone() });
-        let taker = batch.clone();
-        let scratch = Mutex::new(scratch);
-        let wake =
-            on_events.build_threadsafe_function::<()>().weak::<true>().callee_handled::<false>().build_callback(
-                move |_ctx| {
-                    // Runs on the JS thread, the only one that touches
-                    // `scratch`; JS decodes it before the next call.
-                    let events = taker.take();
-                    let mut scratch = scratch.lock();
-                    if events.len() <= scratch.len() {
-                        scratch[..events.len()].copy_from_slice(&events);
-                        let n = events.len() as u32;
-                        taker.recycle(events);
-                        Ok(Either::A(n))
-                    } else {
-                        Ok(Either::B(Buffer::from(events)))
-                    }
-                },
-            )?;
+        let delivery = Arc::new(Delivery::new(batch.clone(), scratch));
+        let taker = delivery.clone();
+        let wake = on_events
+            .build_threadsafe_function::<()>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(move |_ctx| Ok(taker.take()))?;
         let runtime = net::build_runtime(workers.unwrap_or(0) as usize).map_err(err)?;
         let server_opts = ServerOptions {
             max_connections: max_connections.map_or(usize::MAX, |n| n as usize),
@@ -77,8 +66,12 @@ impl Core {
         };
         let sink = Arc::new(EventSink::new(batch, wake));
         let server = ServerCore::new(sink.clone(), server_opts).map_err(err)?;
-        let core = Self { server, sink, runtime: Mutex::new(Some(runtime)) };
+        let rt = runtime.handle().clone();
+        let core = Self { server, sink, runtime: Mutex::new(Some(runtime)), reader: Mutex::new(None) };
         core.enter(|| core.server.start())?.map_err(err)?;
+        if loop_read::wanted() {
+            *core.reader.lock() = LoopReader::start(&on_events, &core.server, delivery, rt);
+        }
         Ok(core)
     }
 
@@ -124,6 +117,8 @@ impl Core {
     /// Stops listening, closes every connection with 1001, then shuts the
     /// runtime down in the background once the sockets are gone (bounded).
     pub(crate) fn close(&self) {
+        // The groups' threads read the closing handshakes.
+        self.stop_reader();
         self.server.shutdown();
         let Some(rt) = self.runtime.lock().take() else { return };
         let server = self.server.clone();
@@ -138,8 +133,18 @@ impl Core {
     }
 }
 
+impl Core {
+    /// On the JS thread (close, or the handle's finalizer).
+    fn stop_reader(&self) {
+        if let Some(reader) = self.reader.lock().take() {
+            reader.stop(&self.server);
+        }
+    }
+}
+
 impl Drop for Core {
     fn drop(&mut self) {
+        self.stop_reader();
         if let Some(rt) = self.runtime.lock().take() {
             self.server.shutdown();
             rt.shutdown_background();

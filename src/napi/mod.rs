@@ -6,6 +6,7 @@ mod core;
 mod engineio;
 mod events;
 mod http;
+mod loop_read;
 mod redis;
 mod scale_out;
 mod socketio;

@@ -138,6 +138,33 @@ impl ServerCore {
         Ok(())
     }
 
+    /// Lends every connection group to a driver (see `Group::lend`): the
+    /// epoll fds to watch, by group index for [`ServerCore::drive`].
+    pub(crate) fn lend_groups(&self) -> Vec<std::os::fd::RawFd> {
+        self.groups.iter().map(|g| g.lend()).collect()
+    }
+
+    /// A read round of group `index` for its driver.
+    pub(crate) fn drive(&self, index: usize) {
+        if let Some(g) = self.groups.get(index) {
+            g.drive(self, &self.opts.inflow);
+        }
+    }
+
+    /// The groups' own threads read again.
+    pub(crate) fn reclaim_groups(&self) {
+        for g in &self.groups {
+            g.reclaim();
+        }
+    }
+
+    /// Group `index`'s own thread reads again.
+    pub(crate) fn reclaim_group(&self, index: usize) {
+        if let Some(g) = self.groups.get(index) {
+            g.reclaim();
+        }
+    }
+
     /// The group a new connection joins (round robin).
     pub(super) fn next_group(&self) -> u16 {
         (self.next_group.fetch_add(1, Ordering::Relaxed) as usize % self.groups.len()) as u16
