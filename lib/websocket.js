@@ -21,11 +21,9 @@ class WebSocket {
   send (message, isBinary = false, compress = false) {
     const id = this[kId]
     if (id < 0) throw new Error(CLOSED_MESSAGE)
-    const native = this[kApp][kNative]
-    const r = typeof message === 'string'
-      ? native.sendText(id, message, !!isBinary)
-      : native.send(id, toBuffer(message), !!isBinary)
-    if (r === 2) this[kApp]._dropped(this, message, isBinary)
+    const app = this[kApp]
+    const r = app._send(id, typeof message === 'string' ? message : toBuffer(message), !!isBinary)
+    if (r === 2) app._dropped(this, message, isBinary)
     // -1: closed in Rust, close event not yet delivered: nothing was sent.
     return r < 0 ? 2 : r
   }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{Buffer, BufferSlice, Function};
-use napi::Result;
+use napi::{Env, Result, Unknown};
 use napi_derive::napi;
 
 use super::core::{err, Core, ListenResult};
@@ -148,15 +148,13 @@ impl NativeApp {
         self.core.server.close_listener(token)
     }
 
-    /// Returns 0 backpressure, 1 success, 2 dropped, -1 not open.
-    #[napi]
-    pub fn send(&self, id: i64, data: BufferSlice, binary: bool) -> i32 {
-        status(self.core.server.send(id as u64, &data, binary))
-    }
-
-    #[napi]
-    pub fn send_text(&self, id: i64, data: String, binary: bool) -> i32 {
-        status(self.core.server.send(id as u64, data.as_bytes(), binary))
+    /// `send` as a plain function bound to this server (fast_send.rs):
+    /// `(id, data, isBinary)`, data a string or a Buffer; same results.
+    #[napi(ts_return_type = "(id: number, data: string | Uint8Array, isBinary: boolean) => number")]
+    pub fn sender<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let f = super::fast_send::sender(env.raw(), self.core.server.clone())?;
+        // SAFETY: a function value just created in this env.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), f) })
     }
 
     #[napi]
@@ -293,10 +291,6 @@ impl NativeApp {
         }
         self.core.close();
     }
-}
-
-fn status(s: Option<crate::ws::SendStatus>) -> i32 {
-    s.map_or(-1, |s| s as i32)
 }
 
 pub(super) fn load_tls(ssl: &SslOptions) -> Result<Arc<rustls::ServerConfig>> {

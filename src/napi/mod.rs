@@ -5,6 +5,7 @@ mod app;
 mod core;
 mod engineio;
 mod events;
+mod fast_send;
 mod http;
 mod loop_read;
 mod redis;

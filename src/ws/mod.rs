@@ -22,7 +22,7 @@ pub(crate) mod sink;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use conn::{Behavior, Conn, ConnHost, Forward, SendStatus, WsHandler};
+pub(crate) use conn::{Behavior, Conn, ConnHost, Forward, WsHandler};
 pub(crate) use handshake::Request;
 pub(crate) use inflow::{Inflow, DEFAULT_INFLOW_LIMIT};
 pub(crate) use routes::{HttpRoute, HttpService, Pattern, ServiceFuture, WsRoute};

@@ -136,7 +136,7 @@ fn message_reaches_the_handler_and_send_reaches_the_client() {
     let (mut s, id) = h.connect(b"");
     s.write_all(&client_frame(OpCode::Text, true, b"hello")).unwrap();
     h.wait_for(|e| *e == Ev::Message(id, b"hello".to_vec(), false));
-    assert_eq!(h.server.send(id, b"back", true), Some(super::SendStatus::Success));
+    assert_eq!(h.server.send(id, b"back", true), Some(super::conn::SendStatus::Success));
     assert_eq!(read_frame(&mut s), (2, b"back".to_vec()));
 }
 
@@ -487,7 +487,7 @@ fn tls_connections_carry_frames_and_end_with_close_notify() {
     let big = vec![b'x'; 40_000];
     s.write_all(&client_frame(OpCode::Binary, true, &big)).unwrap();
     h.wait_for(|e| *e == Ev::Message(id, big.clone(), true));
-    assert_eq!(h.server.send(id, &big, true), Some(super::SendStatus::Success));
+    assert_eq!(h.server.send(id, &big, true), Some(super::conn::SendStatus::Success));
     let mut frame = vec![0u8; 4 + big.len()];
     s.read_exact(&mut frame).unwrap();
     assert_eq!((frame[0], frame[1]), (0x82, 126));
