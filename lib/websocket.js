@@ -22,7 +22,9 @@ class WebSocket {
     const id = this[kId]
     if (id < 0) throw new Error(CLOSED_MESSAGE)
     const app = this[kApp]
-    const r = app._send(id, typeof message === 'string' ? message : toBuffer(message), !!isBinary)
+    // Strings, ArrayBuffers and views go as they are; -2: another kind.
+    let r = app._send(id, message, !!isBinary)
+    if (r === -2) r = app._send(id, toBuffer(message), !!isBinary)
     if (r === 2) app._dropped(this, message, isBinary)
     // -1: closed in Rust, close event not yet delivered: nothing was sent.
     return r < 0 ? 2 : r

@@ -149,8 +149,8 @@ impl NativeApp {
     }
 
     /// `send` as a plain function bound to this server (fast_send.rs):
-    /// `(id, data, isBinary)`, data a string or a Buffer; same results.
-    #[napi(ts_return_type = "(id: number, data: string | Uint8Array, isBinary: boolean) => number")]
+    /// `(id, data, isBinary)`, data a string, an ArrayBuffer or a view.
+    #[napi(ts_return_type = "(id: number, data: string | ArrayBuffer | ArrayBufferView, isBinary: boolean) => number")]
     pub fn sender<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
         let f = super::fast_send::sender(env.raw(), self.core.server.clone())?;
         // SAFETY: a function value just created in this env.

@@ -5,9 +5,11 @@
 //! server's CPU in the heartbeat profile, on the one call every echoed
 //! message makes. This function is bound to its server when created
 //! (`NativeApp.sender()`) and reads its three arguments with bare N-API:
-//! `(id, data, isBinary)`, data a string (sent as its UTF-8) or a Buffer
-//! (any Uint8Array). It returns what `send` did: 1 sent, 0 queued behind
-//! backpressure, 2 dropped, -1 not open, -2 a wrong argument.
+//! `(id, data, isBinary)`, data a string (sent as its UTF-8), an
+//! ArrayBuffer or any ArrayBufferView (its bytes), so an echoed message
+//! needs no Buffer made for it. It returns what `send` did: 1 sent, 0
+//! queued behind backpressure, 2 dropped, -1 not open, -2 data of another
+//! kind (the caller converts it and calls again).
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -90,7 +92,15 @@ unsafe extern "C" fn send_cb(env: sys::napi_env, info: sys::napi_callback_info) 
             } else {
                 let mut p = ptr::null_mut();
                 let mut len = 0usize;
-                if sys::napi_get_buffer_info(env, argv[1], &mut p, &mut len) != sys::Status::napi_ok {
+                let mut is_ab = false;
+                sys::napi_is_arraybuffer(env, argv[1], &mut is_ab);
+                let got = if is_ab {
+                    sys::napi_get_arraybuffer_info(env, argv[1], &mut p, &mut len)
+                } else {
+                    // Any ArrayBufferView: its own bytes (offset and length).
+                    sys::napi_get_buffer_info(env, argv[1], &mut p, &mut len)
+                };
+                if got != sys::Status::napi_ok {
                     Err(())
                 } else {
                     let bytes = if len == 0 { &[][..] } else { std::slice::from_raw_parts(p as *const u8, len) };
