@@ -20,9 +20,11 @@ export declare class NativeApp {
   addRoute(method: string, pattern: string): number
   listen(host: string, port: number, reusePort?: boolean | undefined | null): ListenResult
   closeListener(token: number): boolean
-  /** Returns 0 backpressure, 1 success, 2 dropped, -1 not open. */
-  send(id: number, data: Buffer, binary: boolean): number
-  sendText(id: number, data: string, binary: boolean): number
+  /**
+   * `send` as a plain function bound to this server (fast_send.rs):
+   * `(id, data, isBinary)`, data a string, an ArrayBuffer or a view.
+   */
+  sender(): (id: number, data: string | ArrayBuffer | ArrayBufferView, isBinary: boolean) => number
   end(id: number, code: number, reason: Buffer): boolean
   terminate(id: number): boolean
   ping(id: number, data: Buffer): boolean
