@@ -284,6 +284,13 @@ impl Group {
         if !(w.takeover || w.paused) || self.stopped.load(Ordering::Acquire) {
             return true;
         }
+        if w.takeover && inflow.is_far_over() {
+            // As the thread's own loop: read nobody until JS catches up
+            // (without this wait the look above would spin on the sockets
+            // left ready).
+            inflow.wait_taken(Duration::from_millis(100));
+            return true;
+        }
         let Some(mut round) = self.round.try_lock() else {
             return true;
         };
@@ -385,5 +392,40 @@ fn on_event<H: GroupHost>(server: &H, conn: &Arc<Conn>, events: u32) {
     }
     if done || conn.is_closed() {
         server.retire(conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ws::ServerCore;
+    use std::time::Instant;
+
+    /// A lent group whose driver stopped calling, with a socket left ready
+    /// and the backlog far over the limit: the watch reads nobody and waits
+    /// for the backlog to be taken, as the thread's own loop does, instead
+    /// of looking again at once (a spinning thread while JS is stuck).
+    #[test]
+    fn a_watch_far_over_the_limit_waits_instead_of_spinning() {
+        let g = Group::new().unwrap();
+        g.lend();
+        g.wake(); // the set is readable now and stays so until read
+        let inflow = Inflow::new(10);
+        inflow.add(100);
+        assert!(inflow.is_far_over());
+        let server = Weak::<ServerCore>::new();
+        // Ready at the previous look, no round called since: takeover.
+        let mut w = Watch { ready: true, ..Watch::default() };
+        for _ in 0..3 {
+            let t = Instant::now();
+            assert!(g.watch(&server, &inflow, &mut w), "the watch goes on");
+            assert!(w.takeover, "the driver is seen as stuck");
+            assert!(t.elapsed() >= Duration::from_millis(90), "each look waited: {:?}", t.elapsed());
+        }
+        assert!(g.ready(0), "nothing was read");
+        // The driver calls a round again: the watch hands back.
+        g.driven.fetch_add(1, Ordering::Relaxed);
+        assert!(g.watch(&server, &inflow, &mut w));
+        assert!(!w.takeover);
     }
 }
