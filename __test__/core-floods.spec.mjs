@@ -38,7 +38,12 @@ test('pings and unsolicited pongs from 10 flooders: each is closed with 1008, th
   clearInterval(ticker)
   // Every tick reached the bystander, in order; the server's close handler
   // saw each flooder go (on a busy machine, a moment after the client did).
-  await waitFor(() => bystander.messages.length >= sent && closes.filter((c) => c === 1008).length === 10, 5000, 'the last ticks and close events')
+  // 10 s: the server's reads, the ticks and these clients share this test's
+  // one JS thread, on a machine other test files load too.
+  await waitFor(() => bystander.messages.length >= sent && closes.filter((c) => c === 1008).length === 10, 10000,
+    'the last ticks and close events').catch((err) => {
+    throw new Error(`${err.message}: ${bystander.messages.length} of ${sent} ticks, close codes seen ${JSON.stringify(closes)}`)
+  })
   const got = bystander.messages.map((m) => Number(m.data.toString()))
   assert.deepEqual(got, Array.from({ length: sent }, (_, i) => i))
   t.diagnostic(`RSS change over the flood: ${((process.memoryUsage().rss - rss) / 1048576).toFixed(1)} MiB (${sent} ticks)`)

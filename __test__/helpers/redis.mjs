@@ -30,6 +30,11 @@ export async function startRedisOn (t, port, extra = []) {
       clearTimeout(timer)
       reject(new Error(`redis-server could not run (install the redis-server package): ${err.message}`))
     })
+    // It exits at once when it cannot listen: say so then, not at the timeout.
+    child.once('exit', () => {
+      clearTimeout(timer)
+      reject(new Error(`redis-server did not start: ${out}`))
+    })
     child.stdout.on('data', (d) => {
       out += d
       if (out.includes('Ready to accept connections')) {
@@ -63,11 +68,21 @@ export async function startRedisCluster (t, n = 3) {
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const ports = []
   for (let i = 0; i < n; i++) {
-    const port = await freePort()
-    const bus = await freePort()
-    ports.push(port)
-    await startRedisOn(t, port, ['--cluster-enabled', 'yes', '--cluster-port', String(bus),
-      '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir])
+    // A free port is free when asked, not when redis binds it: another
+    // test's connection can take it in between ("Address already in use",
+    // seen on a fresh-machine run). Then new ports, up to 5 times.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort()
+      const bus = await freePort()
+      try {
+        await startRedisOn(t, port, ['--cluster-enabled', 'yes', '--cluster-port', String(bus),
+          '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir])
+        ports.push(port)
+        break
+      } catch (err) {
+        if (attempt >= 5 || !/Address already in use/.test(err.message)) throw err
+      }
+    }
   }
   await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'])
   for (let i = 0; i < 250; i++) {
