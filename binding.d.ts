@@ -48,10 +48,20 @@ export declare class NativeApp {
   /** Accepts a pending upgrade (`protocol` is echoed as Sec-WebSocket-Protocol). */
   acceptUpgrade(id: number, protocol?: string | undefined | null): boolean
   /**
-   * Answers a pending request (HTTP route, or an upgrade refused) and closes it.
+   * Answers a pending upgrade request with a refusal and closes it.
    * `headers` is a flat [name, value, ...] list.
    */
   respond(id: number, statusLine: string, headers: Array<string>, body: Buffer): boolean
+  /**
+   * Writes part of an HTTP route's response. With the first part, the
+   * status line and headers (`headers` flat [name, value, ...]) and the
+   * framing: `length` >= 0 a Content-Length, -1 chunked. Returns the
+   * bytes queued after it (under 64 KiB: no backpressure), or -1 when
+   * the request is gone.
+   */
+  httpWrite(id: number, head: HttpHead | undefined | null, body: Buffer, end: boolean, close: boolean): number
+  /** Closes a pending HTTP request's connection at once (`res.close()`). */
+  httpClose(id: number): boolean
   /** Stops listening, closes every connection with 1001; Node can then exit. */
   close(): void
   /**
@@ -282,6 +292,8 @@ export interface AppOptions {
   ssl?: SslOptions
   /** Ms from accept to a complete request head (default 10 s). */
   handshakeTimeout?: number
+  /** Largest HTTP request body a route is given, bytes (default 16 MiB). */
+  maxBodyLength?: number
 }
 
 export interface BehaviorOptions {
@@ -339,6 +351,15 @@ export interface EngineOptions {
   onApp?: boolean
   /** Ms from accept to a complete request head (default 10 s). */
   handshakeTimeout?: number
+}
+
+/** The status line and headers of an HTTP route's response. */
+export interface HttpHead {
+  status: string
+  /** Flat [name, value, ...]. */
+  headers: Array<string>
+  /** Content-Length, or -1 for chunked. */
+  length: number
 }
 
 /** A request read by Node's HTTP server, for the Rust engine. */

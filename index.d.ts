@@ -17,6 +17,13 @@ export interface AppOptions {
    */
   handshakeTimeout?: number
   /**
+   * Largest request body an HTTP route is given through `onData`, bytes
+   * (default 16 MiB; Infinity for none): a larger one is answered 413
+   * (announced by Content-Length) or cut off with onAborted (chunked).
+   * ferrosocket extension.
+   */
+  maxBodyLength?: number
+  /**
    * Topics across processes and machines (ferrosocket extension): every
    * `app.publish` / `ws.publish` also reaches the subscribers of every App
    * linked to the same Redis under the same `prefix` (default
@@ -78,18 +85,26 @@ export interface HttpRequest {
   /** The raw query string (without '?'), or one decoded parameter. */
   getQuery(): string
   getQuery(key: string): string | undefined
-  getParameter(index: number | string): string | undefined
+  /** A `:param`'s value by position or name ('' when there is none). */
+  getParameter(index: number | string): string
   setYield(yield: boolean): HttpRequest
 }
 
 export interface HttpResponse {
   writeStatus(status: RecognizedString): HttpResponse
   writeHeader(key: RecognizedString, value: RecognizedString): HttpResponse
+  /** Sends a piece of the body (chunked unless a Content-Length was written); false: over 64 KiB queued, wait for onWritable. */
   write(chunk: RecognizedString): boolean
-  /** Sends the response; the connection is closed after it. */
+  /** Ends the response; the connection stays open for the client's next request unless `closeConnection` (or the client asked to close). */
   end(body?: RecognizedString, closeConnection?: boolean): HttpResponse
-  endWithoutBody(): HttpResponse
+  /** Ends with no body, announcing `reportedContentLength` (answers to HEAD). */
+  endWithoutBody(reportedContentLength?: number, closeConnection?: boolean): HttpResponse
+  /** A chunk of a `totalSize`-byte body: [ok (no backpressure), done (totalSize reached)]. */
   tryEnd(fullBodyOrChunk: RecognizedString, totalSize: number): [boolean, boolean]
+  /** Body bytes given so far. */
+  getWriteOffset(): number
+  /** `handler(offset)` once what was queued has gone to the socket. */
+  onWritable(handler: (offset: number) => boolean | void): HttpResponse
   /** Accepts the WebSocket upgrade; `userData` is what `ws.getUserData()` returns. */
   upgrade<UserData>(userData: UserData, secWebSocketKey: RecognizedString, secWebSocketProtocol: RecognizedString,
     secWebSocketExtensions: RecognizedString, context: unknown): void

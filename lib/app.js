@@ -25,6 +25,7 @@ class TemplatedApp {
         workers: options.workers,
         maxConnections: options.maxConnections,
         handshakeTimeout: options.handshakeTimeout,
+        maxBodyLength: options.maxBodyLength,
         ssl: ssl || undefined
       },
       this._host.onBatch,
@@ -39,6 +40,9 @@ class TemplatedApp {
     this._wsRoutes = []
     this._wsClasses = []
     this._httpRoutes = []
+    // Per route, the names of its :params in order (getParameter(name)).
+    this._httpParams = []
+    this._wsParams = []
     // Open sockets by slab key (the low 32 bits of the id): a dense array
     // costs one slot per socket where a Map costs an entry object.
     this._sockets = []
@@ -79,6 +83,14 @@ class TemplatedApp {
         if (ws) safeCall(ws[kBehavior].pong, undefined, ws, ab)
       },
       request: (id, kind, route, req) => this._request(id, kind, route, req),
+      httpData: (id, ab, last) => {
+        const p = this._pending.get(id)
+        if (p) p.res._data(ab, last)
+      },
+      httpWritable: (id) => {
+        const p = this._pending.get(id)
+        if (p) p.res._writable()
+      },
       aborted: (id) => {
         const p = this._pending.get(id)
         if (!p) return
@@ -106,6 +118,7 @@ class TemplatedApp {
       hasPong: typeof behavior.pong === 'function'
     })
     this._wsRoutes[route] = behavior
+    this._wsParams[route] = paramNames(pattern)
     this._wsClasses[route] = routeClass(this, behavior)
     return this
   }
@@ -236,8 +249,9 @@ class TemplatedApp {
   _request (id, kind, route, reqData) {
     // Queued before close(): Rust no longer waits for an answer.
     if (this._closedApp) return
-    const req = new HttpRequest(reqData)
-    const res = new HttpResponse(this, id, reqData)
+    const names = kind === 'upgrade' ? this._wsParams[route] : this._httpParams[route]
+    const req = new HttpRequest(reqData, names)
+    const res = new HttpResponse(this, id, reqData, kind)
     this._pending.set(id, { res, userData: null })
     this._updateKeepAlive()
     let handler
@@ -247,10 +261,30 @@ class TemplatedApp {
       handler = this._httpRoutes[route]
     }
     // A handler that throws or rejects is reported and answers 500 rather
-    // than hanging the client.
+    // than hanging the client (or, its answer begun, closes the connection).
     safeApply(handler, undefined, [res, req, { id }], () => {
-      if (!res[kState].done && !res[kState].aborted) res.writeStatus('500 Internal Server Error').end()
+      const s = res[kState]
+      if (s.done || s.aborted) return
+      if (s.headSent) res.close()
+      else res.writeStatus('500 Internal Server Error').end()
     })
+  }
+
+  _httpWrite (id, head, body, end, close) {
+    const queued = this[kNative].httpWrite(id, head, body, end, close)
+    if (end && this._pending.delete(id)) this._updateKeepAlive()
+    return queued
+  }
+
+  _closeRequest (id) {
+    const p = this._pending.get(id)
+    if (!p) return
+    this._pending.delete(id)
+    this[kNative].httpClose(id)
+    const state = p.res[kState]
+    state.aborted = true
+    safeCall(state.onAborted, undefined)
+    this._updateKeepAlive()
   }
 
   _respond (id, status, headers, body) {
@@ -284,8 +318,14 @@ for (const method of HTTP_METHODS) {
     const m = method === 'del' ? 'delete' : method
     const route = this[kNative].addRoute(m, String(pattern))
     this._httpRoutes[route] = handler
+    this._httpParams[route] = paramNames(pattern)
     return this
   }
+}
+
+/** The names of a route pattern's `:param` segments, in order. */
+function paramNames (pattern) {
+  return String(pattern).split('/').filter((seg) => seg.startsWith(':')).map((seg) => seg.slice(1))
 }
 
 /**

@@ -26,6 +26,8 @@ const REFUSED = 20
 const REDIS_MESSAGE = 21
 const REDIS_STATE = 22
 const REDIS_REPLY = 23
+const HTTP_DATA = 24
+const HTTP_WRITABLE = 25
 
 /**
  * A fresh ArrayBuffer with a copy of `len` bytes of `buf` at `off`.
@@ -49,6 +51,7 @@ function copyOut (buf, off, len) {
  * Walks one batch (`buf` up to `end`) and calls the sink's methods:
  * open(id, route), message(id, ab, isBinary), close(id, code, ab),
  * drain(id), ping(id, ab), pong(id, ab), request(id, kind, route, req), aborted(id),
+ * httpData(id, ab, isLast) (a piece of a request body), httpWritable(id),
  * and for Socket.IO: sioConnect(key, nsp, auth, remote, socketId, pid), sioPacket(key, type, nsp,
  * ackId, data, attachments), sioDisconnect(key, nsp), sioClose(key, reason),
  * pollReady(reqId), upgrade(key) (a session moved to its WebSocket),
@@ -106,12 +109,15 @@ function dispatch (buf, sink, end = buf.length) {
         sink.open(id, route)
         break
       }
-      case MESSAGE: {
-        const isBinary = buf[o] === 1
+      // A message (binary flag), or a piece of an HTTP body (last flag).
+      case MESSAGE:
+      case HTTP_DATA: {
+        const flag = buf[o] === 1
         const len = buf.readUInt32LE(o + 1)
         const ab = copyOut(buf, o + 5, len)
         o += 5 + len
-        sink.message(id, ab, isBinary)
+        if (kind === MESSAGE) sink.message(id, ab, flag)
+        else sink.httpData(id, ab, flag)
         break
       }
       case CLOSE: {
@@ -147,9 +153,16 @@ function dispatch (buf, sink, end = buf.length) {
         const headers = new Array(count)
         for (let i = 0; i < count; i++) headers[i] = [str(), utf8()]
         const remote = str()
-        sink.request(id, reqKind, route, { method, url, query, headers, remote })
+        const n = buf.readUInt32LE(o)
+        o += 4
+        const params = new Array(n)
+        for (let i = 0; i < n; i++) params[i] = utf8()
+        sink.request(id, reqKind, route, { method, url, query, headers, remote, params })
         break
       }
+      case HTTP_WRITABLE:
+        sink.httpWritable(id)
+        break
       case ABORTED:
         sink.aborted(id)
         break

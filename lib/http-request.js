@@ -3,11 +3,13 @@ const { kState } = require('./symbols')
 
 /**
  * The request seen by `upgrade` and HTTP route handlers (uWS.js HttpRequest).
- * Unlike uWS.js it stays valid after the handler returns.
+ * Unlike uWS.js it stays valid after the handler returns (`setYield` is
+ * accepted and does nothing: the most specific route always answers).
  */
 class HttpRequest {
-  constructor (req) {
+  constructor (req, paramNames) {
     this[kState] = req
+    req.names = paramNames
   }
 
   getHeader (lowerCaseKey) {
@@ -38,9 +40,17 @@ class HttpRequest {
     return new URLSearchParams(q).get(key) ?? undefined
   }
 
-  getParameter () {
-    // Route parameters are not captured yet; :param patterns still match.
-    return undefined
+  /**
+   * The value under the route's `:param` at `index`, or named `index` (as
+   * sent, not decoded); '' when there is none (uWS.js).
+   */
+  getParameter (index) {
+    const { params, names } = this[kState]
+    if (typeof index === 'string') {
+      const i = names ? names.indexOf(index.startsWith(':') ? index.slice(1) : index) : -1
+      return i < 0 ? '' : params[i]
+    }
+    return params[Number(index)] ?? ''
   }
 
   setYield () {

@@ -337,6 +337,8 @@ const APP = {
   maxConnections: (label, v) => integer(label, v, { min: 1 }),
   // From accept to a complete request head (TLS handshake included); 10000.
   handshakeTimeout: ms(100, TIMER_MAX),
+  // Largest request body an HTTP route is streamed; 413 over it. 16 MiB.
+  maxBodyLength: (label, v) => integer(label, v, { max: Number.MAX_SAFE_INTEGER, unit: 'bytes', infinity: true }),
   scaleOut
 }
 

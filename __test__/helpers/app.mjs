@@ -9,7 +9,7 @@ export { uWS }
 // Resolves { app, port, listenSocket, close } ; close() is idempotent and
 // closes the listen socket and every connection (app.close()).
 export async function startApp (behavior, { pattern = '/*', ssl, host = '127.0.0.1', setup, options } = {}) {
-  const app = ssl ? uWS.SSLApp({ ...ssl, ...options }) : uWS.App(options)
+  const app = ssl ? uWS.SSLApp({ ...ssl, ...options }) : options === undefined ? uWS.App() : uWS.App(options)
   if (behavior) app.ws(pattern, behavior)
   if (setup) setup(app)
   const listenSocket = await new Promise((resolve) => app.listen(host, 0, resolve))

@@ -7,10 +7,10 @@ use napi::bindgen_prelude::{Buffer, BufferSlice, Function};
 use napi::{Env, Result, Unknown};
 use napi_derive::napi;
 
-use super::core::{err, Core, ListenResult};
+use super::core::{err, Core, CoreOptions, ListenResult};
 use crate::adapter::redis::topics::Topics;
 use crate::net::{self, TlsSource};
-use crate::ws::{Behavior, Decision, Forward, HttpRoute, Pattern, WsRoute};
+use crate::ws::{Behavior, Decision, Forward, HttpRoute, Pattern, ResponsePart, WsRoute};
 
 #[napi(object)]
 pub struct SslOptions {
@@ -30,6 +30,18 @@ pub struct AppOptions {
     pub ssl: Option<SslOptions>,
     /// Ms from accept to a complete request head (default 10 s).
     pub handshake_timeout: Option<u32>,
+    /// Largest HTTP request body a route is given, bytes (default 16 MiB).
+    pub max_body_length: Option<f64>,
+}
+
+/// The status line and headers of an HTTP route's response.
+#[napi(object)]
+pub struct HttpHead {
+    pub status: String,
+    /// Flat [name, value, ...].
+    pub headers: Vec<String>,
+    /// Content-Length, or -1 for chunked.
+    pub length: f64,
 }
 
 #[napi(object)]
@@ -97,7 +109,16 @@ impl NativeApp {
             Some(ssl) => Some(load_tls(ssl)?),
         };
         Ok(Self {
-            core: Core::new(opts.workers, opts.max_connections, opts.handshake_timeout, on_events, scratch)?,
+            core: Core::new(
+                CoreOptions {
+                    workers: opts.workers,
+                    max_connections: opts.max_connections,
+                    handshake_timeout_ms: opts.handshake_timeout,
+                    max_body: opts.max_body_length,
+                },
+                on_events,
+                scratch,
+            )?,
             tls,
             topics: parking_lot::RwLock::new(None),
         })
@@ -244,43 +265,47 @@ impl NativeApp {
         self.core.server.decide(id as u64, Decision::Upgrade { protocol })
     }
 
-    /// Answers a pending request (HTTP route, or an upgrade refused) and closes it.
+    /// Answers a pending upgrade request with a refusal and closes it.
     /// `headers` is a flat [name, value, ...] list.
     #[napi]
     pub fn respond(&self, id: i64, status_line: String, headers: Vec<String>, body: BufferSlice) -> bool {
-        let mut out = Vec::with_capacity(128 + body.len());
-        // CR/LF in a user-supplied status would inject headers: refuse it.
-        let status_line = status_line.trim();
-        let status_line = if status_line.is_empty() {
-            "200 OK"
-        } else if status_line.contains(['\r', '\n']) {
-            "500 Internal Server Error"
-        } else {
-            status_line
-        };
-        out.extend_from_slice(b"HTTP/1.1 ");
-        out.extend_from_slice(status_line.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        let mut has_length = false;
-        for pair in headers.chunks(2) {
-            if let [k, v] = pair {
-                // Header injection: CR/LF in user-supplied names or values is refused.
-                if k.contains(['\r', '\n']) || v.contains(['\r', '\n']) {
-                    continue;
-                }
-                has_length |= k.eq_ignore_ascii_case("content-length");
-                out.extend_from_slice(k.as_bytes());
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(v.as_bytes());
-                out.extend_from_slice(b"\r\n");
-            }
-        }
-        if !has_length {
+        let mut out = response_head(&status_line, &headers);
+        if !headers.chunks(2).any(|p| p[0].eq_ignore_ascii_case("content-length")) {
             out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
         }
         out.extend_from_slice(b"Connection: close\r\n\r\n");
         out.extend_from_slice(&body);
         self.core.server.decide(id as u64, Decision::Respond(out))
+    }
+
+    /// Writes part of an HTTP route's response. With the first part, the
+    /// status line and headers (`headers` flat [name, value, ...]) and the
+    /// framing: `length` >= 0 a Content-Length, -1 chunked. Returns the
+    /// bytes queued after it (under 64 KiB: no backpressure), or -1 when
+    /// the request is gone.
+    #[napi]
+    pub fn http_write(&self, id: i64, head: Option<HttpHead>, body: BufferSlice, end: bool, close: bool) -> f64 {
+        let mut chunked = false;
+        let head = head.map(|h| {
+            let mut out = response_head(&h.status, &h.headers);
+            // A length the handler wrote itself is its framing.
+            if h.headers.chunks(2).any(|p| p[0].eq_ignore_ascii_case("content-length")) {
+            } else if h.length < 0.0 {
+                chunked = true;
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            } else {
+                out.extend_from_slice(format!("Content-Length: {}\r\n", h.length as u64).as_bytes());
+            }
+            out
+        });
+        let part = ResponsePart { head, chunked, body: body.to_vec(), end, close };
+        self.core.server.write_response(id as u64, part).map_or(-1.0, |q| q as f64)
+    }
+
+    /// Closes a pending HTTP request's connection at once (`res.close()`).
+    #[napi]
+    pub fn http_close(&self, id: i64) -> bool {
+        self.core.server.decide(id as u64, Decision::Respond(Vec::new()))
     }
 
     /// Stops listening, closes every connection with 1001; Node can then exit.
@@ -305,4 +330,34 @@ pub(super) fn load_tls(ssl: &SslOptions) -> Result<Arc<rustls::ServerConfig>> {
         (None, None) => return Err(err("SSLApp needs cert_file_name (or cert)")),
     };
     net::load_server_config(&key, &cert, ssl.passphrase.as_deref()).map_err(err)
+}
+
+/// `HTTP/1.1 <status>` and the headers, each line with its CRLF. CR or LF in
+/// a user-supplied status, name or value would inject headers: such a
+/// status becomes 500, such a header is left out.
+fn response_head(status_line: &str, headers: &[String]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    let status_line = status_line.trim();
+    let status_line = if status_line.is_empty() {
+        "200 OK"
+    } else if status_line.contains(['\r', '\n']) {
+        "500 Internal Server Error"
+    } else {
+        status_line
+    };
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status_line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for pair in headers.chunks(2) {
+        if let [k, v] = pair {
+            if k.contains(['\r', '\n']) || v.contains(['\r', '\n']) {
+                continue;
+            }
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
 }

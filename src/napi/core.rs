@@ -34,18 +34,24 @@ pub(crate) struct Core {
     reader: Mutex<Option<LoopReader>>,
 }
 
+/// The server options every handle's core takes (checked in lib/options.js).
+#[derive(Default)]
+pub(crate) struct CoreOptions {
+    /// I/O worker threads; None = one per core.
+    pub workers: Option<u32>,
+    pub max_connections: Option<u32>,
+    pub handshake_timeout_ms: Option<u32>,
+    /// Largest HTTP request body on the App's routes, bytes.
+    pub max_body: Option<f64>,
+}
+
 impl Core {
     /// `on_events(batch)` receives every event batch (lib/events.js
     /// decodes; see `Delivery` for the two forms). The batch arrives
     /// through a threadsafe function, or straight from the JS thread's own
     /// read rounds (loop_read.rs).
-    pub(crate) fn new(
-        workers: Option<u32>,
-        max_connections: Option<u32>,
-        handshake_timeout_ms: Option<u32>,
-        on_events: Function<EventBatch, ()>,
-        scratch: Buffer,
-    ) -> Result<Self> {
+    pub(crate) fn new(opts: CoreOptions, on_events: Function<EventBatch, ()>, scratch: Buffer) -> Result<Self> {
+        let CoreOptions { workers, max_connections, handshake_timeout_ms, max_body } = opts;
         let inflow = Arc::new(Inflow::new(DEFAULT_INFLOW_LIMIT));
         let batch = Arc::new(Batch { buf: Mutex::new(Vec::new()), inflow: inflow.clone() });
         let delivery = Arc::new(Delivery::new(batch.clone(), scratch));
@@ -62,6 +68,7 @@ impl Core {
             inflow,
             handshake_timeout: handshake_timeout_ms
                 .map_or(ServerOptions::default().handshake_timeout, |ms| Duration::from_millis(ms.into())),
+            max_body: max_body.map_or(ServerOptions::default().max_body, |n| n.max(0.0) as u64),
             ..ServerOptions::default()
         };
         let sink = Arc::new(EventSink::new(batch, wake));

@@ -12,7 +12,7 @@ use napi::Result;
 use napi_derive::napi;
 use parking_lot::Mutex;
 
-use super::core::Core;
+use super::core::{Core, CoreOptions};
 use super::events::EventSink;
 use super::http::{self, EngineOptions, NativeEngineFront};
 use crate::engineio::engine::{CloseReason, Engine, EngineHandler, Refusal, Session};
@@ -75,7 +75,11 @@ impl NativeEngineIo {
         on_events: Function<napi::Either<u32, Buffer>, ()>,
         scratch: Buffer,
     ) -> Result<Self> {
-        let core = Arc::new(Core::new(opts.workers, None, opts.handshake_timeout, on_events, scratch)?);
+        let core = Arc::new(Core::new(
+            CoreOptions { workers: opts.workers, handshake_timeout_ms: opts.handshake_timeout, ..Default::default() },
+            on_events,
+            scratch,
+        )?);
         let cfg = http::engine_config(&opts);
         let max_payload = cfg.max_payload;
         let raw = Arc::new(RawSessions {

@@ -197,7 +197,7 @@ impl RequestSink for EventSink {
         self.push(HANDOFF, fd as u64, |b| b.extend_from_slice(&ms.to_le_bytes()));
     }
 
-    fn request(&self, id: u64, kind: RequestKind, route: u16, req: &Request, remote: SocketAddr) {
+    fn request(&self, id: u64, kind: RequestKind, route: u16, req: &Request, params: &[&str], remote: SocketAddr) {
         self.push(REQUEST, id, |b| {
             b.push(match kind {
                 RequestKind::Upgrade => 0,
@@ -213,11 +213,26 @@ impl RequestSink for EventSink {
                 put_bytes(b, v.as_bytes());
             }
             put_bytes(b, remote_text(&remote).as_bytes());
+            b.extend_from_slice(&(params.len() as u32).to_le_bytes());
+            for p in params {
+                put_bytes(b, p.as_bytes());
+            }
         });
     }
 
     fn aborted(&self, id: u64) {
         self.push(ABORTED, id, |_| {});
+    }
+
+    fn body(&self, id: u64, data: &[u8], last: bool) {
+        self.push(HTTP_DATA, id, |b| {
+            b.push(last as u8);
+            put_bytes(b, data);
+        });
+    }
+
+    fn writable(&self, id: u64) {
+        self.push(HTTP_WRITABLE, id, |_| {});
     }
 }
 
@@ -250,6 +265,10 @@ pub(crate) const REFUSED: u8 = 20;
 pub(crate) const REDIS_MESSAGE: u8 = 21;
 pub(crate) const REDIS_STATE: u8 = 22;
 pub(crate) const REDIS_REPLY: u8 = 23;
+/// A piece of an HTTP request's body (last flag, bytes).
+pub(crate) const HTTP_DATA: u8 = 24;
+/// An HTTP response's queue went to the socket (`onWritable`).
+pub(crate) const HTTP_WRITABLE: u8 = 25;
 
 impl EventSink {
     pub(crate) fn redis_message(&self, channel: &str, json: &str, attachments: &[Bytes]) {

@@ -11,7 +11,7 @@ use napi::Result;
 use napi_derive::napi;
 
 use super::app::NativeApp;
-use super::core::{Core, ListenResult};
+use super::core::{Core, CoreOptions, ListenResult};
 use super::http::{self, EngineOptions, NativeEngineFront};
 use crate::adapter::recovery::RecoveryConfig;
 use crate::adapter::BroadcastOptions;
@@ -55,7 +55,11 @@ impl NativeSocketIo {
         on_events: Function<napi::Either<u32, Buffer>, ()>,
         scratch: Buffer,
     ) -> Result<Self> {
-        let core = Arc::new(Core::new(opts.workers, None, opts.handshake_timeout, on_events, scratch)?);
+        let core = Arc::new(Core::new(
+            CoreOptions { workers: opts.workers, handshake_timeout_ms: opts.handshake_timeout, ..Default::default() },
+            on_events,
+            scratch,
+        )?);
         let cfg = http::engine_config(&opts);
         let max_payload = cfg.max_payload;
         let connect_timeout = Duration::from_millis(opts.connect_timeout.unwrap_or(45_000) as u64);

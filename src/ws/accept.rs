@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 
 use crate::net::tls_stream::{self, TlsStream};
 
 use super::conn::{Behavior, Conn, ConnHost, ConnInit, Transport};
 use super::handshake::{self, Limits, Request};
 use super::routes::HttpService;
-use super::server::{Listening, ServerCore};
+use super::server::{Listening, Pending, ServerCore};
 use super::sink::{Decision, RequestKind};
 
 /// Slowloris guard: TLS + request head must complete within this, by
@@ -25,7 +25,7 @@ use super::sink::{Decision, RequestKind};
 /// an error answer.
 pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A JS `upgrade`/route handler that never answers must not pin the socket forever.
-const DECISION_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const DECISION_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl ServerCore {
     /// Binds and starts accepting. Returns (listener token, local address).
@@ -202,7 +202,9 @@ impl ServerCore {
     where
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
-        let head = tokio::time::timeout(self.opts.handshake_timeout, read_head(&mut stream, &self.opts.limits)).await;
+        let head =
+            tokio::time::timeout(self.opts.handshake_timeout, read_head(&mut stream, Vec::new(), &self.opts.limits))
+                .await;
         let (req, rest) = match head {
             Err(_) => return Ok(()), // slowloris: just drop
             Ok(Err(HeadError::Io(e))) => return Err(e),
@@ -221,7 +223,7 @@ impl ServerCore {
     }
 
     /// Answers an upgrade request: 101 and a connection, or an HTTP error.
-    async fn serve_upgrade<S>(self: Arc<Self>, id: u64, mut stream: S, incoming: Incoming) -> io::Result<()>
+    pub(super) async fn serve_upgrade<S>(self: Arc<Self>, id: u64, mut stream: S, incoming: Incoming) -> io::Result<()>
     where
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
@@ -242,6 +244,13 @@ impl ServerCore {
             match self.await_decision(id, RequestKind::Upgrade, route, &req, remote, &stream).await {
                 Some(Decision::Upgrade { protocol }) => protocol,
                 Some(Decision::Respond(resp)) => return write_and_close(&mut stream, &resp).await,
+                // A refusal written in parts: sent whole, then close.
+                Some(Decision::Part(part)) => {
+                    let mut resp = part.head.unwrap_or_default();
+                    resp.extend_from_slice(b"Connection: close\r\n\r\n");
+                    resp.extend_from_slice(&part.body);
+                    return write_and_close(&mut stream, &resp).await;
+                }
                 None => return Ok(()),
             }
         } else {
@@ -289,33 +298,8 @@ impl ServerCore {
         Ok(true)
     }
 
-    async fn serve_http<S>(self: Arc<Self>, id: u64, mut stream: S, incoming: Incoming) -> io::Result<()>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + IntoParts,
-    {
-        let method = incoming.req.method.to_ascii_lowercase();
-        let routed = self.routes.read().http_for(&method, incoming.req.path());
-        if let Some(service) = routed.and_then(|r| self.routes.read().service(r)) {
-            return serve_service(&*service, stream, incoming).await;
-        }
-        let Incoming { req, remote, .. } = incoming;
-        let resp = match routed {
-            None => {
-                handshake::simple_response(404, "Not Found", &[("content-type", "text/plain")], b"Not Found", false)
-            }
-            Some(route) => match self.await_decision(id, RequestKind::Http, route, &req, remote, &stream).await {
-                Some(Decision::Respond(resp)) => resp,
-                Some(Decision::Upgrade { .. }) => {
-                    handshake::simple_response(500, "Internal Server Error", &[], b"", false)
-                }
-                None => return Ok(()),
-            },
-        };
-        write_and_close(&mut stream, &resp).await
-    }
-
     /// Asks JS and waits for `decide`, watching for the client going away.
-    async fn await_decision<S: IntoParts>(
+    pub(super) async fn await_decision<S: IntoParts>(
         &self,
         id: u64,
         kind: RequestKind,
@@ -324,15 +308,20 @@ impl ServerCore {
         remote: SocketAddr,
         stream: &S,
     ) -> Option<Decision> {
-        let (tx, rx) = oneshot::channel();
-        self.pending.lock().insert(id, tx);
-        self.sink.request(id, kind, route, req, remote);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.pending.lock().insert(id, Pending { tx, out: Default::default() });
+        let params = match kind {
+            RequestKind::Upgrade => self.routes.read().ws_params(route, req.path()),
+            RequestKind::Http => self.routes.read().http_params(route, req.path()),
+        };
+        self.sink.request(id, kind, route, req, &params, remote);
         let result = tokio::select! {
-            d = rx => d.ok(),
+            d = rx.recv() => d,
             _ = client_gone(stream.tcp()) => None,
             _ = tokio::time::sleep(DECISION_TIMEOUT) => None,
         };
-        if self.pending.lock().remove(&id).is_some() {
+        self.pending.lock().remove(&id);
+        if result.is_none() {
             self.sink.aborted(id);
         }
         result
@@ -340,8 +329,8 @@ impl ServerCore {
 
     /// The answer from above to a pending request. False when it is gone.
     pub(crate) fn decide(&self, id: u64, decision: Decision) -> bool {
-        match self.pending.lock().remove(&id) {
-            Some(tx) => tx.send(decision).is_ok(),
+        match self.pending.lock().get(&id) {
+            Some(p) => p.tx.send(decision).is_ok(),
             None => false,
         }
     }
@@ -349,7 +338,7 @@ impl ServerCore {
 
 /// Resolves when the client closes its side while we have not answered yet
 /// (never, once it has sent more: pipelined bytes are not an abort).
-async fn client_gone(tcp: &TcpStream) {
+pub(super) async fn client_gone(tcp: &TcpStream) {
     loop {
         if tcp.readable().await.is_err() {
             return;
@@ -365,7 +354,7 @@ async fn client_gone(tcp: &TcpStream) {
 /// An HTTP request a Rust service answers: the body (by Content-Length,
 /// within the service's limit), then its response, then close. A client
 /// that goes away while the answer is pending drops the service's future.
-async fn serve_service<S>(service: &dyn HttpService, mut stream: S, incoming: Incoming) -> io::Result<()>
+pub(super) async fn serve_service<S>(service: &dyn HttpService, mut stream: S, incoming: Incoming) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + IntoParts,
 {
@@ -419,11 +408,11 @@ struct OwnedListener {
 /// A request whose head has been read: what follows it in the buffer
 /// (`rest`: frames glued to an upgrade, or the start of a body), where it
 /// came from, and whether over TLS.
-struct Incoming {
-    req: Request,
-    rest: Vec<u8>,
-    remote: SocketAddr,
-    secure: bool,
+pub(super) struct Incoming {
+    pub req: Request,
+    pub rest: Vec<u8>,
+    pub remote: SocketAddr,
+    pub secure: bool,
 }
 
 /// An accepted upgrade on its way to becoming a connection.
@@ -463,16 +452,34 @@ impl IntoParts for TlsStream {
     }
 }
 
-enum HeadError {
+pub(super) enum HeadError {
     Io(io::Error),
     Http(handshake::HttpError),
 }
 
-/// Reads until a complete request head; returns it and any bytes after it
-/// (frames the client sent in the same segment as the upgrade).
-async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, limits: &Limits) -> Result<(Request, Vec<u8>), HeadError> {
-    let mut buf = Vec::with_capacity(1024);
+/// Reads until a complete request head, starting with what is in `buf`
+/// (the bytes a keep-alive client pipelined behind its last request);
+/// returns it and any bytes after it (frames the client sent in the same
+/// segment as the upgrade, a body, further requests).
+pub(super) async fn read_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    mut buf: Vec<u8>,
+    limits: &Limits,
+) -> Result<(Request, Vec<u8>), HeadError> {
+    buf.reserve(1024);
+    // What is already here is looked at before reading more.
+    let mut fresh = !buf.is_empty();
     loop {
+        if fresh {
+            match handshake::parse_request(&buf, limits) {
+                Ok(Some(req)) => {
+                    let rest = buf.split_off(req.head_len);
+                    return Ok((req, rest));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(HeadError::Http(e)),
+            }
+        }
         if buf.len() == buf.capacity() {
             buf.reserve(buf.len().min(limits.max_head_bytes + 1));
         }
@@ -480,20 +487,13 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, limits: &Limits) -> Res
         if n == 0 {
             return Err(HeadError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
-        match handshake::parse_request(&buf, limits) {
-            Ok(Some(req)) => {
-                let rest = buf.split_off(req.head_len);
-                return Ok((req, rest));
-            }
-            Ok(None) => {}
-            Err(e) => return Err(HeadError::Http(e)),
-        }
+        fresh = true;
     }
 }
 
 /// Bounded: a client that never reads must not pin the task, its slot and
 /// the response body forever.
-async fn write_and_close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, resp: &[u8]) -> io::Result<()> {
+pub(super) async fn write_and_close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, resp: &[u8]) -> io::Result<()> {
     let write = async {
         stream.write_all(resp).await?;
         stream.flush().await?;

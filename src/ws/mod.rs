@@ -7,13 +7,17 @@
 //! (`WsHandler`); `group` drives many connections from one thread through
 //! `GroupHost`; `routes`, `registry` and `sink` are the server's tables and
 //! its requests upward; `server` owns them all and is the host; `accept`
-//! turns listeners and handed-over sockets into connections.
+//! turns listeners and handed-over sockets into connections; `http1` serves
+//! HTTP routes (keep-alive, streamed bodies and responses) with `body`, the
+//! pure HTTP body codec.
 
 mod accept;
+pub(crate) mod body;
 pub(crate) mod conn;
 pub(crate) mod frame;
 pub(crate) mod group;
 pub(crate) mod handshake;
+pub(crate) mod http1;
 pub(crate) mod inflow;
 mod registry;
 pub(crate) mod routes;
@@ -27,4 +31,4 @@ pub(crate) use handshake::Request;
 pub(crate) use inflow::{Inflow, DEFAULT_INFLOW_LIMIT};
 pub(crate) use routes::{HttpRoute, HttpService, Pattern, ServiceFuture, WsRoute};
 pub(crate) use server::{ServerCore, ServerOptions};
-pub(crate) use sink::{Decision, RequestKind, RequestSink};
+pub(crate) use sink::{Decision, RequestKind, RequestSink, ResponsePart};

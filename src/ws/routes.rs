@@ -79,6 +79,13 @@ impl Pattern {
             Some(_) => None,
         }
     }
+
+    /// The path segments under this pattern's `:param`s, in order (as sent,
+    /// not percent-decoded: uWS.js's `getParameter`). Call on a match.
+    pub(crate) fn params<'p>(&self, path: &'p str) -> Vec<&'p str> {
+        let parts = path.trim_start_matches('/').split('/');
+        self.segments.iter().zip(parts).filter(|(seg, _)| **seg == Seg::Param).map(|(_, part)| part).collect()
+    }
 }
 
 pub(crate) struct WsRoute {
@@ -142,6 +149,16 @@ impl Routes {
         self.http.get(id as usize).and_then(|r| r.service.clone())
     }
 
+    /// The `:param` values of `path` under HTTP route `id`'s pattern.
+    pub(crate) fn http_params<'p>(&self, id: u16, path: &'p str) -> Vec<&'p str> {
+        self.http.get(id as usize).map(|r| r.pattern.params(path)).unwrap_or_default()
+    }
+
+    /// The `:param` values of `path` under WebSocket route `id`'s pattern.
+    pub(crate) fn ws_params<'p>(&self, id: u16, path: &'p str) -> Vec<&'p str> {
+        self.ws.get(id as usize).map(|r| r.pattern.params(path)).unwrap_or_default()
+    }
+
     /// The most specific HTTP route for a lowercase `method` and `path`.
     pub(crate) fn http_for(&self, method: &str, path: &str) -> Option<u16> {
         let candidates = self
@@ -184,6 +201,14 @@ mod tests {
         assert!(p.matches("/user/7").is_some() && p.matches("/user").is_none());
         let p = Pattern::parse("/static/*");
         assert!(p.matches("/static/a.js").is_some() && p.matches("/x/a.js").is_none());
+    }
+
+    #[test]
+    fn params_are_the_segments_under_the_params() {
+        let p = Pattern::parse("/u/:id/x/:name");
+        assert_eq!(p.params("/u/12/x/b%20ob"), ["12", "b%20ob"]);
+        assert!(Pattern::parse("/files/*").params("/files/a/b").is_empty());
+        assert_eq!(Pattern::parse("/:a/*").params("/one/two/three"), ["one"]);
     }
 
     #[test]

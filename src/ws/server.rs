@@ -16,7 +16,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use slab::Slab;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::conn::{Conn, ConnHost, Queued, SendStatus};
@@ -42,6 +41,8 @@ pub(crate) struct ServerOptions {
     /// From accept to a complete request head (TLS handshake included);
     /// heads handed to Node carry what is left of it (slow-loris).
     pub handshake_timeout: std::time::Duration,
+    /// Largest request body an HTTP route is streamed (413 over it).
+    pub max_body: u64,
 }
 
 impl Default for ServerOptions {
@@ -52,8 +53,16 @@ impl Default for ServerOptions {
             groups: 2,
             inflow: Arc::new(super::inflow::Inflow::new(super::inflow::DEFAULT_INFLOW_LIMIT)),
             handshake_timeout: super::accept::HANDSHAKE_TIMEOUT,
+            max_body: super::http1::DEFAULT_MAX_BODY,
         }
     }
+}
+
+/// Where a pending request's answer goes, and (HTTP) how much of its
+/// response is queued and not yet written.
+pub(super) struct Pending {
+    pub tx: tokio::sync::mpsc::UnboundedSender<Decision>,
+    pub out: Arc<super::http1::Outflow>,
 }
 
 pub(crate) struct ServerCore {
@@ -65,8 +74,9 @@ pub(crate) struct ServerCore {
     topics: Mutex<TopicTree<Arc<Conn>>>,
     /// Connections with published frames queued and not yet flushed.
     dirty: Mutex<Vec<Arc<Conn>>>,
-    /// Requests waiting for a decision from above, by connection id.
-    pub(super) pending: Mutex<HashMap<u64, oneshot::Sender<Decision>>>,
+    /// Requests waiting for a decision from above, or for their HTTP
+    /// response's parts, by request id.
+    pub(super) pending: Mutex<HashMap<u64, Pending>>,
     pub(super) listeners: Mutex<Slab<Listening>>,
     pub(super) shutting_down: AtomicBool,
     /// Plain-TCP listeners serve only WebSocket upgrades themselves (those
@@ -299,9 +309,7 @@ impl ServerCore {
         for (_, l) in listeners {
             l.stop();
         }
-        for (_, tx) in std::mem::take(&mut *self.pending.lock()) {
-            drop(tx);
-        }
+        drop(std::mem::take(&mut *self.pending.lock()));
         self.flush();
         for conn in self.registry.snapshot() {
             conn.end(self, 1001, b"server shutting down");
