@@ -40,13 +40,17 @@ export declare class NativeApp {
    * Queues `data` for every subscriber of `topic` (except `skip`); returns
    * how many got it. Call `flush()` once after a burst of publishes.
    */
-  publish(topic: string, data: Buffer, binary: boolean, skip?: number | undefined | null): number
-  publishText(topic: string, data: string, binary: boolean, skip?: number | undefined | null): number
+  publish(topic: string, data: Buffer, binary: boolean, skip?: number | undefined | null, compress?: boolean | undefined | null): number
+  publishText(topic: string, data: string, binary: boolean, skip?: number | undefined | null, compress?: boolean | undefined | null): number
   flush(): void
   numSubscribers(topic: string): number
   connectionCount(): number
-  /** Accepts a pending upgrade (`protocol` is echoed as Sec-WebSocket-Protocol). */
-  acceptUpgrade(id: number, protocol?: string | undefined | null): boolean
+  /**
+   * Accepts a pending upgrade (`protocol` is echoed as
+   * Sec-WebSocket-Protocol; `extensions` are the offers compression is
+   * negotiated from).
+   */
+  acceptUpgrade(id: number, protocol?: string | undefined | null, extensions?: string | undefined | null): boolean
   /**
    * Answers a pending upgrade request with a refusal and closes it.
    * `headers` is a flat [name, value, ...] list.
@@ -307,6 +311,8 @@ export interface BehaviorOptions {
   hasMessage?: boolean
   hasPing?: boolean
   hasPong?: boolean
+  /** uWS.js's `compression` bits (0: off). */
+  compression?: number
 }
 
 /**

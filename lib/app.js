@@ -5,7 +5,7 @@ const { HttpRequest } = require('./http-request')
 const { HttpResponse } = require('./http-response')
 const { ListenSocket } = require('./listen-socket')
 const { kApp, kNative, kId, kBehavior, kState } = require('./symbols')
-const { toBuffer, safeApply, safeCall, reportHandlerError } = require('./util')
+const { toBuffer, toText, safeApply, safeCall, reportHandlerError } = require('./util')
 const { NativeHost } = require('./native-host')
 const { appOptions, sslAppOptions, behaviorOptions, func, listenArgs, redisTls } = require('./options')
 const { listenError } = require('./listen-error')
@@ -115,7 +115,8 @@ class TemplatedApp {
       // Frames nobody handles stay in Rust (a flood of them costs JS nothing).
       hasMessage: typeof behavior.message === 'function',
       hasPing: typeof behavior.ping === 'function',
-      hasPong: typeof behavior.pong === 'function'
+      hasPong: typeof behavior.pong === 'function',
+      compression: behavior.compression
     })
     this._wsRoutes[route] = behavior
     this._wsParams[route] = paramNames(pattern)
@@ -155,7 +156,7 @@ class TemplatedApp {
   }
 
   publish (topic, message, isBinary = false, compress = false) {
-    return this._publish(String(topic), message, isBinary, undefined)
+    return this._publish(String(topic), message, isBinary, undefined, compress)
   }
 
   /**
@@ -199,11 +200,11 @@ class TemplatedApp {
     this._updateKeepAlive()
   }
 
-  _publish (topic, message, isBinary, skipId) {
+  _publish (topic, message, isBinary, skipId, compress) {
     const native = this[kNative]
     const n = typeof message === 'string'
-      ? native.publishText(topic, message, !!isBinary, skipId)
-      : native.publish(topic, toBuffer(message), !!isBinary, skipId)
+      ? native.publishText(topic, message, !!isBinary, skipId, !!compress)
+      : native.publish(topic, toBuffer(message), !!isBinary, skipId, !!compress)
     // Publishes in one tick share one write per subscriber.
     if (n > 0) this._host.scheduleFlush(native)
     return n > 0
@@ -293,14 +294,15 @@ class TemplatedApp {
     this._updateKeepAlive()
   }
 
-  _acceptUpgrade (id, userData, protocol) {
+  _acceptUpgrade (id, userData, protocol, extensions) {
     const p = this._pending.get(id)
     if (!p) return
     p.userData = userData
     let proto = protocol === undefined || protocol === null ? '' : String(protocol)
     // A client may offer a list; answer with the first one (the reply must name exactly one).
     if (proto.includes(',')) proto = proto.split(',')[0].trim()
-    if (!this[kNative].acceptUpgrade(id, proto || null)) {
+    const ext = extensions === undefined || extensions === null ? '' : toText(extensions)
+    if (!this[kNative].acceptUpgrade(id, proto || null, ext || null)) {
       this._pending.delete(id)
       this._updateKeepAlive()
     }

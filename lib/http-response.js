@@ -118,7 +118,7 @@ class HttpResponse {
     const s = this[kState]
     if (s.done || s.aborted) return
     s.done = true
-    this[kApp]._acceptUpgrade(this[kId], userData, secWebSocketProtocol)
+    this[kApp]._acceptUpgrade(this[kId], userData, secWebSocketProtocol, secWebSocketExtensions)
   }
 
   onAborted (handler) {

@@ -23,8 +23,8 @@ class WebSocket {
     if (id < 0) throw new Error(CLOSED_MESSAGE)
     const app = this[kApp]
     // Strings, ArrayBuffers and views go as they are; -2: another kind.
-    let r = app._send(id, message, !!isBinary)
-    if (r === -2) r = app._send(id, toBuffer(message), !!isBinary)
+    let r = app._send(id, message, !!isBinary, !!compress)
+    if (r === -2) r = app._send(id, toBuffer(message), !!isBinary, !!compress)
     if (r === 2) app._dropped(this, message, isBinary)
     // -1: closed in Rust, close event not yet delivered: nothing was sent.
     return r < 0 ? 2 : r
@@ -103,7 +103,7 @@ class WebSocket {
   /** Publishes to every subscriber of `topic` except this socket. */
   publish (topic, message, isBinary = false, compress = false) {
     const id = live(this)
-    return this[kApp]._publish(toText(topic), message, isBinary, id)
+    return this[kApp]._publish(toText(topic), message, isBinary, id, compress)
   }
 }
 

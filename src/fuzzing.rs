@@ -146,6 +146,35 @@ pub fn tls_records(data: &[u8]) {
     }
 }
 
+/// Any bytes after a request head, as a chunked body and as a
+/// Content-Length one, fed in two pieces split at the first byte's value:
+/// decoding never panics, never passes the limit, never consumes more than
+/// it is given, and the split does not change what decodes.
+pub fn http_body(data: &[u8]) {
+    use crate::ws::body::{BodyDecoder, Framing};
+    let split = data.first().map_or(0, |&b| b as usize).min(data.len());
+    for framing in [Framing::Chunked, Framing::Length(data.len() as u64 / 2)] {
+        let whole = {
+            let mut d = BodyDecoder::new(framing.clone(), 4096).expect("within the limit");
+            let mut out = Vec::new();
+            d.decode(data, &mut out).map(|used| (used, out, d.is_done()))
+        };
+        let mut d = BodyDecoder::new(framing, 4096).expect("within the limit");
+        let mut out = Vec::new();
+        let pieces = d.decode(&data[..split], &mut out).and_then(|a| {
+            assert!(a <= split);
+            if a < split {
+                return Ok((a, d.is_done()));
+            }
+            d.decode(&data[split..], &mut out).map(|b| (a + b, d.is_done()))
+        });
+        assert!(out.len() <= 4096, "body over the limit");
+        if let (Ok((used, body, done)), Ok((used2, done2))) = (&whole, &pieces) {
+            assert_eq!((used, body, done), (used2, &out, done2), "the split changed the decoding");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -229,35 +258,6 @@ mod tests {
                     super::redis_message(&m[..i]);
                 }
             }
-        }
-    }
-}
-
-/// Any bytes after a request head, as a chunked body and as a
-/// Content-Length one, fed in two pieces split at the first byte's value:
-/// decoding never panics, never passes the limit, never consumes more than
-/// it is given, and the split does not change what decodes.
-pub fn http_body(data: &[u8]) {
-    use crate::ws::body::{BodyDecoder, Framing};
-    let split = data.first().map_or(0, |&b| b as usize).min(data.len());
-    for framing in [Framing::Chunked, Framing::Length(data.len() as u64 / 2)] {
-        let whole = {
-            let mut d = BodyDecoder::new(framing.clone(), 4096).expect("within the limit");
-            let mut out = Vec::new();
-            d.decode(data, &mut out).map(|used| (used, out, d.is_done()))
-        };
-        let mut d = BodyDecoder::new(framing, 4096).expect("within the limit");
-        let mut out = Vec::new();
-        let pieces = d.decode(&data[..split], &mut out).and_then(|a| {
-            assert!(a <= split);
-            if a < split {
-                return Ok((a, d.is_done()));
-            }
-            d.decode(&data[split..], &mut out).map(|b| (a + b, d.is_done()))
-        });
-        assert!(out.len() <= 4096, "body over the limit");
-        if let (Ok((used, body, done)), Ok((used2, done2))) = (&whole, &pieces) {
-            assert_eq!((used, body, done), (used2, &out, done2), "the split changed the decoding");
         }
     }
 }

@@ -10,6 +10,7 @@ use napi_derive::napi;
 use super::core::{err, Core, CoreOptions, ListenResult};
 use crate::adapter::redis::topics::Topics;
 use crate::net::{self, TlsSource};
+use crate::ws::deflate;
 use crate::ws::{Behavior, Decision, Forward, HttpRoute, Pattern, ResponsePart, WsRoute};
 
 #[napi(object)]
@@ -56,6 +57,8 @@ pub struct BehaviorOptions {
     pub has_message: Option<bool>,
     pub has_ping: Option<bool>,
     pub has_pong: Option<bool>,
+    /// uWS.js's `compression` bits (0: off).
+    pub compression: Option<u32>,
 }
 
 /// Largest accepted maxPayloadLength: event lengths to JS are u32, and one
@@ -90,11 +93,11 @@ impl NativeApp {
 
     /// To this node's subscribers (but `skip`), and with `scaleOut` to the
     /// other nodes' (where the sender is not: nothing to skip there).
-    fn publish_bytes(&self, topic: &str, data: &[u8], binary: bool, skip: Option<i64>) -> u32 {
+    fn publish_bytes(&self, topic: &str, data: &[u8], binary: bool, skip: Option<i64>, compress: bool) -> u32 {
         if let Some(topics) = self.topics.read().as_ref() {
             topics.publish(topic, data, binary);
         }
-        self.core.server.publish(topic, data, binary, skip.map(|s| s as u64)) as u32
+        self.core.server.publish(topic, data, binary, skip.map(|s| s as u64), compress) as u32
     }
 }
 
@@ -140,6 +143,7 @@ impl NativeApp {
                 ping: b.has_ping.unwrap_or(true),
                 pong: b.has_pong.unwrap_or(true),
             },
+            compression: b.compression.and_then(deflate::Config::from_uws),
         };
         self.core.server.add_ws_route(WsRoute {
             pattern: Pattern::parse(&pattern),
@@ -234,13 +238,27 @@ impl NativeApp {
     /// Queues `data` for every subscriber of `topic` (except `skip`); returns
     /// how many got it. Call `flush()` once after a burst of publishes.
     #[napi]
-    pub fn publish(&self, topic: String, data: BufferSlice, binary: bool, skip: Option<i64>) -> u32 {
-        self.publish_bytes(&topic, &data, binary, skip)
+    pub fn publish(
+        &self,
+        topic: String,
+        data: BufferSlice,
+        binary: bool,
+        skip: Option<i64>,
+        compress: Option<bool>,
+    ) -> u32 {
+        self.publish_bytes(&topic, &data, binary, skip, compress.unwrap_or(false))
     }
 
     #[napi]
-    pub fn publish_text(&self, topic: String, data: String, binary: bool, skip: Option<i64>) -> u32 {
-        self.publish_bytes(&topic, data.as_bytes(), binary, skip)
+    pub fn publish_text(
+        &self,
+        topic: String,
+        data: String,
+        binary: bool,
+        skip: Option<i64>,
+        compress: Option<bool>,
+    ) -> u32 {
+        self.publish_bytes(&topic, data.as_bytes(), binary, skip, compress.unwrap_or(false))
     }
 
     #[napi]
@@ -258,11 +276,14 @@ impl NativeApp {
         self.core.server.connection_count() as u32
     }
 
-    /// Accepts a pending upgrade (`protocol` is echoed as Sec-WebSocket-Protocol).
+    /// Accepts a pending upgrade (`protocol` is echoed as
+    /// Sec-WebSocket-Protocol; `extensions` are the offers compression is
+    /// negotiated from).
     #[napi]
-    pub fn accept_upgrade(&self, id: i64, protocol: Option<String>) -> bool {
+    pub fn accept_upgrade(&self, id: i64, protocol: Option<String>, extensions: Option<String>) -> bool {
         let protocol = protocol.filter(|p| !p.is_empty());
-        self.core.server.decide(id as u64, Decision::Upgrade { protocol })
+        let extensions = extensions.filter(|e| !e.is_empty());
+        self.core.server.decide(id as u64, Decision::Upgrade { protocol, extensions })
     }
 
     /// Answers a pending upgrade request with a refusal and closes it.

@@ -4,8 +4,8 @@
 //! native-borrow scope, class identity checks, a hash lookup): ~2% of the
 //! server's CPU in the heartbeat profile, on the one call every echoed
 //! message makes. This function is bound to its server when created
-//! (`NativeApp.sender()`) and reads its three arguments with bare N-API:
-//! `(id, data, isBinary)`, data a string (sent as its UTF-8), an
+//! (`NativeApp.sender()`) and reads its arguments with bare N-API:
+//! `(id, data, isBinary[, compress])`, data a string (sent as its UTF-8), an
 //! ArrayBuffer or any ArrayBufferView (its bytes), so an echoed message
 //! needs no Buffer made for it. It returns what `send` did: 1 sent, 0
 //! queued behind backpressure, 2 dropped, -1 not open, -2 data of another
@@ -56,8 +56,8 @@ unsafe extern "C" fn send_cb(env: sys::napi_env, info: sys::napi_callback_info) 
     // SAFETY (whole body): N-API on the JS thread inside a callback; `data`
     // is the server `sender` bound, alive while this function is.
     unsafe {
-        let mut argc = 3usize;
-        let mut argv = [ptr::null_mut(); 3];
+        let mut argc = 4usize;
+        let mut argv = [ptr::null_mut(); 4];
         let mut data = ptr::null_mut();
         let code = 'call: {
             if sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data)
@@ -74,6 +74,11 @@ unsafe extern "C" fn send_cb(env: sys::napi_env, info: sys::napi_callback_info) 
             {
                 break 'call WRONG_ARGUMENT;
             }
+            // Optional: compress (permessage-deflate, where negotiated).
+            let mut compress = false;
+            if argc >= 4 {
+                sys::napi_get_value_bool(env, argv[3], &mut compress);
+            }
             let mut kind = 0;
             sys::napi_typeof(env, argv[1], &mut kind);
             let sent = if kind == sys::ValueType::napi_string {
@@ -87,7 +92,7 @@ unsafe extern "C" fn send_cb(env: sys::napi_env, info: sys::napi_callback_info) 
                     }
                     t.resize(len + 1, 0);
                     sys::napi_get_value_string_utf8(env, argv[1], t.as_mut_ptr().cast(), len + 1, &mut len);
-                    Ok(server.send(id as u64, &t[..len], binary))
+                    Ok(server.send(id as u64, &t[..len], binary, compress))
                 })
             } else {
                 let mut p = ptr::null_mut();
@@ -104,7 +109,7 @@ unsafe extern "C" fn send_cb(env: sys::napi_env, info: sys::napi_callback_info) 
                     Err(())
                 } else {
                     let bytes = if len == 0 { &[][..] } else { std::slice::from_raw_parts(p as *const u8, len) };
-                    Ok(server.send(id as u64, bytes, binary))
+                    Ok(server.send(id as u64, bytes, binary, compress))
                 }
             };
             match sent {

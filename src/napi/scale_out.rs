@@ -23,7 +23,7 @@ struct Inbound {
 
 impl TopicHandler for Inbound {
     fn deliver(&self, topic: &str, payload: &[u8], binary: bool) {
-        self.server.publish(topic, payload, binary, None);
+        self.server.publish(topic, payload, binary, None, false);
     }
 
     /// The server knows which sockets have frames queued: nothing to track here.

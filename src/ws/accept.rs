@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::net::tls_stream::{self, TlsStream};
 
 use super::conn::{Behavior, Conn, ConnHost, ConnInit, Transport};
+use super::deflate;
 use super::handshake::{self, Limits, Request};
 use super::routes::HttpService;
 use super::server::{Listening, Pending, ServerCore};
@@ -240,9 +241,15 @@ impl ServerCore {
         if let Err(resp) = behavior.handler.accept(&req) {
             return write_and_close(&mut stream, &resp).await;
         }
+        // The client's offers, or (a JS `upgrade` handler) those it passed
+        // on to `res.upgrade` (uWS.js negotiates from what it is given).
+        let mut extensions = info.extensions;
         let protocol = if js_upgrade {
             match self.await_decision(id, RequestKind::Upgrade, route, &req, remote, &stream).await {
-                Some(Decision::Upgrade { protocol }) => protocol,
+                Some(Decision::Upgrade { protocol, extensions: given }) => {
+                    extensions = given;
+                    protocol
+                }
                 Some(Decision::Respond(resp)) => return write_and_close(&mut stream, &resp).await,
                 // A refusal written in parts: sent whole, then close.
                 Some(Decision::Part(part)) => {
@@ -256,7 +263,11 @@ impl ServerCore {
         } else {
             None
         };
-        let upgrade = Upgraded { route, behavior, key: info.key, protocol, remote, rest, secure };
+        let deflate = match (&behavior.compression, &extensions) {
+            (Some(cfg), Some(offers)) => deflate::negotiate(std::iter::once(offers.as_str()), cfg),
+            _ => None,
+        };
+        let upgrade = Upgraded { route, behavior, key: info.key, protocol, deflate, remote, rest, secure };
         let opened = self.clone().open_upgraded(id, upgrade, &req, stream).await;
         if js_upgrade && !matches!(opened, Ok(true)) {
             // JS accepted this upgrade and waits for its `open`: say it will not come.
@@ -271,19 +282,21 @@ impl ServerCore {
     where
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
-        let Upgraded { route, behavior, key, protocol, remote, mut rest, secure } = up;
+        let Upgraded { route, behavior, key, protocol, deflate, remote, mut rest, secure } = up;
         if self.shutting_down.load(Ordering::Relaxed) {
             return Ok(false);
         }
         let accept = handshake::accept_key(&key);
-        let resp = handshake::response_101(&accept, protocol.as_deref(), &[]);
+        let (agreed, extensions) = deflate.unzip();
+        let extra: Vec<(&str, &str)> = extensions.iter().map(|e| ("Sec-WebSocket-Extensions", e.as_str())).collect();
+        let resp = handshake::response_101(&accept, protocol.as_deref(), &extra);
         stream.write_all(&resp).await?;
         stream.flush().await?;
         let (tcp, transport, more) = stream.into_parts();
         rest.extend_from_slice(&more);
         let sock = tcp.into_std()?;
         let group = self.next_group();
-        let init = ConnInit { id, route, group, behavior, remote, transport, tick: self.tick() };
+        let init = ConnInit { id, route, group, behavior, remote, transport, tick: self.tick(), deflate: agreed };
         let conn = Arc::new(Conn::new(init, sock));
         if !self.registry.fill(&conn) {
             return Ok(false);
@@ -421,6 +434,8 @@ struct Upgraded {
     behavior: Arc<Behavior>,
     key: String,
     protocol: Option<String>,
+    /// permessage-deflate as agreed, and the response header's value.
+    deflate: Option<(deflate::Agreed, String)>,
     remote: SocketAddr,
     rest: Vec<u8>,
     secure: bool,

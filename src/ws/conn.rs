@@ -23,6 +23,7 @@ use parking_lot::Mutex;
 
 use crate::net::TlsSession;
 
+use super::deflate::{self, Agreed, Deflater, InflateError, Inflater};
 use super::frame::{self, FrameError, Incoming, MessageAssembler, OpCode};
 use super::handshake::Request;
 
@@ -120,6 +121,8 @@ pub(crate) struct Behavior {
     /// route without a `message`, `ping` or `pong` handler) are dropped
     /// here, so a flood of them never queues events for JS.
     pub forward: Forward,
+    /// permessage-deflate as the route allows it (None: never negotiated).
+    pub compression: Option<deflate::Config>,
 }
 
 /// What reaches a route's handler (see [`Behavior::forward`]).
@@ -158,6 +161,7 @@ impl Behavior {
             close_on_backpressure_limit: false,
             send_pings: true,
             forward: Forward::ALL,
+            compression: None,
         }
     }
 }
@@ -244,6 +248,9 @@ struct ReadState {
     asm: MessageAssembler,
     /// Control frames received during tick `control_tick`.
     control: ControlCount,
+    /// The dedicated decompressor (permessage-deflate with the client's
+    /// context kept), made at the first compressed message.
+    inflater: Option<Box<Inflater>>,
 }
 
 #[derive(Default)]
@@ -277,6 +284,17 @@ pub(crate) struct ConnInit {
     pub remote: SocketAddr,
     pub transport: Transport,
     pub tick: u32,
+    /// permessage-deflate, when negotiated.
+    pub deflate: Option<Agreed>,
+}
+
+/// permessage-deflate as agreed for one connection, and its dedicated
+/// compressor (made at the first compressed send) when ours keeps context.
+struct ConnDeflate {
+    agreed: Agreed,
+    /// Held while a compressed message is queued, so messages reach the
+    /// socket in the order they were compressed.
+    deflater: Mutex<Option<Deflater>>,
 }
 
 pub(crate) struct Conn {
@@ -297,6 +315,7 @@ pub(crate) struct Conn {
     paused: AtomicBool,
     state: Mutex<State>,
     read: Mutex<ReadState>,
+    deflate: Option<Box<ConnDeflate>>,
 }
 
 enum Flow {
@@ -312,7 +331,7 @@ fn would_block(e: &io::Error) -> bool {
 impl Conn {
     /// `sock` must be non-blocking.
     pub(crate) fn new(init: ConnInit, sock: TcpStream) -> Self {
-        let ConnInit { id, route, group, behavior, remote, transport, tick } = init;
+        let ConnInit { id, route, group, behavior, remote, transport, tick, deflate } = init;
         Self {
             id,
             route,
@@ -346,7 +365,9 @@ impl Conn {
                 partial: Vec::new(),
                 asm: MessageAssembler::new(),
                 control: ControlCount::default(),
+                inflater: None,
             }),
+            deflate: deflate.map(|agreed| Box::new(ConnDeflate { agreed, deflater: Mutex::new(None) })),
         }
     }
 
@@ -452,6 +473,47 @@ impl Conn {
         }
         drop(st);
         self.send_frame(host, frame::encode_frame(opcode, payload))
+    }
+
+    /// Sends one data message compressed when permessage-deflate was
+    /// negotiated (as is otherwise).
+    pub(crate) fn send_compressed(&self, host: &dyn ConnHost, payload: &[u8], binary: bool) -> Option<SendStatus> {
+        let Some(d) = &self.deflate else { return self.send(host, payload, binary) };
+        let opcode = if binary { OpCode::Binary } else { OpCode::Text };
+        let mut out = Vec::new();
+        match d.agreed.server_window {
+            None => {
+                deflate::compress_shared(payload, &mut out);
+                self.send_frame(host, frame::encode_compressed_frame(opcode, &out))
+            }
+            Some(bits) => {
+                let mut deflater = d.deflater.lock();
+                deflater.get_or_insert_with(|| Deflater::new(bits)).compress(payload, false, &mut out);
+                self.send_frame(host, frame::encode_compressed_frame(opcode, &out))
+            }
+        }
+    }
+
+    /// Whether this connection takes a compressed message, and how: a frame
+    /// compressed once for every such subscriber (no context kept), or its
+    /// own compression (None when not negotiated).
+    pub(crate) fn compression(&self) -> Option<bool> {
+        self.deflate.as_ref().map(|d| d.agreed.server_window.is_none())
+    }
+
+    /// Queues a message compressed with this connection's own compressor
+    /// (see `queue_published`).
+    pub(crate) fn queue_published_compressed(&self, payload: &[u8], binary: bool) -> Queued {
+        let Some(d) = &self.deflate else { return Queued::Skipped };
+        let Some(bits) = d.agreed.server_window else { return Queued::Skipped };
+        let opcode = if binary { OpCode::Binary } else { OpCode::Text };
+        let mut deflater = d.deflater.lock();
+        if self.state.lock().phase != Phase::Open {
+            return Queued::Skipped;
+        }
+        let mut out = Vec::new();
+        deflater.get_or_insert_with(|| Deflater::new(bits)).compress(payload, false, &mut out);
+        self.queue_published(&frame::encode_compressed_frame(opcode, &out))
     }
 
     /// Sends an already framed message. None when the connection is not open.
@@ -926,7 +988,7 @@ impl Conn {
             return self.process_partial(host);
         }
         let rs = &mut *guard;
-        match self.process(host, &mut rs.asm, &mut rs.control, data) {
+        match self.process(host, &mut rs.asm, &mut rs.control, &mut rs.inflater, data) {
             Ok((used, Flow::Continue)) => {
                 if used < data.len() {
                     rs.partial = data[used..].to_vec();
@@ -946,7 +1008,7 @@ impl Conn {
         let mut guard = self.read.lock();
         let mut buf = std::mem::take(&mut guard.partial);
         let rs = &mut *guard;
-        match self.process(host, &mut rs.asm, &mut rs.control, &mut buf) {
+        match self.process(host, &mut rs.asm, &mut rs.control, &mut rs.inflater, &mut buf) {
             Ok((used, flow)) => {
                 if used < buf.len() && matches!(flow, Flow::Continue) {
                     buf.drain(..used);
@@ -970,8 +1032,8 @@ impl Conn {
         if partial.is_empty() {
             return None;
         }
-        let max = self.behavior.max_payload as u64;
-        let h = frame::decode_header(partial, true, max).ok()??;
+        let max = self.wire_max() as u64;
+        let h = frame::decode_header_ext(partial, true, max, self.deflate.is_some()).ok()??;
         let total = h.header_len + h.payload_len as usize;
         total.checked_sub(partial.len()).filter(|&r| r > 0)
     }
@@ -984,16 +1046,35 @@ impl Conn {
         host: &dyn ConnHost,
         asm: &mut MessageAssembler,
         control: &mut ControlCount,
+        inflater: &mut Option<Box<Inflater>>,
         buf: &mut [u8],
     ) -> Result<(usize, Flow), FrameError> {
         let max = self.behavior.max_payload;
+        let wire_max = self.wire_max();
+        let deflate = self.deflate.is_some();
         let mut pos = 0;
         while pos < buf.len() {
-            let Some((h, total)) = frame::next_frame(&mut buf[pos..], true, max as u64)? else { break };
+            let Some((h, total)) = frame::next_frame_ext(&mut buf[pos..], true, wire_max as u64, deflate)? else {
+                break;
+            };
             let payload = &buf[pos + h.header_len..pos + total];
             pos += total;
             let forward = self.behavior.forward;
-            let incoming = asm.push(&h, payload, max)?;
+            let mut incoming = asm.push(&h, payload, wire_max)?;
+            let inflated;
+            match incoming {
+                // Over maxPayloadLength uncompressed (the wire limit has slack
+                // for compressed messages).
+                Some(Incoming::Message { ref payload, .. }) if payload.len() > max => return Err(FrameError::TooLarge),
+                Some(Incoming::Compressed { binary, ref payload }) => {
+                    inflated = self.inflate(inflater, payload, max)?;
+                    if !binary {
+                        simdutf8::basic::from_utf8(&inflated).map_err(|_| FrameError::InvalidUtf8)?;
+                    }
+                    incoming = Some(Incoming::Message { binary, payload: std::borrow::Cow::Borrowed(&inflated) });
+                }
+                _ => {}
+            }
             if control.flooded && !matches!(incoming, Some(Incoming::Close { .. })) {
                 continue;
             }
@@ -1008,7 +1089,7 @@ impl Conn {
                     self.behavior.handler.message(host, self, &payload, binary);
                     self.charge(host.inflow_epoch(), payload.len() + EVENT_OVERHEAD);
                 }
-                Some(Incoming::Message { .. }) => {}
+                Some(Incoming::Message { .. } | Incoming::Compressed { .. }) => {}
                 Some(Incoming::Ping(p)) => {
                     self.answer_ping(host, p);
                     if forward.ping {
@@ -1028,6 +1109,35 @@ impl Conn {
             }
         }
         Ok((pos, Flow::Continue))
+    }
+
+    /// The largest frame or message taken off the wire: maxPayloadLength,
+    /// with slack for compressed messages (deflate can grow incompressible
+    /// data a little); inflated messages are held to maxPayloadLength itself.
+    fn wire_max(&self) -> usize {
+        let max = self.behavior.max_payload;
+        if self.deflate.is_some() {
+            max.saturating_add(max / 64 + 64)
+        } else {
+            max
+        }
+    }
+
+    /// A compressed message inflated, at most maxPayloadLength bytes.
+    fn inflate(&self, inflater: &mut Option<Box<Inflater>>, payload: &[u8], max: usize) -> Result<Vec<u8>, FrameError> {
+        let mut out = Vec::new();
+        let window = self.deflate.as_ref().and_then(|d| d.agreed.client_window);
+        let r = match window {
+            None => deflate::inflate_shared(payload, max, &mut out),
+            Some(bits) => {
+                inflater.get_or_insert_with(|| Box::new(Inflater::new(bits))).inflate(payload, max, false, &mut out)
+            }
+        };
+        r.map_err(|e| match e {
+            InflateError::TooLarge => FrameError::TooLarge,
+            InflateError::Corrupt => FrameError::Corrupt,
+        })?;
+        Ok(out)
     }
 
     /// The pong for `payload`: now when nothing else is queued, otherwise

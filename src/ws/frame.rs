@@ -63,6 +63,9 @@ impl OpCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHeader {
     pub fin: bool,
+    /// RSV1: the message is compressed (permessage-deflate; only on the
+    /// first frame of a data message, and only where it was negotiated).
+    pub rsv1: bool,
     pub opcode: OpCode,
     pub mask: Option<[u8; 4]>,
     pub payload_len: u64,
@@ -80,6 +83,8 @@ pub enum FrameError {
     TooLarge,
     #[error("policy violation: {0}")]
     Policy(&'static str),
+    #[error("invalid compressed data")]
+    Corrupt,
 }
 
 impl FrameError {
@@ -87,7 +92,7 @@ impl FrameError {
     pub fn close_code(&self) -> u16 {
         match self {
             FrameError::Protocol(_) => 1002,
-            FrameError::InvalidUtf8 => 1007,
+            FrameError::InvalidUtf8 | FrameError::Corrupt => 1007,
             FrameError::Policy(_) => 1008,
             FrameError::TooLarge => 1009,
         }
@@ -108,15 +113,32 @@ fn array_at<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
 ///
 /// Non-minimal length encodings (say, 5 in the 16-bit form) are accepted: RFC 6455
 /// puts the "minimal" rule on senders, and refusing them buys no safety.
+#[cfg(any(test, fuzzing))]
 pub fn decode_header(buf: &[u8], require_mask: bool, max_payload: u64) -> Result<Option<FrameHeader>, FrameError> {
+    decode_header_ext(buf, require_mask, max_payload, false)
+}
+
+/// [`decode_header`] on a connection that negotiated permessage-deflate
+/// when `deflate`: RSV1 is then allowed on the first frame of a data
+/// message (RFC 7692 6). RSV2 and RSV3 are always refused.
+pub fn decode_header_ext(
+    buf: &[u8],
+    require_mask: bool,
+    max_payload: u64,
+    deflate: bool,
+) -> Result<Option<FrameHeader>, FrameError> {
     let [b0, b1, ..] = *buf else {
         return Ok(None);
     };
-    // No extension is ever negotiated, so any RSV bit is a protocol violation (5.2).
-    if b0 & 0x70 != 0 {
+    // Any RSV bit no extension gave a meaning is a protocol violation (5.2).
+    if b0 & 0x30 != 0 || (b0 & 0x40 != 0 && !deflate) {
         return Err(FrameError::Protocol("reserved bits set without a negotiated extension"));
     }
+    let rsv1 = b0 & 0x40 != 0;
     let opcode = OpCode::from_u8(b0 & 0x0F).ok_or(FrameError::Protocol("reserved opcode"))?;
+    if rsv1 && !matches!(opcode, OpCode::Text | OpCode::Binary) {
+        return Err(FrameError::Protocol("RSV1 on a control or continuation frame"));
+    }
     let fin = b0 & 0x80 != 0;
     let masked = b1 & 0x80 != 0;
     let len7 = b1 & 0x7F;
@@ -161,18 +183,29 @@ pub fn decode_header(buf: &[u8], require_mask: bool, max_payload: u64) -> Result
     } else {
         (None, mask_at)
     };
-    Ok(Some(FrameHeader { fin, opcode, mask, payload_len, header_len }))
+    Ok(Some(FrameHeader { fin, rsv1, opcode, mask, payload_len, header_len }))
 }
 
 /// The next complete frame at the start of `buf`: validates its header, unmasks
 /// its payload in place, and returns the header and the frame's total length.
 /// `Ok(None)` when `buf` does not hold the whole frame yet.
+#[cfg(any(test, fuzzing))]
 pub fn next_frame(
     buf: &mut [u8],
     require_mask: bool,
     max_payload: u64,
 ) -> Result<Option<(FrameHeader, usize)>, FrameError> {
-    let Some(h) = decode_header(buf, require_mask, max_payload)? else { return Ok(None) };
+    next_frame_ext(buf, require_mask, max_payload, false)
+}
+
+/// [`next_frame`], RSV1 allowed where permessage-deflate was negotiated.
+pub fn next_frame_ext(
+    buf: &mut [u8],
+    require_mask: bool,
+    max_payload: u64,
+    deflate: bool,
+) -> Result<Option<(FrameHeader, usize)>, FrameError> {
+    let Some(h) = decode_header_ext(buf, require_mask, max_payload, deflate)? else { return Ok(None) };
     let total = h.header_len + h.payload_len as usize;
     if buf.len() < total {
         return Ok(None);
@@ -247,6 +280,18 @@ pub fn encode_frame(opcode: OpCode, payload: &[u8]) -> Bytes {
     let mut frame = BytesMut::with_capacity(n + payload.len());
     frame.put_slice(&header[..n]);
     frame.put_slice(payload);
+    frame.freeze()
+}
+
+/// A whole final server frame of a compressed message (RSV1 set):
+/// `compressed` is the payload as permessage-deflate sends it.
+pub fn encode_compressed_frame(opcode: OpCode, compressed: &[u8]) -> Bytes {
+    let mut header = [0u8; MAX_HEADER_LEN];
+    let n = encode_header(opcode, true, compressed.len(), &mut header);
+    header[0] |= 0x40;
+    let mut frame = BytesMut::with_capacity(n + compressed.len());
+    frame.put_slice(&header[..n]);
+    frame.put_slice(compressed);
     frame.freeze()
 }
 
@@ -326,6 +371,8 @@ fn reserve_bounded(data: &mut Vec<u8>, additional: usize, max_message: usize) {
 /// what almost every connection has almost all the time, costs one null pointer.
 struct Partial {
     binary: bool,
+    /// Compressed (RSV1 on its first frame): UTF-8 is checked once inflated.
+    compressed: bool,
     data: Vec<u8>,
     /// For text: `data[..utf8_checked]` is valid UTF-8 ending on a char boundary, and
     /// what follows is at most 3 bytes of a code point still waiting for its end.
@@ -364,6 +411,12 @@ pub enum Incoming<'a> {
     /// A complete data message. Borrowed when it was a single unfragmented frame,
     /// owned when it had to be reassembled.
     Message {
+        binary: bool,
+        payload: Cow<'a, [u8]>,
+    },
+    /// A complete compressed data message (permessage-deflate), not yet
+    /// inflated: text is validated after inflating.
+    Compressed {
         binary: bool,
         payload: Cow<'a, [u8]>,
     },
@@ -433,17 +486,21 @@ impl MessageAssembler {
                     return Err(FrameError::TooLarge);
                 }
                 let binary = header.opcode == OpCode::Binary;
+                let compressed = header.rsv1;
                 if header.fin {
+                    if compressed {
+                        return Ok(Some(Incoming::Compressed { binary, payload: Cow::Borrowed(payload) }));
+                    }
                     if !binary {
                         simdutf8::basic::from_utf8(payload).map_err(|_| FrameError::InvalidUtf8)?;
                     }
                     return Ok(Some(Incoming::Message { binary, payload: Cow::Borrowed(payload) }));
                 }
-                let utf8_checked = if binary { 0 } else { validate_utf8_prefix(payload, 0)? };
+                let utf8_checked = if binary || compressed { 0 } else { validate_utf8_prefix(payload, 0)? };
                 let mut data = Vec::new();
                 reserve_bounded(&mut data, payload.len(), max_message);
                 data.extend_from_slice(payload);
-                self.partial = Some(Box::new(Partial { binary, data, utf8_checked, fragments: 1 }));
+                self.partial = Some(Box::new(Partial { binary, compressed, data, utf8_checked, fragments: 1 }));
                 Ok(None)
             }
             OpCode::Continuation => {
@@ -460,18 +517,22 @@ impl MessageAssembler {
                 }
                 reserve_bounded(&mut partial.data, payload.len(), max_message);
                 partial.data.extend_from_slice(payload);
-                if !partial.binary {
+                let check_utf8 = !partial.binary && !partial.compressed;
+                if check_utf8 {
                     partial.utf8_checked = validate_utf8_prefix(&partial.data, partial.utf8_checked)?;
                 }
                 if !header.fin {
                     self.partial = Some(partial);
                     return Ok(None);
                 }
-                if !partial.binary && partial.utf8_checked != partial.data.len() {
+                if check_utf8 && partial.utf8_checked != partial.data.len() {
                     // The message ended inside a code point.
                     return Err(FrameError::InvalidUtf8);
                 }
-                let Partial { binary, data, .. } = *partial;
+                let Partial { binary, compressed, data, .. } = *partial;
+                if compressed {
+                    return Ok(Some(Incoming::Compressed { binary, payload: Cow::Owned(data) }));
+                }
                 Ok(Some(Incoming::Message { binary, payload: Cow::Owned(data) }))
             }
         }
@@ -495,8 +556,40 @@ mod tests {
         frame
     }
 
+    #[test]
+    fn rsv1_only_on_first_data_frames_of_a_deflate_connection() {
+        let ok = decode_header_ext(&[0xC1, 0x80, 0, 0, 0, 0], true, NO_LIMIT, true).unwrap().unwrap();
+        assert!(ok.rsv1 && ok.opcode == OpCode::Text);
+        assert!(decode_header_ext(&[0x42, 0x80, 0, 0, 0, 0], true, NO_LIMIT, true).unwrap().unwrap().rsv1);
+        for b0 in [0xC0u8, 0xC8, 0xC9, 0xCA] {
+            assert!(
+                matches!(decode_header_ext(&[b0, 0x80], true, NO_LIMIT, true), Err(FrameError::Protocol(_))),
+                "{b0:#x}"
+            );
+        }
+        assert!(matches!(decode_header_ext(&[0xC1, 0x80], true, NO_LIMIT, false), Err(FrameError::Protocol(_))));
+        for rsv in [0x20u8, 0x10] {
+            assert!(matches!(
+                decode_header_ext(&[0x81 | rsv, 0x80], true, NO_LIMIT, true),
+                Err(FrameError::Protocol(_))
+            ));
+        }
+        let f = encode_compressed_frame(OpCode::Binary, b"abc");
+        assert_eq!(&f[..], &[0xC2, 3, b'a', b'b', b'c']);
+    }
+
+    #[test]
+    fn a_compressed_message_is_handed_on_whole_and_unvalidated() {
+        let mut asm = MessageAssembler::new();
+        let first = FrameHeader { rsv1: true, ..hdr(OpCode::Text, false, 2) };
+        assert_eq!(asm.push(&first, &[0xff, 0xfe], 100), Ok(None));
+        let last = hdr(OpCode::Continuation, true, 1);
+        let msg = asm.push(&last, &[0x00], 100).unwrap();
+        assert_eq!(msg, Some(Incoming::Compressed { binary: false, payload: Cow::Owned(vec![0xff, 0xfe, 0x00]) }));
+    }
+
     fn hdr(opcode: OpCode, fin: bool, len: usize) -> FrameHeader {
-        FrameHeader { fin, opcode, mask: None, payload_len: len as u64, header_len: 2 }
+        FrameHeader { fin, rsv1: false, opcode, mask: None, payload_len: len as u64, header_len: 2 }
     }
 
     fn naive_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
@@ -539,7 +632,14 @@ mod tests {
                 let h = decode_header(&out[..n], false, NO_LIMIT).unwrap().unwrap();
                 assert_eq!(
                     h,
-                    FrameHeader { fin, opcode: OpCode::Binary, mask: None, payload_len: len as u64, header_len: n }
+                    FrameHeader {
+                        fin,
+                        rsv1: false,
+                        opcode: OpCode::Binary,
+                        mask: None,
+                        payload_len: len as u64,
+                        header_len: n
+                    }
                 );
 
                 let n = encode_header_masked(OpCode::Text, fin, len, MASK, &mut out);

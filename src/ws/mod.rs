@@ -14,6 +14,7 @@
 mod accept;
 pub(crate) mod body;
 pub(crate) mod conn;
+pub(crate) mod deflate;
 pub(crate) mod frame;
 pub(crate) mod group;
 pub(crate) mod handshake;

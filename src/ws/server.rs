@@ -19,6 +19,7 @@ use slab::Slab;
 use tokio::task::JoinHandle;
 
 use super::conn::{Conn, ConnHost, Queued, SendStatus};
+use super::deflate;
 use super::frame::{self, OpCode};
 use super::group::{Group, GroupHost};
 use super::handshake::Limits;
@@ -226,13 +227,33 @@ impl ServerCore {
     /// (except `skip`). Writing happens in [`Self::flush`], so a burst of
     /// publishes reaches each socket in one `writev`. Returns how many
     /// subscribers got it.
-    pub(crate) fn publish(&self, topic: &str, payload: &[u8], binary: bool, skip: Option<u64>) -> usize {
+    /// `compress`: compressed for subscribers that negotiated
+    /// permessage-deflate: once for all that keep no compression context,
+    /// by each one's own compressor for the others.
+    pub(crate) fn publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        binary: bool,
+        skip: Option<u64>,
+        compress: bool,
+    ) -> usize {
         let opcode = if binary { OpCode::Binary } else { OpCode::Text };
         let framed: Bytes = frame::encode_frame(opcode, payload);
+        let mut compressed: Option<Bytes> = None;
         let mut newly_dirty = Vec::new();
         let mut to_close = Vec::new();
         let mut delivered = 0;
-        self.topics.lock().for_each(topic, skip, |_, conn| match conn.queue_published(&framed) {
+        let mut queue = |conn: &Arc<Conn>| match conn.compression().filter(|_| compress) {
+            None => conn.queue_published(&framed),
+            Some(true) => conn.queue_published(compressed.get_or_insert_with(|| {
+                let mut out = Vec::new();
+                deflate::compress_shared(payload, &mut out);
+                frame::encode_compressed_frame(opcode, &out)
+            })),
+            Some(false) => conn.queue_published_compressed(payload, binary),
+        };
+        self.topics.lock().for_each(topic, skip, |_, conn| match queue(conn) {
             Queued::NewlyDirty => {
                 delivered += 1;
                 newly_dirty.push(conn.clone());
@@ -277,8 +298,14 @@ impl ServerCore {
         }
     }
 
-    pub(crate) fn send(&self, id: u64, payload: &[u8], binary: bool) -> Option<SendStatus> {
-        self.get(id)?.send(self, payload, binary)
+    /// `compress`: compressed where permessage-deflate was negotiated.
+    pub(crate) fn send(&self, id: u64, payload: &[u8], binary: bool, compress: bool) -> Option<SendStatus> {
+        let conn = self.get(id)?;
+        if compress {
+            conn.send_compressed(self, payload, binary)
+        } else {
+            conn.send(self, payload, binary)
+        }
     }
 
     pub(crate) fn end(&self, id: u64, code: u16, reason: &[u8]) -> bool {

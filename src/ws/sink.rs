@@ -50,6 +50,8 @@ pub(crate) enum RequestKind {
 pub(crate) enum Decision {
     Upgrade {
         protocol: Option<String>,
+        /// The `Sec-WebSocket-Extensions` offers to negotiate from (None: none).
+        extensions: Option<String>,
     },
     /// A complete HTTP response; the connection is closed after it.
     Respond(Vec<u8>),

@@ -136,7 +136,7 @@ fn message_reaches_the_handler_and_send_reaches_the_client() {
     let (mut s, id) = h.connect(b"");
     s.write_all(&client_frame(OpCode::Text, true, b"hello")).unwrap();
     h.wait_for(|e| *e == Ev::Message(id, b"hello".to_vec(), false));
-    assert_eq!(h.server.send(id, b"back", true), Some(super::conn::SendStatus::Success));
+    assert_eq!(h.server.send(id, b"back", true, false), Some(super::conn::SendStatus::Success));
     assert_eq!(read_frame(&mut s), (2, b"back".to_vec()));
 }
 
@@ -200,8 +200,8 @@ fn publish_frames_once_and_skips_the_sender() {
     for id in [ida, idb] {
         assert!(h.server.subscribe(&h.server.get(id).unwrap(), "room"));
     }
-    assert_eq!(h.server.publish("room", b"to-b", false, Some(ida)), 1);
-    assert_eq!(h.server.publish("room", b"to-all", false, None), 2);
+    assert_eq!(h.server.publish("room", b"to-b", false, Some(ida), false), 1);
+    assert_eq!(h.server.publish("room", b"to-all", false, None, false), 2);
     h.server.flush();
     assert_eq!(read_frame(&mut b), (1, b"to-b".to_vec()));
     assert_eq!(read_frame(&mut b), (1, b"to-all".to_vec()));
@@ -372,7 +372,7 @@ fn sends_the_kernel_only_partly_takes_keep_every_byte_in_order() {
             _ => 70_000,
         };
         let payload: Vec<u8> = (0..len).map(|k| (k as u32 ^ i) as u8).collect();
-        assert!(h.server.send(id, &payload, true).is_some());
+        assert!(h.server.send(id, &payload, true, false).is_some());
         sent.push(payload);
         i += 1;
     }
@@ -487,7 +487,7 @@ fn tls_connections_carry_frames_and_end_with_close_notify() {
     let big = vec![b'x'; 40_000];
     s.write_all(&client_frame(OpCode::Binary, true, &big)).unwrap();
     h.wait_for(|e| *e == Ev::Message(id, big.clone(), true));
-    assert_eq!(h.server.send(id, &big, true), Some(super::conn::SendStatus::Success));
+    assert_eq!(h.server.send(id, &big, true, false), Some(super::conn::SendStatus::Success));
     let mut frame = vec![0u8; 4 + big.len()];
     s.read_exact(&mut frame).unwrap();
     assert_eq!((frame[0], frame[1]), (0x82, 126));
