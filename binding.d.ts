@@ -249,12 +249,12 @@ export declare class NativeSocketIo {
   /** Middleware refused: CONNECT_ERROR with `message` and optional JSON `data`. */
   reject(key: number, nsp: string, socketId: string, message: string, data?: string | undefined | null): boolean
   /** One encoded Socket.IO packet (`2["ev",…]`) to one client. */
-  emit(key: number, packet: string, volatile?: boolean | undefined | null): boolean
+  emit(key: number, packet: string, volatile?: boolean | undefined | null, compress?: boolean | undefined | null): boolean
   /**
    * A binary packet (`51-["ev",{"_placeholder":true,"num":0}]`) and its
    * attachments, sent as one text frame then one binary frame each.
    */
-  emitBinary(key: number, packet: string, attachments: Array<Buffer>, volatile?: boolean | undefined | null): boolean
+  emitBinary(key: number, packet: string, attachments: Array<Buffer>, volatile?: boolean | undefined | null, compress?: boolean | undefined | null): boolean
   join(key: number, nsp: string, socketId: string, room: string): boolean
   leave(key: number, nsp: string, socketId: string, room: string): boolean
   /**
@@ -262,13 +262,13 @@ export declare class NativeSocketIo {
    * every client `to` selects (`volatile`: those whose transport can take
    * it now); framed once in Rust.
    */
-  broadcast(to: Selection, packet: string, attachments?: Array<Buffer> | undefined | null, volatile?: boolean | undefined | null, remote?: RemoteOut | undefined | null): number
+  broadcast(to: Selection, packet: string, attachments?: Array<Buffer> | undefined | null, volatile?: boolean | undefined | null, remote?: RemoteOut | undefined | null, compress?: boolean | undefined | null): number
   /**
    * As `broadcast` (not volatile), kept for connection state recovery
    * under an offset appended to the event's arguments (an EVENT packet
    * without an ack id only).
    */
-  broadcastStored(to: Selection, packet: string, attachments?: Array<Buffer> | undefined | null, remote?: RemoteOut | undefined | null): number
+  broadcastStored(to: Selection, packet: string, attachments?: Array<Buffer> | undefined | null, remote?: RemoteOut | undefined | null, compress?: boolean | undefined | null): number
   /**
    * The client keys a broadcast to `to` reaches (for the operators:
    * broadcast acks, fetchSockets, socketsJoin/Leave, disconnectSockets),
@@ -322,6 +322,19 @@ export interface BehaviorOptions {
  */
 export declare function checkTls(ssl: SslOptions): void
 
+/** socket.io's `perMessageDeflate` (ws's options) as the engine takes them. */
+export interface DeflateOptions {
+  /** Smallest message compressed, bytes (default 1024). */
+  threshold?: number
+  /**
+   * Keep our compression context between messages (a compressor per
+   * connection); default: a fresh context per message.
+   */
+  serverContextTakeover?: boolean
+  /** Let the client keep its context (a decompressor per connection). */
+  clientContextTakeover?: boolean
+}
+
 /** Engine options from JS, engine.io's names and defaults. */
 export interface EngineOptions {
   workers?: number
@@ -357,6 +370,8 @@ export interface EngineOptions {
   onApp?: boolean
   /** Ms from accept to a complete request head (default 10 s). */
   handshakeTimeout?: number
+  /** perMessageDeflate (off when absent). */
+  perMessageDeflate?: DeflateOptions
 }
 
 /** The status line and headers of an HTTP route's response. */

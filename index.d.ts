@@ -149,7 +149,13 @@ export interface WebSocketBehavior<UserData> {
   closeOnBackpressureLimit?: boolean
   /** Ping idle clients before idleTimeout so live ones stay connected (default true). */
   sendPingsAutomatically?: boolean
-  /** Accepted for compatibility; permessage-deflate is not negotiated. */
+  /**
+   * permessage-deflate (default DISABLED): SHARED_COMPRESSOR (a fresh context
+   * per message, no memory per connection) or a DEDICATED_COMPRESSOR_* (a
+   * compressor per connection, context kept), or-ed with SHARED_DECOMPRESSOR
+   * or a DEDICATED_DECOMPRESSOR_*. Messages go compressed when sent or
+   * published with `compress` true.
+   */
   compression?: number
   maxLifetime?: number
   upgrade?: (res: HttpResponse, req: HttpRequest, context: unknown) => unknown
@@ -197,9 +203,27 @@ export function App(options?: AppOptions): TemplatedApp
 export function SSLApp(options: SSLAppOptions): TemplatedApp
 export function us_listen_socket_close(listenSocket: us_listen_socket): void
 export function us_socket_local_port(listenSocket: us_listen_socket): number
+/** `compression` values (uWS.js's): one compressor or-ed with one decompressor. */
 export const DISABLED: number
 export const SHARED_COMPRESSOR: number
+export const SHARED_DECOMPRESSOR: number
+export const DEDICATED_COMPRESSOR: number
 export const DEDICATED_COMPRESSOR_3KB: number
+export const DEDICATED_COMPRESSOR_4KB: number
+export const DEDICATED_COMPRESSOR_8KB: number
+export const DEDICATED_COMPRESSOR_16KB: number
+export const DEDICATED_COMPRESSOR_32KB: number
+export const DEDICATED_COMPRESSOR_64KB: number
+export const DEDICATED_COMPRESSOR_128KB: number
+export const DEDICATED_COMPRESSOR_256KB: number
+export const DEDICATED_DECOMPRESSOR: number
+export const DEDICATED_DECOMPRESSOR_32KB: number
+export const DEDICATED_DECOMPRESSOR_16KB: number
+export const DEDICATED_DECOMPRESSOR_8KB: number
+export const DEDICATED_DECOMPRESSOR_4KB: number
+export const DEDICATED_DECOMPRESSOR_2KB: number
+export const DEDICATED_DECOMPRESSOR_1KB: number
+export const DEDICATED_DECOMPRESSOR_512B: number
 /** `listen(port, LIBUS_LISTEN_DEFAULT, cb)`: a fixed port is shared with other processes (SO_REUSEPORT), as uWS.js does on Linux. */
 export const LIBUS_LISTEN_DEFAULT: number
 /** `listen(port, LIBUS_LISTEN_EXCLUSIVE_PORT, cb)`: the port is not shared. */
@@ -362,8 +386,16 @@ export interface EngineServerOptions {
   destroyUpgradeTimeout?: number
   /** I/O worker threads (default: one per core; ferrosocket extension). */
   workers?: number
-  /** Accepted and ignored: nothing is compressed (no per-message deflate, no HTTP compression). */
-  perMessageDeflate?: boolean | object
+  /**
+   * WebSocket permessage-deflate (default false, as socket.io): true, or
+   * `{ threshold }` (bytes, default 1024; smaller packets go as they are).
+   * A fresh compression context per message both ways unless
+   * `serverNoContextTakeover: false` / `clientNoContextTakeover: false`
+   * (a compressor / decompressor per connection). ws's zlib tuning options
+   * are accepted and not applied.
+   */
+  perMessageDeflate?: boolean | { threshold?: number, serverNoContextTakeover?: boolean, clientNoContextTakeover?: boolean, [wsOption: string]: unknown }
+  /** Accepted and ignored: long-polling responses are not compressed. */
   httpCompression?: boolean | object
   /** Accepted and ignored: the WebSocket server is ferrosocket's own. */
   wsEngine?: unknown
@@ -592,7 +624,7 @@ export declare class Socket<
   readonly broadcast: BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>
   /** The next emit is dropped if the transport cannot take it now. */
   readonly volatile: this
-  /** Accepted for compatibility (compression is not negotiated). */
+  /** false: the next emit is not compressed (with perMessageDeflate on). */
   compress(compress: boolean): this
   /** The next broadcast from this socket: this node only. */
   readonly local: this

@@ -172,6 +172,38 @@ function recovery (label, value) {
   for (const key of Object.keys(RECOVERY)) RECOVERY[key](`option "connectionStateRecovery.${key}"`, value[key])
 }
 
+/**
+ * engine.io's `perMessageDeflate`: false (the default), true, or ws's
+ * options object. Of ws's options, `threshold` (bytes, default 1024) and
+ * `serverNoContextTakeover` / `clientNoContextTakeover` set to false (keep
+ * context: a compressor or decompressor per connection) apply; the zlib
+ * tuning ones (`zlibDeflateOptions`, `zlibInflateOptions`,
+ * `serverMaxWindowBits`, `clientMaxWindowBits`, `concurrencyLimit`) are
+ * accepted and left to ferrosocket's defaults.
+ */
+const DEFLATE = {
+  threshold: (label, v) => integer(label, v, { unit: 'bytes' }),
+  serverNoContextTakeover: boolean,
+  clientNoContextTakeover: boolean
+}
+
+function perMessageDeflate (label, value) {
+  if (absent(value) || typeof value === 'boolean') return
+  if (typeof value !== 'object' || Array.isArray(value)) throw typeError(label, 'true, false or an options object', value)
+  for (const key of Object.keys(DEFLATE)) DEFLATE[key](`option "perMessageDeflate.${key}"`, value[key])
+}
+
+/** The native form of a checked `perMessageDeflate` (undefined: off). */
+function nativeDeflate (value) {
+  if (!value) return undefined
+  const o = value === true ? {} : value
+  return {
+    threshold: o.threshold,
+    serverContextTakeover: o.serverNoContextTakeover === false,
+    clientContextTakeover: o.clientNoContextTakeover === false
+  }
+}
+
 /** engine.io's options, shared by `Server` and `EngineServer`. */
 const ENGINE = {
   path,
@@ -194,6 +226,7 @@ const ENGINE = {
   destroyUpgradeTimeout: ms(0, TIMER_MAX),
   workers,
   allowEIO3: boolean,
+  perMessageDeflate,
   // ferrosocket's: from accept to a complete request head on the Rust
   // listener, also for heads it hands to Node (slow-loris); default 10000.
   handshakeTimeout: ms(100, TIMER_MAX)
@@ -360,8 +393,9 @@ const BEHAVIOR = {
   maxBackpressure: (label, v) => integer(label, v, { max: Infinity, unit: 'bytes', infinity: true }),
   closeOnBackpressureLimit: boolean,
   sendPingsAutomatically: boolean,
-  // Accepted and ignored (no permessage-deflate, no lifetime limit); uWS.js's ranges.
-  compression: (label, v) => integer(label, v),
+  // permessage-deflate: uWS.js's constants (a compressor | a decompressor).
+  compression: (label, v) => integer(label, v, { max: 0xfff }),
+  // Accepted and ignored (no lifetime limit); uWS.js's range.
   maxLifetime: (label, v) => integer(label, v, { max: 240, unit: 'minutes' }),
   ...Object.fromEntries(HANDLERS.map((h) => [h, func]))
 }
@@ -421,5 +455,6 @@ module.exports = {
   appOptions: (opts) => checkOptions(APP, opts),
   sslAppOptions: (opts) => checkOptions(SSL_APP, opts),
   behaviorOptions: (b) => checkOptions(BEHAVIOR, b, '.ws() behavior'),
-  listenArgs
+  listenArgs,
+  nativeDeflate
 }

@@ -22,16 +22,24 @@ if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 655
   process.exit(2)
 }
 
-const app = uWS.App().ws('/*', {
-  // No permessage-deflate: Autobahn sections 12/13 are not run.
-  compression: uWS.DISABLED !== undefined ? uWS.DISABLED : 0,
+// Sections 1-10 on '/*' (no compression); 12 on '/shared' (one compressor
+// and decompressor per thread, no context kept), 13 on '/dedicated' (a
+// compressor and decompressor per connection, context kept), as run.js
+// points kosoku at them. Every echo asks for compression; where it was not
+// negotiated the message goes as it is.
+const behavior = (compression) => ({
+  compression,
   maxPayloadLength: 16 * 1024 * 1024,
   maxBackpressure: 64 * 1024 * 1024,
   idleTimeout: 60,
   message: (ws, msg, isBinary) => {
-    ws.send(msg, isBinary)
+    ws.send(msg, isBinary, true)
   }
 })
+const app = uWS.App()
+  .ws('/*', behavior(uWS.DISABLED))
+  .ws('/shared', behavior(uWS.SHARED_COMPRESSOR | uWS.SHARED_DECOMPRESSOR))
+  .ws('/dedicated', behavior(uWS.DEDICATED_COMPRESSOR | uWS.DEDICATED_DECOMPRESSOR))
 
 app.listen('127.0.0.1', requestedPort, (listenSocket) => {
   if (!listenSocket) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict'
-// Autobahn|Testsuite (fuzzingclient, sections 1-10) against echo-server.js,
+// Autobahn|Testsuite (fuzzingclient, sections 1-10, 12 and 13) against echo-server.js,
 // driven by the PyPI runner `kosoku`, checked against expected.json.
 //
 //   node conformance/autobahn/run.js             run and compare (CI)
@@ -10,11 +10,13 @@
 //   --impl SPEC          module to test (default: env AUTOBAHN_IMPL, else the repo root)
 //   --cases 1.*,9.7.*    run only these case ids / globs (compares only those;
 //                        with --update, merges them into expected.json)
-//   --timeout SEC        bound for the whole run (default 900, env AUTOBAHN_TIMEOUT)
+//   --timeout SEC        bound for the whole run (default 1500, env AUTOBAHN_TIMEOUT)
 //   --section-timeout SEC  bound for one section (default 180)
 //   --case-timeout SEC   bound for one case when a timed-out section is re-run
 //                        case by case to find the hanging cases (default 30)
-//   --parallelism N      cases kosoku runs at once (default 1)
+//   --parallelism N      cases kosoku runs at once (default 1; 2 for 12 and 13)
+//   --deflate-sizes small|all  12.x/13.x message sizes: up to 16 KiB (default,
+//                        for npm test) or all 18 (env AUTOBAHN_FULL=1)
 //   --outdir DIR         kosoku's Autobahn-format reports, one folder per section
 //                        (index.json, per-case JSON/HTML), and results.json
 //                        (default: ./reports here)
@@ -42,8 +44,27 @@ const { spawn } = require('child_process')
 
 const HERE = __dirname
 const DEFAULT_OUTDIR = path.join(HERE, 'reports')
-// Autobahn has no section 8; 11-13 are permessage-deflate, which we don't negotiate.
-const SECTIONS = ['1', '2', '3', '4', '5', '6', '7', '9', '10']
+// Autobahn has no section 8 (nor 11). 12 and 13 are permessage-deflate: 12
+// on the echo server's shared compressor, 13 (every offer combination) on
+// its dedicated ones; they run two cases at a time, each with a longer bound.
+const SECTIONS = ['1', '2', '3', '4', '5', '6', '7', '9', '10', '12', '13']
+const SECTION_PATH = { 12: '/shared', 13: '/dedicated' }
+const SECTION_PARALLELISM = { 12: 2, 13: 2 }
+const SECTION_TIMEOUT = { 12: 420, 13: 540 }
+// Each of 12.x and 13.x runs 18 message sizes; sizes 1-7 (16 B to 16 KiB)
+// and 11-12 (8 and 16 KiB in 256-byte fragments) take a tenth of the time
+// of the rest (32 KiB to 128 KiB, 1000 messages each). `npm test` runs
+// those (--deflate-sizes small, the default); --deflate-sizes all (or
+// AUTOBAHN_FULL=1) every case, as recorded in expected.json.
+const SMALL_SIZES = ['1', '2', '3', '4', '5', '6', '7', '11', '12']
+// Exact ids (kosoku's `*` also matches more digits: 12.*.1 takes 12.2.10):
+// 12 has 5 data sets, 13 has 7 offer combinations.
+const GROUPS_OF = { 12: 5, 13: 7 }
+function smallCases (section) {
+  const ids = []
+  for (let g = 1; g <= GROUPS_OF[section]; g++) for (const n of SMALL_SIZES) ids.push(`${section}.${g}.${n}`)
+  return ids
+}
 const PASSING = new Set(['OK', 'NON-STRICT', 'INFORMATIONAL'])
 const PASSING_CLOSE = new Set(['OK', 'INFORMATIONAL'])
 const SERVER_START_MS = 30000
@@ -63,10 +84,11 @@ function parseArgs (argv) {
     update: false,
     impl: process.env.AUTOBAHN_IMPL || '',
     cases: null,
-    timeout: Number(process.env.AUTOBAHN_TIMEOUT || 900),
+    timeout: Number(process.env.AUTOBAHN_TIMEOUT || 1500),
     sectionTimeout: 180,
     caseTimeout: 30,
     parallelism: 1,
+    deflateSizes: process.env.AUTOBAHN_FULL === '1' ? 'all' : 'small',
     outdir: DEFAULT_OUTDIR,
     expected: path.join(HERE, 'expected.json')
   }
@@ -80,6 +102,7 @@ function parseArgs (argv) {
       case '--update': o.update = true; break
       case '--impl': o.impl = val(); break
       case '--cases': o.cases = val().split(',').map(s => s.trim()).filter(Boolean); break
+      case '--deflate-sizes': o.deflateSizes = val(); break
       case '--timeout': o.timeout = Number(val()); break
       case '--section-timeout': o.sectionTimeout = Number(val()); break
       case '--case-timeout': o.caseTimeout = Number(val()); break
@@ -95,6 +118,7 @@ function parseArgs (argv) {
   }
   if (!Number.isInteger(o.parallelism) || o.parallelism < 1) usage('--parallelism must be >= 1')
   if (o.cases && o.cases.length === 0) usage('--cases is empty')
+  if (!['small', 'all'].includes(o.deflateSizes)) usage('--deflate-sizes is small or all')
   return o
 }
 
@@ -238,11 +262,11 @@ function findKosoku () {
 
 // Run kosoku on `globs` into `outdir`, killed after `seconds`. Resolves with
 // { timedOut, index (parsed index.json or null), out (its output) }.
-function runKosoku (globs, outdir, port, parallelism, seconds) {
+function runKosoku (globs, outdir, port, parallelism, seconds, urlPath = '/') {
   fs.mkdirSync(outdir, { recursive: true })
   const args = []
   for (const g of globs) args.push('-i', g)
-  args.push('-p', String(parallelism), '-o', outdir, `ws://127.0.0.1:${port}`)
+  args.push('-p', String(parallelism), '-o', outdir, `ws://127.0.0.1:${port}${urlPath}`)
   return new Promise((resolve, reject) => {
     const [cmd, pre] = kosokuCommand
     const child = track(spawn(cmd, [...pre, ...args], { cwd: HERE, stdio: ['ignore', 'pipe', 'pipe'] }))
@@ -329,9 +353,15 @@ async function main () {
     }
   }
 
+  // A selection runs section by section too (each on its own path).
+  const sectionOf = (glob) => glob.split('.')[0]
   const groups = o.cases
-    ? [{ name: 'selected', globs: o.cases }]
-    : SECTIONS.map((s) => ({ name: `section-${s}`, globs: [`${s}.*`] }))
+    ? [...new Set(o.cases.map(sectionOf))].map((s) => ({ name: `selected-${s}`, section: s, globs: o.cases.filter((g) => sectionOf(g) === s) }))
+    : SECTIONS.map((s) => ({
+      name: `section-${s}`,
+      section: s,
+      globs: SECTION_PATH[s] && o.deflateSizes === 'small' ? smallCases(s) : [`${s}.*`]
+    }))
   const wanted = (id) => groups.some((g) => g.globs.some((glob) => globMatch(glob, id)))
 
   let probeError = await probe(server.port)
@@ -340,7 +370,10 @@ async function main () {
     if (serverDied !== null) break
     if (left() <= 0) { problems.push(`overall time bound of ${o.timeout}s reached before ${g.name}`); break }
     const dir = path.join(o.outdir, g.name)
-    const r = await runKosoku(g.globs, dir, server.port, o.parallelism, Math.min(o.sectionTimeout, left()))
+    const parallelism = Math.max(o.parallelism, SECTION_PARALLELISM[g.section] || 1)
+    const bound = Math.max(o.sectionTimeout, SECTION_TIMEOUT[g.section] || 0)
+    const urlPath = SECTION_PATH[g.section] || '/'
+    const r = await runKosoku(g.globs, dir, server.port, parallelism, Math.min(bound, left()), urlPath)
     if (r.index) { record(r.index, dir); continue }
     if (!r.timedOut) {
       process.stderr.write(r.out.slice(-3000))
@@ -358,7 +391,7 @@ async function main () {
     for (const id of ids) {
       if (hung >= MAX_HUNG_PER_SECTION || left() <= 0 || serverDied !== null) break
       const cdir = path.join(o.outdir, `${g.name}-case-${id}`)
-      const c = await runKosoku([id], cdir, server.port, 1, Math.min(o.caseTimeout, left()))
+      const c = await runKosoku([id], cdir, server.port, 1, Math.min(o.caseTimeout, left()), urlPath)
       if (c.index) record(c.index, cdir)
       else if (c.timedOut) { actual[id] = 'TIMEOUT'; hung++ } else problems.push(`kosoku (${id}) exited without a result`)
     }
@@ -394,7 +427,7 @@ async function main () {
   }
 
   if (o.update) {
-    const merged = o.cases ? { ...expected, ...actual } : actual
+    const merged = o.cases || o.deflateSizes === 'small' ? { ...expected, ...actual } : actual
     writeJson(o.expected, merged)
     console.log(`autobahn: wrote ${Object.keys(merged).length} cases to ${rel(o.expected)}`)
   } else {

@@ -7,7 +7,7 @@ const { EngineSocket } = require('./socket')
 const { EngineSessions } = require('./sessions')
 const { emitSafe } = require('../util')
 const { NativeHost } = require('../native-host')
-const { engineOptions } = require('../options')
+const { engineOptions, nativeDeflate } = require('../options')
 
 /**
  * A raw Engine.IO v4 server (engine.io's `Server`, default path
@@ -55,6 +55,7 @@ class EngineServer extends EventEmitter {
         allowUpgrades: o.allowUpgrades,
         transports: o.transports,
         allowEio3: o.allowEIO3 === true,
+        perMessageDeflate: nativeDeflate(o.perMessageDeflate),
         handshakeTimeout: o.handshakeTimeout
       }, this._host.onBatch, this._host.scratch)
       this._front._bind(this._nativeHandle.front())

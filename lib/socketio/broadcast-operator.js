@@ -83,7 +83,7 @@ class BroadcastOperator {
       const { text, attachments } = dataPacket(TYPE.EVENT, nsp.name, id, values)
       const to = this._selection(nsp, rooms, except)
       const remote = id === undefined ? this._remoteOut(nsp) : undefined
-      nsp._sessions.broadcast(to, text, attachments.length ? attachments : undefined, this.flags.volatile, id === undefined, remote)
+      nsp._sessions.broadcast(to, text, attachments.length ? attachments : undefined, this.flags.volatile, id === undefined, remote, this.flags.compress)
       if (nsp._outgoing.size || nsp._sessions._watchers) this._notifyOutgoing(nsp, to, values, text, attachments)
     }
   }

@@ -14,7 +14,7 @@ const { clientFile, sendClient, serveClientOnApp } = require('./client-bundle')
 const { TYPE, dataPacket } = require('./packet')
 const { once, safeApply, emitSafe } = require('../util')
 const { NativeHost } = require('../native-host')
-const { serverOptions, attachPort } = require('../options')
+const { serverOptions, attachPort, nativeDeflate } = require('../options')
 const { listenError } = require('../listen-error')
 const { kNative, kHeadSeen } = require('../symbols')
 const { takeOver, adoptConnection } = require('./listener-takeover')
@@ -119,6 +119,7 @@ class Server extends EventEmitter {
         allowUpgrades: this._opts.allowUpgrades,
         transports: this._opts.transports,
         allowEio3: this._opts.allowEIO3 === true,
+        perMessageDeflate: nativeDeflate(this._opts.perMessageDeflate),
         onApp: this._app !== null,
         recoveryMaxAge: recovery ? recovery.maxDisconnectionDuration : undefined,
         recoveryMaxBytes: recovery ? recovery.maxStoredBytes : undefined,

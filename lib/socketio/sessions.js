@@ -49,7 +49,8 @@ class Sessions {
    * A packet to `client`, with its binary attachments if any. `flags`:
    * `volatile`, dropped if the transport cannot take it now (Rust: a queue
    * or no held GET) or the client was sent a packet earlier in this round;
-   * `compress`, reported to `packetCreate` listeners (no deflate here).
+   * `compress` (default true): compressed where perMessageDeflate was
+   * negotiated and the packet reaches its threshold.
    * `own`: the sending socket, for a packet connection state recovery may
    * store (an EVENT without an ack).
    */
@@ -62,7 +63,7 @@ class Sessions {
       // As socket.io with recovery on: a broadcast to the socket's own
       // room, which stores it (closed or not).
       const to = { nsp: own.nsp.name, rooms: [own.id], except: NONE, skip: undefined }
-      return this.broadcast(to, text, attachments.length ? attachments : undefined, false, true)
+      return this.broadcast(to, text, attachments.length ? attachments : undefined, false, true, undefined, flags.compress)
     }
     client._sentRound = this._round
     if (!this._roundEnding) {
@@ -71,8 +72,9 @@ class Sessions {
     }
     // Hot, as broadcast: the handle is read inline, no getter call.
     const native = this._handle || this._load()
-    if (attachments.length) native.emitBinary(client.key, text, attachments, volatile)
-    else native.emit(client.key, text, volatile)
+    const compress = flags.compress !== false
+    if (attachments.length) native.emitBinary(client.key, text, attachments, volatile, compress)
+    else native.emit(client.key, text, volatile, compress)
   }
 
   /**
@@ -82,12 +84,13 @@ class Sessions {
    * `storable` (an EVENT without an ack): with connection state recovery
    * on, Rust keeps it under an offset it appends to the event's arguments.
    * `remote` ({ exceptIds, compress }): it also goes to the other nodes of
-   * the server's Redis link.
+   * the server's Redis link. `compress` false: never compressed.
    */
-  broadcast (to, text, attachments, volatile, storable = false, remote = undefined) {
+  broadcast (to, text, attachments, volatile, storable = false, remote = undefined, compress = true) {
     const native = this._handle || this._load()
-    if (storable && this._store && !volatile) native.broadcastStored(to, text, attachments, remote)
-    else native.broadcast(to, text, attachments, volatile, remote)
+    const c = compress !== false
+    if (storable && this._store && !volatile) native.broadcastStored(to, text, attachments, remote, c)
+    else native.broadcast(to, text, attachments, volatile, remote, c)
     this._host.scheduleFlush(native)
   }
 

@@ -89,7 +89,7 @@ class Socket extends EventEmitter {
 
   /** The next emit is dropped if the transport cannot take it now. */
   get volatile () { return this._flag('volatile', true) }
-  /** Accepted for compatibility: WebSocket compression is not negotiated. */
+  /** false: this emit is not compressed (with perMessageDeflate on). */
   compress (compress) { return this._flag('compress', compress) }
   /** For a broadcast from this socket: this node only (there is one). */
   get local () { return this._flag('local', true) }

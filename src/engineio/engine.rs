@@ -23,6 +23,7 @@ use parking_lot::{Mutex, RwLock};
 use super::packet::{self, HttpErrorCode, OpenInfo, Packet, Payload};
 use super::v3;
 use crate::json::push_json_string;
+use crate::ws::deflate;
 use crate::ws::frame::{self, OpCode};
 use crate::ws::{Conn, ConnHost, HttpService, Request, ServerCore, ServiceFuture, WsHandler};
 
@@ -44,6 +45,16 @@ pub(crate) struct EngineConfig {
     /// `maxBackpressure`); a client past it is disconnected ("transport
     /// error"), never kept while what it should receive is dropped.
     pub max_buffered: usize,
+    /// perMessageDeflate (off: None).
+    pub deflate: Option<PerMessageDeflate>,
+}
+
+/// socket.io's `perMessageDeflate`: what the WebSocket route negotiates, and
+/// the smallest message compressed (smaller ones go as they are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PerMessageDeflate {
+    pub threshold: usize,
+    pub config: deflate::Config,
 }
 
 /// `maxBackpressure`'s default: 16 MiB.
@@ -62,6 +73,7 @@ impl Default for EngineConfig {
             websocket: true,
             allow_eio3: false,
             max_buffered: DEFAULT_MAX_BUFFERED,
+            deflate: None,
         }
     }
 }
@@ -248,13 +260,32 @@ pub(crate) struct Session {
 pub(crate) struct SharedMessage {
     framed: Bytes,
     packet: Packet,
+    /// The frame's payload: where it starts in `framed`, and whether binary.
+    header_len: usize,
+    binary: bool,
+    /// The compressed frame (permessage-deflate without context), made at
+    /// the first recipient that takes it, shared by all the others.
+    compressed: std::sync::OnceLock<Bytes>,
 }
 
 impl SharedMessage {
     pub(crate) fn new(packet: Packet) -> SharedMessage {
         let (binary, bytes) = packet::encode_ws(&packet);
         let framed = frame::encode_frame(if binary { OpCode::Binary } else { OpCode::Text }, &bytes);
-        SharedMessage { framed, packet }
+        let header_len = framed.len() - bytes.len();
+        SharedMessage { framed, packet, header_len, binary, compressed: std::sync::OnceLock::new() }
+    }
+
+    fn payload(&self) -> &[u8] {
+        &self.framed[self.header_len..]
+    }
+
+    fn compressed_frame(&self) -> &Bytes {
+        self.compressed.get_or_init(|| {
+            let mut out = Vec::new();
+            deflate::compress_shared(self.payload(), &mut out);
+            frame::encode_compressed_frame(if self.binary { OpCode::Binary } else { OpCode::Text }, &out)
+        })
     }
 
     /// Bytes held: the frame and the packet.
@@ -267,24 +298,48 @@ impl Session {
     /// Sends one Engine.IO packet on the session's transport. False when the
     /// transport is gone.
     pub(crate) fn send(&self, packet: &Packet) -> bool {
+        self.send_with(packet, true)
+    }
+
+    /// As `send`; `compress`: compressed if permessage-deflate was
+    /// negotiated and it is at least perMessageDeflate's threshold.
+    pub(crate) fn send_with(&self, packet: &Packet, compress: bool) -> bool {
         self.deliver(packet, |server, conn| {
             let (binary, bytes) = match packet {
                 Packet::Message(Payload::Binary(data)) if self.eio3 => (true, v3::encode_binary(data)),
                 _ => packet::encode_ws(packet),
             };
-            conn.send(server, &bytes, binary).is_some()
+            if compress && self.compresses(bytes.len()) {
+                conn.send_compressed(server, &bytes, binary).is_some()
+            } else {
+                conn.send(server, &bytes, binary).is_some()
+            }
         })
     }
 
     /// Sends a message built once for many sessions (broadcast): a WebSocket
     /// session queues the shared frame for the server's next `flush` (one
     /// `writev` for a burst of broadcasts), a polling one the shared packet.
-    pub(crate) fn send_shared(&self, message: &SharedMessage) -> bool {
+    /// Compressed (`compress`, where negotiated) once for every session
+    /// that keeps no context, by its own compressor for one that does.
+    pub(crate) fn send_shared(&self, message: &SharedMessage, compress: bool) -> bool {
         // A v3 binary frame differs from the shared (v4) one.
         if self.eio3 && matches!(message.packet, Packet::Message(Payload::Binary(_))) {
-            return self.send(&message.packet);
+            return self.send_with(&message.packet, compress);
         }
-        self.deliver(&message.packet, |server, conn| server.queue_shared(conn, &message.framed))
+        self.deliver(&message.packet, |server, conn| {
+            let how = conn.compression().filter(|_| compress && self.compresses(message.payload().len()));
+            match how {
+                None => server.queue_shared(conn, &message.framed),
+                Some(true) => server.queue_shared(conn, message.compressed_frame()),
+                Some(false) => server.queue_compressed(conn, message.payload(), message.binary),
+            }
+        })
+    }
+
+    /// perMessageDeflate is on and `len` bytes reach its threshold.
+    fn compresses(&self, len: usize) -> bool {
+        self.engine.upgrade().and_then(|e| e.cfg.deflate).is_some_and(|d| len >= d.threshold)
     }
 
     /// Polling: queue `packet`. WebSocket: `ws` with the connection, called
@@ -542,6 +597,11 @@ const NATIVE_POLL_IDS: u64 = 1 << 62;
 
 impl Engine {
     /// Bytes one client may have waiting (see [`EngineConfig::max_buffered`]).
+    /// What the WebSocket route negotiates (None: no compression).
+    pub(crate) fn deflate_config(&self) -> Option<deflate::Config> {
+        self.cfg.deflate.map(|d| d.config)
+    }
+
     pub(crate) fn max_buffered(&self) -> usize {
         self.cfg.max_buffered
     }

@@ -12,8 +12,8 @@ use napi::Result;
 use napi_derive::napi;
 
 use super::core::{err, Core};
-use crate::engineio::engine::{self, Engine, EngineConfig, PollReply, PollingService, Refusal};
-use crate::ws::{Behavior, HttpRoute, Pattern, Request, WsRoute};
+use crate::engineio::engine::{self, Engine, EngineConfig, PerMessageDeflate, PollReply, PollingService, Refusal};
+use crate::ws::{deflate, Behavior, HttpRoute, Pattern, Request, WsRoute};
 
 /// A polling request answered at once.
 #[napi(object)]
@@ -124,6 +124,20 @@ pub struct EngineOptions {
     pub on_app: Option<bool>,
     /// Ms from accept to a complete request head (default 10 s).
     pub handshake_timeout: Option<u32>,
+    /// perMessageDeflate (off when absent).
+    pub per_message_deflate: Option<DeflateOptions>,
+}
+
+/// socket.io's `perMessageDeflate` (ws's options) as the engine takes them.
+#[napi(object)]
+pub struct DeflateOptions {
+    /// Smallest message compressed, bytes (default 1024).
+    pub threshold: Option<f64>,
+    /// Keep our compression context between messages (a compressor per
+    /// connection); default: a fresh context per message.
+    pub server_context_takeover: Option<bool>,
+    /// Let the client keep its context (a decompressor per connection).
+    pub client_context_takeover: Option<bool>,
 }
 
 pub(crate) fn engine_config(opts: &EngineOptions) -> EngineConfig {
@@ -140,6 +154,13 @@ pub(crate) fn engine_config(opts: &EngineOptions) -> EngineConfig {
         websocket: has("websocket"),
         allow_eio3: opts.allow_eio3.unwrap_or(false),
         max_buffered: opts.max_backpressure.map_or(d.max_buffered, |n| n.clamp(1024.0, (1u64 << 40) as f64) as usize),
+        deflate: opts.per_message_deflate.as_ref().map(|p| PerMessageDeflate {
+            threshold: p.threshold.map_or(1024, |t| t.max(0.0) as usize),
+            config: deflate::Config {
+                compressor_window: (p.server_context_takeover == Some(true)).then_some(15),
+                decompressor_window: (p.client_context_takeover == Some(true)).then_some(15),
+            },
+        }),
     }
 }
 
@@ -163,6 +184,7 @@ pub(crate) fn mount(core: &Core, engine: &Arc<Engine>, path: &str, max_payload: 
             idle_timeout_secs: 0,
             send_pings: false,
             max_payload,
+            compression: engine.deflate_config(),
             // A slow client queues, as with engine.io, up to maxBackpressure;
             // past it the connection closes (1009, "transport error") rather
             // than dropping what the client should receive.

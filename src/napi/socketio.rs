@@ -196,16 +196,23 @@ impl NativeSocketIo {
 
     /// One encoded Socket.IO packet (`2["ev",…]`) to one client.
     #[napi]
-    pub fn emit(&self, key: i64, packet: String, volatile: Option<bool>) -> bool {
-        self.sio.emit(key as u64, &packet, &[], volatile.unwrap_or(false))
+    pub fn emit(&self, key: i64, packet: String, volatile: Option<bool>, compress: Option<bool>) -> bool {
+        self.sio.emit(key as u64, &packet, &[], volatile.unwrap_or(false), compress.unwrap_or(true))
     }
 
     /// A binary packet (`51-["ev",{"_placeholder":true,"num":0}]`) and its
     /// attachments, sent as one text frame then one binary frame each.
     #[napi]
-    pub fn emit_binary(&self, key: i64, packet: String, attachments: Vec<Buffer>, volatile: Option<bool>) -> bool {
+    pub fn emit_binary(
+        &self,
+        key: i64,
+        packet: String,
+        attachments: Vec<Buffer>,
+        volatile: Option<bool>,
+        compress: Option<bool>,
+    ) -> bool {
         let attachments: Vec<Bytes> = attachments.iter().map(|b| Bytes::copy_from_slice(b)).collect();
-        self.sio.emit(key as u64, &packet, &attachments, volatile.unwrap_or(false))
+        self.sio.emit(key as u64, &packet, &attachments, volatile.unwrap_or(false), compress.unwrap_or(true))
     }
 
     #[napi]
@@ -229,12 +236,13 @@ impl NativeSocketIo {
         attachments: Option<Vec<Buffer>>,
         volatile: Option<bool>,
         remote: Option<RemoteOut>,
+        compress: Option<bool>,
     ) -> u32 {
         let attachments: Vec<Bytes> =
             attachments.unwrap_or_default().iter().map(|b| Bytes::copy_from_slice(b)).collect();
         let opts = to.into();
         let volatile = volatile.unwrap_or(false);
-        let n = self.sio.broadcast(&opts, &packet, &attachments, volatile) as u32;
+        let n = self.sio.broadcast(&opts, &packet, &attachments, volatile, compress.unwrap_or(true)) as u32;
         if let Some(r) = remote {
             self.sio.publish_remote(&opts, &packet, &attachments, &r.except_ids, r.flags(volatile));
         }
@@ -251,6 +259,7 @@ impl NativeSocketIo {
         packet: String,
         attachments: Option<Vec<Buffer>>,
         remote: Option<RemoteOut>,
+        compress: Option<bool>,
     ) -> u32 {
         let attachments: Vec<Bytes> =
             attachments.unwrap_or_default().iter().map(|b| Bytes::copy_from_slice(b)).collect();
@@ -259,7 +268,7 @@ impl NativeSocketIo {
             // The other nodes get the event without this node's offset.
             self.sio.publish_remote(&opts, &packet, &attachments, &r.except_ids, r.flags(false));
         }
-        self.sio.broadcast_stored(&opts, &packet, &attachments) as u32
+        self.sio.broadcast_stored(&opts, &packet, &attachments, compress.unwrap_or(true)) as u32
     }
 
     /// The client keys a broadcast to `to` reaches (for the operators:

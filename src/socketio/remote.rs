@@ -35,7 +35,7 @@ impl SioServer {
             except: b.except.clone(),
             except_client: None,
         };
-        self.broadcast(&opts, &text, &b.attachments, b.flags.volatile)
+        self.broadcast(&opts, &text, &b.attachments, b.flags.volatile, b.flags.compress != Some(false))
     }
 
     /// This node's broadcast `text` (an EVENT packet it encoded) for the

@@ -85,11 +85,12 @@ impl Client {
         self.nsps.lock().get(nsp).map(str::to_string)
     }
 
-    /// Sends one encoded Socket.IO packet and its attachments.
-    fn send_packet(&self, text: &str, attachments: &[Bytes]) -> bool {
-        let mut ok = self.session.send(&EioPacket::Message(Payload::text(text)));
+    /// Sends one encoded Socket.IO packet and its attachments
+    /// (`compress`: socket.io's flag, for perMessageDeflate).
+    fn send_packet(&self, text: &str, attachments: &[Bytes], compress: bool) -> bool {
+        let mut ok = self.session.send_with(&EioPacket::Message(Payload::text(text)), compress);
         for a in attachments {
-            ok &= self.session.send(&EioPacket::Message(Payload::Binary(a.clone())));
+            ok &= self.session.send_with(&EioPacket::Message(Payload::Binary(a.clone())), compress);
         }
         ok
     }
@@ -367,7 +368,7 @@ impl SioServer {
         *c.waiting_since.lock() = None;
         // Socket.IO v2 clients get a CONNECT without payload.
         let payload = if c.session.eio3 { String::new() } else { packet::connect_payload(socket_id, pid) };
-        c.send_packet(&packet::encode(PacketType::Connect, nsp, None, 0, &payload), &[])
+        c.send_packet(&packet::encode(PacketType::Connect, nsp, None, 0, &payload), &[], true)
     }
 
     /// Connection state recovery: the pending CONNECT `r.pending_id` of
@@ -387,9 +388,9 @@ impl SioServer {
             return false;
         }
         for p in missed {
-            c.session.send_shared(&p.message);
+            c.session.send_shared(&p.message, true);
             for a in &p.attachments {
-                c.session.send_shared(a);
+                c.session.send_shared(a, true);
             }
         }
         true
@@ -428,14 +429,16 @@ impl SioServer {
         } else {
             packet::connect_error_payload(message, data_json)
         };
-        c.send_packet(&packet::encode(PacketType::ConnectError, nsp, None, 0, &payload), &[])
+        c.send_packet(&packet::encode(PacketType::ConnectError, nsp, None, 0, &payload), &[], true)
     }
 
     /// Sends an already encoded Socket.IO packet (`2["ev",…]`, `3…`; the
     /// Engine.IO `4` is added by the transport) to one client.
     /// `volatile`: dropped (false) if the transport cannot take it now.
-    pub(crate) fn emit(&self, key: u64, text: &str, attachments: &[Bytes], volatile: bool) -> bool {
-        self.client(key).is_some_and(|c| (!volatile || c.session.writable()) && c.send_packet(text, attachments))
+    /// `compress`: socket.io's `compress` flag (perMessageDeflate).
+    pub(crate) fn emit(&self, key: u64, text: &str, attachments: &[Bytes], volatile: bool, compress: bool) -> bool {
+        self.client(key)
+            .is_some_and(|c| (!volatile || c.session.writable()) && c.send_packet(text, attachments, compress))
     }
 
     /// Socket `socket_id` (of client `key`, in `nsp`) joins `room`; in
@@ -495,13 +498,14 @@ impl SioServer {
         text: &str,
         attachments: &[Bytes],
         volatile: bool,
+        compress: bool,
     ) -> usize {
         let mut targets = self.rooms.lock().select(opts);
         if volatile {
             targets.retain(|c| c.session.writable());
         }
         let message = SharedMessage::new(EioPacket::Message(Payload::Text(Bytes::copy_from_slice(text.as_bytes()))));
-        Self::fan_out(&targets, &message, &shared_attachments(attachments));
+        Self::fan_out(&targets, &message, &shared_attachments(attachments), compress);
         targets.len()
     }
 
@@ -509,8 +513,14 @@ impl SioServer {
     /// state recovery on, stored under an offset that becomes the event's
     /// last argument: socket.io stores every EVENT broadcast without an ack
     /// this way, and every `socket.emit` as a broadcast to its own room.
-    pub(crate) fn broadcast_stored(&self, opts: &BroadcastOptions, text: &str, attachments: &[Bytes]) -> usize {
-        let Some(log) = &self.log else { return self.broadcast(opts, text, attachments, false) };
+    pub(crate) fn broadcast_stored(
+        &self,
+        opts: &BroadcastOptions,
+        text: &str,
+        attachments: &[Bytes],
+        compress: bool,
+    ) -> usize {
+        let Some(log) = &self.log else { return self.broadcast(opts, text, attachments, false, compress) };
         let targets = self.rooms.lock().select(opts);
         let mut log = log.lock();
         let stored = log.store(Instant::now(), opts.clone(), |offset| {
@@ -521,17 +531,17 @@ impl SioServer {
             let size = message.size() + attachments.iter().map(SharedMessage::size).sum::<usize>();
             (Replay { message, attachments }, size)
         });
-        Self::fan_out(&targets, &stored.message, &stored.attachments);
+        Self::fan_out(&targets, &stored.message, &stored.attachments, compress);
         targets.len()
     }
 
     /// Built once (Engine.IO frames each for its transports); every
     /// recipient queues the same bytes.
-    fn fan_out(targets: &[Arc<Client>], message: &SharedMessage, attachments: &[SharedMessage]) {
+    fn fan_out(targets: &[Arc<Client>], message: &SharedMessage, attachments: &[SharedMessage], compress: bool) {
         for c in targets {
-            c.session.send_shared(message);
+            c.session.send_shared(message, compress);
             for a in attachments {
-                c.session.send_shared(a);
+                c.session.send_shared(a, compress);
             }
         }
     }
@@ -543,7 +553,7 @@ impl SioServer {
         if !c.nsps.lock().start_leaving(nsp) {
             return false;
         }
-        c.send_packet(&packet::encode(PacketType::Disconnect, nsp, None, 0, ""), &[])
+        c.send_packet(&packet::encode(PacketType::Disconnect, nsp, None, 0, ""), &[], true)
     }
 
     /// `socket.disconnect(true)`: `41` for every namespace, then the
@@ -553,7 +563,7 @@ impl SioServer {
         let nsps: Vec<String> = c.nsps.lock().names();
         for nsp in nsps {
             if c.nsps.lock().start_leaving(&nsp) {
-                c.send_packet(&packet::encode(PacketType::Disconnect, &nsp, None, 0, ""), &[]);
+                c.send_packet(&packet::encode(PacketType::Disconnect, &nsp, None, 0, ""), &[], true);
             }
         }
         c.session.close();

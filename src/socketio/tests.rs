@@ -154,7 +154,7 @@ fn events_and_acks_go_up_with_raw_json_and_emit_goes_down() {
     });
     send(&mut s, r#"437["ok"]"#);
     h.wait_for(|e| *e == Ev::Packet(key, PacketType::Ack, "/".into(), Some(7), r#"["ok"]"#.into(), 0));
-    assert!(h.sio.emit(key, r#"2["server",1]"#, &[], false));
+    assert!(h.sio.emit(key, r#"2["server",1]"#, &[], false, true));
     assert_eq!(read_text(&mut s), r#"42["server",1]"#);
 }
 
@@ -169,7 +169,13 @@ fn binary_events_are_held_until_their_attachments_arrive() {
     s.write_all(&client_frame(OpCode::Binary, true, &[4])).unwrap();
     h.wait_for(|e| matches!(e, Ev::Packet(k, PacketType::BinaryEvent, _, None, _, 2) if *k == key));
     // And down: the packet text, then each attachment as a binary frame.
-    assert!(h.sio.emit(key, r#"51-["back",{"_placeholder":true,"num":0}]"#, &[Bytes::from_static(&[9, 9])], false));
+    assert!(h.sio.emit(
+        key,
+        r#"51-["back",{"_placeholder":true,"num":0}]"#,
+        &[Bytes::from_static(&[9, 9])],
+        false,
+        true
+    ));
     assert!(read_text(&mut s).starts_with("451-"));
     assert_eq!(read_frame(&mut s), (2, vec![9, 9]));
 }
@@ -183,21 +189,21 @@ fn broadcast_reaches_room_unions_minus_except_and_sender() {
     assert!(h.sio.join(ka, "/", &ia, "red") && h.sio.join(kb, "/", &ib, "blue") && h.sio.join(kc, "/", &ic, "blue"));
     assert!(h.sio.join(kc, "/", &ic, "muted"));
     // to(red).to(blue).except(muted): a and b.
-    assert_eq!(h.sio.broadcast(&to("/", &["red", "blue"], &["muted"], None), r#"2["x",1]"#, &[], false), 2);
+    assert_eq!(h.sio.broadcast(&to("/", &["red", "blue"], &["muted"], None), r#"2["x",1]"#, &[], false, true), 2);
     // Broadcasts are queued; the caller flushes once per burst.
     h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["x",1]"#);
     assert_eq!(read_text(&mut b), r#"42["x",1]"#);
     // Everyone in the namespace except the sender (socket.broadcast.emit).
-    assert_eq!(h.sio.broadcast(&to("/", &[], &[], Some(kb)), r#"2["x",2]"#, &[], false), 2);
+    assert_eq!(h.sio.broadcast(&to("/", &[], &[], Some(kb)), r#"2["x",2]"#, &[], false, true), 2);
     h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["x",2]"#);
     assert_eq!(read_text(&mut c), r#"42["x",2]"#);
     // Own rooms (socket ids): to(a's id).to(red) reaches a once; except(c's id).
-    assert_eq!(h.sio.broadcast(&to("/", &[&ia, "red"], &[], None), r#"2["x",3]"#, &[], false), 1);
-    assert_eq!(h.sio.broadcast(&to("/", &["blue"], &[&ic], None), r#"2["x",4]"#, &[], false), 1);
-    assert_eq!(h.sio.broadcast(&to("/", &[&ic], &["muted"], None), r#"2["x",5]"#, &[], false), 0);
-    assert_eq!(h.sio.broadcast(&to("/admin", &[&ia], &[], None), r#"2["x",6]"#, &[], false), 0);
+    assert_eq!(h.sio.broadcast(&to("/", &[&ia, "red"], &[], None), r#"2["x",3]"#, &[], false, true), 1);
+    assert_eq!(h.sio.broadcast(&to("/", &["blue"], &[&ic], None), r#"2["x",4]"#, &[], false, true), 1);
+    assert_eq!(h.sio.broadcast(&to("/", &[&ic], &["muted"], None), r#"2["x",5]"#, &[], false, true), 0);
+    assert_eq!(h.sio.broadcast(&to("/admin", &[&ia], &[], None), r#"2["x",6]"#, &[], false, true), 0);
     h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["x",3]"#);
     assert_eq!(read_text(&mut b), r#"42["x",4]"#);
@@ -343,15 +349,15 @@ fn a_client_that_joins_no_namespace_within_connect_timeout_is_closed() {
 fn volatile_packets_are_dropped_while_the_transport_cannot_take_them() {
     let h = Harness::new();
     let (mut s, key, _) = h.connect();
-    assert!(h.sio.emit(key, r#"2["v",1]"#, &[], true), "an idle WebSocket takes a volatile packet");
+    assert!(h.sio.emit(key, r#"2["v",1]"#, &[], true, true), "an idle WebSocket takes a volatile packet");
     assert_eq!(read_text(&mut s), r#"42["v",1]"#);
     // The client stops reading: a large packet fills the kernel buffers and
     // waits in the socket's queue.
     let big = format!(r#"2["big","{}"]"#, "x".repeat(8 << 20));
-    assert!(h.sio.emit(key, &big, &[], false));
-    assert!(!h.sio.emit(key, r#"2["v",2]"#, &[], true), "dropped while the queue is not empty");
-    assert_eq!(h.sio.broadcast(&to("/", &[], &[], None), r#"2["v",3]"#, &[], true), 0);
-    assert!(h.sio.emit(key, r#"2["after",4]"#, &[], false), "a normal packet still queues");
+    assert!(h.sio.emit(key, &big, &[], false, true));
+    assert!(!h.sio.emit(key, r#"2["v",2]"#, &[], true, true), "dropped while the queue is not empty");
+    assert_eq!(h.sio.broadcast(&to("/", &[], &[], None), r#"2["v",3]"#, &[], true, true), 0);
+    assert!(h.sio.emit(key, r#"2["after",4]"#, &[], false, true), "a normal packet still queues");
     h.srv.server.flush();
     assert!(read_text(&mut s).starts_with(r#"42["big""#));
     assert_eq!(read_text(&mut s), r#"42["after",4]"#);
@@ -364,7 +370,7 @@ fn a_recovered_session_gets_its_id_and_the_broadcasts_it_missed_before_its_conne
     let (mut a, ka, ia) = h.connect();
     assert!(h.sio.join(ka, "/", &ia, "r1"));
     // A stored broadcast carries its offset as the event's last argument.
-    assert_eq!(h.sio.broadcast_stored(&to("/", &[], &[], None), r#"2["hello"]"#, &[]), 1);
+    assert_eq!(h.sio.broadcast_stored(&to("/", &[], &[], None), r#"2["hello"]"#, &[], true), 1);
     h.srv.server.flush();
     let hello = read_text(&mut a);
     let offset = hello.strip_prefix(r#"42["hello",""#).and_then(|r| r.strip_suffix(r#""]"#)).expect(&hello).to_string();
@@ -373,15 +379,16 @@ fn a_recovered_session_gets_its_id_and_the_broadcasts_it_missed_before_its_conne
     h.sio.release(ka);
     // Missed: to everyone, to its room, to its own room (a direct emit), a
     // binary one; not: another room, the sender's own broadcast.
-    h.sio.broadcast_stored(&to("/", &[], &[], None), r#"2["m1"]"#, &[]);
-    h.sio.broadcast_stored(&to("/", &["r1"], &[], None), r#"2["m2"]"#, &[]);
-    h.sio.broadcast_stored(&to("/", &["r2"], &[], None), r#"2["not-mine"]"#, &[]);
-    h.sio.broadcast_stored(&to("/", &[&ia], &[], None), r#"2["m3"]"#, &[]);
-    h.sio.broadcast_stored(&to("/", &[], &[], Some(ka)), r#"2["from-me"]"#, &[]);
+    h.sio.broadcast_stored(&to("/", &[], &[], None), r#"2["m1"]"#, &[], true);
+    h.sio.broadcast_stored(&to("/", &["r1"], &[], None), r#"2["m2"]"#, &[], true);
+    h.sio.broadcast_stored(&to("/", &["r2"], &[], None), r#"2["not-mine"]"#, &[], true);
+    h.sio.broadcast_stored(&to("/", &[&ia], &[], None), r#"2["m3"]"#, &[], true);
+    h.sio.broadcast_stored(&to("/", &[], &[], Some(ka)), r#"2["from-me"]"#, &[], true);
     h.sio.broadcast_stored(
         &to("/", &[], &[], None),
         r#"51-["m4",{"_placeholder":true,"num":0}]"#,
         &[Bytes::from_static(&[7])],
+        true,
     );
     // It comes back on a new connection with pid and offset.
     let (mut b, head) = ws_upgrade(h.srv.addr, "EIO=4&transport=websocket");
@@ -414,7 +421,7 @@ fn a_recovered_session_gets_its_id_and_the_broadcasts_it_missed_before_its_conne
 fn without_recovery_nothing_is_stored_or_restored() {
     let h = Harness::new();
     let (mut a, ka, ia) = h.connect();
-    assert_eq!(h.sio.broadcast_stored(&to("/", &[], &[], None), r#"2["hello"]"#, &[]), 1);
+    assert_eq!(h.sio.broadcast_stored(&to("/", &[], &[], None), r#"2["hello"]"#, &[], true), 1);
     h.srv.server.flush();
     assert_eq!(read_text(&mut a), r#"42["hello"]"#);
     let kept = Restore { nsp: "/", pending_id: &ia, sid: &ia, rooms: &[], old_key: None, offset: Some("x0") };

@@ -289,6 +289,23 @@ impl ServerCore {
         }
     }
 
+    /// Queues `payload` on `conn` compressed by its own compressor (a
+    /// connection that keeps context), as `queue_shared` does a frame.
+    pub(crate) fn queue_compressed(&self, conn: &Arc<Conn>, payload: &[u8], binary: bool) -> bool {
+        match conn.queue_published_compressed(payload, binary) {
+            Queued::NewlyDirty => {
+                self.dirty.lock().push(conn.clone());
+                true
+            }
+            Queued::Pending => true,
+            Queued::Skipped => false,
+            Queued::MustClose => {
+                conn.end(self, 1009, b"backpressure limit");
+                false
+            }
+        }
+    }
+
     /// Writes everything publishes queued. The JS layer calls this once per
     /// tick after publishing.
     pub(crate) fn flush(&self) {
