@@ -72,7 +72,8 @@ test('npm run bench -- --quick: every server gives a number in every scenario', 
   assert.equal(result.quick, true)
   assert.equal(typeof result.machine.cpus, 'number')
   assert.ok(result.versions['socket.io'] && result.versions.ws && result.versions['uWebSockets.js'])
-  assert.deepEqual(Object.keys(result.scenarios).sort(), ['broadcast', 'cluster', 'connect', 'crossnode', 'echo', 'heartbeat', 'memory', 'tls'])
+  assert.deepEqual(Object.keys(result.scenarios).sort(),
+    ['broadcast', 'broadcast-deflate', 'cluster', 'connect', 'crossnode', 'echo', 'heartbeat', 'http', 'memory', 'memory-deflate', 'tls'])
   assert.deepEqual([...result.servers].sort(), ['ferrosocket-core', 'ferrosocket-sio', 'ferrosocket-sio-attached', 'socketio', 'uws', 'ws'])
 
   const missing = []
@@ -110,7 +111,7 @@ test('npm run bench -- --quick: every server gives a number in every scenario', 
     assert.equal(lines.filter((l) => l === `== ${table.title} ==`).length, 1, `table '${table.title}' printed once on stdout`)
   }
   const kbRows = lines.filter((l) => /^KB\/[^:]*$/.test(l)) // table lines, not the "KB/conn: ..." legend
-  assert.equal(kbRows.length, 3, `a KB/conn (memory), a KB/TLS conn (tls) and a KB/conn (cluster) line expected\n${context}`)
+  assert.equal(kbRows.length, 4, `a KB/conn (memory, memory-deflate), a KB/TLS conn (tls) and a KB/conn (cluster) line expected\n${context}`)
   for (const l of kbRows) assert.doesNotMatch(l, /\s-\d/, 'a negative KB per connection printed')
   assert.doesNotMatch(run.stdout, /-\d[\d.]*\s*KB/, 'a negative KB figure printed')
   assert.doesNotMatch(run.stdout, /DESIGN\.md|shared\/docs/, 'stdout cites a file outside the repository')

@@ -348,7 +348,7 @@ async function startRedis (children) {
  * `flags` must hold `connections`; `label` names the progress line.
  */
 async function connectFleet (ctx, server, mode, flags, { readyMs, label = 'connecting' } = {}) {
-  const lg = startLoadgen(ctx.lg, mode, { url: server.url(), timeout: 10, ...flags }, ctx.children, {
+  const lg = startLoadgen(ctx.lg, mode, { url: server.url(), timeout: 10, ...deflate(ctx).loadgen, ...flags }, ctx.children, {
     protocol: server.protocol, verbose: ctx.verbose, onProgress: ctx.connectProgress(label, flags.connections)
   })
   const ready = await lg.ready(readyMs ?? flags.connections / 200 * 1000 + 60000)
@@ -359,13 +359,25 @@ async function connectFleet (ctx, server, mode, flags, { readyMs, label = 'conne
   return { lg, ready }
 }
 
+/** The client's permessage-deflate offer (what browsers send). */
+const DEFLATE_OFFER = 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits'
+
+/**
+ * A scenario with `compress: true` among its parameters runs its servers
+ * with `--compress` (permessage-deflate on, servers/*) and its clients
+ * offering it: the extra server arguments and load generator flags.
+ */
+function deflate (ctx) {
+  return ctx.params.compress ? { server: ['--compress'], loadgen: { header: DEFLATE_OFFER } } : { server: [], loadgen: {} }
+}
+
 /**
  * Runs `fn(server, track)` against a fresh server process. Load generators
  * handed to `track` are killed if still running when `fn` ends, and the
  * server is stopped whatever happened.
  */
 async function withServer (ctx, name, fn) {
-  const server = await startServer(name, ctx.children, { verbose: ctx.verbose })
+  const server = await startServer(name, ctx.children, { verbose: ctx.verbose, args: deflate(ctx).server })
   const lgs = []
   try {
     return await fn(server, (lg) => { lgs.push(lg); return lg })
@@ -527,6 +539,7 @@ function versions (lg) {
 
 module.exports = {
   connectFleet,
+  deflate,
   withServer,
   BENCH_DIR,
   ROOT,

@@ -443,7 +443,18 @@ function markdown (result, charts, readme) {
   return out.join('\n') + '\n'
 }
 
+/** The latency columns of a table (loadgen's p50_us/p99_us as ms). */
+const LATENCY_METRICS = [
+  { key: 'p50ms', label: 'p50 ms', better: 'lower', digits: 2 },
+  { key: 'p99ms', label: 'p99 ms', better: 'lower', digits: 2 }
+]
+
+/** The metrics those columns show, from a loadgen report. */
+const latencyOf = (report) => ({ p50ms: report.p50_us / 1000, p99ms: report.p99_us / 1000 })
+
 module.exports = {
+  LATENCY_METRICS,
+  latencyOf,
   summarizeScenario,
   formatConsoleTable,
   formatLegend,

@@ -25,7 +25,10 @@ const SCENARIOS = [
   require('./scenarios/tls'),
   require('./scenarios/heartbeat'),
   require('./scenarios/cluster'),
-  require('./scenarios/crossnode')
+  require('./scenarios/crossnode'),
+  require('./scenarios/http'),
+  require('./scenarios/memory-deflate'),
+  require('./scenarios/broadcast-deflate')
 ]
 const SCENARIO_ALIASES = { 'tls-memory': 'tls', ticker: 'tls', idle: 'memory', storm: 'connect', fanout: 'broadcast' }
 const DEFAULT_SERVERS = ['ferrosocket-core', 'ferrosocket-sio', 'ferrosocket-sio-attached', 'socketio', 'ws', 'uws']

@@ -3,6 +3,7 @@
 // A connection counts once the WebSocket handshake completed (Socket.IO:
 // once the namespace CONNECT reply arrived).
 const { withServer, startLoadgen } = require('../harness')
+const { LATENCY_METRICS, latencyOf } = require('../report')
 
 async function measure (ctx, name) {
   const p = ctx.params
@@ -20,8 +21,7 @@ async function measure (ctx, name) {
     return {
       metrics: {
         connPerSec: report.conn_per_s,
-        p50ms: report.p50_us / 1000,
-        p99ms: report.p99_us / 1000,
+        ...latencyOf(report),
         cpuUsPerConn: (cpu1 - cpu0) / connected,
         failed: report.failed || 0
       },
@@ -46,8 +46,7 @@ module.exports = {
     primary: 'connPerSec',
     metrics: [
       { key: 'connPerSec', label: 'conn/s', better: 'higher', si: true },
-      { key: 'p50ms', label: 'p50 ms', better: 'lower', digits: 2 },
-      { key: 'p99ms', label: 'p99 ms', better: 'lower', digits: 2 },
+      ...LATENCY_METRICS,
       { key: 'cpuUsPerConn', label: 'server CPU µs/conn', better: 'lower', digits: 0 },
       { key: 'failed', label: 'failed', digits: 0, agg: 'max' }
     ],

@@ -3,6 +3,7 @@
 // seconds. Round trips/s and latency from the load generator; server CPU
 // (all threads) per round trip from the server.
 const { withServer, connectFleet } = require('../harness')
+const { LATENCY_METRICS, latencyOf } = require('../report')
 
 async function measure (ctx, name) {
   const p = ctx.params
@@ -22,8 +23,7 @@ async function measure (ctx, name) {
     return {
       metrics: {
         roundTripsPerSec: report.rate,
-        p50ms: report.p50_us / 1000,
-        p99ms: report.p99_us / 1000,
+        ...latencyOf(report),
         cpuUsPerRoundTrip: (cpu1 - cpu0) / report.round_trips
       },
       info: { impl: server.hello.impl, version: server.hello.version || null, connected: ready.connected, failed: ready.failed, maxMs: report.max_us / 1000, loadgen: report },
@@ -47,8 +47,7 @@ module.exports = {
     primary: 'roundTripsPerSec',
     metrics: [
       { key: 'roundTripsPerSec', label: 'round trips/s', better: 'higher', si: true },
-      { key: 'p50ms', label: 'p50 ms', better: 'lower', digits: 2 },
-      { key: 'p99ms', label: 'p99 ms', better: 'lower', digits: 2 },
+      ...LATENCY_METRICS,
       { key: 'cpuUsPerRoundTrip', label: 'server CPU µs/round trip', better: 'lower', digits: 1 }
     ],
     note: (p) => `${p.connections} clients each with one ${p.bytes} B message in flight for ${p.duration} s, echoed by a JS handler ` +

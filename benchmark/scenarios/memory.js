@@ -11,7 +11,7 @@
 // are measured with Socket.IO clients (Engine.IO handshake + namespace
 // CONNECT), WebSocket servers with plain WebSocket clients; every
 // connection is subscribed to one topic / joined to one room (see servers/).
-const { startServer, startLoadgen, gcSettleRss, settleRss, rssPerConn, readVmRss, tail, sleep } = require('../harness')
+const { startServer, startLoadgen, gcSettleRss, settleRss, rssPerConn, readVmRss, tail, sleep, deflate } = require('../harness')
 
 const SETTLE = { intervalMs: 1000, tolerance: 0.01, maxMs: 30000, gcIntervalMs: 2000, gcMinMs: 10000 }
 const QUICK_SETTLE = { intervalMs: 300, tolerance: 0.02, maxMs: 4000, gcIntervalMs: 300, gcMinMs: 600 }
@@ -22,7 +22,7 @@ async function openIdle (ctx, server, n, label) {
   // Hold is a safety cap only: the run ends it by closing loadgen's stdin.
   const hold = Math.ceil(p.settle.maxMs * 3 / 1000) + 120
   const lg = startLoadgen(ctx.lg, 'idle', {
-    url: server.url(), connections: n, rate: p.rate, concurrency: p.concurrency, hold, timeout: 10, 'stdin-stop': 'yes'
+    url: server.url(), connections: n, rate: p.rate, concurrency: p.concurrency, hold, timeout: 10, 'stdin-stop': 'yes', ...deflate(ctx).loadgen
   }, ctx.children, { protocol: server.protocol, verbose: ctx.verbose, onProgress: ctx.connectProgress(label, n) })
   const budget = (p.rate > 0 ? n / p.rate * 3000 : 0) + 60000
   try {
@@ -36,7 +36,7 @@ async function openIdle (ctx, server, n, label) {
 
 async function measure (ctx, name) {
   const p = ctx.params
-  const server = await startServer(name, ctx.children, { verbose: ctx.verbose })
+  const server = await startServer(name, ctx.children, { verbose: ctx.verbose, args: deflate(ctx).server })
   let lg = null
   try {
     if (p.warmup > 0) {

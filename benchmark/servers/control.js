@@ -71,7 +71,7 @@ async function fullGc () {
   return true
 }
 
-/** `--tls CERT KEY`, `--attached`, `--port P`, `--scale-out URL` from argv. */
+/** `--tls CERT KEY`, `--attached`, `--port P`, `--scale-out URL`, `--compress` from argv. */
 function parseServerArgs (argv = process.argv.slice(2)) {
   // --attached: the Socket.IO API on an http.Server the app listens with.
   const attached = argv.includes('--attached')
@@ -82,12 +82,14 @@ function parseServerArgs (argv = process.argv.slice(2)) {
   const port = Number(value('--port') ?? 0)
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port needs a port number')
   const scaleOut = value('--scale-out') ?? null
+  // --compress: permessage-deflate on (each server's own way to ask for it).
+  const compress = argv.includes('--compress')
   const i = argv.indexOf('--tls')
-  if (i < 0) return { tls: null, attached, port, scaleOut }
+  if (i < 0) return { tls: null, attached, port, scaleOut, compress }
   const cert = argv[i + 1]
   const key = argv[i + 2]
   if (!cert || !key) fail('--tls needs CERT and KEY file paths')
-  return { tls: { cert, key }, attached, port, scaleOut }
+  return { tls: { cert, key }, attached, port, scaleOut, compress }
 }
 
 /**
@@ -96,7 +98,22 @@ function parseServerArgs (argv = process.argv.slice(2)) {
  */
 function makeMessage (seq, bytes) {
   const bare = `{"seq":${seq},"pad":""}`.length
-  return { seq, pad: 'x'.repeat(Math.max(0, bytes - bare)) }
+  return { seq, pad: padText(seq, Math.max(0, bytes - bare)) }
+}
+
+// Words drawn by a small deterministic generator: text that compresses
+// about as well as chat or ticker JSON does (a run of one letter would
+// make compression free for every server).
+const WORDS = ['price', 'bid', 'ask', 'volume', 'user', 'room', 'message', 'hello', 'world', 'update', 'tick', 'alpha',
+  'beta', 'gamma', 'delta', 'status', 'online', 'away', 'typing', 'seen', 'order', 'trade', 'filled', 'open']
+function padText (seq, n) {
+  let x = (seq * 2654435761) >>> 0
+  let out = ''
+  while (out.length < n) {
+    x = (x * 1103515245 + 12345) >>> 0
+    out += WORDS[x % WORDS.length] + ((x >>> 8) % 1000) + ' '
+  }
+  return out.slice(0, n)
 }
 
 /**

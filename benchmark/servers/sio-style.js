@@ -20,12 +20,13 @@ const ROOM = 'bcast'
  * plain http.Server they listen with (an https.Server with `--tls`).
  */
 function runSioServer (Server, info, lib = null) {
-  const { tls, attached: form, port: fixedPort, scaleOut } = parseServerArgs()
+  const { tls, attached: form, port: fixedPort, scaleOut, compress } = parseServerArgs()
   if (scaleOut) {
     return runSioCluster(Server, info, lib, { tls, fixedPort, scaleOut }).catch((err) => fail(`cluster server failed: ${err.stack || err}`))
   }
   const stats = { open: 0, opened: 0, closed: 0 }
-  const opts = { transports: ['websocket'], serveClient: false }
+  // --compress: socket.io's perMessageDeflate (threshold 1 KiB, its default).
+  const opts = { transports: ['websocket'], serveClient: false, perMessageDeflate: compress }
   // Plain: the standalone form both document (`new Server(opts).listen(port)`:
   // socket.io creates an http.Server, ferrosocket listens in Rust), or the
   // attached form. TLS: ferrosocket's standalone form takes the key and

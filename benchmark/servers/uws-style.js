@@ -8,8 +8,8 @@ const { serve, fail, parseServerArgs } = require('./control')
 const TOPIC = 'bcast'
 
 function runUwsStyleServer (lib, info) {
-  const { tls, port: fixedPort, scaleOut } = parseServerArgs()
-  const stats = { open: 0, opened: 0, closed: 0 }
+  const { tls, port: fixedPort, scaleOut, compress } = parseServerArgs()
+  const stats = { open: 0, opened: 0, closed: 0, requests: 0 }
   let listenSocket = null
   // --scale-out: topics across the cluster's processes (ferrosocket's App
   // option); the server says it listens once its Redis link is up.
@@ -23,6 +23,9 @@ function runUwsStyleServer (lib, info) {
     ? lib.SSLApp({ cert_file_name: tls.cert, key_file_name: tls.key, ...extra })
     : lib.App(extra)
   app.ws('/*', {
+    // --compress: permessage-deflate with uWS.js's shared compressor (no
+    // memory per connection), every publish asking for it.
+    compression: compress ? lib.SHARED_COMPRESSOR : lib.DISABLED,
     idleTimeout: 120,
     maxPayloadLength: 16 * 1024,
     // Large enough that a burst of broadcasts to a client that reads a
@@ -32,8 +35,12 @@ function runUwsStyleServer (lib, info) {
     message: (ws, message, isBinary) => { ws.send(message, isBinary) },
     close: () => { stats.open--; stats.closed++ }
   })
+  // The http scenario: a small JSON answer on a keep-alive connection.
+  app.get('/json', (res) => {
+    res.writeHeader('Content-Type', 'application/json').end(JSON.stringify({ hello: 'world', n: ++stats.requests }))
+  })
   const broadcast = (msgs) => {
-    for (const m of msgs) app.publish(TOPIC, JSON.stringify(m), false)
+    for (const m of msgs) app.publish(TOPIC, JSON.stringify(m), false, compress)
     return stats.open
   }
   // A fixed port is shared with the cluster's other processes (uSockets' default).

@@ -8,12 +8,22 @@ const https = require('node:https')
 const { WebSocketServer, WebSocket } = require('ws')
 const { serve, parseServerArgs } = require('./control')
 
-const { tls } = parseServerArgs()
-const stats = { open: 0, opened: 0, closed: 0 }
+const { tls, compress } = parseServerArgs()
+const stats = { open: 0, opened: 0, closed: 0, requests: 0 }
+// The http scenario: Node's own HTTP server answering a small JSON (keep-alive).
+const onRequest = (req, res) => {
+  if (req.url !== '/json') {
+    res.statusCode = 404
+    return res.end()
+  }
+  res.setHeader('Content-Type', 'application/json')
+  res.end(JSON.stringify({ hello: 'world', n: ++stats.requests }))
+}
 const server = tls
-  ? https.createServer({ cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) })
-  : http.createServer()
-const wss = new WebSocketServer({ server, maxPayload: 16 * 1024 })
+  ? https.createServer({ cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) }, onRequest)
+  : http.createServer(onRequest)
+// --compress: ws's perMessageDeflate with its defaults (threshold 1 KiB, context kept).
+const wss = new WebSocketServer({ server, maxPayload: 16 * 1024, perMessageDeflate: compress })
 wss.on('connection', (ws) => {
   stats.open++
   stats.opened++

@@ -23,6 +23,9 @@ Modes (every run is bounded in count and time and ends by itself):
   heartbeat  N connections; each sends one message every --interval seconds
              (start times spread over the first interval): ws {\"echo\":<seq>},
              sio 42[\"echo\",<seq>]; the server echoes it. Runs --duration seconds.
+  http       N keep-alive HTTP/1.1 connections to an http:// --url, each with
+             one GET in flight for --duration seconds (responses need a
+             Content-Length).
 
 Options:
   --url URL             ws://HOST:PORT/path or wss://... (loopback hosts only); for sio
@@ -75,6 +78,8 @@ failures and drops):
   heartbeat  connections, sent, received, missed (no echo before the next
              send, or connection dropped), late, outstanding (unanswered at
              the end), p50_us, p99_us, max_us
+  http       connections, requests, duration_s, rate (requests/s), p50_us,
+             p99_us, max_us, errors
 ";
 
 /// What the run does once connections are up.
@@ -86,6 +91,7 @@ pub enum Mode {
     Echo,
     Receive,
     Heartbeat,
+    Http,
 }
 
 impl Mode {
@@ -96,6 +102,7 @@ impl Mode {
             "echo" => Mode::Echo,
             "receive" => Mode::Receive,
             "heartbeat" => Mode::Heartbeat,
+            "http" => Mode::Http,
             _ => return None,
         })
     }
@@ -107,6 +114,7 @@ impl Mode {
             Mode::Echo => "echo",
             Mode::Receive => "receive",
             Mode::Heartbeat => "heartbeat",
+            Mode::Http => "http",
         }
     }
 

@@ -136,6 +136,44 @@ pub struct WsClient {
     state: State,
     /// Pings answered (WebSocket pings here; the Socket.IO layer adds Engine.IO pings).
     pub pings: u32,
+    /// permessage-deflate, when the server agreed to the offer (--header).
+    inflate: Option<Box<Inflate>>,
+}
+
+/// The inflater of a connection that negotiated permessage-deflate.
+struct Inflate {
+    d: flate2::Decompress,
+    /// The server keeps no context: start afresh at every message.
+    fresh: bool,
+}
+
+impl Inflate {
+    /// One compressed message, inflated (at most `max` bytes).
+    fn message(&mut self, payload: &[u8], max: usize) -> Result<Vec<u8>, String> {
+        if self.fresh {
+            self.d.reset(false);
+        }
+        let mut out = Vec::with_capacity(payload.len() * 4 + 64);
+        for part in [payload, &[0, 0, 0xff, 0xff][..]] {
+            let base = self.d.total_in();
+            loop {
+                let used = (self.d.total_in() - base) as usize;
+                if out.len() == out.capacity() {
+                    out.reserve(out.len().max(1024));
+                }
+                self.d
+                    .decompress_vec(&part[used..], &mut out, flate2::FlushDecompress::Sync)
+                    .map_err(|_| "proto_bad_deflate".to_string())?;
+                if out.len() > max {
+                    return Err("proto_message_too_large".into());
+                }
+                if (self.d.total_in() - base) as usize == part.len() && out.len() < out.capacity() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Open TCP (binding `source` first if given), TLS if configured, and do the
@@ -186,10 +224,14 @@ pub async fn connect(target: &Target, source: Option<IpAddr>) -> Result<WsClient
             HandshakeParse::Failed(kind) => return Err(kind),
             HandshakeParse::Done(len) => {
                 let mut dec = Decoder::new(target.max_payload);
+                let inflate = ws::agreed_deflate(&buf[..len]).map(|fresh| {
+                    dec.set_deflate();
+                    Box::new(Inflate { d: flate2::Decompress::new(false), fresh })
+                });
                 if len < buf.len() {
                     dec.preload(&buf[len..]);
                 }
-                return Ok(WsClient { io, dec, out: Vec::new(), frag: None, state: State::Open, pings: 0 });
+                return Ok(WsClient { io, dec, out: Vec::new(), frag: None, state: State::Open, pings: 0, inflate });
             }
         }
     }
@@ -287,7 +329,8 @@ impl WsClient {
     where
         H: FnMut(u8, &[u8]),
     {
-        let WsClient { dec, out, frag, state, pings, .. } = self;
+        let WsClient { dec, out, frag, state, pings, inflate, .. } = self;
+        let mut bad_deflate = None;
         let max_message = dec.max_payload() as usize;
         let mut too_large = false;
         let mut close_code = None;
@@ -312,8 +355,19 @@ impl WsClient {
                 false
             }
             _ => {
-                if f.fin && frag.is_none() {
+                if f.fin && frag.is_none() && !f.compressed {
                     on_msg(f.msg_opcode, f.payload);
+                    return true;
+                }
+                if f.fin && frag.is_none() {
+                    match inflate.as_mut().map(|i| i.message(f.payload, max_message)) {
+                        Some(Ok(m)) => on_msg(f.msg_opcode, &m),
+                        Some(Err(e)) => {
+                            bad_deflate = Some(e);
+                            return false;
+                        }
+                        None => {}
+                    }
                     return true;
                 }
                 let buf = frag.get_or_insert_with(Default::default);
@@ -324,7 +378,17 @@ impl WsClient {
                 buf.extend_from_slice(f.payload);
                 if f.fin {
                     let whole = frag.take().expect("just filled");
-                    on_msg(f.msg_opcode, &whole);
+                    if !f.compressed {
+                        on_msg(f.msg_opcode, &whole);
+                    } else if let Some(i) = inflate.as_mut() {
+                        match i.message(&whole, max_message) {
+                            Ok(m) => on_msg(f.msg_opcode, &m),
+                            Err(e) => {
+                                bad_deflate = Some(e);
+                                return false;
+                            }
+                        }
+                    }
                 }
                 true
             }
@@ -332,6 +396,9 @@ impl WsClient {
         .map_err(|e| e.kind().to_string())?;
         if too_large {
             return Err("proto_message_too_large".into());
+        }
+        if let Some(e) = bad_deflate {
+            return Err(e);
         }
         Ok(close_code)
     }

@@ -18,6 +18,8 @@ pub async fn resolve_target(args: &Args) -> Result<Target, String> {
     let url = args.url.as_str();
     let (tls, rest) = if let Some(r) = url.strip_prefix("ws://") {
         (false, r)
+    } else if let Some(r) = url.strip_prefix("http://").filter(|_| args.mode == crate::args::Mode::Http) {
+        (false, r)
     } else if let Some(r) = url.strip_prefix("wss://") {
         (true, r)
     } else {

@@ -15,7 +15,7 @@
 //!   control.rs   target resolution, stop/go signals, output
 //!   fleet.rs     N connections at bounded rate/concurrency, ready line,
 //!                bounded shutdown; modes plug in a `Session`
-//!   idle.rs connect.rs echo.rs receive.rs heartbeat.rs   the modes
+//!   idle.rs connect.rs echo.rs receive.rs heartbeat.rs http.rs   the modes
 //!   multi.rs     fan-out over several processes and report merging
 //!
 //! Ports: with one destination the kernel hands out at most one ephemeral
@@ -44,6 +44,7 @@ mod echo;
 mod fleet;
 mod heartbeat;
 mod hist;
+mod http;
 mod idle;
 mod multi;
 mod receive;
@@ -100,6 +101,7 @@ async fn run(args: args::Args) -> i32 {
             Mode::Echo => echo::run(&args, target, sig).await,
             Mode::Receive => receive::run(&args, target, sig).await,
             Mode::Heartbeat => heartbeat::run(&args, target, sig).await,
+            Mode::Http => http::run(&args, target, sig).await,
         }
     };
     control::emit(&report);

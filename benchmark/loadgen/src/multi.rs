@@ -27,7 +27,7 @@ use crate::args::{Args, Mode};
 use crate::control::{self, Signals};
 use crate::fleet::round3;
 use crate::hist::Histogram;
-use crate::{connect, echo, heartbeat, receive};
+use crate::{connect, echo, heartbeat, http, receive};
 
 struct ChildRun {
     share: u64,
@@ -235,6 +235,7 @@ fn mode_merge(mode: Mode, reports: &[Value]) -> Value {
         Mode::Echo => echo::merge(reports),
         Mode::Receive => receive::merge(reports),
         Mode::Heartbeat => heartbeat::merge(reports),
+        Mode::Http => http::merge(reports),
     }
 }
 

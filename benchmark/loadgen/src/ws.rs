@@ -94,20 +94,24 @@ pub fn random_mask() -> [u8; 4] {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
     pub fin: bool,
+    /// RSV1: a compressed message (permessage-deflate), on its first frame.
+    pub rsv1: bool,
     pub opcode: u8,
     pub header_len: usize,
     pub payload_len: u64,
 }
 
-/// Parse a server frame header from the start of `buf`.
-/// Ok(None) means more bytes are needed.
-pub fn parse_head(buf: &[u8], max_payload: u64) -> Result<Option<Head>, ProtoError> {
+/// Parse a server frame header from the start of `buf`; RSV1 is allowed
+/// on data frames when `deflate` was negotiated. Ok(None) means more bytes
+/// are needed.
+pub fn parse_head_ext(buf: &[u8], max_payload: u64, deflate: bool) -> Result<Option<Head>, ProtoError> {
     if buf.len() < 2 {
         return Ok(None);
     }
     let b0 = buf[0];
     let b1 = buf[1];
-    if b0 & 0x70 != 0 {
+    let rsv1 = b0 & 0x40 != 0;
+    if b0 & 0x30 != 0 || (rsv1 && (!deflate || !matches!(b0 & 0x0f, OP_TEXT | OP_BINARY))) {
         return Err(ProtoError::ReservedBits);
     }
     let fin = b0 & 0x80 != 0;
@@ -149,7 +153,7 @@ pub fn parse_head(buf: &[u8], max_payload: u64) -> Result<Option<Head>, ProtoErr
     if payload_len > max_payload {
         return Err(ProtoError::FrameTooLarge);
     }
-    Ok(Some(Head { fin, opcode, header_len, payload_len }))
+    Ok(Some(Head { fin, rsv1, opcode, header_len, payload_len }))
 }
 
 /// One decoded frame handed to the caller.
@@ -160,6 +164,8 @@ pub struct Frame<'a> {
     /// For data frames: the opcode of the message this frame belongs to
     /// (TEXT or BINARY, also on continuation frames). Equal to `opcode` for control frames.
     pub msg_opcode: u8,
+    /// The message this data frame belongs to is compressed.
+    pub compressed: bool,
     pub payload: &'a [u8],
 }
 
@@ -172,11 +178,20 @@ pub struct Decoder {
     max_payload: u32,
     /// Opcode of the fragmented message in progress, 0 if none.
     msg_opcode: u8,
+    /// permessage-deflate was negotiated: RSV1 allowed.
+    deflate: bool,
+    /// The fragmented message in progress is compressed.
+    msg_compressed: bool,
 }
 
 impl Decoder {
     pub fn new(max_payload: u32) -> Self {
-        Decoder { partial: Vec::new(), max_payload, msg_opcode: 0 }
+        Decoder { partial: Vec::new(), max_payload, msg_opcode: 0, deflate: false, msg_compressed: false }
+    }
+
+    /// permessage-deflate was negotiated (RSV1 marks compressed messages).
+    pub fn set_deflate(&mut self) {
+        self.deflate = true;
     }
 
     pub fn max_payload(&self) -> u32 {
@@ -222,7 +237,7 @@ impl Decoder {
 
     fn stash(&mut self, rest: &[u8]) {
         // Reserve for the whole frame once its length is known.
-        let want = match parse_head(rest, self.max_payload as u64) {
+        let want = match parse_head_ext(rest, self.max_payload as u64, self.deflate) {
             Ok(Some(h)) => h.header_len + h.payload_len as usize,
             _ => rest.len(),
         };
@@ -237,7 +252,7 @@ impl Decoder {
         let mut used = 0;
         loop {
             let rest = &data[used..];
-            let h = match parse_head(rest, self.max_payload as u64)? {
+            let h = match parse_head_ext(rest, self.max_payload as u64, self.deflate)? {
                 Some(h) => h,
                 None => return Ok((used, false)),
             };
@@ -246,7 +261,16 @@ impl Decoder {
                 return Ok((used, false));
             }
             let msg_opcode = self.sequence(&h)?;
-            let frame = Frame { fin: h.fin, opcode: h.opcode, msg_opcode, payload: &rest[h.header_len..total] };
+            let compressed = match h.opcode {
+                OP_TEXT | OP_BINARY => {
+                    self.msg_compressed = h.rsv1;
+                    h.rsv1
+                }
+                OP_CONT => self.msg_compressed,
+                _ => false,
+            };
+            let frame =
+                Frame { fin: h.fin, opcode: h.opcode, msg_opcode, compressed, payload: &rest[h.header_len..total] };
             used += total;
             if !f(&frame) {
                 return Ok((used, true));
@@ -357,6 +381,17 @@ pub fn parse_upgrade_response(buf: &[u8], key: &str) -> HandshakeParse {
         return HandshakeParse::Failed("handshake_bad_accept".into());
     }
     HandshakeParse::Done(len)
+}
+
+/// permessage-deflate in a 101 response head: None when not agreed, else
+/// whether the server keeps no context (`server_no_context_takeover`).
+pub fn agreed_deflate(head: &[u8]) -> Option<bool> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    resp.parse(head).ok()?;
+    let ext = resp.headers.iter().find(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))?;
+    let v = std::str::from_utf8(ext.value).ok()?.to_ascii_lowercase();
+    v.trim_start().starts_with("permessage-deflate").then(|| v.contains("server_no_context_takeover"))
 }
 
 // ------------------------------------------------------------ SHA-1, base64
@@ -573,5 +608,27 @@ mod tests {
         let req = String::from_utf8(upgrade_request("127.0.0.1:9", "/x?y=1", key, &[])).unwrap();
         assert!(req.starts_with("GET /x?y=1 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n"));
         assert!(req.ends_with("Sec-WebSocket-Version: 13\r\n\r\n"));
+    }
+}
+
+#[cfg(test)]
+mod deflate_tests {
+    use super::*;
+
+    #[test]
+    fn agreed_deflate_reads_the_response_head() {
+        let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n\r\n";
+        assert_eq!(agreed_deflate(head), Some(true));
+        let head = b"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+        assert_eq!(agreed_deflate(head), Some(false));
+        assert_eq!(agreed_deflate(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"), None);
+    }
+
+    #[test]
+    fn rsv1_only_on_data_frames_once_negotiated() {
+        assert!(parse_head_ext(&[0xC1, 0], 10, true).unwrap().unwrap().rsv1);
+        assert!(parse_head_ext(&[0xC1, 0], 10, false).is_err());
+        assert!(parse_head_ext(&[0xC9, 0], 10, true).is_err());
+        assert!(parse_head_ext(&[0xA1, 0], 10, true).is_err());
     }
 }
