@@ -345,3 +345,11 @@ test('a route that throws after writing closes the connection (ferrosocket-only:
     assert.doesNotMatch(r.text, /0\r\n\r\n$/, 'the chunked body was not ended as if complete')
     assert.equal((await request(port, { path: '/ok' })).body.toString(), 'ok')
   })
+
+test('tryEnd without a usable totalSize sends the chunk as the whole body (ferrosocket-only: uWS.js requires the total)',
+  { timeout: 15000, skip: ferroOnly('uWS.js takes totalSize as given') }, async (t) => {
+    const port = await routes(t, (app) => app.get('/x', (res) => { assert.deepEqual(res.tryEnd('whole'), [true, true]) }))
+    const r = await request(port, { path: '/x' })
+    assert.equal(r.headers['content-length'], '5')
+    assert.equal(r.body.toString(), 'whole')
+  })

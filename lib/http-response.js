@@ -95,6 +95,11 @@ class HttpResponse {
       return [true, true]
     }
     const total = Number(totalSize)
+    // Without a usable total, the chunk is the whole body.
+    if (!Number.isSafeInteger(total) || total < 0) {
+      this.end(buf)
+      return [true, true]
+    }
     const last = !(s.offset + buf.length < total)
     const queued = this._send(buf, total, last, false)
     return [queued >= 0 && queued < HIGH_WATER, s.done || queued < 0]
