@@ -207,13 +207,14 @@ mod tests {
     fn committed_corpora_replay_clean() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
         type Entry = fn(&[u8]);
-        let targets: [(&str, Entry); 6] = [
+        let targets: [(&str, Entry); 7] = [
             ("frames", |d| super::frame_stream(d, 64 * 1024)),
             ("handshake", super::request_head),
             ("engineio", super::engineio),
             ("socketio", super::socketio),
             ("redis", super::redis_message),
             ("tls_records", super::tls_records),
+            ("http_body", super::http_body),
         ];
         let mut replayed = 0;
         for (name, entry) in targets {
