@@ -353,3 +353,23 @@ test('tryEnd without a usable totalSize sends the chunk as the whole body (ferro
     assert.equal(r.headers['content-length'], '5')
     assert.equal(r.body.toString(), 'whole')
   })
+
+test('a large upload while the JS thread is busy arrives whole (the body waits for JS rather than piling up)', { timeout: 30000 }, async (t) => {
+  const port = await routes(t, (app) => {
+    bodyEcho(app)
+    app.get('/busy', (res) => {
+      const until = Date.now() + 800
+      while (Date.now() < until) {} // the JS thread is stuck while the upload runs
+      res.end('done')
+    })
+  }, { maxBodyLength: 64 << 20 })
+  const body = crypto.randomBytes(24 << 20)
+  const busy = request(port, { path: '/busy' })
+  await delay(50)
+  const r = await request(port, { method: 'POST', path: '/body', body, headers: { 'content-length': body.length } })
+  assert.equal((await busy).body.toString(), 'done')
+  const got = JSON.parse(r.body)
+  assert.equal(got.size, body.length)
+  assert.equal(got.sha, crypto.createHash('sha256').update(body).digest('hex'))
+  assert.equal(got.lasts, 1)
+})

@@ -33,6 +33,8 @@ pub(crate) const WRITE_HARD_LIMIT: usize = 64 << 20;
 pub(crate) const DEFAULT_MAX_BODY: u64 = 16 << 20;
 /// Bytes read from the socket at a time while a body arrives.
 const READ_CHUNK: usize = 16 << 10;
+/// How often a body paused for JS's backlog looks again.
+const INFLOW_RECHECK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// How much of one response is queued, shared with the layer above.
 #[derive(Default)]
@@ -166,8 +168,12 @@ impl ServerCore {
         let mut deadline = Instant::now() + DECISION_TIMEOUT;
         loop {
             // Read while the body arrives, and after it for the next head
-            // (and to see the client go), up to one head's worth.
-            let reading = !decoder.is_done() || next.len() < self.opts.limits.max_head_bytes;
+            // (and to see the client go), up to one head's worth. While JS
+            // has more than its backlog limit of events waiting, a body is
+            // not read further (as WebSocket reads pause): a fast upload
+            // queues no more than that for a slow JS thread.
+            let paused = !decoder.is_done() && self.opts.inflow.is_over();
+            let reading = !paused && (!decoder.is_done() || next.len() < self.opts.limits.max_head_bytes);
             if reading && read_buf.is_empty() {
                 read_buf.resize(READ_CHUNK, 0);
             }
@@ -252,6 +258,7 @@ impl ServerCore {
                         read_buf = Vec::new();
                     }
                 }
+                _ = tokio::time::sleep(INFLOW_RECHECK), if paused => {}
                 _ = tokio::time::sleep_until(deadline) => return Ok(self.gone(id)),
             }
         }
