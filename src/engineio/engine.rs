@@ -282,9 +282,7 @@ impl SharedMessage {
 
     fn compressed_frame(&self) -> &Bytes {
         self.compressed.get_or_init(|| {
-            let mut out = Vec::new();
-            deflate::compress_shared(self.payload(), &mut out);
-            frame::encode_compressed_frame(if self.binary { OpCode::Binary } else { OpCode::Text }, &out)
+            deflate::shared_frame(if self.binary { OpCode::Binary } else { OpCode::Text }, self.payload())
         })
     }
 
@@ -309,7 +307,9 @@ impl Session {
                 Packet::Message(Payload::Binary(data)) if self.eio3 => (true, v3::encode_binary(data)),
                 _ => packet::encode_ws(packet),
             };
-            if compress && self.compresses(bytes.len()) {
+            // The connection is looked at first: without deflate negotiated
+            // (the common case) the engine's setting is never fetched.
+            if compress && conn.compression().is_some() && self.compresses(bytes.len()) {
                 conn.send_compressed(server, &bytes, binary).is_some()
             } else {
                 conn.send(server, &bytes, binary).is_some()
@@ -596,12 +596,12 @@ pub(crate) struct Engine {
 const NATIVE_POLL_IDS: u64 = 1 << 62;
 
 impl Engine {
-    /// Bytes one client may have waiting (see [`EngineConfig::max_buffered`]).
     /// What the WebSocket route negotiates (None: no compression).
     pub(crate) fn deflate_config(&self) -> Option<deflate::Config> {
         self.cfg.deflate.map(|d| d.config)
     }
 
+    /// Bytes one client may have waiting (see [`EngineConfig::max_buffered`]).
     pub(crate) fn max_buffered(&self) -> usize {
         self.cfg.max_buffered
     }

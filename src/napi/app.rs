@@ -290,8 +290,8 @@ impl NativeApp {
     /// `headers` is a flat [name, value, ...] list.
     #[napi]
     pub fn respond(&self, id: i64, status_line: String, headers: Vec<String>, body: BufferSlice) -> bool {
-        let mut out = response_head(&status_line, &headers);
-        if !headers.chunks(2).any(|p| p[0].eq_ignore_ascii_case("content-length")) {
+        let (mut out, has_length) = response_head(&status_line, &headers);
+        if !has_length {
             out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
         }
         out.extend_from_slice(b"Connection: close\r\n\r\n");
@@ -308,10 +308,12 @@ impl NativeApp {
     pub fn http_write(&self, id: i64, head: Option<HttpHead>, body: BufferSlice, end: bool, close: bool) -> f64 {
         let mut chunked = false;
         let head = head.map(|h| {
-            let mut out = response_head(&h.status, &h.headers);
+            let (mut out, has_length) = response_head(&h.status, &h.headers);
             // A length the handler wrote itself is its framing.
-            if h.headers.chunks(2).any(|p| p[0].eq_ignore_ascii_case("content-length")) {
-            } else if h.length < 0.0 {
+            if has_length {
+                return out;
+            }
+            if h.length < 0.0 {
                 chunked = true;
                 out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
             } else {
@@ -353,10 +355,11 @@ pub(super) fn load_tls(ssl: &SslOptions) -> Result<Arc<rustls::ServerConfig>> {
     net::load_server_config(&key, &cert, ssl.passphrase.as_deref()).map_err(err)
 }
 
-/// `HTTP/1.1 <status>` and the headers, each line with its CRLF. CR or LF in
-/// a user-supplied status, name or value would inject headers: such a
-/// status becomes 500, such a header is left out.
-fn response_head(status_line: &str, headers: &[String]) -> Vec<u8> {
+/// `HTTP/1.1 <status>` and the headers, each line with its CRLF, and
+/// whether a Content-Length is among those written. CR or LF in a
+/// user-supplied status, name or value would inject headers: such a status
+/// becomes 500, such a header is left out.
+fn response_head(status_line: &str, headers: &[String]) -> (Vec<u8>, bool) {
     let mut out = Vec::with_capacity(128);
     let status_line = status_line.trim();
     let status_line = if status_line.is_empty() {
@@ -369,16 +372,18 @@ fn response_head(status_line: &str, headers: &[String]) -> Vec<u8> {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status_line.as_bytes());
     out.extend_from_slice(b"\r\n");
+    let mut has_length = false;
     for pair in headers.chunks(2) {
         if let [k, v] = pair {
             if k.contains(['\r', '\n']) || v.contains(['\r', '\n']) {
                 continue;
             }
+            has_length |= k.eq_ignore_ascii_case("content-length");
             out.extend_from_slice(k.as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(v.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
     }
-    out
+    (out, has_length)
 }

@@ -203,24 +203,28 @@ impl ServerCore {
     where
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
-        let head =
-            tokio::time::timeout(self.opts.handshake_timeout, read_head(&mut stream, Vec::new(), &self.opts.limits))
-                .await;
-        let (req, rest) = match head {
-            Err(_) => return Ok(()), // slowloris: just drop
-            Ok(Err(HeadError::Io(e))) => return Err(e),
-            Ok(Err(HeadError::Http(e))) => {
-                let status = e.status();
-                let resp = handshake::simple_response(status, handshake::status_reason(status), &[], b"", false);
-                return write_and_close(&mut stream, &resp).await;
-            }
-            Ok(Ok(r)) => r,
-        };
+        let Some((req, rest)) = self.next_head(&mut stream, Vec::new()).await? else { return Ok(()) };
+        // An upgrade, or the first of a connection's HTTP requests.
+        self.serve_http(id, stream, Incoming { req, rest, remote, secure }).await
+    }
 
-        if !handshake::is_upgrade_request(&req) {
-            return self.serve_http(id, stream, Incoming { req, rest, remote, secure }).await;
+    /// The next request head, within the handshake timeout, starting with
+    /// `buf` (bytes already read). None when the connection is done: the
+    /// client was too slow (slow-loris: just dropped) or went away, or its
+    /// head was refused (the HTTP error is written here).
+    pub(super) async fn next_head<S>(&self, stream: &mut S, buf: Vec<u8>) -> io::Result<Option<(Request, Vec<u8>)>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let head = tokio::time::timeout(self.opts.handshake_timeout, read_head(stream, buf, &self.opts.limits)).await;
+        match head {
+            Err(_) | Ok(Err(HeadError::Closed)) => Ok(None),
+            Ok(Err(HeadError::Http(e))) => {
+                let resp = handshake::simple_response(e.status(), "", &[], b"", false);
+                write_and_close(stream, &resp).await.map(|_| None)
+            }
+            Ok(Ok(r)) => Ok(Some(r)),
         }
-        self.serve_upgrade(id, stream, Incoming { req, rest, remote, secure }).await
     }
 
     /// Answers an upgrade request: 101 and a connection, or an HTTP error.
@@ -467,8 +471,9 @@ impl IntoParts for TlsStream {
     }
 }
 
-pub(super) enum HeadError {
-    Io(io::Error),
+enum HeadError {
+    /// The client went away (or the read failed) before a whole head.
+    Closed,
     Http(handshake::HttpError),
 }
 
@@ -476,7 +481,7 @@ pub(super) enum HeadError {
 /// (the bytes a keep-alive client pipelined behind its last request);
 /// returns it and any bytes after it (frames the client sent in the same
 /// segment as the upgrade, a body, further requests).
-pub(super) async fn read_head<S: AsyncRead + Unpin>(
+async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     mut buf: Vec<u8>,
     limits: &Limits,
@@ -498,9 +503,9 @@ pub(super) async fn read_head<S: AsyncRead + Unpin>(
         if buf.len() == buf.capacity() {
             buf.reserve(buf.len().min(limits.max_head_bytes + 1));
         }
-        let n = stream.read_buf(&mut buf).await.map_err(HeadError::Io)?;
+        let n = stream.read_buf(&mut buf).await.map_err(|_| HeadError::Closed)?;
         if n == 0 {
-            return Err(HeadError::Io(io::ErrorKind::UnexpectedEof.into()));
+            return Err(HeadError::Closed);
         }
         fresh = true;
     }

@@ -480,16 +480,12 @@ impl Conn {
     pub(crate) fn send_compressed(&self, host: &dyn ConnHost, payload: &[u8], binary: bool) -> Option<SendStatus> {
         let Some(d) = &self.deflate else { return self.send(host, payload, binary) };
         let opcode = if binary { OpCode::Binary } else { OpCode::Text };
-        let mut out = Vec::new();
         match d.agreed.server_window {
-            None => {
-                deflate::compress_shared(payload, &mut out);
-                self.send_frame(host, frame::encode_compressed_frame(opcode, &out))
-            }
+            None => self.send_frame(host, deflate::shared_frame(opcode, payload)),
             Some(bits) => {
                 let mut deflater = d.deflater.lock();
-                deflater.get_or_insert_with(|| Deflater::new(bits)).compress(payload, false, &mut out);
-                self.send_frame(host, frame::encode_compressed_frame(opcode, &out))
+                let framed = deflater.get_or_insert_with(|| Deflater::new(bits)).frame(opcode, payload);
+                self.send_frame(host, framed)
             }
         }
     }
@@ -511,9 +507,7 @@ impl Conn {
         if self.state.lock().phase != Phase::Open {
             return Queued::Skipped;
         }
-        let mut out = Vec::new();
-        deflater.get_or_insert_with(|| Deflater::new(bits)).compress(payload, false, &mut out);
-        self.queue_published(&frame::encode_compressed_frame(opcode, &out))
+        self.queue_published(&deflater.get_or_insert_with(|| Deflater::new(bits)).frame(opcode, payload))
     }
 
     /// Sends an already framed message. None when the connection is not open.

@@ -12,7 +12,10 @@
 
 use std::cell::RefCell;
 
+use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use super::frame::{self, OpCode};
 
 /// uWS.js's `compression` bits: the low byte names the compressor
 /// (1 shared; otherwise window bits << 4 | memory level), bits 8-11 the
@@ -203,9 +206,14 @@ impl Deflater {
         if out.ends_with(&[0, 0, 0xff, 0xff]) {
             out.truncate(out.len() - 4);
         }
-        if fresh {
-            self.0.reset();
-        }
+    }
+
+    /// `payload` as a whole compressed frame, keeping this compressor's
+    /// context (a connection's own).
+    pub fn frame(&mut self, opcode: OpCode, payload: &[u8]) -> Bytes {
+        let mut out = Vec::new();
+        self.compress(payload, false, &mut out);
+        frame::encode_compressed_frame(opcode, &out)
     }
 }
 
@@ -227,7 +235,7 @@ impl Inflater {
         match r {
             // A final block ends the stream: the next message starts anew.
             Ok(ended) => {
-                if ended || fresh {
+                if ended {
                     self.0.reset(false);
                 }
                 Ok(())
@@ -286,6 +294,14 @@ thread_local! {
 /// Compresses with this thread's shared compressor (no context kept).
 pub fn compress_shared(input: &[u8], out: &mut Vec<u8>) {
     SHARED_DEFLATER.with(|d| d.borrow_mut().get_or_insert_with(|| Deflater::new(15)).compress(input, true, out));
+}
+
+/// `payload` as a whole compressed frame made with this thread's shared
+/// compressor: what every subscriber that keeps no context can be sent.
+pub fn shared_frame(opcode: OpCode, payload: &[u8]) -> Bytes {
+    let mut out = Vec::new();
+    compress_shared(payload, &mut out);
+    frame::encode_compressed_frame(opcode, &out)
 }
 
 /// Inflates with this thread's shared decompressor (no context kept).
@@ -356,9 +372,10 @@ mod tests {
     #[test]
     fn messages_round_trip_fresh_and_with_context() {
         let text = b"the quick brown fox jumps over the lazy dog; the quick brown fox again".repeat(20);
-        let mut d = Deflater::new(15);
-        let mut i = Inflater::new(15);
+        // One pair per mode, as a connection (or a thread's shared pair) has.
         for fresh in [true, false] {
+            let mut d = Deflater::new(15);
+            let mut i = Inflater::new(15);
             let mut sizes = Vec::new();
             for _ in 0..3 {
                 let mut wire = Vec::new();

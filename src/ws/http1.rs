@@ -14,9 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::accept::{
-    read_head, serve_service, write_and_close, HeadError, Incoming, IntoParts, DECISION_TIMEOUT, HANDSHAKE_TIMEOUT,
-};
+use super::accept::{serve_service, write_and_close, Incoming, IntoParts, DECISION_TIMEOUT, HANDSHAKE_TIMEOUT};
 use super::body::{self, BodyDecoder, BodyError};
 use super::handshake::{self, Request};
 use super::server::{Pending, ServerCore};
@@ -99,18 +97,7 @@ impl ServerCore {
             self.release_request(id, request_id);
             let Some(rest) = next? else { return Ok(()) };
             // Keep-alive: the next head within the handshake timeout.
-            let head =
-                tokio::time::timeout(self.opts.handshake_timeout, read_head(&mut stream, rest, &self.opts.limits))
-                    .await;
-            let (req, rest) = match head {
-                Err(_) | Ok(Err(HeadError::Io(_))) => return Ok(()),
-                Ok(Err(HeadError::Http(e))) => {
-                    let status = e.status();
-                    let resp = handshake::simple_response(status, handshake::status_reason(status), &[], b"", false);
-                    return write_and_close(&mut stream, &resp).await;
-                }
-                Ok(Ok(r)) => r,
-            };
+            let Some((req, rest)) = self.next_head(&mut stream, rest).await? else { return Ok(()) };
             incoming = Incoming { req, rest, remote, secure };
             request_id = self.registry.reserve();
         }
@@ -132,8 +119,7 @@ impl ServerCore {
         S: AsyncRead + AsyncWrite + Unpin + IntoParts,
     {
         let Incoming { req, rest, remote, .. } = incoming;
-        let refuse =
-            |status: u16| handshake::simple_response(status, handshake::status_reason(status), &[], b"", false);
+        let refuse = |status: u16| handshake::simple_response(status, "", &[], b"", false);
         let mut decoder = match body::request_framing(&req).and_then(|f| BodyDecoder::new(f, self.opts.max_body)) {
             Ok(d) => d,
             Err(e) => return write_and_close(stream, &refuse(status_of(&e))).await.map(|_| None),
@@ -155,14 +141,14 @@ impl ServerCore {
         }
         let fed = self.feed(id, &mut decoder, &rest, &mut piece, &mut next);
         drop(rest);
-        let mut head_sent = false;
         if let Err(e) = fed {
-            return self.abort(id, stream, head_sent, refuse(status_of(&e))).await;
+            return self.abort(id, stream, false, refuse(status_of(&e))).await;
         }
         if !decoder.is_done() && req.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
             stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
         }
 
+        let mut head_sent = false;
         let mut chunked = false;
         let mut read_buf = Vec::new();
         let mut deadline = Instant::now() + DECISION_TIMEOUT;
@@ -183,7 +169,8 @@ impl ServerCore {
                         Some(Decision::Part(part)) => part,
                         Some(Decision::Respond(resp)) => {
                             write_and_close(stream, &resp).await?;
-                            return Ok(self.finish(id));
+                            self.finish(id);
+                            return Ok(None);
                         }
                         // Shut down (the sender is gone) or a wrong answer.
                         Some(Decision::Upgrade { .. }) | None => {
@@ -233,13 +220,13 @@ impl ServerCore {
                         return Ok(self.gone(id));
                     }
                     if part.end {
-                        if !keep_alive || !decoder.is_done() {
-                            let _ = stream.shutdown().await;
-                            self.finish(id);
-                            return Ok(None);
-                        }
                         self.finish(id);
-                        return Ok(Some(next));
+                        // Open for the next request only once this one's body was read whole.
+                        if keep_alive && decoder.is_done() {
+                            return Ok(Some(next));
+                        }
+                        let _ = stream.shutdown().await;
+                        return Ok(None);
                     }
                 }
                 n = stream.read(&mut read_buf), if reading => {
@@ -287,11 +274,9 @@ impl ServerCore {
         Ok(())
     }
 
-    /// The response ended: the request is no longer pending. Returns None
-    /// for the caller's convenience.
-    fn finish(&self, id: u64) -> Option<Vec<u8>> {
+    /// The response ended: the request is no longer pending.
+    fn finish(&self, id: u64) {
         self.pending.lock().remove(&id);
-        None
     }
 
     /// The client went away, stalled, or the response was cut off: the

@@ -246,11 +246,9 @@ impl ServerCore {
         let mut delivered = 0;
         let mut queue = |conn: &Arc<Conn>| match conn.compression().filter(|_| compress) {
             None => conn.queue_published(&framed),
-            Some(true) => conn.queue_published(compressed.get_or_insert_with(|| {
-                let mut out = Vec::new();
-                deflate::compress_shared(payload, &mut out);
-                frame::encode_compressed_frame(opcode, &out)
-            })),
+            Some(true) => {
+                conn.queue_published(compressed.get_or_insert_with(|| deflate::shared_frame(opcode, payload)))
+            }
             Some(false) => conn.queue_published_compressed(payload, binary),
         };
         self.topics.lock().for_each(topic, skip, |_, conn| match queue(conn) {
@@ -275,24 +273,19 @@ impl ServerCore {
     /// next `flush`, several per `writev`). False when skipped (closed, or
     /// over maxBackpressure; closed with 1009 under closeOnBackpressureLimit).
     pub(crate) fn queue_shared(&self, conn: &Arc<Conn>, framed: &Bytes) -> bool {
-        match conn.queue_published(framed) {
-            Queued::NewlyDirty => {
-                self.dirty.lock().push(conn.clone());
-                true
-            }
-            Queued::Pending => true,
-            Queued::Skipped => false,
-            Queued::MustClose => {
-                conn.end(self, 1009, b"backpressure limit");
-                false
-            }
-        }
+        self.settle_queued(conn, conn.queue_published(framed))
     }
 
     /// Queues `payload` on `conn` compressed by its own compressor (a
     /// connection that keeps context), as `queue_shared` does a frame.
     pub(crate) fn queue_compressed(&self, conn: &Arc<Conn>, payload: &[u8], binary: bool) -> bool {
-        match conn.queue_published_compressed(payload, binary) {
+        self.settle_queued(conn, conn.queue_published_compressed(payload, binary))
+    }
+
+    /// What a queueing outside a publish's topic lock leads to: the dirty
+    /// list, or the close under closeOnBackpressureLimit. False when skipped.
+    fn settle_queued(&self, conn: &Arc<Conn>, queued: Queued) -> bool {
+        match queued {
             Queued::NewlyDirty => {
                 self.dirty.lock().push(conn.clone());
                 true
